@@ -1,0 +1,393 @@
+"""The declarative vocabulary of the model: columns, keys, checks and tables.
+
+The OLTP schema is written once, in :mod:`paymodel.model.oltp`, with the classes
+below. Every rendering (DDL per engine, SQLAlchemy Core tables, Mermaid, the data
+dictionary, JSON Schema) is derived from these objects and never written by hand.
+
+Check constraints are written once in PostgreSQL's SQL dialect and transpiled to
+each engine by sqlglot, so a rule such as ``currency ~ '^[a-z]{3}$'`` becomes
+``REGEXP_MATCHES(...)`` on DuckDB without a second hand-written copy.
+
+Example:
+    >>> t = Table(
+    ...     "widgets", "One row per widget.", "wid_",
+    ...     [Column("id", ID, "Widget id."), Column("size", AMOUNT, "Size in minor units.")],
+    ... )
+    >>> t.primary_key
+    ('id',)
+    >>> [c.name for c in t.all_checks]
+    ['ck_widgets_size_range']
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+__all__ = [
+    "AMOUNT",
+    "BIGINT",
+    "BOOLEAN",
+    "COUNTRY",
+    "CURRENCY",
+    "DATE",
+    "ID",
+    "INTEGER",
+    "JSON",
+    "RATE",
+    "SIGNED_AMOUNT",
+    "SMALLINT",
+    "TEXT",
+    "TIMESTAMP",
+    "Check",
+    "Column",
+    "ForeignKey",
+    "LogicalType",
+    "Model",
+    "PII",
+    "Table",
+]
+
+CURRENCY_TABLE = "currencies"
+"""The table every currency column references."""
+
+MAX_AMOUNT = 99_999_999
+"""Stripe accepts at most 8 digits for an amount in minor units."""
+
+
+class PII(enum.Enum):
+    """How much a column says about a person (GDPR).
+
+    ``direct`` identifies a person on its own (email, name, phone, street address);
+    ``quasi`` identifies a person combined with other columns (country, postal code,
+    card fingerprint, last 4 digits); ``none`` says nothing about a person.
+    """
+
+    NONE = "none"
+    QUASI = "quasi"
+    DIRECT = "direct"
+
+
+@dataclass(frozen=True)
+class LogicalType:
+    """A column type in domain terms, mapped to one SQL type per engine.
+
+    Attributes:
+        name: the logical name shown in the data dictionary (``amount``, ``currency``...).
+        sql: the portable SQL type name (rendered per dialect by SQLAlchemy).
+        json_type: the JSON Schema type of a value of this column.
+        precision/scale: for decimals only.
+    """
+
+    name: str
+    sql: str
+    json_type: str
+    precision: int | None = None
+    scale: int | None = None
+
+
+ID = LogicalType("id", "text", "string")
+TEXT = LogicalType("text", "text", "string")
+BIGINT = LogicalType("bigint", "bigint", "integer")
+INTEGER = LogicalType("integer", "integer", "integer")
+SMALLINT = LogicalType("smallint", "smallint", "integer")
+AMOUNT = LogicalType("amount", "bigint", "integer")
+"""A non-negative integer amount in the currency's minor unit (at most 8 digits)."""
+SIGNED_AMOUNT = LogicalType("signed_amount", "bigint", "integer")
+"""An integer amount in minor units that may be negative (credits, refunds, balances)."""
+CURRENCY = LogicalType("currency", "text", "string")
+"""A lowercase ISO 4217 code; references ``currencies.code`` (see :attr:`Table.all_foreign_keys`)."""
+COUNTRY = LogicalType("country", "text", "string")
+"""An uppercase ISO 3166-1 alpha-2 code."""
+BOOLEAN = LogicalType("boolean", "boolean", "boolean")
+TIMESTAMP = LogicalType("timestamp", "timestamptz", "string")
+"""An instant in UTC, whole seconds (Stripe sends unix seconds)."""
+DATE = LogicalType("date", "date", "string")
+JSON = LogicalType("json", "json", "object")
+RATE = LogicalType("rate", "decimal", "string", precision=20, scale=10)
+"""An exchange rate or percentage: exact decimal, never a float."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """A row-level rule, written in PostgreSQL SQL, with a stable name.
+
+    Attributes:
+        name: constraint name, unique in the schema (PostgreSQL allows 63 bytes).
+        sql: the boolean expression, in PostgreSQL's dialect.
+        description: the rule in words, used by the data dictionary and errors.
+    """
+
+    name: str
+    sql: str
+    description: str
+
+    def __post_init__(self) -> None:
+        if len(self.name) > 63:
+            raise ValueError(f"check {self.name}: name longer than 63 characters")
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """Columns of this table that reference the key of another table."""
+
+    columns: tuple[str, ...]
+    table: str
+    referred: tuple[str, ...] = ("id",)
+
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: its type, nullability, meaning and PII class.
+
+    Args:
+        name: snake_case column name.
+        type: a :class:`LogicalType`.
+        description: one line saying what a value means.
+        nullable: whether NULL is allowed.
+        pii: the column's :class:`PII` class.
+        references: ``"table"`` or ``"table.column"`` for a single-column foreign key.
+        unique: a single-column unique key.
+        accepted: the accepted values (a check constraint ``IN (...)``).
+        minimum/maximum: bounds (a check constraint). Amount types get ``0..99999999``
+            (``AMOUNT``) by default; pass ``maximum=None`` to lift the 8-digit limit.
+    """
+
+    name: str
+    type: LogicalType
+    description: str
+    nullable: bool = False
+    pii: PII = PII.NONE
+    references: str | None = None
+    unique: bool = False
+    accepted: tuple[str, ...] | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ValueError(f"column {self.name!r}: not a snake_case name")
+        if not self.description.strip():
+            raise ValueError(f"column {self.name}: a description is required")
+        if self.type is AMOUNT and self.minimum is None:
+            object.__setattr__(self, "minimum", 0)
+
+    def implied_checks(self, table: str) -> list[Check]:
+        """The check constraints that the column's type and options imply."""
+        checks: list[Check] = []
+        col = self.name
+        guard = f"{col} IS NULL OR " if self.nullable else ""
+        if self.accepted is not None:
+            values = ", ".join(f"'{v}'" for v in self.accepted)
+            checks.append(
+                Check(
+                    f"ck_{table}_{col}_accepted",
+                    f"{guard}{col} IN ({values})",
+                    f"{col} is one of: {', '.join(self.accepted)}",
+                )
+            )
+        if self.type is CURRENCY:
+            checks.append(
+                Check(
+                    f"ck_{table}_{col}_iso",
+                    f"{guard}{col} ~ '^[a-z]{{3}}$'",
+                    f"{col} is a lowercase 3-letter ISO 4217 code",
+                )
+            )
+        if self.type is COUNTRY:
+            checks.append(
+                Check(
+                    f"ck_{table}_{col}_iso",
+                    f"{guard}{col} ~ '^[A-Z]{{2}}$'",
+                    f"{col} is an uppercase 2-letter ISO 3166-1 code",
+                )
+            )
+        if self.minimum is not None or self.maximum is not None:
+            lo, hi = self.minimum, self.maximum
+            parts = []
+            if lo is not None:
+                parts.append(f"{col} >= {lo}")
+            if hi is not None:
+                parts.append(f"{col} <= {hi}")
+            words = (
+                f"{col} is between {lo} and {hi}"
+                if lo is not None and hi is not None
+                else (f"{col} >= {lo}" if lo is not None else f"{col} <= {hi}")
+            )
+            checks.append(Check(f"ck_{table}_{col}_range", guard + " AND ".join(parts), words))
+        return checks
+
+    @property
+    def foreign_key(self) -> ForeignKey | None:
+        if self.references is None:
+            return None
+        table, _, column = self.references.partition(".")
+        return ForeignKey((self.name,), table, (column or "id",))
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table: its grain, columns, keys and rules.
+
+    Args:
+        name: snake_case plural table name.
+        grain: one sentence, "One row per ...".
+        id_prefix: the Stripe id prefix of its objects (``cus_``), or ``None``.
+        columns: the columns, in order.
+        primary_key: defaults to ``("id",)``.
+        foreign_keys: multi-column foreign keys (single-column ones come from
+            :attr:`Column.references`).
+        unique: multi-column unique keys.
+        checks: row-level rules that involve several columns.
+        stripe_object: the Stripe API object type this table holds, if any.
+        why: why the table exists (shown in the dictionary and notebook 01).
+    """
+
+    name: str
+    grain: str
+    id_prefix: str | None
+    columns: Sequence[Column]
+    primary_key: tuple[str, ...] = ("id",)
+    foreign_keys: Sequence[ForeignKey] = ()
+    unique: Sequence[tuple[str, ...]] = ()
+    checks: Sequence[Check] = ()
+    stripe_object: str | None = None
+    why: str = ""
+    _by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "columns", tuple(self.columns))
+        object.__setattr__(self, "foreign_keys", tuple(self.foreign_keys))
+        object.__setattr__(self, "unique", tuple(tuple(u) for u in self.unique))
+        object.__setattr__(self, "checks", tuple(self.checks))
+        by_name = {c.name: c for c in self.columns}
+        if len(by_name) != len(self.columns):
+            raise ValueError(f"table {self.name}: duplicate column names")
+        object.__setattr__(self, "_by_name", by_name)
+        for key in (self.primary_key, *self.unique, *(fk.columns for fk in self.all_foreign_keys)):
+            for col in key:
+                if col not in by_name:
+                    raise ValueError(f"table {self.name}: key column {col} is not a column")
+        for col in self.primary_key:
+            if by_name[col].nullable:
+                raise ValueError(f"table {self.name}: primary key column {col} is nullable")
+        if not self.grain.startswith("One row per"):
+            raise ValueError(f"table {self.name}: grain must read 'One row per ...'")
+
+    def column(self, name: str) -> Column:
+        """The column called ``name``; ``KeyError`` names the table when it is missing."""
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(f"table {self.name} has no column {name}") from None
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def all_foreign_keys(self) -> tuple[ForeignKey, ...]:
+        """Single-column foreign keys from the columns, then the multi-column ones.
+
+        A currency column references ``currencies.code`` unless it names another
+        table or is the key of the currency table itself.
+        """
+        single = []
+        for c in self.columns:
+            fk = c.foreign_key
+            if fk is None and c.type is CURRENCY and (c.name,) != self.primary_key:
+                fk = ForeignKey((c.name,), CURRENCY_TABLE, ("code",))
+            if fk is not None:
+                single.append(fk)
+        return (*single, *self.foreign_keys)
+
+    @property
+    def unique_keys(self) -> tuple[tuple[str, ...], ...]:
+        """Single-column unique keys from the columns, then the multi-column ones."""
+        return tuple((c.name,) for c in self.columns if c.unique) + tuple(self.unique)
+
+    @property
+    def all_checks(self) -> tuple[Check, ...]:
+        """Checks implied by the columns, then the table's own."""
+        implied = [ck for c in self.columns for ck in c.implied_checks(self.name)]
+        return (*implied, *self.checks)
+
+    @property
+    def parents(self) -> tuple[str, ...]:
+        """Names of the tables this one references (itself excluded), sorted."""
+        return tuple(sorted({fk.table for fk in self.all_foreign_keys} - {self.name}))
+
+
+@dataclass(frozen=True)
+class Model:
+    """A set of tables, checked for dangling references and cycles.
+
+    Tables are kept in dependency order: every table comes after the tables it
+    references, so creating them in order works on DuckDB, which cannot add a
+    foreign key after ``CREATE TABLE``.
+    """
+
+    name: str
+    description: str
+    tables: Sequence[Table]
+
+    def __post_init__(self) -> None:
+        by_name = {t.name: t for t in self.tables}
+        if len(by_name) != len(self.tables):
+            raise ValueError(f"model {self.name}: duplicate table names")
+        for t in self.tables:
+            for fk in t.all_foreign_keys:
+                parent = by_name.get(fk.table)
+                if parent is None:
+                    raise ValueError(f"table {t.name}: references unknown table {fk.table}")
+                for col in fk.referred:
+                    parent.column(col)
+                if fk.referred != parent.primary_key and fk.referred not in parent.unique_keys:
+                    raise ValueError(
+                        f"table {t.name}: foreign key to {fk.table}{fk.referred} "
+                        "is not a primary or unique key there"
+                    )
+        object.__setattr__(self, "tables", tuple(_dependency_order(self.tables)))
+
+    def table(self, name: str) -> Table:
+        for t in self.tables:
+            if t.name == name:
+                return t
+        raise KeyError(f"model {self.name} has no table {name}")
+
+    @property
+    def table_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.tables)
+
+    def checks(self) -> dict[str, tuple[Table, Check]]:
+        """Every check in the model by constraint name (names are unique)."""
+        out: dict[str, tuple[Table, Check]] = {}
+        for t in self.tables:
+            for ck in t.all_checks:
+                if ck.name in out:
+                    raise ValueError(f"check name {ck.name} used twice")
+                out[ck.name] = (t, ck)
+        return out
+
+
+def _dependency_order(tables: Iterable[Table]) -> list[Table]:
+    """Kahn's algorithm; ties broken by declaration order, so output is stable."""
+    pending = list(tables)
+    done: set[str] = set()
+    ordered: list[Table] = []
+    while pending:
+        for t in pending:
+            if set(t.parents) <= done:
+                ordered.append(t)
+                done.add(t.name)
+                pending.remove(t)
+                break
+        else:
+            names = ", ".join(t.name for t in pending)
+            raise ValueError(f"foreign keys form a cycle among: {names}")
+    return ordered

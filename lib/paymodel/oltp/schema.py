@@ -1,0 +1,54 @@
+"""Create the OLTP schema on an engine, from the same DDL that ``schemas/`` holds.
+
+Example:
+    >>> from paymodel.oltp.engines import duckdb_engine
+    >>> engine = duckdb_engine()
+    >>> create_schema(engine)
+    >>> import sqlalchemy as sa
+    >>> with engine.connect() as c:
+    ...     c.execute(sa.text("select count(*) from currencies")).scalar() > 10
+    True
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from paymodel.model.core import Model
+from paymodel.model.oltp import OLTP
+from paymodel.model.reference import currency_rows
+from paymodel.model.sql import metadata, statements
+
+__all__ = ["create_schema", "dialect_name", "oltp_tables", "seed_reference_data"]
+
+
+def dialect_name(engine: sa.Engine | sa.Connection) -> str:
+    """``duckdb`` or ``postgresql``: the model's name for the engine's dialect."""
+    name = engine.dialect.name
+    if name not in ("duckdb", "postgresql"):
+        raise ValueError(f"engine {engine!r}: unsupported dialect {name!r}")
+    return name
+
+
+def oltp_tables(engine: sa.Engine | sa.Connection, model: Model = OLTP) -> dict[str, sa.Table]:
+    """SQLAlchemy tables of the model, with checks rendered for ``engine``'s dialect."""
+    return dict(metadata(model, dialect_name(engine)).tables)
+
+
+def seed_reference_data(conn: sa.Connection) -> None:
+    """Insert the reference rows (currencies) that every other table needs."""
+    conn.execute(sa.insert(oltp_tables(conn)["currencies"]), currency_rows())
+
+
+def create_schema(engine: sa.Engine, *, model: Model = OLTP, seed: bool = True) -> None:
+    """Create every table of ``model`` on ``engine`` in one transaction.
+
+    Runs the generated DDL statements (the ones in ``schemas/``), parents first,
+    then inserts the reference data unless ``seed`` is false. Fails if a table
+    already exists.
+    """
+    with engine.begin() as conn:
+        for statement in statements(model, dialect_name(engine)):
+            conn.exec_driver_sql(statement)
+        if seed and "currencies" in model.table_names:
+            seed_reference_data(conn)
