@@ -52,8 +52,9 @@ from paymodel.model.core import (
     Model,
     Table,
 )
+from paymodel.model.operational import IDEMPOTENCY_TABLES, INGESTION_TABLES
 
-__all__ = ["OLTP", "STATUSES", "THREE_DECIMAL_CURRENCIES", "ZERO_DECIMAL_CURRENCIES"]
+__all__ = ["OLTP", "STATUSES", "STRIPE_TABLES", "THREE_DECIMAL_CURRENCIES", "ZERO_DECIMAL_CURRENCIES"]
 
 ZERO_DECIMAL_CURRENCIES = (
     "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga",
@@ -1098,10 +1099,7 @@ events = Table(
     why="The append-only log of state changes; replaying it rebuilds the other tables.",
 )
 
-OLTP = Model(
-    "oltp",
-    "Normalised (3NF) transactional schema of Stripe's API objects.",
-    [
+STRIPE_TABLES = [
         currencies,
         fx_rates,
         customers,
@@ -1123,6 +1121,12 @@ OLTP = Model(
         balance_transactions,
         balance_transaction_fee_details,
         events,
-    ],
+]
+"""Tables of Stripe's objects and the reference data they need."""
+
+OLTP = Model(
+    "oltp",
+    "Normalised (3NF) transactional schema of Stripe's API objects.",
+    [*STRIPE_TABLES, *IDEMPOTENCY_TABLES, *INGESTION_TABLES],
 )
 """The OLTP model. Tables are in dependency order (parents first)."""
