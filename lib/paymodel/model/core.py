@@ -36,6 +36,7 @@ __all__ = [
     "ID",
     "INTEGER",
     "JSON",
+    "PII",
     "RATE",
     "SIGNED_AMOUNT",
     "SMALLINT",
@@ -46,7 +47,6 @@ __all__ = [
     "ForeignKey",
     "LogicalType",
     "Model",
-    "PII",
     "Table",
 ]
 

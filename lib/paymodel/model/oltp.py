@@ -32,7 +32,6 @@ from __future__ import annotations
 
 from paymodel.model.core import (
     AMOUNT,
-    BIGINT,
     BOOLEAN,
     COUNTRY,
     CURRENCY,
@@ -54,7 +53,13 @@ from paymodel.model.core import (
 )
 from paymodel.model.operational import IDEMPOTENCY_TABLES, INGESTION_TABLES
 
-__all__ = ["OLTP", "STATUSES", "STRIPE_TABLES", "THREE_DECIMAL_CURRENCIES", "ZERO_DECIMAL_CURRENCIES"]
+__all__ = [
+    "OLTP",
+    "STATUSES",
+    "STRIPE_TABLES",
+    "THREE_DECIMAL_CURRENCIES",
+    "ZERO_DECIMAL_CURRENCIES",
+]
 
 ZERO_DECIMAL_CURRENCIES = (
     "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga",
@@ -278,9 +283,17 @@ payment_methods = Table(
             TEXT,
             "Card network.",
             nullable=True,
-            accepted=("amex", "diners", "discover", "jcb", "mastercard", "unionpay", "visa",
-                      "unknown"),
-        ),  # fmt: skip
+            accepted=(
+                "amex",
+                "diners",
+                "discover",
+                "jcb",
+                "mastercard",
+                "unionpay",
+                "visa",
+                "unknown",
+            ),
+        ),
         Column(
             "card_funding",
             TEXT,
@@ -288,13 +301,16 @@ payment_methods = Table(
             nullable=True,
             accepted=("credit", "debit", "prepaid", "unknown"),
         ),
-        Column("card_country", COUNTRY, "Country that issued the card.", nullable=True,
-               pii=PII.QUASI),  # fmt: skip
-        Column("card_last4", TEXT, "Last four digits of the card number.", nullable=True,
-               pii=PII.QUASI),  # fmt: skip
+        Column(
+            "card_country", COUNTRY, "Country that issued the card.", nullable=True, pii=PII.QUASI
+        ),
+        Column(
+            "card_last4", TEXT, "Last four digits of the card number.", nullable=True, pii=PII.QUASI
+        ),
         Column("card_exp_month", SMALLINT, "Expiry month.", nullable=True, minimum=1, maximum=12),
-        Column("card_exp_year", SMALLINT, "Expiry year.", nullable=True, minimum=2000,
-               maximum=2100),  # fmt: skip
+        Column(
+            "card_exp_year", SMALLINT, "Expiry year.", nullable=True, minimum=2000, maximum=2100
+        ),
         Column(
             "card_fingerprint",
             TEXT,
@@ -344,8 +360,9 @@ prices = Table(
         _id("price_", "price"),
         Column("product_id", ID, "Product the price is for.", references="products"),
         _currency("unit amount"),
-        _money("unit_amount", "Amount per unit in minor units; NULL for tiered prices.",
-               nullable=True),  # fmt: skip
+        _money(
+            "unit_amount", "Amount per unit in minor units; NULL for tiered prices.", nullable=True
+        ),
         Column("type", TEXT, "One-time or recurring.", accepted=("one_time", "recurring")),
         Column(
             "billing_scheme",
@@ -524,7 +541,9 @@ subscription_items = Table(
     [
         _id("si_", "subscription item"),
         Column("subscription_id", ID, "Subscription it belongs to.", references="subscriptions"),
-        Column("price_id", ID, "Price billed; changes on upgrade or downgrade.", references="prices"),
+        Column(
+            "price_id", ID, "Price billed; changes on upgrade or downgrade.", references="prices"
+        ),
         Column(
             "quantity",
             INTEGER,
@@ -592,8 +611,13 @@ invoices = Table(
             nullable=True,
             references="subscriptions",
         ),
-        Column("number", TEXT, "Human-readable number, set at finalisation.", nullable=True,
-               unique=True),  # fmt: skip
+        Column(
+            "number",
+            TEXT,
+            "Human-readable number, set at finalisation.",
+            nullable=True,
+            unique=True,
+        ),
         Column("status", TEXT, "Lifecycle status.", accepted=STATUSES["invoices"]),
         Column(
             "billing_reason",
@@ -700,8 +724,7 @@ payment_intents = Table(
             references="payment_methods",
         ),
         _currency(),
-        Column("amount", AMOUNT, "Amount to collect, minor units.", minimum=1,
-               maximum=MAX_AMOUNT),  # fmt: skip
+        Column("amount", AMOUNT, "Amount to collect, minor units.", minimum=1, maximum=MAX_AMOUNT),
         Column("amount_capturable", AMOUNT, "Authorised amount that can still be captured."),
         Column("amount_received", AMOUNT, "Amount collected."),
         Column("status", TEXT, "Lifecycle status.", accepted=STATUSES["payment_intents"]),
@@ -854,8 +877,14 @@ charges = Table(
             nullable=True,
             accepted=("normal", "elevated", "highest", "not_assessed", "unknown"),
         ),
-        Column("outcome_risk_score", SMALLINT, "Radar risk score, 0-99.", nullable=True,
-               minimum=0, maximum=99),  # fmt: skip
+        Column(
+            "outcome_risk_score",
+            SMALLINT,
+            "Radar risk score, 0-99.",
+            nullable=True,
+            minimum=0,
+            maximum=99,
+        ),
         Column(
             "three_d_secure_result",
             TEXT,
@@ -881,8 +910,7 @@ charges = Table(
         ),
         Check(
             "ck_charges_failed",
-            "status <> 'failed' OR (failure_code IS NOT NULL AND amount_captured = 0 "
-            "AND NOT paid)",
+            "status <> 'failed' OR (failure_code IS NOT NULL AND amount_captured = 0 AND NOT paid)",
             "a failed charge has a failure code, captured nothing and is not paid",
         ),
         Check(
@@ -928,9 +956,13 @@ refunds = Table(
             TEXT,
             "Why it was refunded.",
             nullable=True,
-            accepted=("duplicate", "fraudulent", "requested_by_customer",
-                      "expired_uncaptured_charge"),
-        ),  # fmt: skip
+            accepted=(
+                "duplicate",
+                "fraudulent",
+                "requested_by_customer",
+                "expired_uncaptured_charge",
+            ),
+        ),
         Column("failure_reason", TEXT, "Why it failed.", nullable=True),
         _created("refund"),
         _metadata(),
@@ -1012,7 +1044,15 @@ balance_transactions = Table(
             "reporting_category",
             TEXT,
             "Accounting category.",
-            accepted=("charge", "refund", "dispute", "dispute_reversal", "fee", "payout", "other_adjustment"),
+            accepted=(
+                "charge",
+                "refund",
+                "dispute",
+                "dispute_reversal",
+                "fee",
+                "payout",
+                "other_adjustment",
+            ),
         ),
         Column("amount", SIGNED_AMOUNT, "Gross amount in the settlement currency, minor units."),
         Column("fee", AMOUNT, "Fees paid, minor units; sum of the fee details."),
@@ -1024,7 +1064,12 @@ balance_transactions = Table(
             "Rate used when the customer's currency differs from the settlement currency.",
             nullable=True,
         ),
-        Column("status", TEXT, "Whether funds are available.", accepted=STATUSES["balance_transactions"]),
+        Column(
+            "status",
+            TEXT,
+            "Whether funds are available.",
+            accepted=STATUSES["balance_transactions"],
+        ),
         Column("available_on", TIMESTAMP, "When the funds become available."),
         Column("description", TEXT, "Description.", nullable=True),
         Column("charge_id", ID, "Source charge.", nullable=True, references="charges"),
@@ -1100,27 +1145,27 @@ events = Table(
 )
 
 STRIPE_TABLES = [
-        currencies,
-        fx_rates,
-        customers,
-        customer_addresses,
-        payment_methods,
-        products,
-        prices,
-        coupons,
-        subscriptions,
-        subscription_items,
-        discounts,
-        invoices,
-        invoice_line_items,
-        payment_intents,
-        invoice_payments,
-        charges,
-        refunds,
-        disputes,
-        balance_transactions,
-        balance_transaction_fee_details,
-        events,
+    currencies,
+    fx_rates,
+    customers,
+    customer_addresses,
+    payment_methods,
+    products,
+    prices,
+    coupons,
+    subscriptions,
+    subscription_items,
+    discounts,
+    invoices,
+    invoice_line_items,
+    payment_intents,
+    invoice_payments,
+    charges,
+    refunds,
+    disputes,
+    balance_transactions,
+    balance_transaction_fee_details,
+    events,
 ]
 """Tables of Stripe's objects and the reference data they need."""
 

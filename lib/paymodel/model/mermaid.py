@@ -1,0 +1,112 @@
+"""Mermaid ``erDiagram`` renderings of a model.
+
+Cardinalities come from the foreign keys: a child row refers to exactly one parent
+(``||``) when the key is NOT NULL, to zero or one (``|o``) when it is nullable; a
+parent has zero or more children (``o{``), or zero or one (``o|``) when the foreign
+key is also unique (a one-to-one extension such as ``customer_addresses``).
+
+Example:
+    >>> from paymodel.model.oltp import OLTP
+    >>> text = er_diagram(OLTP, columns=False)
+    >>> 'customers ||--o{ subscriptions : "subscribes"' in text
+    True
+"""
+
+from __future__ import annotations
+
+from paymodel.model.core import ForeignKey, Model, Table
+
+__all__ = ["er_diagram", "relationship_label"]
+
+_LABELS = {
+    ("customers", "subscriptions"): "subscribes",
+    ("customers", "payment_methods"): "saves",
+    ("customers", "invoices"): "is billed",
+    ("customers", "payment_intents"): "pays",
+    ("customers", "charges"): "is charged",
+    ("customers", "customer_addresses"): "lives at",
+    ("customers", "discounts"): "redeems",
+    ("products", "prices"): "is priced",
+    ("prices", "subscription_items"): "is billed by",
+    ("prices", "invoice_line_items"): "is billed on",
+    ("subscriptions", "subscription_items"): "contains",
+    ("subscriptions", "invoices"): "bills",
+    ("subscriptions", "discounts"): "is discounted",
+    ("subscription_items", "invoice_line_items"): "is billed on",
+    ("invoices", "invoice_line_items"): "lists",
+    ("invoices", "invoice_payments"): "is paid by",
+    ("payment_intents", "invoice_payments"): "pays",
+    ("payment_intents", "charges"): "attempts",
+    ("payment_methods", "charges"): "funds",
+    ("charges", "refunds"): "is refunded by",
+    ("charges", "disputes"): "is disputed by",
+    ("charges", "balance_transactions"): "settles as",
+    ("refunds", "balance_transactions"): "settles as",
+    ("disputes", "balance_transactions"): "settles as",
+    ("balance_transactions", "balance_transaction_fee_details"): "itemises",
+    ("coupons", "discounts"): "is applied as",
+    ("currencies", "fx_rates"): "is priced daily",
+}
+
+
+def relationship_label(parent: str, child: str, fk: ForeignKey) -> str:
+    """A verb phrase for the relationship, or the foreign-key column when none is known."""
+    return _LABELS.get((parent, child), "_".join(fk.columns))
+
+
+def _cardinality(child: Table, fk: ForeignKey) -> str:
+    nullable = any(child.column(c).nullable for c in fk.columns)
+    unique = fk.columns in child.unique_keys or fk.columns == child.primary_key
+    left = "|o" if nullable else "||"
+    right = "o|" if unique else "o{"
+    return f"{left}--{right}"
+
+
+def _type_name(sql: str) -> str:
+    # Mermaid breaks on commas and spaces inside attribute types.
+    return sql.replace(" ", "_")
+
+
+def er_diagram(model: Model, *, columns: bool = True, currencies: bool = False) -> str:
+    """The model as a Mermaid ``erDiagram``.
+
+    Args:
+        model: the model to draw.
+        columns: draw every column with its type and key markers (PK, FK, UK) when
+            true; only entities and relationships (the conceptual view) when false.
+        currencies: draw the many edges to ``currencies`` (off by default: every
+            money table has one and they hide the structure).
+    """
+    lines = ["erDiagram"]
+    for child in model.tables:
+        seen: set[tuple[str, str]] = set()
+        for fk in child.all_foreign_keys:
+            if fk.table == "currencies" and not currencies and child.name != "fx_rates":
+                continue
+            label = relationship_label(fk.table, child.name, fk)
+            if (fk.table, label) in seen:
+                label = "_".join(fk.columns)
+            seen.add((fk.table, label))
+            lines.append(f'    {fk.table} {_cardinality(child, fk)} {child.name} : "{label}"')
+    if columns:
+        for table in model.tables:
+            fk_cols = {c for fk in table.all_foreign_keys for c in fk.columns}
+            uk_cols = {c for key in table.unique_keys for c in key}
+            lines.append(f"    {table.name} {{")
+            for col in table.columns:
+                keys = [
+                    k
+                    for k, on in (
+                        ("PK", col.name in table.primary_key),
+                        ("FK", col.name in fk_cols),
+                        ("UK", col.name in uk_cols),
+                    )
+                    if on
+                ]
+                marker = f" {', '.join(keys)}" if keys else ""
+                null = "" if col.nullable else "not null; "
+                pii = f"; PII {col.pii.value}" if col.pii.value != "none" else ""
+                comment = f"{null}{col.type.name}{pii}".replace('"', "'")
+                lines.append(f'        {_type_name(col.type.sql)} {col.name}{marker} "{comment}"')
+            lines.append("    }")
+    return "\n".join(lines) + "\n"
