@@ -19,7 +19,13 @@ from paymodel.model.oltp import OLTP
 from paymodel.model.reference import currency_rows
 from paymodel.model.sql import metadata, statements
 
-__all__ = ["create_schema", "dialect_name", "oltp_tables", "seed_reference_data"]
+__all__ = [
+    "create_schema",
+    "dialect_name",
+    "oltp_tables",
+    "primary_keys",
+    "seed_reference_data",
+]
 
 
 def dialect_name(engine: sa.Engine | sa.Connection) -> str:
@@ -48,7 +54,45 @@ def create_schema(engine: sa.Engine, *, model: Model = OLTP, seed: bool = True) 
     already exists.
     """
     with engine.begin() as conn:
+        # The DBAPI cursor runs the DDL text verbatim: without parameters, no driver
+        # rewrites the `%` of a modulo check into a placeholder.
+        cursor = conn.connection.cursor()
         for statement in statements(model, dialect_name(engine)):
-            conn.exec_driver_sql(statement)
+            cursor.execute(statement)
         if seed and "currencies" in model.table_names:
             seed_reference_data(conn)
+
+
+_PRIMARY_KEYS = sa.text(
+    """
+    SELECT tc.table_name, kcu.column_name
+    FROM information_schema.table_constraints AS tc
+    JOIN information_schema.key_column_usage AS kcu
+      ON kcu.constraint_name = tc.constraint_name
+     AND kcu.table_name = tc.table_name
+     AND kcu.table_schema = tc.table_schema
+    WHERE tc.constraint_type = 'PRIMARY KEY'
+      AND tc.table_schema = current_schema()
+    ORDER BY tc.table_name, kcu.ordinal_position
+    """
+)
+
+
+def primary_keys(engine: sa.Engine | sa.Connection) -> dict[str, tuple[str, ...]]:
+    """Primary-key columns of every table, read from the engine's information_schema.
+
+    Portable across DuckDB and PostgreSQL (SQLAlchemy's inspector cannot reflect
+    keys through duckdb-engine). DuckDB names constraints itself and ignores the
+    names in the DDL, so only columns are compared, never names.
+    """
+    keys: dict[str, tuple[str, ...]] = {}
+    with engine.connect() if isinstance(engine, sa.Engine) else _nullcontext(engine) as conn:
+        for table, column in conn.execute(_PRIMARY_KEYS):
+            keys[table] = (*keys.get(table, ()), column)
+    return keys
+
+
+def _nullcontext(conn: sa.Connection):  # type: ignore[no-untyped-def]
+    import contextlib
+
+    return contextlib.nullcontext(conn)

@@ -1,0 +1,5 @@
+"""``python -m paymodel`` runs the command-line interface."""
+
+from paymodel.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,139 @@
+"""The ``paymodel`` command line.
+
+Each subcommand is a thin shell over a library function, so everything the command
+does can also be done from Python. Imports are lazy: ``paymodel --help`` stays fast.
+
+Exit codes: 0 success; 1 a check failed (``schemas --check``); 2 usage error;
+3 ``ingest`` quarantined at least one record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _schemas(args: argparse.Namespace) -> int:
+    from paymodel.model.render import check_schemas, write_schemas
+
+    out = Path(args.out)
+    if args.check:
+        result = check_schemas(out)
+        for line in result.messages():
+            print(f"{out / line}", file=sys.stderr)
+        if not result.ok:
+            return 1
+        print(f"{out}: up to date with the model")
+        return 0
+    changed = write_schemas(out)
+    for path in changed:
+        print(f"wrote {path}")
+    print(f"{out}: {len(changed)} file(s) changed")
+    return 0
+
+
+def _notebooks(args: argparse.Namespace) -> int:
+    from paymodel.notebooks import run_all
+
+    params = {}
+    for item in args.parameter or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            print(f"-p {item}: expected NAME=VALUE", file=sys.stderr)
+            return 2
+        params[key] = _literal(value)
+    run_all(args.out, params or None, args.notebook or None)
+    return 0
+
+
+def _literal(value: str) -> object:
+    import ast
+
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return value
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from paymodel.synthetic import generate
+
+    report = generate(
+        Path(args.out),
+        scale=args.scale,
+        seed=args.seed,
+        start=args.start,
+        months=args.months,
+        progress=not args.no_progress,
+    )
+    print(report)
+    return 0
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from paymodel.oltp.ingest import main_ingest
+
+    return main_ingest(args.files, args.db, args.json)
+
+
+def _parser() -> argparse.ArgumentParser:
+    from paymodel.paths import BUILD_DIR, SCHEMAS_DIR
+
+    p = argparse.ArgumentParser(
+        prog="paymodel",
+        description="Stripe-style payments data: one model, OLTP, OLAP and documents.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("schemas", help="render DDL, diagrams, dictionary and JSON Schema")
+    s.add_argument("--out", default=str(SCHEMAS_DIR), help="folder (default: %(default)s)")
+    s.add_argument(
+        "--check", action="store_true", help="fail (exit 1) naming each stale file; write nothing"
+    )
+    s.set_defaults(func=_schemas)
+
+    n = sub.add_parser("notebooks", help="execute the notebooks under papermill")
+    n.add_argument("--out", default=str(BUILD_DIR / "notebooks"), help="default: %(default)s")
+    n.add_argument("-p", "--parameter", action="append", metavar="NAME=VALUE",
+                   help="a notebook parameter (repeatable)")  # fmt: skip
+    n.add_argument("notebook", nargs="*", help="notebooks to run (default: all, in order)")
+    n.set_defaults(func=_notebooks)
+
+    g = sub.add_parser("generate", help="write synthetic Stripe-like data (Parquet + events)")
+    g.add_argument("--scale", type=float, default=1.0, help="1 = about 10,000 customers")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--out", required=True, help="output folder")
+    g.add_argument("--start", type=date.fromisoformat, default=date(2024, 1, 1),
+                   help="first day simulated (YYYY-MM-DD, default: %(default)s)")  # fmt: skip
+    g.add_argument("--months", type=int, default=24, help="months simulated (default: 24)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.set_defaults(func=_generate)
+
+    i = sub.add_parser(
+        "ingest",
+        help="load Stripe API objects and events into an OLTP database",
+        epilog="Exit status: 0 all records applied, duplicate or pending; 3 some records "
+        "were quarantined; 2 usage error (unreadable file, bad --db).",
+    )
+    i.add_argument("files", nargs="+", metavar="FILE", help="JSON Lines, JSON array or list")
+    i.add_argument(
+        "--db", required=True, help="DuckDB file (created if missing) or postgresql:// URL"
+    )
+    i.add_argument("--json", action="store_true", help="print the counts as one JSON object")
+    i.set_defaults(func=_ingest)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = _parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
