@@ -1,0 +1,1 @@
+"""The OLTP side: the same schema on DuckDB and PostgreSQL through SQLAlchemy."""

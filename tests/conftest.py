@@ -1,0 +1,90 @@
+"""Shared fixtures: every OLTP test runs on DuckDB and on PostgreSQL.
+
+PostgreSQL comes from ``PAYMODEL_PG_DSN`` if set, else from one embedded server per
+pytest(-xdist) worker. Tests never skip when PostgreSQL is unavailable: they fail.
+
+Fixtures:
+    pg_server_dsn: DSN of the session's server (its maintenance database; do not write there).
+    pg_dsn: DSN of a fresh, empty database, dropped after the test.
+    duckdb_engine_: an engine on an empty in-memory DuckDB database.
+    pg_engine: an engine on ``pg_dsn``.
+    engine: parametrised ``duckdb`` / ``postgres``; an empty database of that kind.
+    tmp_build: an empty ``build``-like directory for a test's outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from paymodel.oltp.engines import (
+    drop_postgres_database,
+    dsn_database,
+    duckdb_engine,
+    fresh_postgres_database,
+    postgres_engine,
+    temporary_postgres,
+)
+
+_POSTGRES_FIXTURES = {"pg_server_dsn", "pg_dsn", "pg_engine"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``postgres`` every test that uses a PostgreSQL fixture."""
+    for item in items:
+        if _POSTGRES_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(scope="session")
+def pg_server_dsn() -> Iterator[str]:
+    """DSN of a running PostgreSQL server, one per xdist worker."""
+    with temporary_postgres() as dsn:
+        yield dsn
+
+
+@pytest.fixture
+def pg_dsn(pg_server_dsn: str) -> Iterator[str]:
+    """DSN of a fresh, empty PostgreSQL database, dropped after the test."""
+    dsn = fresh_postgres_database(pg_server_dsn)
+    yield dsn
+    drop_postgres_database(pg_server_dsn, dsn_database(dsn))
+
+
+@pytest.fixture
+def duckdb_engine_() -> Iterator[sa.Engine]:
+    """An engine on an empty in-memory DuckDB database."""
+    engine = duckdb_engine()
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_engine(pg_dsn: str) -> Iterator[sa.Engine]:
+    """An engine on an empty PostgreSQL database (``pg_dsn``)."""
+    engine = postgres_engine(pg_dsn)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("duckdb", id="duckdb"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ]
+)
+def engine(request: pytest.FixtureRequest) -> sa.Engine:
+    """An engine on an empty database of each OLTP kind, DuckDB then PostgreSQL."""
+    name = "duckdb_engine_" if request.param == "duckdb" else "pg_engine"
+    return request.getfixturevalue(name)
+
+
+@pytest.fixture
+def tmp_build(tmp_path: Path) -> Path:
+    """An empty directory standing in for ``build/`` during one test."""
+    build = tmp_path / "build"
+    build.mkdir()
+    return build
