@@ -238,7 +238,6 @@ CREATE TABLE invoices (
 	created TIMESTAMP WITH TIME ZONE NOT NULL,
 	metadata JSON,
 	CONSTRAINT pk_invoices PRIMARY KEY (id),
-	CONSTRAINT uq_invoices_number UNIQUE (number),
 	CONSTRAINT fk_invoices_customer_id FOREIGN KEY(customer_id) REFERENCES customers (id),
 	CONSTRAINT fk_invoices_subscription_id FOREIGN KEY(subscription_id) REFERENCES subscriptions (id),
 	CONSTRAINT fk_invoices_currency FOREIGN KEY(currency) REFERENCES currencies (code),
@@ -311,7 +310,7 @@ CREATE TABLE payment_intents (
 	CONSTRAINT ck_payment_intents_amount_received_range CHECK (amount_received >= 0),
 	CONSTRAINT ck_payment_intents_status_accepted CHECK (status IN ('requires_payment_method', 'requires_confirmation', 'requires_action', 'processing', 'requires_capture', 'canceled', 'succeeded')),
 	CONSTRAINT ck_payment_intents_capture_method_accepted CHECK (capture_method IN ('automatic', 'automatic_async', 'manual')),
-	CONSTRAINT ck_payment_intents_last_payment_error_code_accepted CHECK (last_payment_error_code IS NULL OR last_payment_error_code IN ('authentication_required', 'card_declined', 'card_velocity_exceeded', 'do_not_honor', 'expired_card', 'fraudulent', 'generic_decline', 'incorrect_cvc', 'insufficient_funds', 'lost_card', 'processing_error', 'stolen_card')),
+	CONSTRAINT ck_payment_intents_last_payment_error_code_accepted CHECK (last_payment_error_code IS NULL OR last_payment_error_code IN ('authentication_required', 'card_declined', 'card_velocity_exceeded', 'do_not_honor', 'expired_card', 'fraudulent', 'generic_decline', 'incorrect_cvc', 'insufficient_funds', 'lost_card', 'processing_error', 'stolen_card', 'payment_intent_authentication_failure')),
 	CONSTRAINT ck_payment_intents_cancellation_reason_accepted CHECK (cancellation_reason IS NULL OR cancellation_reason IN ('abandoned', 'automatic', 'duplicate', 'failed_invoice', 'fraudulent', 'requested_by_customer', 'void_invoice')),
 	CONSTRAINT ck_payment_intents_received CHECK (amount_received <= amount AND amount_capturable <= amount),
 	CONSTRAINT ck_payment_intents_canceled CHECK ((status = 'canceled') = (canceled_at IS NOT NULL)),
@@ -504,4 +503,25 @@ CREATE TABLE events (
 	created TIMESTAMP WITH TIME ZONE NOT NULL,
 	CONSTRAINT pk_events PRIMARY KEY (id),
 	CONSTRAINT ck_events_pending_webhooks_range CHECK (pending_webhooks >= 0)
+);
+
+-- idempotency_keys: One row per idempotency key a client has sent.
+CREATE TABLE idempotency_keys (
+	idempotency_key TEXT NOT NULL,
+	operation TEXT NOT NULL,
+	request_fingerprint TEXT NOT NULL,
+	request_params JSON NOT NULL,
+	recovery_point TEXT NOT NULL,
+	locked_at TIMESTAMP WITH TIME ZONE,
+	locked_by TEXT,
+	response_status SMALLINT,
+	response_body JSON,
+	created TIMESTAMP WITH TIME ZONE NOT NULL,
+	last_run_at TIMESTAMP WITH TIME ZONE NOT NULL,
+	CONSTRAINT pk_idempotency_keys PRIMARY KEY (idempotency_key),
+	CONSTRAINT ck_idempotency_keys_recovery_point_accepted CHECK (recovery_point IN ('started', 'finished')),
+	CONSTRAINT ck_idempotency_keys_response_status_range CHECK (response_status IS NULL OR response_status >= 200 AND response_status <= 599),
+	CONSTRAINT ck_idempotency_keys_length CHECK (LENGTH(idempotency_key) BETWEEN 1 AND 255),
+	CONSTRAINT ck_idempotency_keys_finished CHECK ((recovery_point = 'finished') = (response_status IS NOT NULL AND response_body IS NOT NULL)),
+	CONSTRAINT ck_idempotency_keys_lock CHECK ((locked_at IS NULL) = (locked_by IS NULL) AND (recovery_point = 'started' OR locked_at IS NULL))
 );

@@ -614,9 +614,10 @@ invoices = Table(
         Column(
             "number",
             TEXT,
-            "Human-readable number, set at finalisation.",
+            "Human-readable number, set at finalisation; unique per account (the flows "
+            "number invoices per customer under a row lock). No UNIQUE key: DuckDB refuses "
+            "to update an indexed column of a row that line items reference.",
             nullable=True,
-            unique=True,
         ),
         Column("status", TEXT, "Lifecycle status.", accepted=STATUSES["invoices"]),
         Column(
@@ -737,9 +738,9 @@ payment_intents = Table(
         Column(
             "last_payment_error_code",
             TEXT,
-            "Code of the last failed attempt.",
+            "Code of the last failed attempt: a decline code, or a failed 3-D Secure check.",
             nullable=True,
-            accepted=DECLINE_CODES,
+            accepted=(*DECLINE_CODES, "payment_intent_authentication_failure"),
         ),
         Column(
             "cancellation_reason",
