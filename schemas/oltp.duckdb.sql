@@ -117,8 +117,7 @@ CREATE TABLE prices (
 	CONSTRAINT ck_prices_recurring_interval_count_range CHECK (recurring_interval_count IS NULL OR recurring_interval_count >= 1 AND recurring_interval_count <= 365),
 	CONSTRAINT ck_prices_recurring_usage_type_accepted CHECK (recurring_usage_type IS NULL OR recurring_usage_type IN ('licensed', 'metered')),
 	CONSTRAINT ck_prices_recurring_fields CHECK ((type = 'recurring' AND recurring_interval IS NOT NULL AND recurring_interval_count IS NOT NULL AND recurring_usage_type IS NOT NULL) OR (type = 'one_time' AND recurring_interval IS NULL AND recurring_interval_count IS NULL AND recurring_usage_type IS NULL)),
-	CONSTRAINT ck_prices_unit_amount CHECK (billing_scheme = 'tiered' OR unit_amount IS NOT NULL),
-	CONSTRAINT ck_prices_three_decimal CHECK (NOT currency IN ('bhd', 'jod', 'kwd', 'omr', 'tnd') OR (unit_amount % 10 = 0))
+	CONSTRAINT ck_prices_unit_amount CHECK (billing_scheme = 'tiered' OR unit_amount IS NOT NULL)
 );
 
 -- coupons: One row per coupon.
@@ -254,8 +253,7 @@ CREATE TABLE invoices (
 	CONSTRAINT ck_invoices_remaining CHECK (amount_remaining = amount_due - amount_paid),
 	CONSTRAINT ck_invoices_total CHECK (total = subtotal - discount_amount + tax),
 	CONSTRAINT ck_invoices_paid CHECK (status <> 'paid' OR (amount_remaining = 0 AND paid_at IS NOT NULL)),
-	CONSTRAINT ck_invoices_period_end_after_period_start CHECK (period_start IS NULL OR period_end IS NULL OR period_end >= period_start),
-	CONSTRAINT ck_invoices_three_decimal CHECK (NOT currency IN ('bhd', 'jod', 'kwd', 'omr', 'tnd') OR (amount_due % 10 = 0 AND amount_paid % 10 = 0))
+	CONSTRAINT ck_invoices_period_end_after_period_start CHECK (period_start IS NULL OR period_end IS NULL OR period_end >= period_start)
 );
 
 -- invoice_line_items: One row per line of an invoice.
@@ -314,8 +312,7 @@ CREATE TABLE payment_intents (
 	CONSTRAINT ck_payment_intents_cancellation_reason_accepted CHECK (cancellation_reason IS NULL OR cancellation_reason IN ('abandoned', 'automatic', 'duplicate', 'failed_invoice', 'fraudulent', 'requested_by_customer', 'void_invoice')),
 	CONSTRAINT ck_payment_intents_received CHECK (amount_received <= amount AND amount_capturable <= amount),
 	CONSTRAINT ck_payment_intents_canceled CHECK ((status = 'canceled') = (canceled_at IS NOT NULL)),
-	CONSTRAINT ck_payment_intents_succeeded CHECK (status <> 'succeeded' OR amount_received > 0),
-	CONSTRAINT ck_payment_intents_three_decimal CHECK (NOT currency IN ('bhd', 'jod', 'kwd', 'omr', 'tnd') OR (amount % 10 = 0))
+	CONSTRAINT ck_payment_intents_succeeded CHECK (status <> 'succeeded' OR amount_received > 0)
 );
 
 -- invoice_payments: One row per payment applied to an invoice.
@@ -387,8 +384,7 @@ CREATE TABLE charges (
 	CONSTRAINT ck_charges_failed CHECK (status <> 'failed' OR (failure_code IS NOT NULL AND amount_captured = 0 AND NOT paid)),
 	CONSTRAINT ck_charges_paid CHECK (paid = (status = 'succeeded')),
 	CONSTRAINT ck_charges_captured CHECK (captured = (amount_captured > 0)),
-	CONSTRAINT ck_charges_refunded CHECK (refunded = (amount_captured > 0 AND amount_refunded = amount_captured)),
-	CONSTRAINT ck_charges_three_decimal CHECK (NOT currency IN ('bhd', 'jod', 'kwd', 'omr', 'tnd') OR (amount % 10 = 0 AND amount_captured % 10 = 0 AND amount_refunded % 10 = 0))
+	CONSTRAINT ck_charges_refunded CHECK (refunded = (amount_captured > 0 AND amount_refunded = amount_captured))
 );
 
 -- refunds: One row per refund.
@@ -410,8 +406,7 @@ CREATE TABLE refunds (
 	CONSTRAINT ck_refunds_currency_iso CHECK (REGEXP_MATCHES(currency, '^[a-z]{3}$')),
 	CONSTRAINT ck_refunds_amount_range CHECK (amount >= 1 AND amount <= 99999999),
 	CONSTRAINT ck_refunds_status_accepted CHECK (status IN ('pending', 'requires_action', 'succeeded', 'failed', 'canceled')),
-	CONSTRAINT ck_refunds_reason_accepted CHECK (reason IS NULL OR reason IN ('duplicate', 'fraudulent', 'requested_by_customer', 'expired_uncaptured_charge')),
-	CONSTRAINT ck_refunds_three_decimal CHECK (NOT currency IN ('bhd', 'jod', 'kwd', 'omr', 'tnd') OR (amount % 10 = 0))
+	CONSTRAINT ck_refunds_reason_accepted CHECK (reason IS NULL OR reason IN ('duplicate', 'fraudulent', 'requested_by_customer', 'expired_uncaptured_charge'))
 );
 
 -- disputes: One row per dispute.
@@ -434,8 +429,7 @@ CREATE TABLE disputes (
 	CONSTRAINT ck_disputes_currency_iso CHECK (REGEXP_MATCHES(currency, '^[a-z]{3}$')),
 	CONSTRAINT ck_disputes_amount_range CHECK (amount >= 1 AND amount <= 99999999),
 	CONSTRAINT ck_disputes_status_accepted CHECK (status IN ('warning_needs_response', 'warning_under_review', 'warning_closed', 'needs_response', 'under_review', 'won', 'lost')),
-	CONSTRAINT ck_disputes_reason_accepted CHECK (reason IN ('bank_cannot_process', 'check_returned', 'credit_not_processed', 'customer_initiated', 'debit_not_authorized', 'duplicate', 'fraudulent', 'general', 'incorrect_account_details', 'insufficient_funds', 'product_not_received', 'product_unacceptable', 'subscription_canceled', 'unrecognized')),
-	CONSTRAINT ck_disputes_three_decimal CHECK (NOT currency IN ('bhd', 'jod', 'kwd', 'omr', 'tnd') OR (amount % 10 = 0))
+	CONSTRAINT ck_disputes_reason_accepted CHECK (reason IN ('bank_cannot_process', 'check_returned', 'credit_not_processed', 'customer_initiated', 'debit_not_authorized', 'duplicate', 'fraudulent', 'general', 'incorrect_account_details', 'insufficient_funds', 'product_not_received', 'product_unacceptable', 'subscription_canceled', 'unrecognized'))
 );
 
 -- balance_transactions: One row per movement of the account's balance.

@@ -118,11 +118,14 @@ class Check:
         name: constraint name, unique in the schema (PostgreSQL allows 63 bytes).
         sql: the boolean expression, in PostgreSQL's dialect.
         description: the rule in words, used by the data dictionary and errors.
+        dialects: the engines whose DDL declares it; ``None`` (the default) means all.
+            A rule left out of an engine's DDL must be enforced by the code that writes.
     """
 
     name: str
     sql: str
     description: str
+    dialects: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if len(self.name) > 63:

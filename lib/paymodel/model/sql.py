@@ -92,6 +92,8 @@ def _table(table: Table, md: sa.MetaData, dialect_name: str) -> sa.Table:
             )
         )
     for ck in table.all_checks:
+        if ck.dialects is not None and dialect_name not in ck.dialects:
+            continue
         constraints.append(sa.CheckConstraint(check_sql(ck.sql, dialect_name), name=ck.name))
     return sa.Table(table.name, md, *cols, *constraints, comment=table.grain)
 
