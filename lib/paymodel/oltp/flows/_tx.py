@@ -1,0 +1,162 @@
+"""The unit of work of one flow: reads, writes and events on one connection.
+
+Internal to :mod:`paymodel.oltp.flows`. A :class:`Tx` lives for one transaction attempt:
+it fixes ``now``, takes row locks through :func:`paymodel.oltp.transactions.locking`,
+updates only the columns that change (DuckDB refuses updates that touch key columns of
+referenced rows) and writes one ``events`` row per state change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import functools
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from paymodel.model.core import JSON
+from paymodel.model.oltp import OLTP
+from paymodel.model.sql import metadata
+from paymodel.oltp.errors import NotFound
+from paymodel.oltp.transactions import locking
+
+if TYPE_CHECKING:
+    from paymodel.oltp.flows.payments import Payments
+
+Row = dict[str, Any]
+
+OBJECT_OF = {t.name: t.stripe_object for t in OLTP.tables if t.stripe_object}
+"""Stripe object name of each table (``charges`` -> ``charge``)."""
+
+_JSON_COLUMNS = {t.name: {c.name for c in t.columns if c.type is JSON} for t in OLTP.tables}
+
+
+@functools.cache
+def tables_for(dialect: str) -> dict[str, sa.Table]:
+    """The model's SQLAlchemy tables for a dialect, built once."""
+    return dict(metadata(OLTP, dialect).tables)
+
+
+def plain(value: Any) -> Any:
+    """A column value as JSON data: instants as unix seconds, decimals as strings."""
+    if isinstance(value, dt.datetime):
+        return int(value.timestamp())
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    return value
+
+
+def render(table: str, row: Row, **extra: Any) -> dict[str, Any]:
+    """A row as a Stripe-like object: ``object`` named, values as JSON data.
+
+    The flat ``*_id`` columns keep their names (the warehouse convention of the model);
+    ``extra`` adds nested lists such as a subscription's items.
+    """
+    out: dict[str, Any] = {"id": row.get("id"), "object": OBJECT_OF.get(table, table)}
+    out.update({k: plain(v) for k, v in row.items()})
+    out.update(extra)
+    return out
+
+
+def _normalise(table: str, row: sa.RowMapping) -> Row:
+    out: Row = {}
+    json_cols = _JSON_COLUMNS.get(table, set())
+    for key, value in row.items():
+        if key in json_cols and isinstance(value, str):
+            value = json.loads(value)
+        elif isinstance(value, dt.datetime):
+            value = value.astimezone(dt.UTC)
+        out[key] = value
+    return out
+
+
+class Tx:
+    """One attempt at one flow's transaction."""
+
+    def __init__(
+        self, payments: Payments, conn: sa.Connection, request_id: str, key: str | None
+    ) -> None:
+        self.p = payments
+        self.conn = conn
+        self.request_id = request_id
+        self.idempotency_key = key
+        self.now: dt.datetime = payments.clock()
+        self.t = tables_for(payments.dialect)
+
+    # --- reads ---------------------------------------------------------------
+    def get(self, table: str, object_id: str, *, lock: bool = False) -> Row:
+        """The row with ``id = object_id``; :class:`NotFound` names the object otherwise."""
+        t = self.t[table]
+        stmt = sa.select(t).where(t.c.id == object_id)
+        if lock:
+            stmt = locking(stmt, self.p.dialect)
+        row = self.conn.execute(stmt).mappings().first()
+        if row is None:
+            raise NotFound(f"{OBJECT_OF.get(table, table)} {object_id}", "does not exist")
+        return _normalise(table, row)
+
+    def select(
+        self, table: str, *where: Any, order_by: Iterable[Any] = (), lock: bool = False
+    ) -> list[Row]:
+        """Rows of ``table`` matching ``where`` (SQLAlchemy expressions on ``self.t``)."""
+        t = self.t[table]
+        stmt = sa.select(t).where(*where).order_by(*order_by)
+        if lock:
+            stmt = locking(stmt, self.p.dialect)
+        return [_normalise(table, r) for r in self.conn.execute(stmt).mappings()]
+
+    # --- writes --------------------------------------------------------------
+    def insert(self, table: str, **values: Any) -> Row:
+        """Insert one row and return it as stored."""
+        t = self.t[table]
+        row = self.conn.execute(sa.insert(t).values(**values).returning(*t.c)).mappings().one()
+        return _normalise(table, row)
+
+    def insert_many(self, table: str, rows: list[Row]) -> None:
+        """Insert several rows (no return)."""
+        if rows:
+            self.conn.execute(sa.insert(self.t[table]), rows)
+
+    def update(self, table: str, row: Row, **changes: Any) -> tuple[Row, dict[str, Any]]:
+        """Set the columns of ``changes`` that differ from ``row``; only those are written.
+
+        Returns:
+            The row as stored now, and Stripe's ``previous_attributes`` (old values of the
+            changed columns, as JSON data).
+        """
+        changed = {k: v for k, v in changes.items() if row[k] != v}
+        if not changed:
+            return row, {}
+        t = self.t[table]
+        # Update, then read back: the one form that behaves alike on both engines.
+        self.conn.execute(sa.update(t).where(t.c.id == row["id"]).values(**changed))
+        return self.get(table, row["id"]), {k: plain(row[k]) for k in changed}
+
+    def event(
+        self,
+        event_type: str,
+        table: str,
+        row: Row,
+        previous: dict[str, Any] | None = None,
+    ) -> None:
+        """Write one ``events`` row: ``event_type`` about ``row``, snapshot after the change."""
+        self.insert(
+            "events",
+            id=self.p.ids.new("evt_"),
+            type=event_type,
+            api_version=self.p.api_version,
+            object_type=OBJECT_OF[table],
+            object_id=row["id"],
+            data_object=self.p.snapshot(self, table, row),
+            previous_attributes=previous or None,
+            request_id=self.request_id,
+            idempotency_key=self.idempotency_key,
+            livemode=False,
+            pending_webhooks=0,
+            created=self.now,
+        )

@@ -1,0 +1,114 @@
+"""One transaction per operation, on DuckDB and PostgreSQL: the only engine branches.
+
+The payment flows run one code path on both engines. The two places where the engines
+differ are here and nowhere else:
+
+* **Row locks.** PostgreSQL takes ``SELECT ... FOR UPDATE`` row locks, so concurrent
+  writers of one charge queue up behind each other. DuckDB does not parse locking
+  clauses (``Parser Error: SELECT locking clause is not supported!``); it has optimistic
+  concurrency instead: of two transactions that update the same row, the second fails
+  with a ``TransactionException`` ("Conflict on update"). :func:`locking` adds the
+  clause only where the engine has it.
+* **Retryable failures.** A PostgreSQL serialization failure or deadlock, and a DuckDB
+  transaction conflict, mean "nothing was written, run the transaction again":
+  :func:`run_transaction` does, with jittered backoff, so callers see either the
+  committed result or a real error, never a spurious conflict.
+
+Example:
+    >>> import sqlalchemy as sa
+    >>> from paymodel.oltp.engines import duckdb_engine
+    >>> engine = duckdb_engine()
+    >>> run_transaction(engine, lambda conn: conn.execute(sa.text("select 42")).scalar_one())
+    42
+    >>> str(locking(sa.select(sa.literal(1)), engine.dialect.name)).endswith("FOR UPDATE")
+    False
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
+
+__all__ = ["is_retryable", "locking", "run_transaction", "supports_row_locks"]
+
+T = TypeVar("T")
+
+DEFAULT_ATTEMPTS = 20
+"""How many times a transaction runs before a retryable failure is let through."""
+
+
+def supports_row_locks(dialect_name: str) -> bool:
+    """Whether the engine takes row locks with ``SELECT ... FOR UPDATE``.
+
+    Example:
+        >>> supports_row_locks("postgresql"), supports_row_locks("duckdb")
+        (True, False)
+    """
+    return dialect_name == "postgresql"
+
+
+def locking(statement: sa.Select, dialect_name: str) -> sa.Select:
+    """``statement`` with ``FOR UPDATE`` on engines that lock rows, unchanged elsewhere.
+
+    On DuckDB, a concurrent writer of the same row makes one of the two transactions
+    fail at commit; :func:`run_transaction` retries it against the committed state.
+    """
+    return statement.with_for_update() if supports_row_locks(dialect_name) else statement
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether ``error`` means "the transaction wrote nothing; run it again".
+
+    PostgreSQL: serialization failure (40001) and deadlock (40P01). DuckDB: a
+    ``TransactionException`` (write-write conflict between transactions).
+    """
+    if not isinstance(error, DBAPIError):
+        return False
+    orig = error.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate in ("40001", "40P01"):
+        return True
+    try:
+        import duckdb
+    except ImportError:  # pragma: no cover - duckdb is a dependency
+        return False
+    return isinstance(orig, duckdb.TransactionException)
+
+
+def run_transaction(
+    engine: sa.Engine,
+    work: Callable[[sa.Connection], T],
+    *,
+    attempts: int = DEFAULT_ATTEMPTS,
+    backoff: float = 0.005,
+) -> T:
+    """Run ``work`` in one transaction, committed if it returns, rolled back if it raises.
+
+    A retryable failure (:func:`is_retryable`) rolls back and runs ``work`` again, up to
+    ``attempts`` times, sleeping a jittered, growing delay between runs. ``work`` must
+    therefore have no side effects outside the connection.
+
+    Args:
+        engine: The engine to connect with.
+        work: Does the reads and writes on the connection it is given.
+        attempts: Maximum number of runs.
+        backoff: Base delay in seconds; run ``n`` waits up to ``backoff * 2**n`` (capped
+            at 0.5 s).
+
+    Returns:
+        What ``work`` returned, once committed.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            with engine.begin() as conn:
+                return work(conn)
+        except DBAPIError as error:
+            if attempt == attempts or not is_retryable(error):
+                raise
+        time.sleep(random.uniform(0, min(0.5, backoff * 2**attempt)))  # jitter, not crypto
+    raise AssertionError("unreachable")  # pragma: no cover
