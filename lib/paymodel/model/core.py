@@ -134,11 +134,19 @@ class Check:
 
 @dataclass(frozen=True)
 class ForeignKey:
-    """Columns of this table that reference the key of another table."""
+    """Columns of this table that reference the key of another table.
+
+    ``dialects`` names the engines whose DDL declares it (``None``: all). DuckDB refuses
+    to update an indexed column (a foreign key column is indexed) of a row that another
+    table references, even inside one transaction after deleting the referencing rows;
+    a reference that changes during the life of such a row is therefore declared on
+    PostgreSQL only, and the code that writes (flows, ingestion) enforces it on DuckDB.
+    """
 
     columns: tuple[str, ...]
     table: str
     referred: tuple[str, ...] = ("id",)
+    dialects: tuple[str, ...] | None = None
 
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -155,6 +163,8 @@ class Column:
         nullable: whether NULL is allowed.
         pii: the column's :class:`PII` class.
         references: ``"table"`` or ``"table.column"`` for a single-column foreign key.
+        reference_dialects: engines whose DDL declares that foreign key (``None``: all);
+            see :class:`ForeignKey`. Also applies to a currency column's implied key.
         unique: a single-column unique key.
         accepted: the accepted values (a check constraint ``IN (...)``).
         minimum/maximum: bounds (a check constraint). Amount types get ``0..99999999``
@@ -167,6 +177,7 @@ class Column:
     nullable: bool = False
     pii: PII = PII.NONE
     references: str | None = None
+    reference_dialects: tuple[str, ...] | None = None
     unique: bool = False
     accepted: tuple[str, ...] | None = None
     minimum: int | None = None
@@ -230,7 +241,7 @@ class Column:
         if self.references is None:
             return None
         table, _, column = self.references.partition(".")
-        return ForeignKey((self.name,), table, (column or "id",))
+        return ForeignKey((self.name,), table, (column or "id",), self.reference_dialects)
 
 
 @dataclass(frozen=True)
@@ -304,7 +315,7 @@ class Table:
         for c in self.columns:
             fk = c.foreign_key
             if fk is None and c.type is CURRENCY and (c.name,) != self.primary_key:
-                fk = ForeignKey((c.name,), CURRENCY_TABLE, ("code",))
+                fk = ForeignKey((c.name,), CURRENCY_TABLE, ("code",), c.reference_dialects)
             if fk is not None:
                 single.append(fk)
         return (*single, *self.foreign_keys)

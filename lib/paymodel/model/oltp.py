@@ -124,6 +124,17 @@ DECLINE_CODES = (
 """Failure and decline codes the model accepts on charges and payment intents."""
 
 
+_MUTABLE_REFERENCE = ("postgresql",)
+"""Engines declaring a foreign key whose value changes while other rows reference its row.
+
+DuckDB refuses to update an indexed (foreign key) column of a referenced row: a customer's
+currency set by its first subscription, a payment method detached (customer NULL), a
+subscription item's price changed, a payment intent's payment method set at confirmation.
+Those keys are declared on PostgreSQL; on DuckDB the payment flows and the ingester, which
+check every reference of the model before writing, enforce them.
+"""
+
+
 def _id(prefix: str, what: str) -> Column:
     return Column("id", ID, f"Stripe id of the {what} (prefix {prefix}).")
 
@@ -226,6 +237,7 @@ customers = Table(
             CURRENCY,
             "Currency the customer is billed in, set by the first subscription or invoice.",
             nullable=True,
+            reference_dialects=_MUTABLE_REFERENCE,
         ),
         Column(
             "balance",
@@ -277,6 +289,7 @@ payment_methods = Table(
             "Customer it is attached to; NULL once detached.",
             nullable=True,
             references="customers",
+            reference_dialects=_MUTABLE_REFERENCE,
         ),
         Column(
             "type",
@@ -471,6 +484,9 @@ coupons = Table(
             "ck_coupons_amount_currency",
             "(amount_off IS NULL) = (currency IS NULL)",
             "amount_off comes with its currency",
+            # PostgreSQL only: it involves currency, indexed by its foreign key, and on
+            # DuckDB such a check makes every UPDATE of a coupon that discounts reference fail.
+            dialects=("postgresql",),
         ),
         Check(
             "ck_coupons_duration_months",
@@ -503,6 +519,7 @@ subscriptions = Table(
             "Payment method renewals are charged to.",
             nullable=True,
             references="payment_methods",
+            reference_dialects=_MUTABLE_REFERENCE,
         ),
         Column("start_date", TIMESTAMP, "When the subscription started."),
         Column("billing_cycle_anchor", TIMESTAMP, "Reference instant of the billing periods."),
@@ -548,7 +565,11 @@ subscription_items = Table(
         _id("si_", "subscription item"),
         Column("subscription_id", ID, "Subscription it belongs to.", references="subscriptions"),
         Column(
-            "price_id", ID, "Price billed; changes on upgrade or downgrade.", references="prices"
+            "price_id",
+            ID,
+            "Price billed; changes on upgrade or downgrade.",
+            references="prices",
+            reference_dialects=_MUTABLE_REFERENCE,
         ),
         Column(
             "quantity",
@@ -722,13 +743,21 @@ payment_intents = Table(
     "pi_",
     [
         _id("pi_", "payment intent"),
-        Column("customer_id", ID, "Customer paying.", nullable=True, references="customers"),
+        Column(
+            "customer_id",
+            ID,
+            "Customer paying.",
+            nullable=True,
+            references="customers",
+            reference_dialects=_MUTABLE_REFERENCE,
+        ),
         Column(
             "payment_method_id",
             ID,
             "Payment method used or to be used.",
             nullable=True,
             references="payment_methods",
+            reference_dialects=_MUTABLE_REFERENCE,
         ),
         _currency(),
         Column("amount", AMOUNT, "Amount to collect, minor units.", minimum=1, maximum=MAX_AMOUNT),
@@ -1091,6 +1120,10 @@ balance_transactions = Table(
             "(charge_id IS NOT NULL)::int + (refund_id IS NOT NULL)::int "
             "+ (dispute_id IS NOT NULL)::int <= 1",
             "at most one source (charge, refund or dispute)",
+            # PostgreSQL only: it involves three foreign key columns (indexed), and on DuckDB
+            # such a check makes every UPDATE of a referenced row fail (status pending ->
+            # available once fee details reference it). Ingestion checks it on every engine.
+            dialects=("postgresql",),
         ),
         Check(
             "ck_balance_transactions_available",

@@ -84,6 +84,8 @@ def _table(table: Table, md: sa.MetaData, dialect_name: str) -> sa.Table:
     for key in table.unique_keys:
         constraints.append(sa.UniqueConstraint(*key, name=f"uq_{table.name}_{'_'.join(key)}"))
     for fk in table.all_foreign_keys:
+        if fk.dialects is not None and dialect_name not in fk.dialects:
+            continue
         constraints.append(
             sa.ForeignKeyConstraint(
                 list(fk.columns),
