@@ -511,3 +511,50 @@ CREATE TABLE idempotency_keys (
 	CONSTRAINT ck_idempotency_keys_finished CHECK ((recovery_point = 'finished') = (response_status IS NOT NULL AND response_body IS NOT NULL)),
 	CONSTRAINT ck_idempotency_keys_lock CHECK ((locked_at IS NULL) = (locked_by IS NULL) AND (recovery_point = 'started' OR locked_at IS NULL))
 );
+
+-- ingest_versions: One row per Stripe object the ingester has written.
+CREATE TABLE ingest_versions (
+	object_type TEXT NOT NULL,
+	object_id TEXT NOT NULL,
+	version TIMESTAMP WITH TIME ZONE NOT NULL,
+	event_id TEXT,
+	applied_at TIMESTAMP WITH TIME ZONE NOT NULL,
+	CONSTRAINT pk_ingest_versions PRIMARY KEY (object_type, object_id)
+);
+
+-- ingest_pending: One row per record waiting for a parent object that has not arrived yet.
+CREATE TABLE ingest_pending (
+	id TEXT NOT NULL,
+	object_type TEXT NOT NULL,
+	object_id TEXT NOT NULL,
+	event_id TEXT,
+	version TIMESTAMP WITH TIME ZONE NOT NULL,
+	waiting_for_table TEXT NOT NULL,
+	waiting_for_id TEXT NOT NULL,
+	raw TEXT NOT NULL,
+	source TEXT NOT NULL,
+	source_line INTEGER,
+	received_at TIMESTAMP WITH TIME ZONE NOT NULL,
+	CONSTRAINT pk_ingest_pending PRIMARY KEY (id),
+	CONSTRAINT ck_ingest_pending_source_line_range CHECK (source_line IS NULL OR source_line >= 1)
+);
+
+-- ingest_quarantine: One row per distinct rejected record and rule (a record rejected again counts up).
+CREATE TABLE ingest_quarantine (
+	id TEXT NOT NULL,
+	rule TEXT NOT NULL,
+	error TEXT NOT NULL,
+	object_type TEXT,
+	object_id TEXT,
+	event_id TEXT,
+	raw TEXT NOT NULL,
+	source TEXT NOT NULL,
+	source_line INTEGER,
+	first_seen_at TIMESTAMP WITH TIME ZONE NOT NULL,
+	last_seen_at TIMESTAMP WITH TIME ZONE NOT NULL,
+	times_seen INTEGER NOT NULL,
+	CONSTRAINT pk_ingest_quarantine PRIMARY KEY (id),
+	CONSTRAINT ck_ingest_quarantine_rule_accepted CHECK (rule IN ('malformed_json', 'not_an_object', 'unknown_object_type', 'invalid_event', 'invalid_object', 'unknown_reference', 'database_constraint')),
+	CONSTRAINT ck_ingest_quarantine_source_line_range CHECK (source_line IS NULL OR source_line >= 1),
+	CONSTRAINT ck_ingest_quarantine_times_seen_range CHECK (times_seen >= 1)
+);

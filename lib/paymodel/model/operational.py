@@ -7,7 +7,7 @@ idempotency keys for the payment flows, and the ingestion bookkeeping
 
 from __future__ import annotations
 
-from paymodel.model.core import JSON, PII, SMALLINT, TEXT, TIMESTAMP, Check, Column, Table
+from paymodel.model.core import INTEGER, JSON, PII, SMALLINT, TEXT, TIMESTAMP, Check, Column, Table
 
 __all__ = ["IDEMPOTENCY_TABLES", "INGESTION_TABLES"]
 
@@ -90,4 +90,106 @@ idempotency_keys = Table(
 IDEMPOTENCY_TABLES: list[Table] = [idempotency_keys]
 
 # --- ingestion (paymodel.oltp.ingest) ---------------------------------------------
-INGESTION_TABLES: list[Table] = []
+_SOURCE = Column(
+    "source",
+    TEXT,
+    "File the record came from, or <records> for records passed in memory.",
+)
+_SOURCE_LINE = Column(
+    "source_line",
+    INTEGER,
+    "Line of the record in a JSON Lines file, or its position (from 1) in a JSON array or "
+    "list; NULL for a whole file that is not JSON.",
+    nullable=True,
+    minimum=1,
+)
+
+ingest_versions = Table(
+    "ingest_versions",
+    "One row per Stripe object the ingester has written.",
+    None,
+    [
+        Column("object_type", TEXT, "Stripe object type, such as charge."),
+        Column("object_id", TEXT, "Stripe id of the object."),
+        Column(
+            "version",
+            TIMESTAMP,
+            "Instant of the snapshot applied: the event's created, or for a plain object "
+            "its own created. An older snapshot never overwrites a newer one.",
+        ),
+        Column(
+            "event_id",
+            TEXT,
+            "Event whose snapshot is applied; NULL when a plain object was applied.",
+            nullable=True,
+        ),
+        Column("applied_at", TIMESTAMP, "When the ingester applied it (UTC)."),
+    ],
+    primary_key=("object_type", "object_id"),
+    why="Events arrive out of order and more than once: the version of the snapshot applied "
+    "per object decides whether a later arrival is newer (apply) or older (keep the row).",
+)
+
+ingest_pending = Table(
+    "ingest_pending",
+    "One row per record waiting for a parent object that has not arrived yet.",
+    None,
+    [
+        Column("id", TEXT, "Digest of the record (sha256, 32 hex digits)."),
+        Column("object_type", TEXT, "Type of the waiting object."),
+        Column("object_id", TEXT, "Id of the waiting object."),
+        Column("event_id", TEXT, "Event that carried it; NULL for a plain object.", nullable=True),
+        Column("version", TIMESTAMP, "Instant of the snapshot (see ingest_versions.version)."),
+        Column("waiting_for_table", TEXT, "Table of the missing parent."),
+        Column("waiting_for_id", TEXT, "Key of the missing parent."),
+        Column("raw", TEXT, "The record as received (JSON text).", pii=PII.DIRECT),
+        _SOURCE,
+        _SOURCE_LINE,
+        Column("received_at", TIMESTAMP, "When the record was first read (UTC)."),
+    ],
+    why="Webhooks arrive in no guaranteed order: a charge can come before its customer. It "
+    "waits here, foreign keys stay enforced, and it is applied when the parent arrives.",
+)
+
+ingest_quarantine = Table(
+    "ingest_quarantine",
+    "One row per distinct rejected record and rule (a record rejected again counts up).",
+    None,
+    [
+        Column("id", TEXT, "Digest of the rule and the record (sha256, 32 hex digits)."),
+        Column(
+            "rule",
+            TEXT,
+            "Kind of rule broken.",
+            accepted=(
+                "malformed_json",
+                "not_an_object",
+                "unknown_object_type",
+                "invalid_event",
+                "invalid_object",
+                "unknown_reference",
+                "database_constraint",
+            ),
+        ),
+        Column("error", TEXT, "The rule in words, naming the record and object."),
+        Column("object_type", TEXT, "Type of the object, when readable.", nullable=True),
+        Column("object_id", TEXT, "Id of the object, when readable.", nullable=True),
+        Column("event_id", TEXT, "Id of the event that carried it, if any.", nullable=True),
+        Column(
+            "raw",
+            TEXT,
+            "The record as received; characters a database cannot store (NUL, lone "
+            "surrogates) are backslash-escaped.",
+            pii=PII.DIRECT,
+        ),
+        _SOURCE,
+        _SOURCE_LINE,
+        Column("first_seen_at", TIMESTAMP, "When the record was first rejected (UTC)."),
+        Column("last_seen_at", TIMESTAMP, "When it was last rejected (UTC)."),
+        Column("times_seen", INTEGER, "How many times it was rejected.", minimum=1),
+    ],
+    why="Nothing is silently dropped: a record that cannot be applied is kept with the rule "
+    "it broke, so it can be fixed and ingested again.",
+)
+
+INGESTION_TABLES: list[Table] = [ingest_versions, ingest_pending, ingest_quarantine]
