@@ -31,6 +31,8 @@ Row = dict[str, Any]
 OBJECT_OF = {t.name: t.stripe_object for t in OLTP.tables if t.stripe_object}
 """Stripe object name of each table (``charges`` -> ``charge``)."""
 
+_REFERENCES = {t.name: {c.name for c in t.columns if c.references is not None} for t in OLTP.tables}
+
 _JSON_COLUMNS = {t.name: {c.name for c in t.columns if c.type is JSON} for t in OLTP.tables}
 
 
@@ -52,13 +54,19 @@ def plain(value: Any) -> Any:
 
 
 def render(table: str, row: Row, **extra: Any) -> dict[str, Any]:
-    """A row as a Stripe-like object: ``object`` named, values as JSON data.
+    """A row as a flat Stripe-like object: ``object`` named, values as JSON data.
 
-    The flat ``*_id`` columns keep their names (the warehouse convention of the model);
-    ``extra`` adds nested lists such as a subscription's items.
+    Foreign keys take Stripe's field names (``charge_id`` becomes ``charge``); ``extra``
+    adds nested rows such as a subscription's items.
+
+    Example:
+        >>> render("refunds", {"id": "re_1", "charge_id": "ch_1", "amount": 5})
+        {'id': 're_1', 'object': 'refund', 'charge': 'ch_1', 'amount': 5}
     """
     out: dict[str, Any] = {"id": row.get("id"), "object": OBJECT_OF.get(table, table)}
-    out.update({k: plain(v) for k, v in row.items()})
+    for key, value in row.items():
+        name = key[: -len("_id")] if key.endswith("_id") and key in _REFERENCES[table] else key
+        out[name] = plain(value)
     out.update(extra)
     return out
 

@@ -57,7 +57,7 @@ from paymodel.oltp.errors import (
     IllegalTransition,
     InvalidRequest,
 )
-from paymodel.oltp.flows._tx import Row, Tx, render, tables_for
+from paymodel.oltp.flows._tx import Row, Tx, render
 from paymodel.oltp.flows.cards import (
     FAILURE_MESSAGES,
     TEST_CARDS,
@@ -175,52 +175,78 @@ class Payments:
         )
 
     def snapshot(self, tx: Tx, table: str, row: Row) -> dict[str, Any]:
-        """The object ``row`` as returned and as stored in events (with its nested lists)."""
-        renderer = _stripe_renderer()
+        """The object ``row`` as returned and as stored in ``events.data_object``.
+
+        Rendered by :func:`paymodel.model.stripe.to_stripe_object` (Stripe's API shape,
+        nested rows included) when that module is installed, else by a flat rendering
+        with Stripe's field names. Payment intents carry ``latest_charge``.
+        """
+        related = self._related(tx, table, row)
         extra: dict[str, Any] = {}
-        if table == "subscriptions":
-            items = tx.select(
-                "subscription_items",
-                tx.t["subscription_items"].c.subscription_id == row["id"],
-                order_by=[tx.t["subscription_items"].c.id],
-            )
-            extra["items"] = [render("subscription_items", i) for i in items]
-        elif table == "invoices":
-            lines = tx.select(
-                "invoice_line_items",
-                tx.t["invoice_line_items"].c.invoice_id == row["id"],
-                order_by=[tx.t["invoice_line_items"].c.id],
-            )
-            extra["lines"] = [render("invoice_line_items", line) for line in lines]
-        elif table == "payment_intents":
+        if table == "payment_intents":
             c = tx.t["charges"].c
-            latest = tx.conn.execute(
+            # A succeeded charge is always a payment intent's last attempt.
+            extra["latest_charge"] = tx.conn.execute(
                 sa.select(c.id)
                 .where(c.payment_intent_id == row["id"])
-                .order_by(c.created.desc(), c.id.desc())
+                .order_by((c.status == "succeeded").desc(), c.created.desc(), c.id.desc())
                 .limit(1)
             ).scalar()
-            extra["latest_charge"] = latest
+        renderer = _stripe_renderer()
         if renderer is not None:
             try:
-                return {**renderer(table, row), **extra}
+                return {**renderer(table, row, related), **extra}
             except (TypeError, KeyError, ValueError):
-                pass  # a renderer with another signature: fall back to ours
-        return render(table, row, **extra)
+                pass  # a renderer of another signature or vintage: use the flat one
+        nested = {name: [render(name, r) for r in rows] for name, rows in related.items()}
+        return render(table, row, **nested, **extra)
+
+    def _related(self, tx: Tx, table: str, row: Row) -> dict[str, list[Row]]:
+        """The rows an object nests: items, lines, address, balance transactions."""
+        t = tx.t
+        if table == "customers":
+            return {
+                "customer_addresses": tx.select(
+                    "customer_addresses", t["customer_addresses"].c.customer_id == row["id"]
+                )
+            }
+        if table == "subscriptions":
+            si = t["subscription_items"].c
+            return {
+                "subscription_items": tx.select(
+                    "subscription_items",
+                    si.subscription_id == row["id"],
+                    order_by=[si.created, si.id],
+                )
+            }
+        if table == "invoices":
+            il = t["invoice_line_items"].c
+            return {
+                "invoice_line_items": tx.select(
+                    "invoice_line_items", il.invoice_id == row["id"], order_by=[il.id]
+                )
+            }
+        source = {"charges": "charge_id", "refunds": "refund_id", "disputes": "dispute_id"}.get(
+            table
+        )
+        if source is None:
+            return {}
+        b = t["balance_transactions"].c
+        txns = tx.select("balance_transactions", b[source] == row["id"], order_by=[b.created, b.id])
+        fd = t["balance_transaction_fee_details"].c
+        fees = (
+            tx.select(
+                "balance_transaction_fee_details",
+                fd.balance_transaction_id.in_([x["id"] for x in txns]),
+                order_by=[fd.balance_transaction_id, fd.line],
+            )
+            if txns
+            else []
+        )
+        return {"balance_transactions": txns, "balance_transaction_fee_details": fees}
 
     def _return(self, tx: Tx, table: str, object_id: str) -> dict[str, Any]:
         return self.snapshot(tx, table, tx.get(table, object_id))
-
-    def fetch(self, table: str, **equals: Any) -> list[dict[str, Any]]:
-        """Rows of ``table`` whose columns equal ``equals``, ordered by key (for reading back).
-
-        Example: ``payments.fetch("refunds", charge_id="ch_1")``.
-        """
-        t = tables_for(self.dialect)[table]
-        stmt = sa.select(t).where(*(t.c[k] == v for k, v in equals.items()))
-        stmt = stmt.order_by(*t.primary_key.columns)
-        with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(stmt).mappings()]
 
     # ------------------------------------------------------------------ customers
     def create_customer(
@@ -1175,31 +1201,31 @@ class Payments:
             obj = _obj("customer", customer_id)
             if not items:
                 raise InvalidRequest(obj, "an invoice needs at least one item")
+            prices = {
+                item["price"]: tx.get("prices", item["price"]) for item in items if "price" in item
+            }
+            cur = currency or next((p["currency"] for p in prices.values()), None)
+            if cur is None:
+                raise InvalidRequest(obj, "items with an amount need the invoice currency")
             lines = []
-            cur = currency
             for item in items:
                 if "price" in item:
-                    price = tx.get("prices", item["price"])
+                    price = prices[item["price"]]
                     quantity = int(item.get("quantity", 1))
                     self._check_price(obj, price)
+                    if price["currency"] != cur:
+                        raise InvalidRequest(obj, "all invoice items must be in one currency")
                     lines.append({"price_id": price["id"], "quantity": quantity,
                                   "amount": price["unit_amount"] * quantity,
-                                  "description": self._line_description(tx, price, quantity),
-                                  "currency": price["currency"]})  # fmt: skip
+                                  "description": self._line_description(tx, price, quantity)})  # fmt: skip
                 elif "amount" in item:
-                    if currency is None:
-                        raise InvalidRequest(
-                            obj, "an item with an amount needs the invoice currency"
-                        )
+                    _check_amount(obj, int(item["amount"]), cur, minimum=0)
                     lines.append({"price_id": None, "quantity": None, "amount": int(item["amount"]),
-                                  "description": item.get("description"), "currency": currency})  # fmt: skip
+                                  "description": item.get("description")})  # fmt: skip
                 else:
                     raise InvalidRequest(
                         obj, f"invoice item {dict(item)} has neither price nor amount"
                     )
-                cur = cur or lines[-1]["currency"]
-            if any(line["currency"] != cur for line in lines):
-                raise InvalidRequest(obj, "all invoice items must be in one currency")
             self._bill_in(tx, customer, cur)
             due = None
             if collection_method == "send_invoice":
