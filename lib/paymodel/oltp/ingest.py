@@ -1,0 +1,967 @@
+"""Ingest Stripe API objects and events into the OLTP database, DuckDB or PostgreSQL.
+
+:func:`ingest` reads records exactly as Stripe's API returns them (JSON Lines, a JSON
+array, or a list response ``{"object": "list", "data": [...]}``; Event objects or plain
+objects) and writes the rows :func:`paymodel.model.stripe.from_stripe_object` gives.
+``paymodel ingest FILE... --db TARGET`` is the same function on the command line.
+
+What happens to each record (the counts of :class:`IngestReport`, where
+``read == applied + duplicate + pending + quarantined``):
+
+* **applied**: written. For an event, the event is recorded in ``events``; its snapshot
+  is applied unless a newer snapshot of the same object is already there (then only
+  the event is recorded: counted ``applied`` and also ``superseded``).
+* **duplicate**: nothing new. An event whose id is already in ``events`` (at-least-once
+  delivery), or a plain object that is not newer than, or equal to, what is stored.
+* **pending**: a parent is missing (a charge before its customer). The record waits in
+  ``ingest_pending`` and is applied as soon as the parent arrives, in this run or a
+  later one (a later run reports it as ``released``). Foreign keys stay enforced.
+* **quarantined**: malformed or invalid (not JSON, not an object, an unknown object
+  type, a broken rule of the model, an unknown currency). It is kept in
+  ``ingest_quarantine`` with the raw record, the rule, the error and when; nothing is
+  raised and nothing is silently dropped.
+
+Ordering: every Stripe object has the instant of the snapshot applied in
+``ingest_versions``. An event's snapshot is as of the event's ``created``; a plain
+object (not inside an event) is as of its own ``updated`` if it has one, else its own
+``created`` (a line item or discount without either: 1970-01-01). A snapshot is applied
+when it is not older than the applied one (a tie goes to the later arrival), so a plain
+object fetched from the API never overwrites an event snapshot taken after it was
+created, and an older event never overwrites a newer one.
+
+Atomicity: each file is one transaction. A crash in the middle of a file leaves the
+database as it was before that file, and a rerun finishes it: events are deduplicated by
+id, snapshots by version, quarantined records by digest. A record the database refuses
+(a rule Python did not foresee, such as a unique key) rolls its file back; the file is
+then replayed with that record quarantined (rule ``database_constraint``).
+
+Writes go through SQLAlchemy Core, one code path for both engines: a row is inserted,
+or only its changed non-key columns are updated (DuckDB refuses updates of key columns
+of referenced rows).
+
+Example:
+    >>> from paymodel.oltp.engines import duckdb_engine
+    >>> engine = duckdb_engine()
+    >>> create_schema(engine)
+    >>> product = {"object": "product", "id": "prod_1", "name": "Pro", "active": True,
+    ...            "created": 1735689600, "metadata": {}}
+    >>> report = ingest([product, product, {"object": "product"}], engine)
+    >>> report.read, report.applied, report.duplicate, report.pending, report.quarantined
+    (3, 1, 1, 0, 1)
+    >>> report.exit_code
+    3
+    >>> engine.dispose()
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sys
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from tqdm.auto import tqdm
+
+from paymodel.model.oltp import OLTP
+from paymodel.model.sql import metadata, statements
+from paymodel.model.stripe import (
+    StripeObjectError,
+    UnknownObjectType,
+    from_stripe_object,
+    object_key,
+)
+from paymodel.oltp.schema import create_schema, dialect_name, seed_reference_data
+
+__all__ = [
+    "EXIT_OK",
+    "EXIT_QUARANTINED",
+    "EXIT_USAGE",
+    "IngestReport",
+    "ensure_schema",
+    "ingest",
+    "main_ingest",
+    "open_target",
+    "read_records",
+]
+
+EXIT_OK = 0
+"""Exit status: every record was applied, a duplicate, or is pending."""
+EXIT_USAGE = 2
+"""Exit status: usage error (unreadable file, unusable ``--db``)."""
+EXIT_QUARANTINED = 3
+"""Exit status: at least one record was quarantined (see ``ingest_quarantine``)."""
+
+MAX_JSON_DEPTH = 64
+"""Records nested deeper than this are quarantined (Stripe objects nest about 8 deep)."""
+
+RECORDS_SOURCE = "<records>"
+"""The ``source`` of records passed in memory rather than read from a file."""
+
+_REFERENCE_TABLES = frozenset({"currencies", "fx_rates"})
+"""Parents that are reference data, not Stripe objects: a missing one never arrives."""
+
+_OWNED_TABLES = frozenset({"customer_addresses", "balance_transaction_fee_details"})
+"""Tables whose rows belong to another object's snapshot (no id of their own)."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------------------
+# The report
+
+
+_COUNTS = ("read", "applied", "duplicate", "pending", "quarantined")
+
+
+@dataclass
+class IngestReport:
+    """What one :func:`ingest` run did; ``read == applied + duplicate + pending + quarantined``.
+
+    Attributes:
+        read: records read (an item of a JSON array or list response is one record).
+        applied: records written (see the module docstring).
+        duplicate: records that carried nothing new.
+        pending: records still waiting for a parent at the end of the run.
+        quarantined: records refused, kept in ``ingest_quarantine``.
+        superseded: applied events whose snapshot was older than the one stored (the
+            event was recorded, the object left as it was). Part of ``applied``.
+        released: records left pending by earlier runs and applied in this one (not
+            part of ``read``).
+        by_type: the five counts per object type (``charge``, ``invoice``...; ``?`` when
+            the record has no readable type).
+        sources: the files read, in order.
+    """
+
+    read: int = 0
+    applied: int = 0
+    duplicate: int = 0
+    pending: int = 0
+    quarantined: int = 0
+    superseded: int = 0
+    released: int = 0
+    by_type: dict[str, dict[str, int]] = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)
+
+    def count(self, object_type: str, outcome: str) -> None:
+        """Add one record of ``object_type`` with ``outcome`` (applied, duplicate...)."""
+        counts = self.by_type.setdefault(object_type, dict.fromkeys(_COUNTS, 0))
+        for key in ("read", outcome):
+            counts[key] += 1
+            setattr(self, key, getattr(self, key) + 1)
+
+    def merge(self, other: IngestReport) -> None:
+        """Add the counts of ``other`` (one file) to these."""
+        for key in (*_COUNTS, "superseded", "released"):
+            setattr(self, key, getattr(self, key) + getattr(other, key))
+        for kind, counts in other.by_type.items():
+            mine = self.by_type.setdefault(kind, dict.fromkeys(_COUNTS, 0))
+            for key, n in counts.items():
+                mine[key] += n
+        self.sources.extend(other.sources)
+
+    @property
+    def exit_code(self) -> int:
+        """:data:`EXIT_QUARANTINED` if anything was quarantined, else :data:`EXIT_OK`."""
+        return EXIT_QUARANTINED if self.quarantined else EXIT_OK
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as a JSON-serialisable dict (what ``--json`` prints)."""
+        return {
+            **{key: getattr(self, key) for key in _COUNTS},
+            "superseded": self.superseded,
+            "released": self.released,
+            "by_type": {k: dict(v) for k, v in sorted(self.by_type.items())},
+            "sources": list(self.sources),
+        }
+
+    def summary(self) -> str:
+        """The report for people: totals, then one line per object type."""
+        lines = [
+            f"read {self.read}: applied {self.applied}, duplicate {self.duplicate}, "
+            f"pending {self.pending}, quarantined {self.quarantined}"
+        ]
+        if self.superseded or self.released:
+            lines.append(
+                f"  ({self.superseded} applied event(s) older than the stored snapshot; "
+                f"{self.released} record(s) from earlier runs released from pending)"
+            )
+        width = max((len(k) for k in self.by_type), default=0)
+        for kind, c in sorted(self.by_type.items()):
+            lines.append(
+                f"  {kind:<{width}}  read {c['read']:>6}  applied {c['applied']:>6}  "
+                f"duplicate {c['duplicate']:>6}  pending {c['pending']:>6}  "
+                f"quarantined {c['quarantined']:>6}"
+            )
+        if self.quarantined:
+            lines.append("quarantined records: SELECT rule, error, raw FROM ingest_quarantine")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+# --------------------------------------------------------------------------------------
+# Reading records
+
+
+@dataclass
+class _Record:
+    """One record as read: its raw text, the parsed value or why it could not be parsed."""
+
+    source: str
+    line: int | None
+    raw: str
+    value: Any = None
+    error: str | None = None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _parse(text: str) -> Any:
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def _parse_error(text: str) -> tuple[Any, str | None]:
+    try:
+        return _parse(text), None
+    except RecursionError:
+        return None, "not JSON: nested too deeply to parse"
+    except ValueError as e:  # JSONDecodeError, NaN/Infinity, integers with too many digits
+        return None, f"not JSON: {str(e)[:200]}"
+
+
+def read_records(path: str | os.PathLike[str]) -> Iterator[_Record]:
+    """The records of one file: JSON Lines, a JSON array, or a list response.
+
+    The format is recognised from the content: a document that parses as a whole and is
+    an array (or a ``{"object": "list"}`` response, or one object) gives its items;
+    anything else is read as JSON Lines, one record per non-blank line (a line that is
+    not JSON becomes a record with an error, to be quarantined).
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    source = os.fspath(path)
+    data = Path(path).read_bytes()
+    text = data.decode("utf-8", errors="surrogateescape").lstrip("\ufeff")
+    head = text.lstrip()[:1]
+    if head in ("[", "{"):
+        whole, error = _parse_error(text)
+        if error is None:
+            items = _list_items(whole)
+            if items is None:
+                yield _Record(source, 1, text.strip(), whole)
+            else:
+                for i, item in enumerate(items, start=1):
+                    yield _Record(source, i, _dump(item), item)
+            return
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        value, error = _parse_error(line)
+        yield _Record(source, number, line, value, error)
+
+
+def _list_items(value: Any) -> list[Any] | None:
+    if isinstance(value, list):
+        return value
+    if (
+        isinstance(value, dict)
+        and value.get("object") == "list"
+        and isinstance(value.get("data"), list)
+    ):
+        return value["data"]
+    return None
+
+
+def _dump(value: Any) -> str:
+    """JSON text of a record for storage; a value JSON cannot hold is shown as repr."""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        try:
+            return repr(value)[:100_000]
+        except RecursionError:
+            return f"<{type(value).__name__} nested too deeply to show>"
+
+
+def _storable(text: str) -> str:
+    """``text`` without what PostgreSQL cannot store in TEXT (NUL, lone surrogates)."""
+    text = text.replace("\x00", "\\x00")
+    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+
+
+def _json_problem(value: Any) -> str | None:
+    """Why ``value`` is not plain, storable JSON (iterative: safe on deep nesting)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return f"nested deeper than {MAX_JSON_DEPTH} levels"
+        if v is None or isinstance(v, bool | int):
+            continue
+        if isinstance(v, str):
+            if "\x00" in v:
+                return "a string holds a NUL character"
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                return "a string is not valid UTF-8 (lone surrogate)"
+        elif isinstance(v, float):
+            if not math.isfinite(v):
+                return "a number is NaN or infinite"
+        elif isinstance(v, dict):
+            for k, item in v.items():
+                if not isinstance(k, str):
+                    return f"a key is not a string: {type(k).__name__}"
+                stack.append((k, depth + 1))
+                stack.append((item, depth + 1))
+        elif isinstance(v, list):
+            stack.extend((item, depth + 1) for item in v)
+        else:
+            return f"a value is not JSON: {type(v).__name__}"
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# The database side
+
+
+@cache
+def _tables(dialect: str) -> dict[str, sa.Table]:
+    return dict(metadata(OLTP, dialect).tables)
+
+
+def ensure_schema(engine: sa.Engine) -> list[str]:
+    """Create the model's tables that ``engine``'s database lacks; return their names.
+
+    An empty database gets the whole schema and the reference data (currencies). A
+    database created before some tables existed (such as the ingestion bookkeeping)
+    gets the missing ones, parents first.
+    """
+    existing = set(sa.inspect(engine).get_table_names())
+    missing = [t.name for t in OLTP.tables if t.name not in existing]
+    if not missing:
+        return []
+    if len(missing) == len(OLTP.tables):
+        create_schema(engine)
+        return missing
+    with engine.begin() as conn:
+        for table, statement in zip(
+            OLTP.tables, statements(OLTP, dialect_name(engine)), strict=True
+        ):
+            if table.name in missing:
+                conn.exec_driver_sql(statement)
+        if "currencies" in missing:
+            seed_reference_data(conn)
+    return missing
+
+
+class _DatabaseRefused(Exception):
+    """The database refused a write made for ``culprit`` (a record or a pending entry)."""
+
+    def __init__(self, culprit: str, error: sa.exc.DBAPIError) -> None:
+        self.culprit = culprit
+        self.error = error
+        super().__init__(f"{culprit}: {str(error.orig or error).splitlines()[0][:500]}")
+
+
+def _key(table: str, row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(row[c] for c in OLTP.table(table).primary_key)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is b
+    if isinstance(a, str) and isinstance(b, dict):  # a JSON column read back as text
+        try:
+            return json.loads(a) == b
+        except ValueError:
+            return False
+    return a == b
+
+
+@dataclass
+class _Pending:
+    id: str
+    object_type: str
+    object_id: str
+    event_id: str | None
+    version: datetime
+    waiting_for_table: str
+    waiting_for_id: str
+    raw: str
+    source: str
+    source_line: int | None
+    received_at: datetime
+    origin: str | None = None  # culprit key of the record of this run that left it pending
+
+
+class _FileRun:
+    """One attempt at one file (or one batch of records) inside one transaction."""
+
+    def __init__(self, conn: sa.Connection, now: datetime, forced: dict[str, str]) -> None:
+        self.conn = conn
+        self.now = now
+        self.forced = forced  # culprit -> database error, from an earlier attempt
+        self.t = _tables(dialect_name(conn))
+        self.report = IngestReport()
+        self.outcomes: dict[str, tuple[str, str]] = {}  # record culprit -> (type, outcome)
+        self.culprit = ""
+        self.known: dict[str, set[tuple[Any, ...]]] = {}
+        self.rows: dict[tuple[str, tuple[Any, ...]], dict[str, Any]] = {}
+        self.versions = {
+            (r.object_type, r.object_id): r.version
+            for r in conn.execute(sa.select(self.t["ingest_versions"]))
+        }
+        self.events: set[str] | None = None
+        self.pending: dict[str, _Pending] = {}
+        self.waiting: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self.by_object: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self._queue: set[str] = set()
+        for r in conn.execute(sa.select(self.t["ingest_pending"])):
+            self._index(
+                _Pending(
+                    **{k: getattr(r, k) for k in _Pending.__dataclass_fields__ if k != "origin"}
+                )
+            )
+
+    # -- small helpers ------------------------------------------------------------
+    def _index(self, p: _Pending) -> None:
+        self.pending[p.id] = p
+        self.waiting[(p.waiting_for_table, p.waiting_for_id)].add(p.id)
+        self.by_object[(p.object_type, p.object_id)].add(p.id)
+
+    def _unindex(self, p: _Pending) -> None:
+        self.pending.pop(p.id, None)
+        self.waiting[(p.waiting_for_table, p.waiting_for_id)].discard(p.id)
+        self.by_object[(p.object_type, p.object_id)].discard(p.id)
+
+    def execute(self, statement: sa.Executable, params: Any = None) -> sa.CursorResult:
+        try:
+            return self.conn.execute(statement, params)
+        except sa.exc.DBAPIError as e:
+            raise _DatabaseRefused(self.culprit, e) from e
+
+    def exists(self, table: str, key: tuple[Any, ...]) -> bool:
+        keys = self.known.get(table)
+        if keys is None:
+            pk = [self.t[table].c[c] for c in OLTP.table(table).primary_key]
+            keys = {tuple(r) for r in self.execute(sa.select(*pk))}
+            self.known[table] = keys
+        return key in keys
+
+    def event_known(self, event_id: str) -> bool:
+        if self.events is None:
+            self.events = set(self.execute(sa.select(self.t["events"].c.id)).scalars())
+        return event_id in self.events
+
+    # -- writing rows -------------------------------------------------------------
+    def write_row(self, table: str, row: dict[str, Any]) -> bool:
+        """Insert ``row`` or update its changed non-key columns; whether anything changed."""
+        key = _key(table, row)
+        t = self.t[table]
+        if not self.exists(table, key):
+            self.execute(sa.insert(t), row)
+            self.known[table].add(key)
+            self.rows[(table, key)] = row
+            return True
+        pk = OLTP.table(table).primary_key
+        stored = self.rows.get((table, key))
+        if stored is None:
+            where = sa.and_(*(t.c[c] == v for c, v in zip(pk, key, strict=True)))
+            found = self.execute(sa.select(t).where(where)).mappings().first()
+            stored = dict(found) if found is not None else {}
+        changes = {c: v for c, v in row.items() if c not in pk and not _same(stored.get(c), v)}
+        if changes:
+            where = sa.and_(*(t.c[c] == v for c, v in zip(pk, key, strict=True)))
+            self.execute(sa.update(t).where(where).values(changes))
+        self.rows[(table, key)] = row
+        return bool(changes)
+
+    def delete_owned(self, object_type: str, object_id: str, kept: list[dict[str, Any]]) -> bool:
+        """Remove rows the snapshot no longer has: an address, fee lines past the end."""
+        if object_type == "customer":
+            if kept or not self.exists("customer_addresses", (object_id,)):
+                return False
+            t = self.t["customer_addresses"]
+            self.execute(sa.delete(t).where(t.c.customer_id == object_id))
+            self.known["customer_addresses"].discard((object_id,))
+            self.rows.pop(("customer_addresses", (object_id,)), None)
+            return True
+        if object_type == "balance_transaction":
+            self.exists("balance_transaction_fee_details", (object_id, 0))  # load the keys
+            keys = self.known["balance_transaction_fee_details"]
+            stale = {k for k in keys if k[0] == object_id and k[1] >= len(kept)}
+            if not stale:
+                return False
+            t = self.t["balance_transaction_fee_details"]
+            self.execute(
+                sa.delete(t).where(t.c.balance_transaction_id == object_id, t.c.line >= len(kept))
+            )
+            keys -= stale
+            for k in stale:
+                self.rows.pop(("balance_transaction_fee_details", k), None)
+            return True
+        return False
+
+    def set_version(
+        self, object_type: str, object_id: str, version: datetime, event_id: str | None
+    ) -> None:
+        t = self.t["ingest_versions"]
+        values = {"version": version, "event_id": event_id, "applied_at": self.now}
+        if (object_type, object_id) in self.versions:
+            where = sa.and_(t.c.object_type == object_type, t.c.object_id == object_id)
+            self.execute(sa.update(t).where(where).values(values))
+        else:
+            self.execute(
+                sa.insert(t), {"object_type": object_type, "object_id": object_id, **values}
+            )
+        self.versions[(object_type, object_id)] = version
+
+    # -- bookkeeping tables -------------------------------------------------------
+    def quarantine(self, record: _Record, rule: str, error: str, object_type: str | None = None,
+                   object_id: str | None = None, event_id: str | None = None) -> str:  # fmt: skip
+        raw = _storable(record.raw)
+        digest = hashlib.sha256(f"{rule}\x00{raw}".encode()).hexdigest()[:32]
+        t = self.t["ingest_quarantine"]
+        found = self.execute(sa.select(t.c.times_seen).where(t.c.id == digest)).scalar()
+        if found is not None:
+            self.execute(
+                sa.update(t)
+                .where(t.c.id == digest)
+                .values(last_seen_at=self.now, times_seen=found + 1)
+            )
+        else:
+            self.execute(
+                sa.insert(t),
+                {
+                    "id": digest,
+                    "rule": rule,
+                    "error": _storable(error)[:2000],
+                    "object_type": _short(object_type),
+                    "object_id": _short(object_id),
+                    "event_id": _short(event_id),
+                    "raw": raw,
+                    "source": _storable(record.source),
+                    "source_line": record.line,
+                    "first_seen_at": self.now,
+                    "last_seen_at": self.now,
+                    "times_seen": 1,
+                },
+            )
+        return "quarantined"
+
+    def add_pending(self, record: _Record, snapshot: _Snapshot, parent: tuple[str, str]) -> str:
+        raw = _storable(record.raw)
+        digest = hashlib.sha256(raw.encode()).hexdigest()[:32]
+        if digest in self.pending:
+            return "duplicate"
+        p = _Pending(digest, snapshot.object_type, snapshot.object_id, snapshot.event_id,
+                     snapshot.version, parent[0], parent[1], raw, _storable(record.source),
+                     record.line, self.now, origin=self.culprit)  # fmt: skip
+        self.execute(
+            sa.insert(self.t["ingest_pending"]), {k: getattr(p, k) for k in _PENDING_COLUMNS}
+        )
+        self._index(p)
+        return "pending"
+
+    # -- one record ---------------------------------------------------------------
+    def record(self, record: _Record, culprit: str) -> None:
+        """Process one record and count it."""
+        self.culprit = culprit
+        kind = "?"
+        value = record.value
+        if isinstance(value, dict) and isinstance(value.get("object"), str):
+            kind = value["object"]
+            data = value.get("data")
+            if kind == "event" and isinstance(data, dict) and isinstance(data.get("object"), dict):
+                inner = data["object"].get("object")
+                kind = inner if isinstance(inner, str) else kind
+        kind = _short(kind) or "?"
+        if culprit in self.forced:
+            outcome = self.quarantine(
+                record, "database_constraint", self.forced[culprit], kind, _obj_id(value)
+            )
+        else:
+            outcome = self._record(record, value)
+        self.outcomes[culprit] = (kind, outcome)
+        self.resolve()
+
+    def _record(self, record: _Record, value: Any) -> str:
+        if record.error is not None:
+            return self.quarantine(
+                record, "malformed_json", f"{record.source}:{record.line}: {record.error}"
+            )
+        if not isinstance(value, dict):
+            return self.quarantine(
+                record, "not_an_object",
+                f"{record.source}:{record.line}: a record must be a JSON object, got {type(value).__name__}",
+            )  # fmt: skip
+        problem = _json_problem(value)
+        if problem is not None:
+            return self.quarantine(record, "invalid_object", f"{_name(value)}: {problem}",
+                                   _short(value.get("object")), _obj_id(value))  # fmt: skip
+        if value.get("object") == "event":
+            return self._event(record, value)
+        try:
+            rows = from_stripe_object(value)
+        except UnknownObjectType as e:
+            return self.quarantine(
+                record, "unknown_object_type", str(e), e.object_type, e.object_id
+            )
+        except StripeObjectError as e:
+            return self.quarantine(record, "invalid_object", str(e), e.object_type, e.object_id)
+        if value.get("object") == "list":  # pragma: no cover - lists are unpacked when read
+            raise AssertionError("list records are unpacked before processing")
+        snapshot = _Snapshot.plain(value, rows)
+        outcome = self.apply(record, snapshot)
+        return "duplicate" if outcome in ("unchanged", "superseded") else outcome
+
+    def _event(self, record: _Record, value: dict[str, Any]) -> str:
+        try:
+            ((_, event),) = from_stripe_object(value)
+        except StripeObjectError as e:
+            return self.quarantine(record, "invalid_event", str(e), e.object_type, e.object_id)
+        if self.event_known(event["id"]):
+            return "duplicate"
+        snapshot_obj = value["data"]["object"]
+        try:
+            if snapshot_obj.get("object") == "event":
+                raise StripeObjectError("event", event["id"], "data.object is itself an event")
+            rows = from_stripe_object(snapshot_obj)
+        except UnknownObjectType as e:
+            return self.quarantine(record, "unknown_object_type", f"event {event['id']}: {e}",
+                                   e.object_type, e.object_id, event["id"])  # fmt: skip
+        except StripeObjectError as e:
+            return self.quarantine(record, "invalid_object", f"event {event['id']}: {e}",
+                                   e.object_type, e.object_id, event["id"])  # fmt: skip
+        snapshot = _Snapshot(
+            event["object_type"], event["object_id"], event["created"], event["id"], rows
+        )
+        outcome = self.apply(record, snapshot)
+        if outcome == "quarantined":  # not recorded: a corrected redelivery will be applied
+            return outcome
+        self.execute(sa.insert(self.t["events"]), event)
+        self.events.add(event["id"])  # type: ignore[union-attr]
+        if outcome == "superseded":
+            self.report.superseded += 1
+        return "applied" if outcome in ("applied", "unchanged", "superseded") else outcome
+
+    # -- applying a snapshot --------------------------------------------------------
+    def apply(self, record: _Record, snapshot: _Snapshot) -> str:
+        """Apply a snapshot: applied, unchanged, superseded, pending or quarantined."""
+        groups: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {}
+        for table, row in snapshot.rows:
+            groups.setdefault(object_key(table, row), []).append((table, row))
+        fresh = {
+            k: g
+            for k, g in groups.items()
+            if k not in self.versions or self.versions[k] <= snapshot.version
+        }
+        if not fresh:
+            return "superseded"
+        present = {(t, _key(t, r)) for t, r in snapshot.rows}
+        for group in fresh.values():
+            for table, row in group:
+                missing = self.missing_parent(table, row, present)
+                if missing is None:
+                    continue
+                parent_table, parent_key = missing
+                if parent_table in _REFERENCE_TABLES:
+                    kind, oid = object_key(table, row)
+                    return self.quarantine(
+                        record, "unknown_reference",
+                        f"{kind} {oid}: {parent_table} has no {parent_key}",
+                        kind, oid, snapshot.event_id,
+                    )  # fmt: skip
+                return self.add_pending(record, snapshot, (parent_table, parent_key))
+        changed = False
+        for (object_type, object_id), group in fresh.items():
+            for table, row in group:
+                changed |= self.write_row(table, row)
+            owned = [r for t, r in group if t in _OWNED_TABLES]
+            changed |= self.delete_owned(object_type, object_id, owned)
+            if self.versions.get((object_type, object_id)) != snapshot.version:
+                self.set_version(object_type, object_id, snapshot.version, snapshot.event_id)
+            self.wake(object_type, object_id, snapshot.version, group)
+        if len(fresh) < len(groups) and not changed:
+            return "superseded"
+        return "applied" if changed else "unchanged"
+
+    def missing_parent(
+        self, table: str, row: Mapping[str, Any], present: set
+    ) -> tuple[str, str] | None:
+        """The first parent ``row`` references that neither the snapshot nor the database has."""
+        for fk in OLTP.table(table).all_foreign_keys:
+            values = tuple(row[c] for c in fk.columns)
+            if any(v is None for v in values):
+                continue
+            if (fk.table, values) in present or self.exists(fk.table, values):
+                continue
+            return fk.table, str(values[0])
+        return None
+
+    # -- the pending area -------------------------------------------------------------
+    def wake(self, object_type: str, object_id: str, version: datetime, group: list) -> None:
+        """Queue the pending records this write may release."""
+        for table, row in group:
+            if table not in _OWNED_TABLES:
+                self._queue.update(self.waiting.get((table, str(row["id"])), ()))
+        for pid in self.by_object.get((object_type, object_id), ()):
+            p = self.pending.get(pid)
+            if p is not None and p.version <= version:
+                self._queue.add(pid)
+
+    def resolve(self) -> None:
+        """Apply queued pending records until none makes progress."""
+        while self._queue:
+            batch = sorted((self.pending[i] for i in self._queue if i in self.pending),
+                           key=lambda p: (p.version, p.id))  # fmt: skip
+            self._queue.clear()
+            for p in batch:
+                if p.id in self.pending:
+                    self.release(p)
+
+    def release(self, p: _Pending) -> None:
+        culprit = f"pending:{p.id}"
+        saved, self.culprit = self.culprit, culprit
+        try:
+            record = _Record(p.source, p.source_line, p.raw, _parse(p.raw))
+            self._unindex(p)
+            self.execute(
+                sa.delete(self.t["ingest_pending"]).where(self.t["ingest_pending"].c.id == p.id)
+            )
+            if culprit in self.forced:
+                outcome = self.quarantine(record, "database_constraint", self.forced[culprit],
+                                          p.object_type, p.object_id, p.event_id)  # fmt: skip
+            else:
+                obj = record.value["data"]["object"] if p.event_id is not None else record.value
+                rows = from_stripe_object(obj)
+                snapshot = _Snapshot(p.object_type, p.object_id, p.version, p.event_id, rows)
+                outcome = self.apply(record, snapshot)
+            if outcome == "pending":  # waits for another parent now: keep its origin
+                self.pending[p.id].origin = p.origin
+                return
+            if outcome == "superseded" and p.event_id is not None:
+                self.report.superseded += 1
+            if p.origin is not None and p.origin in self.outcomes:
+                kind, _ = self.outcomes[p.origin]
+                final = "applied"
+                if outcome == "quarantined":
+                    final = "quarantined"
+                elif p.event_id is None and outcome in ("unchanged", "superseded"):
+                    final = "duplicate"
+                self.outcomes[p.origin] = (kind, final)
+            elif outcome != "quarantined":
+                self.report.released += 1
+        finally:
+            self.culprit = saved
+
+    def release_ready(self) -> None:
+        """Release pending records of earlier runs whose parent is there now."""
+        for p in list(self.pending.values()):
+            if self.exists(p.waiting_for_table, (p.waiting_for_id,)):
+                self._queue.add(p.id)
+        self.resolve()
+
+    def finish(self) -> IngestReport:
+        for kind, outcome in self.outcomes.values():
+            self.report.count(kind, outcome)
+        return self.report
+
+
+_PENDING_COLUMNS = tuple(c.name for c in OLTP.table("ingest_pending").columns)
+
+
+@dataclass
+class _Snapshot:
+    """The rows of one object as of one instant, and the event that carried it."""
+
+    object_type: str
+    object_id: str
+    version: datetime
+    event_id: str | None
+    rows: list[tuple[str, dict[str, Any]]]
+
+    @classmethod
+    def plain(cls, value: Mapping[str, Any], rows: list[tuple[str, dict[str, Any]]]) -> _Snapshot:
+        stamp = value.get("updated")
+        if isinstance(stamp, bool) or not isinstance(stamp, int):
+            stamp = value.get("created")
+        version = _EPOCH
+        if isinstance(stamp, int) and not isinstance(stamp, bool):
+            try:
+                version = datetime.fromtimestamp(stamp, UTC)
+            except (OverflowError, OSError, ValueError):
+                version = _EPOCH
+        return cls(value["object"], value["id"], version, None, rows)
+
+
+def _short(v: Any) -> str | None:
+    if not isinstance(v, str):
+        return None
+    return _storable(v)[:200]
+
+
+def _obj_id(value: Any) -> str | None:
+    return _short(value.get("id")) if isinstance(value, dict) else None
+
+
+def _name(value: Mapping[str, Any]) -> str:
+    return f"{_short(value.get('object')) or '?'} {_short(value.get('id')) or '?'}"
+
+
+# --------------------------------------------------------------------------------------
+# The entry points
+
+
+def _batches(
+    items: str | os.PathLike[str] | Iterable[Any],
+) -> Iterator[tuple[str, list[_Record]]]:
+    """(source, records) per file, or one batch for records passed in memory."""
+    if isinstance(items, str | os.PathLike):
+        items = [items]
+    pending_records: list[_Record] = []
+    for item in items:
+        if isinstance(item, str | os.PathLike):
+            yield os.fspath(item), list(read_records(item))
+        else:
+            position = len(pending_records) + 1
+            pending_records.append(_Record(RECORDS_SOURCE, position, _dump(item), item))
+    if pending_records:
+        yield RECORDS_SOURCE, pending_records
+
+
+def _unpack(records: list[_Record]) -> list[_Record]:
+    """Records with list responses (``{"object": "list"}``) replaced by their items."""
+    out: list[_Record] = []
+    for r in records:
+        items = _list_items(r.value) if isinstance(r.value, dict) and r.error is None else None
+        if items is None:
+            out.append(r)
+        else:
+            out.extend(_Record(r.source, r.line, _dump(i), i) for i in items)
+    return out
+
+
+def ingest(
+    paths_or_records: str | os.PathLike[str] | Iterable[Any],
+    engine: sa.Engine,
+    *,
+    progress: bool = False,
+) -> IngestReport:
+    """Ingest Stripe objects and events into the OLTP database on ``engine``.
+
+    Args:
+        paths_or_records: a file path, or an iterable of file paths and/or records
+            (dicts as Stripe returns them). Files are read and committed one by one;
+            records passed in memory form one batch after the files.
+        engine: a DuckDB or PostgreSQL engine whose database has the schema (create it
+            with :func:`ensure_schema`).
+        progress: show a progress bar per file.
+
+    Returns:
+        The :class:`IngestReport` of the run.
+
+    Raises:
+        OSError: a file cannot be read (nothing of that file is written).
+    """
+    report = IngestReport()
+    now = datetime.now(UTC).replace(microsecond=0)
+    for source, records in _batches(paths_or_records):
+        records = _unpack(records)
+        report.merge(_ingest_batch(engine, source, records, now, progress))
+    return report
+
+
+def _ingest_batch(engine: sa.Engine, source: str, records: list[_Record], now: datetime,
+                  progress: bool) -> IngestReport:  # fmt: skip
+    """One file in one transaction, replayed with refused records quarantined if needed."""
+    forced: dict[str, str] = {}
+    for _ in range(len(records) + 2):
+        try:
+            with engine.begin() as conn:
+                run = _FileRun(conn, now, forced)
+                run.release_ready()
+                bar = tqdm(records, desc=Path(source).name, unit="record", disable=not progress,
+                           file=sys.stderr)  # fmt: skip
+                for index, record in enumerate(bar):
+                    _process(run, record, f"{index}:{record.line}")
+                report = run.finish()
+                report.sources.append(source)
+                return report
+        except _DatabaseRefused as refused:
+            if refused.culprit in forced or not refused.culprit:
+                raise
+            forced[refused.culprit] = (
+                f"database refused the record: {str(refused).split(': ', 1)[1]}"
+            )
+    raise RuntimeError(f"{source}: could not ingest after quarantining {len(forced)} record(s)")
+
+
+def _process(run: _FileRun, record: _Record, culprit: str) -> None:
+    """Process one record (a separate function so tests can inject a crash here)."""
+    run.record(record, culprit)
+
+
+def open_target(db: str) -> sa.Engine:
+    """An engine for ``--db``: a ``postgresql://`` URL, or a DuckDB file (created if missing).
+
+    The database gets the schema if it has none (:func:`ensure_schema`).
+
+    Raises:
+        ValueError: the target is unusable (a directory, a missing parent folder).
+    """
+    from paymodel.oltp.engines import duckdb_engine, postgres_engine
+
+    if db.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        engine = postgres_engine(db)
+    else:
+        path = Path(db)
+        if path.is_dir():
+            raise ValueError(f"--db {db}: is a directory, not a DuckDB file")
+        if not path.parent.is_dir():
+            raise ValueError(f"--db {db}: folder {path.parent} does not exist")
+        engine = duckdb_engine(path)
+    ensure_schema(engine)
+    return engine
+
+
+def main_ingest(files: Sequence[str], db: str, as_json: bool = False) -> int:
+    """``paymodel ingest FILE... --db TARGET [--json]``: print the report, return the exit status.
+
+    Prints the human summary, or one JSON object with ``--json``. Returns
+    :data:`EXIT_OK` (0) when nothing was quarantined, :data:`EXIT_QUARANTINED` (3)
+    when some record was, :data:`EXIT_USAGE` (2) when a file cannot be read or the
+    target cannot be opened (nothing is written then).
+    """
+    for f in files:
+        if not os.access(f, os.R_OK) or Path(f).is_dir():
+            print(f"paymodel ingest: cannot read {f}", file=sys.stderr)
+            return EXIT_USAGE
+    try:
+        engine = open_target(db)
+    except (ValueError, sa.exc.SQLAlchemyError, OSError) as e:
+        print(f"paymodel ingest: --db {db}: {str(e).splitlines()[0]}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        report = ingest(list(files), engine, progress=not as_json and sys.stderr.isatty())
+    except OSError as e:
+        print(f"paymodel ingest: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        engine.dispose()
+    print(json.dumps(report.as_dict(), sort_keys=True) if as_json else report.summary())
+    return report.exit_code
