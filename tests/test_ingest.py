@@ -1,0 +1,442 @@
+"""Ingestion of Stripe objects and events, on DuckDB and PostgreSQL.
+
+Deduplication by event id, older snapshots never winning, the pending area, the
+quarantine, per-file atomicity (a crash mid-file), counts that add up, and the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+import paymodel.oltp.ingest as ingest_module
+from paymodel.cli import main as cli_main
+from paymodel.model.stripe import to_stripe_object
+from paymodel.oltp.engines import duckdb_engine
+from paymodel.oltp.ingest import (
+    EXIT_OK,
+    EXIT_QUARANTINED,
+    EXIT_USAGE,
+    IngestReport,
+    ensure_schema,
+    ingest,
+    main_ingest,
+    read_records,
+)
+from paymodel.paths import DATA_DIR
+
+STORY = [DATA_DIR / "stripe" / "catalog.json", DATA_DIR / "stripe" / "events.jsonl"]
+T0 = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
+
+
+def at(seconds: int) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def customer(**changes: Any) -> dict[str, Any]:
+    row = {"id": "cus_T1", "email": "li@example.com", "name": "Li Wei", "phone": None,
+           "currency": "usd", "balance": 0, "delinquent": False, "preferred_locale": None,
+           "created": T0, "metadata": None}  # fmt: skip
+    return {**row, **changes}
+
+
+def payment_intent(**changes: Any) -> dict[str, Any]:
+    row = {"id": "pi_T1", "customer_id": "cus_T1", "payment_method_id": None,
+           "currency": "usd", "amount": 2000, "amount_capturable": 0, "amount_received": 0,
+           "status": "requires_payment_method", "capture_method": "automatic",
+           "last_payment_error_code": None, "cancellation_reason": None, "canceled_at": None,
+           "description": None, "created": at(10), "metadata": None}  # fmt: skip
+    return {**row, **changes}
+
+
+def charge(**changes: Any) -> dict[str, Any]:
+    row = {"id": "ch_T1", "payment_intent_id": "pi_T1", "customer_id": "cus_T1",
+           "payment_method_id": None, "currency": "usd", "amount": 2000,
+           "amount_captured": 2000, "amount_refunded": 0, "status": "succeeded", "paid": True,
+           "captured": True, "refunded": False, "disputed": False, "failure_code": None,
+           "failure_message": None, "outcome_type": "authorized",
+           "outcome_network_status": "approved_by_network", "outcome_risk_level": "normal",
+           "outcome_risk_score": 7, "three_d_secure_result": None, "created": at(20),
+           "metadata": None}  # fmt: skip
+    return {**row, **changes}
+
+
+def event(
+    event_id: str, kind: str, table: str, row: dict, created: datetime, related: dict | None = None
+) -> dict:
+    """A Stripe Event carrying the snapshot of ``row``."""
+    return {
+        "id": event_id, "object": "event", "type": kind, "created": int(created.timestamp()),
+        "api_version": "2025-09-30.clover", "livemode": False, "pending_webhooks": 0,
+        "request": {"id": None, "idempotency_key": None},
+        "data": {"object": to_stripe_object(table, row, related)},
+    }  # fmt: skip
+
+
+def table_rows(engine: sa.Engine, table: str, order: str = "1") -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        return [
+            dict(r._mapping)
+            for r in conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY {order}"))
+        ]
+
+
+def count(engine: sa.Engine, table: str) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+
+
+def snapshot_of_database(engine: sa.Engine) -> dict[str, list[tuple]]:
+    """Every table's rows (bookkeeping timestamps excluded), to compare two databases."""
+    out = {}
+    with engine.connect() as conn:
+        for name in sa.inspect(conn).get_table_names():
+            rows = conn.execute(sa.text(f"SELECT * FROM {name}")).mappings().all()
+            drop = {"applied_at", "received_at", "first_seen_at", "last_seen_at"}
+            out[name] = sorted(
+                (
+                    tuple(
+                        (k, json.dumps(v, sort_keys=True, default=str))
+                        for k, v in r.items()
+                        if k not in drop
+                    )
+                    for r in rows
+                ),
+            )
+    return out
+
+
+def assert_adds_up(report: IngestReport) -> None:
+    assert report.read == report.applied + report.duplicate + report.pending + report.quarantined
+    for kind, c in report.by_type.items():
+        assert c["read"] == c["applied"] + c["duplicate"] + c["pending"] + c["quarantined"], kind
+    assert sum(c["read"] for c in report.by_type.values()) == report.read
+
+
+@pytest.fixture
+def db(engine: sa.Engine) -> sa.Engine:
+    """The ``engine`` fixture (DuckDB, PostgreSQL) with the schema."""
+    ensure_schema(engine)
+    return engine
+
+
+# --- the story under data/stripe ------------------------------------------------------
+
+
+def test_story_counts_tables_and_rerun(db: sa.Engine) -> None:
+    report = ingest(STORY, db)
+    assert_adds_up(report)
+    lines = sum(1 for line in STORY[1].read_text().splitlines() if line.strip())
+    assert report.read == lines + 2  # the catalog list holds a product and a price
+    assert (report.duplicate, report.pending, report.quarantined) == (1, 0, 1)
+    assert report.superseded == 1  # customer.created arrived after customer.updated
+    # the update delivered before its create wins: the create is older
+    (cus,) = table_rows(db, "customers")
+    assert cus["phone"] == "+14155550123"
+    assert cus["currency"] == "usd"
+    # the charge arrived before its payment intent, waited, then was applied
+    (ch,) = table_rows(db, "charges")
+    assert ch["payment_intent_id"] == "pi_3RZqA3Jenny"
+    assert ch["amount_refunded"] == 1200
+    assert count(db, "ingest_pending") == 0
+    # the balance transaction expanded in the charge was updated in place (pending -> available)
+    txns = {r["id"]: r for r in table_rows(db, "balance_transactions")}
+    assert txns["txn_3RZqA3Jenny"]["status"] == "available"
+    assert txns["txn_3RZqQ8JennyRefund"]["refund_id"] == "re_3RZqA3JennyPart"
+    (q,) = table_rows(db, "ingest_quarantine")
+    assert q["rule"] == "invalid_object"
+    assert "refund re_3RZqA3JennyPart: amount must be an integer, got str '1200'" in q["error"]
+    assert q["source"].endswith("events.jsonl")
+    assert json.loads(q["raw"])["type"] == "refund.updated"
+    events_before = count(db, "events")
+    again = ingest(STORY, db)
+    assert again.applied == 0
+    assert again.quarantined == 1
+    assert again.duplicate == again.read - 1
+    assert count(db, "events") == events_before
+    assert table_rows(db, "ingest_quarantine")[0]["times_seen"] == 2
+
+
+# --- deduplication and ordering ------------------------------------------------------
+
+
+def test_events_are_deduplicated_by_id_within_and_across_runs(db: sa.Engine) -> None:
+    created = event("evt_1", "customer.created", "customers", customer(), T0)
+    report = ingest([created, created, created], db)
+    assert (report.applied, report.duplicate) == (1, 2)
+    assert ingest([created], db).duplicate == 1
+    assert count(db, "events") == 1
+
+
+def test_an_older_snapshot_never_overwrites_a_newer_one(db: sa.Engine) -> None:
+    new = event("evt_2", "customer.updated", "customers", customer(name="Li Wei-Chen"), at(100))
+    old = event("evt_1", "customer.created", "customers", customer(), at(0))
+    report = ingest([new, old], db)
+    assert report.applied == 2  # both events are recorded
+    assert report.superseded == 1
+    assert table_rows(db, "customers")[0]["name"] == "Li Wei-Chen"
+    assert count(db, "events") == 2
+    with db.connect() as conn:
+        version = conn.execute(sa.text("SELECT version, event_id FROM ingest_versions")).one()
+    assert version.event_id == "evt_2"
+    assert version.version == at(100)
+
+
+def test_plain_objects_are_as_of_their_own_created_or_updated(db: sa.Engine) -> None:
+    plain = to_stripe_object("customers", customer(name="From the API"))
+    first = ingest([plain], db)
+    assert first.applied == 1
+    assert ingest([plain], db).duplicate == 1  # same snapshot again
+    ingest([event("evt_1", "customer.updated", "customers", customer(name="Evented"), at(50))], db)
+    later_plain = ingest([plain], db)  # as of created (T0): older than the event
+    assert later_plain.duplicate == 1
+    assert table_rows(db, "customers")[0]["name"] == "Evented"
+    product = {
+        "object": "product",
+        "id": "prod_1",
+        "name": "A",
+        "active": True,
+        "created": 100,
+        "updated": 100,
+    }
+    ingest([product], db)
+    ingest([{**product, "name": "B", "updated": 200}, {**product, "name": "C", "updated": 150}], db)
+    assert table_rows(db, "products")[0]["name"] == "B"
+
+
+def test_pending_until_the_parent_arrives_in_a_later_run(db: sa.Engine) -> None:
+    ch = event("evt_3", "charge.succeeded", "charges", charge(), at(20))
+    first = ingest([ch], db)
+    assert (first.pending, first.by_type["charge"]["pending"]) == (1, 1)
+    assert count(db, "charges") == 0
+    (waiting,) = table_rows(db, "ingest_pending")
+    assert (waiting["waiting_for_table"], waiting["waiting_for_id"]) == ("payment_intents", "pi_T1")
+    assert (waiting["object_type"], waiting["object_id"], waiting["event_id"]) == (
+        "charge",
+        "ch_T1",
+        "evt_3",
+    )
+    assert count(db, "events") == 1  # the event itself is recorded: a redelivery is a duplicate
+    assert ingest([ch], db).duplicate == 1
+    pi = event("evt_2", "payment_intent.created", "payment_intents", payment_intent(), at(10))
+    second = ingest([pi], db)
+    assert (second.pending, second.released) == (1, 0)  # the payment intent waits for its customer
+    waiting_for = {r["object_id"]: r["waiting_for_id"] for r in table_rows(db, "ingest_pending")}
+    assert waiting_for == {"ch_T1": "pi_T1", "pi_T1": "cus_T1"}
+    third = ingest([event("evt_1", "customer.created", "customers", customer(), T0)], db)
+    assert (third.applied, third.released) == (1, 2)
+    assert count(db, "ingest_pending") == 0
+    assert table_rows(db, "charges")[0]["id"] == "ch_T1"
+
+
+def test_pending_within_a_run_counts_as_applied(db: sa.Engine) -> None:
+    records = [
+        event("evt_3", "charge.succeeded", "charges", charge(), at(20)),
+        event("evt_2", "payment_intent.created", "payment_intents", payment_intent(), at(10)),
+        event("evt_1", "customer.created", "customers", customer(), T0),
+    ]
+    report = ingest(records, db)
+    assert (report.applied, report.pending) == (3, 0)
+    assert count(db, "charges") == 1
+
+
+def test_an_older_snapshot_waiting_is_dropped_when_a_newer_one_is_applied(db: sa.Engine) -> None:
+    ingest([event("evt_1", "customer.created", "customers", customer(), T0)], db)
+    old = event("evt_2", "payment_intent.created", "payment_intents",
+                payment_intent(payment_method_id="pm_never"), at(10))  # fmt: skip
+    assert ingest([old], db).pending == 1
+    newer = event("evt_3", "payment_intent.canceled", "payment_intents",
+                  payment_intent(status="canceled", canceled_at=at(30)), at(30))  # fmt: skip
+    report = ingest([newer], db)
+    assert report.applied == 1
+    assert report.released == 1  # the old snapshot was released as superseded
+    assert count(db, "ingest_pending") == 0
+    assert table_rows(db, "payment_intents")[0]["status"] == "canceled"
+
+
+def test_foreign_keys_stay_enforced_by_the_database(db: sa.Engine) -> None:
+    ingest([event("evt_1", "customer.created", "customers", customer(), T0)], db)
+    with pytest.raises(sa.exc.IntegrityError), db.begin() as conn:
+        conn.execute(sa.text("INSERT INTO customer_addresses (customer_id) VALUES ('cus_missing')"))
+
+
+def test_owned_rows_follow_the_snapshot(db: sa.Engine) -> None:
+    address = {"customer_id": "cus_T1", "line1": "1 Main St", "line2": None, "city": "Austin",
+               "state": "TX", "postal_code": "78701", "country": "US"}  # fmt: skip
+    ingest(
+        [
+            event(
+                "evt_1",
+                "customer.created",
+                "customers",
+                customer(),
+                T0,
+                {"customer_addresses": [address]},
+            )
+        ],
+        db,
+    )
+    assert count(db, "customer_addresses") == 1
+    ingest([event("evt_2", "customer.updated", "customers", customer(), at(5))], db)
+    assert count(db, "customer_addresses") == 0
+
+
+# --- quarantine ------------------------------------------------------------------------
+
+
+def test_quarantine_keeps_the_raw_record_the_rule_and_when(db: sa.Engine, tmp_path: Path) -> None:
+    path = tmp_path / "mixed.jsonl"
+    payout = {"id": "evt_9", "object": "event", "type": "payout.paid", "created": 1748854800,
+              "livemode": False, "pending_webhooks": 0, "request": None, "api_version": None,
+              "data": {"object": {"object": "payout", "id": "po_1", "amount": 100}}}  # fmt: skip
+    bad_currency = event("evt_8", "customer.created", "customers", customer(currency="xyz"), T0)
+    lines = [
+        '{"object": "customer", "id": "cus_T9", ',  # cut short
+        "[1, 2, 3]",
+        json.dumps(payout),
+        json.dumps(bad_currency),
+        json.dumps(
+            {
+                "object": "customer",
+                "id": "cus_T8",
+                "balance": 0,
+                "delinquent": False,
+                "created": -(10**20),
+            }
+        ),
+        json.dumps(event("evt_1", "customer.created", "customers", customer(), T0)),
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    report = ingest(path, db)
+    assert_adds_up(report)
+    assert (report.read, report.applied, report.quarantined) == (6, 1, 5)
+    assert report.by_type["payout"]["quarantined"] == 1
+    rows = {r["source_line"]: r for r in table_rows(db, "ingest_quarantine")}
+    assert rows[1]["rule"] == "malformed_json"
+    assert rows[1]["raw"] == lines[0]
+    assert rows[2]["rule"] == "not_an_object"
+    assert rows[3]["rule"] == "unknown_object_type"
+    assert (rows[3]["object_type"], rows[3]["object_id"], rows[3]["event_id"]) == (
+        "payout",
+        "po_1",
+        "evt_9",
+    )
+    assert rows[4]["rule"] == "unknown_reference"
+    assert "customer cus_T1: currencies has no xyz" in rows[4]["error"]
+    assert rows[5]["rule"] == "invalid_object"
+    assert "created -100000000000000000000 is not a unix timestamp" in rows[5]["error"]
+    assert all(r["first_seen_at"] is not None and r["times_seen"] == 1 for r in rows.values())
+    assert count(db, "events") == 1  # quarantined events are not recorded: a fix can be replayed
+
+
+def test_a_record_the_database_refuses_is_quarantined_and_the_file_still_lands(
+    db: sa.Engine,
+) -> None:
+    product = {"object": "product", "id": "prod_1", "name": "A", "active": True, "created": 100}
+    price = {"object": "price", "id": "price_1", "product": "prod_1", "currency": "usd",
+             "unit_amount": 500, "type": "one_time", "billing_scheme": "per_unit",
+             "lookup_key": "basic", "active": True, "created": 100}  # fmt: skip
+    clash = {**price, "id": "price_2"}  # the same lookup_key: a unique key of the database
+    report = ingest([product, price, clash, {**price, "id": "price_3", "lookup_key": None}], db)
+    assert (report.applied, report.quarantined) == (3, 1)
+    (q,) = table_rows(db, "ingest_quarantine")
+    assert q["rule"] == "database_constraint"
+    assert q["object_id"] == "price_2"
+    assert [r["id"] for r in table_rows(db, "prices", "id")] == ["price_1", "price_3"]
+
+
+# --- atomicity -----------------------------------------------------------------------
+
+
+def test_a_crash_mid_file_leaves_the_database_as_before_and_a_rerun_finishes(
+    db: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest([STORY[0]], db)  # the catalog: committed before the crash
+    before = snapshot_of_database(db)
+    calls = {"n": 0}
+    original = ingest_module._process
+
+    def crash_on_the_seventh(run: Any, record: Any, culprit: str) -> None:
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise RuntimeError("power cut")
+        original(run, record, culprit)
+
+    monkeypatch.setattr(ingest_module, "_process", crash_on_the_seventh)
+    with pytest.raises(RuntimeError, match="power cut"):
+        ingest(STORY[1], db)
+    assert snapshot_of_database(db) == before
+    monkeypatch.setattr(ingest_module, "_process", original)
+    ingest(STORY[1], db)
+    clean = duckdb_engine()
+    ensure_schema(clean)
+    ingest(STORY, clean)
+    assert snapshot_of_database(db) == snapshot_of_database(clean)
+    clean.dispose()
+
+
+# --- formats ---------------------------------------------------------------------------
+
+
+def test_formats_jsonl_array_list_response_and_single_object(tmp_path: Path) -> None:
+    objs = [{"object": "product", "id": f"prod_{i}"} for i in range(3)]
+    (tmp_path / "a.jsonl").write_text("\ufeff" + "\n".join(json.dumps(o) for o in objs) + "\n\n")
+    (tmp_path / "b.json").write_text(json.dumps(objs, indent=2))
+    (tmp_path / "c.json").write_text(
+        json.dumps({"object": "list", "data": objs, "has_more": False})
+    )
+    (tmp_path / "d.json").write_text(json.dumps(objs[0], indent=2))
+    for name, n in (("a.jsonl", 3), ("b.json", 3), ("c.json", 3), ("d.json", 1)):
+        records = list(read_records(tmp_path / name))
+        assert [r.value for r in records] == objs[:n], name
+        assert [r.line for r in records][:2] == ([1, 2] if n > 1 else [1]), name
+
+
+def test_a_list_response_inside_json_lines_counts_its_items() -> None:
+    engine = duckdb_engine()
+    ensure_schema(engine)
+    listing = {"object": "list", "data": [{"object": "product", "id": "prod_1", "name": "A",
+               "active": True, "created": 1}, {"object": "product", "id": "prod_2"}]}  # fmt: skip
+    report = ingest([listing], engine)
+    assert (report.read, report.applied, report.quarantined) == (2, 1, 1)
+    engine.dispose()
+
+
+# --- the command line ------------------------------------------------------------------
+
+
+def test_cli_creates_the_database_and_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "new.duckdb"
+    assert main_ingest([str(STORY[0])], str(target)) == EXIT_OK
+    assert target.exists()
+    assert "read 2: applied 2, duplicate 0, pending 0, quarantined 0" in capsys.readouterr().out
+    assert main_ingest([str(STORY[1])], str(target), as_json=True) == EXIT_QUARANTINED
+    out = json.loads(capsys.readouterr().out)
+    assert out["read"] == out["applied"] + out["duplicate"] + out["pending"] + out["quarantined"]
+    assert out["quarantined"] == 1
+    assert cli_main(["ingest", str(STORY[0]), "--db", str(target), "--json"]) == EXIT_OK
+    assert json.loads(capsys.readouterr().out)["duplicate"] == 2
+
+
+def test_cli_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "x.duckdb"
+    assert main_ingest([str(tmp_path / "missing.jsonl")], str(target)) == EXIT_USAGE
+    assert "cannot read" in capsys.readouterr().err
+    assert not target.exists()  # nothing is created when a file cannot be read
+    assert main_ingest([str(STORY[0])], str(tmp_path / "no" / "such" / "dir.duckdb")) == EXIT_USAGE
+    assert "does not exist" in capsys.readouterr().err
+    assert main_ingest([str(STORY[0])], str(tmp_path)) == EXIT_USAGE
+
+
+def test_cli_on_postgresql(pg_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert pg_dsn.startswith("postgresql://")
+    assert main_ingest([str(p) for p in STORY], pg_dsn, as_json=True) == EXIT_QUARANTINED
+    out = json.loads(capsys.readouterr().out)
+    assert (out["applied"], out["duplicate"], out["quarantined"]) == (out["read"] - 2, 1, 1)
