@@ -1,0 +1,258 @@
+"""The invariants a correct Stripe dataset satisfies, as named SQL checks (DuckDB and PostgreSQL).
+
+Each :class:`Invariant` is one query that returns the id of every row that breaks
+it; the same SQL runs on both engines through SQLAlchemy. The list follows
+"Invariants a correct dataset satisfies" in ``DOMAIN.md`` (the OLTP/OLAP
+reconciliation lives with the OLAP layer). Table constraints catch single-row
+rules at insert time; these catch rules across rows and tables, which a database
+constraint cannot express (sums over refunds, invoice payments, fee details...), and
+they also hold for data loaded without constraints.
+
+Example:
+    >>> from paymodel.oltp.engines import duckdb_engine
+    >>> from paymodel.oltp.schema import create_schema
+    >>> engine = duckdb_engine()
+    >>> create_schema(engine)
+    >>> [r.violations for r in check_invariants(engine)] == [0] * len(INVARIANTS)
+    True
+    >>> engine.dispose()
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import sqlalchemy as sa
+
+from paymodel.model.oltp import STRIPE_TABLES
+
+__all__ = [
+    "INVARIANTS",
+    "Invariant",
+    "InvariantResult",
+    "InvariantViolation",
+    "assert_invariants",
+    "check_invariants",
+]
+
+EXAMPLES = 5
+"""Example ids reported per broken invariant."""
+
+
+@dataclass(frozen=True)
+class Invariant:
+    """A rule over the whole dataset.
+
+    Attributes:
+        name: stable snake_case name.
+        description: the rule in words.
+        sql: a query returning one column ``example`` (an id naming the violating row)
+            per violation. Static SQL written for both engines.
+    """
+
+    name: str
+    description: str
+    sql: str
+
+
+@dataclass(frozen=True)
+class InvariantResult:
+    """The outcome of one invariant on one database."""
+
+    name: str
+    description: str
+    violations: int
+    examples: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.violations == 0
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"{self.name}: ok"
+        return (
+            f"{self.name}: {self.violations} violation(s) of '{self.description}', "
+            f"e.g. {', '.join(self.examples)}"
+        )
+
+
+class InvariantViolation(AssertionError):
+    """Raised by :func:`assert_invariants`; names each broken invariant and example rows."""
+
+    def __init__(self, failed: list[InvariantResult]) -> None:
+        self.failed = failed
+        super().__init__("invariants broken:\n" + "\n".join(f"  {r}" for r in failed))
+
+
+_STATIC: tuple[Invariant, ...] = (
+    Invariant(
+        "event_ids_unique",
+        "event ids are unique",
+        "SELECT id AS example FROM events GROUP BY id HAVING COUNT(*) > 1",
+    ),
+    Invariant(
+        "balance_transaction_net",
+        "balance_transaction: net = amount - fee",
+        "SELECT id AS example FROM balance_transactions WHERE net <> amount - fee",
+    ),
+    Invariant(
+        "balance_transaction_fee_details",
+        "balance_transaction: fee = sum(fee_details.amount)",
+        "SELECT bt.id AS example FROM balance_transactions bt "
+        "LEFT JOIN (SELECT balance_transaction_id, SUM(amount) AS s "
+        "FROM balance_transaction_fee_details GROUP BY balance_transaction_id) f "
+        "ON f.balance_transaction_id = bt.id WHERE bt.fee <> COALESCE(f.s, 0)",
+    ),
+    Invariant(
+        "charge_captured_within_amount",
+        "charge: amount_captured <= amount",
+        "SELECT id AS example FROM charges WHERE amount_captured > amount",
+    ),
+    Invariant(
+        "charge_refunded_within_captured",
+        "charge: amount_refunded <= amount_captured",
+        "SELECT id AS example FROM charges WHERE amount_refunded > amount_captured",
+    ),
+    Invariant(
+        "charge_refunds_sum",
+        "charge: sum(refunds.amount where succeeded) = amount_refunded",
+        "SELECT c.id AS example FROM charges c "
+        "LEFT JOIN (SELECT charge_id, SUM(amount) AS s FROM refunds "
+        "WHERE status = 'succeeded' GROUP BY charge_id) r ON r.charge_id = c.id "
+        "WHERE c.amount_refunded <> COALESCE(r.s, 0)",
+    ),
+    Invariant(
+        "invoice_amount_remaining",
+        "invoice: amount_remaining = amount_due - amount_paid",
+        "SELECT id AS example FROM invoices WHERE amount_remaining <> amount_due - amount_paid",
+    ),
+    Invariant(
+        "invoice_subtotal_is_sum_of_lines",
+        "invoice: sum(line amounts) = subtotal",
+        "SELECT i.id AS example FROM invoices i "
+        "LEFT JOIN (SELECT invoice_id, SUM(amount) AS s FROM invoice_line_items "
+        "GROUP BY invoice_id) l ON l.invoice_id = i.id WHERE i.subtotal <> COALESCE(l.s, 0)",
+    ),
+    Invariant(
+        "invoice_total",
+        "invoice: total = subtotal - discounts + tax",
+        "SELECT id AS example FROM invoices WHERE total <> subtotal - discount_amount + tax",
+    ),
+    Invariant(
+        "invoice_paid_in_full",
+        "invoice: paid invoices have amount_paid = amount_due",
+        "SELECT id AS example FROM invoices WHERE status = 'paid' AND amount_paid <> amount_due",
+    ),
+    Invariant(
+        "invoice_paid_by_succeeded_payments",
+        "invoice: amount_paid is covered by paid invoice payments whose payment intents succeeded",
+        "SELECT i.id AS example FROM invoices i "
+        "LEFT JOIN (SELECT ip.invoice_id, SUM(ip.amount_paid) AS s FROM invoice_payments ip "
+        "JOIN payment_intents pi ON pi.id = ip.payment_intent_id "
+        "WHERE ip.status = 'paid' AND pi.status = 'succeeded' GROUP BY ip.invoice_id) p "
+        "ON p.invoice_id = i.id WHERE i.amount_paid <> COALESCE(p.s, 0)",
+    ),
+    Invariant(
+        "payment_intent_succeeded_iff_one_charge",
+        "payment_intent: succeeded <=> exactly one succeeded charge",
+        "SELECT pi.id AS example FROM payment_intents pi "
+        "LEFT JOIN (SELECT payment_intent_id, COUNT(*) AS n FROM charges "
+        "WHERE status = 'succeeded' GROUP BY payment_intent_id) c "
+        "ON c.payment_intent_id = pi.id "
+        "WHERE (pi.status = 'succeeded') <> (COALESCE(c.n, 0) = 1) OR COALESCE(c.n, 0) > 1",
+    ),
+    Invariant(
+        "payment_intent_amount_received",
+        "payment_intent: amount_received = the succeeded charge's captured amount (0 without one)",
+        "SELECT pi.id AS example FROM payment_intents pi "
+        "LEFT JOIN (SELECT payment_intent_id, SUM(amount_captured) AS s FROM charges "
+        "WHERE status = 'succeeded' GROUP BY payment_intent_id) c "
+        "ON c.payment_intent_id = pi.id WHERE pi.amount_received <> COALESCE(c.s, 0)",
+    ),
+    Invariant(
+        "disputed_charge_has_dispute",
+        "a disputed charge has disputed = true and at least one dispute (and only then)",
+        "SELECT c.id AS example FROM charges c "
+        "LEFT JOIN (SELECT charge_id, COUNT(*) AS n FROM disputes GROUP BY charge_id) d "
+        "ON d.charge_id = c.id WHERE c.disputed <> (COALESCE(d.n, 0) > 0)",
+    ),
+)
+
+
+@cache
+def _generated(dialect_name: str) -> tuple[Invariant, ...]:
+    """Key invariants generated from the model: unique ids, resolving foreign keys."""
+    from paymodel.model.sql import dialect
+
+    q = dialect(dialect_name).identifier_preparer.quote
+    uniques, fks = [], []
+    for t in STRIPE_TABLES:
+        if t.primary_key == ("id",) and t.name != "events":
+            uniques.append(
+                f"SELECT {q('id')} AS example FROM {q(t.name)} GROUP BY {q('id')} HAVING COUNT(*) > 1"
+            )
+        for fk in t.all_foreign_keys:
+            (col,), (ref,) = fk.columns, fk.referred
+            child_key = (
+                f"CAST({q('id')} AS TEXT)" if t.primary_key == ("id",) else f"CAST({q(t.primary_key[0])} AS TEXT)"
+            )
+            fks.append(
+                f"SELECT '{t.name}.{col} ' || {child_key} || ' -> ' || CAST(c.{q(col)} AS TEXT) AS example "
+                f"FROM {q(t.name)} c WHERE c.{q(col)} IS NOT NULL AND NOT EXISTS "
+                f"(SELECT 1 FROM {q(fk.table)} p WHERE p.{q(ref)} = c.{q(col)})"
+            )
+    return (
+        Invariant("ids_unique", "ids are unique in every table", " UNION ALL ".join(uniques)),
+        Invariant("foreign_keys_resolve", "every foreign key resolves", " UNION ALL ".join(fks)),
+    )
+
+
+def invariants(dialect_name: str = "duckdb") -> tuple[Invariant, ...]:
+    """Every invariant, for an engine's dialect (``duckdb`` or ``postgresql``)."""
+    return (*_generated(dialect_name), *_STATIC)
+
+
+INVARIANTS: tuple[Invariant, ...] = invariants("duckdb")
+"""The invariants (rendered for DuckDB; the names and rules are the same for PostgreSQL)."""
+
+
+def check_invariants(engine: sa.Engine | sa.Connection) -> list[InvariantResult]:
+    """Run every invariant; one result each, with the violation count and a few example ids."""
+    from paymodel.oltp.schema import dialect_name
+
+    results = []
+    conn_cm = engine.connect() if isinstance(engine, sa.Engine) else _nullcontext(engine)
+    with conn_cm as conn:
+        for inv in invariants(dialect_name(conn)):
+            count = conn.execute(sa.text(f"SELECT COUNT(*) FROM ({inv.sql}) v")).scalar_one()
+            examples: tuple[str, ...] = ()
+            if count:
+                rows = conn.execute(
+                    sa.text(f"SELECT example FROM ({inv.sql}) v ORDER BY example LIMIT :n"),
+                    {"n": EXAMPLES},
+                )
+                examples = tuple(str(r[0]) for r in rows)
+            results.append(InvariantResult(inv.name, inv.description, int(count), examples))
+    return results
+
+
+def assert_invariants(engine: sa.Engine | sa.Connection) -> list[InvariantResult]:
+    """Run every invariant; raise :class:`InvariantViolation` naming each broken one."""
+    results = check_invariants(engine)
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise InvariantViolation(failed)
+    return results
+
+
+class _nullcontext:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sa.Connection:
+        return self.conn
+
+    def __exit__(self, *exc: object) -> None:
+        return None
