@@ -411,8 +411,11 @@ class _Pending:
 class _FileRun:
     """One attempt at one file (or one batch of records) inside one transaction."""
 
-    def __init__(self, conn: sa.Connection, now: datetime, forced: dict[str, str]) -> None:
+    def __init__(
+        self, conn: sa.Connection, now: datetime, forced: dict[str, str], *, deferred: bool = True
+    ) -> None:
         self.conn = conn
+        self.deferred = deferred  # flush once at the end, else after every record
         self.now = now
         self.forced = forced  # culprit -> database error, from an earlier attempt
         self.t = _tables(dialect_name(conn))
@@ -420,11 +423,16 @@ class _FileRun:
         self.outcomes: dict[str, tuple[str, str]] = {}  # record culprit -> (type, outcome)
         self.culprit = ""
         self.known: dict[str, set[tuple[Any, ...]]] = {}
-        self.rows: dict[tuple[str, tuple[Any, ...]], dict[str, Any]] = {}
+        self.state: dict[tuple[str, tuple[Any, ...]], dict[str, Any] | None] = {}
+        self.stored: dict[tuple[str, tuple[Any, ...]], dict[str, Any] | None] = {}
+        self.dirty: set[tuple[str, tuple[Any, ...]]] = set()
+        self.new_events: list[dict[str, Any]] = []
+        self.version_rows: dict[tuple[str, str], dict[str, Any]] = {}
         self.versions = {
             (r.object_type, r.object_id): r.version
             for r in conn.execute(sa.select(self.t["ingest_versions"]))
         }
+        self.stored_versions = set(self.versions)
         self.events: set[str] | None = None
         self.pending: dict[str, _Pending] = {}
         self.waiting: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -467,68 +475,123 @@ class _FileRun:
             self.events = set(self.execute(sa.select(self.t["events"].c.id)).scalars())
         return event_id in self.events
 
-    # -- writing rows -------------------------------------------------------------
-    def write_row(self, table: str, row: dict[str, Any]) -> bool:
-        """Insert ``row`` or update its changed non-key columns; whether anything changed."""
-        key = _key(table, row)
-        t = self.t[table]
-        if not self.exists(table, key):
-            self.execute(sa.insert(t), row)
-            self.known[table].add(key)
-            self.rows[(table, key)] = row
-            return True
-        pk = OLTP.table(table).primary_key
-        stored = self.rows.get((table, key))
-        if stored is None:
+    # -- writing rows: kept in memory, flushed as the difference with the database ----
+    def current(self, table: str, key: tuple[Any, ...]) -> dict[str, Any] | None:
+        """The row as the run sees it (written in this run, else read once), or ``None``."""
+        k = (table, key)
+        if k in self.state:
+            return self.state[k]
+        row = None
+        if self.exists(table, key):
+            t = self.t[table]
+            pk = OLTP.table(table).primary_key
             where = sa.and_(*(t.c[c] == v for c, v in zip(pk, key, strict=True)))
             found = self.execute(sa.select(t).where(where)).mappings().first()
-            stored = dict(found) if found is not None else {}
-        changes = {c: v for c, v in row.items() if c not in pk and not _same(stored.get(c), v)}
-        if changes:
-            where = sa.and_(*(t.c[c] == v for c, v in zip(pk, key, strict=True)))
-            self.execute(sa.update(t).where(where).values(changes))
-        self.rows[(table, key)] = row
-        return bool(changes)
+            row = dict(found) if found is not None else None
+        self.state[k] = self.stored[k] = row
+        return row
+
+    def write_row(self, table: str, row: dict[str, Any]) -> bool:
+        """Set ``row`` (insert, or update its changed non-key columns); whether it changed."""
+        key = _key(table, row)
+        before = self.current(table, key)
+        self.state[(table, key)] = row
+        self.dirty.add((table, key))
+        self.known[table].add(key)
+        if before is None:
+            return True
+        return any(not _same(before.get(c), v) for c, v in row.items())
+
+    def remove_row(self, table: str, key: tuple[Any, ...]) -> bool:
+        if self.current(table, key) is None:
+            return False
+        self.state[(table, key)] = None
+        self.dirty.add((table, key))
+        self.known[table].discard(key)
+        return True
 
     def delete_owned(self, object_type: str, object_id: str, kept: list[dict[str, Any]]) -> bool:
         """Remove rows the snapshot no longer has: an address, fee lines past the end."""
         if object_type == "customer":
-            if kept or not self.exists("customer_addresses", (object_id,)):
-                return False
-            t = self.t["customer_addresses"]
-            self.execute(sa.delete(t).where(t.c.customer_id == object_id))
-            self.known["customer_addresses"].discard((object_id,))
-            self.rows.pop(("customer_addresses", (object_id,)), None)
-            return True
+            return not kept and self.remove_row("customer_addresses", (object_id,))
         if object_type == "balance_transaction":
-            self.exists("balance_transaction_fee_details", (object_id, 0))  # load the keys
-            keys = self.known["balance_transaction_fee_details"]
-            stale = {k for k in keys if k[0] == object_id and k[1] >= len(kept)}
-            if not stale:
-                return False
-            t = self.t["balance_transaction_fee_details"]
-            self.execute(
-                sa.delete(t).where(t.c.balance_transaction_id == object_id, t.c.line >= len(kept))
-            )
-            keys -= stale
-            for k in stale:
-                self.rows.pop(("balance_transaction_fee_details", k), None)
-            return True
+            removed, line = False, len(kept)
+            while self.exists("balance_transaction_fee_details", (object_id, line)):
+                removed |= self.remove_row("balance_transaction_fee_details", (object_id, line))
+                line += 1
+            return removed
         return False
 
     def set_version(
         self, object_type: str, object_id: str, version: datetime, event_id: str | None
     ) -> None:
-        t = self.t["ingest_versions"]
-        values = {"version": version, "event_id": event_id, "applied_at": self.now}
-        if (object_type, object_id) in self.versions:
-            where = sa.and_(t.c.object_type == object_type, t.c.object_id == object_id)
-            self.execute(sa.update(t).where(where).values(values))
-        else:
-            self.execute(
-                sa.insert(t), {"object_type": object_type, "object_id": object_id, **values}
-            )
         self.versions[(object_type, object_id)] = version
+        self.version_rows[(object_type, object_id)] = {
+            "object_type": object_type,
+            "object_id": object_id,
+            "version": version,
+            "event_id": event_id,
+            "applied_at": self.now,
+        }
+
+    def flush(self) -> None:
+        """Write what changed since the last flush: deletes, inserts parents first, updates."""
+        order = {name: i for i, name in enumerate(OLTP.table_names)}
+        inserts: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        updates: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = defaultdict(list)
+        for table, key in sorted(self.dirty, key=lambda k: order[k[0]]):
+            now, before = self.state[(table, key)], self.stored[(table, key)]
+            t = self.t[table]
+            pk = OLTP.table(table).primary_key
+            if now is None:
+                if before is not None:  # owned rows only: nothing references them
+                    where = sa.and_(*(t.c[c] == v for c, v in zip(pk, key, strict=True)))
+                    self.execute(sa.delete(t).where(where))
+            elif before is None:
+                inserts[table].append(now)
+            else:
+                changes = {
+                    c: v for c, v in now.items() if c not in pk and not _same(before.get(c), v)
+                }
+                if changes:
+                    params = {f"k_{c}": v for c, v in zip(pk, key, strict=True)}
+                    params.update({f"v_{c}": v for c, v in changes.items()})
+                    updates[(table, tuple(sorted(changes)))].append(params)
+            self.stored[(table, key)] = now
+        self.dirty.clear()
+        for table in sorted(inserts, key=order.__getitem__):
+            self.execute(sa.insert(self.t[table]), inserts[table])
+        for (table, columns), params in updates.items():
+            t = self.t[table]
+            pk = OLTP.table(table).primary_key
+            where = sa.and_(*(t.c[c] == sa.bindparam(f"k_{c}") for c in pk))
+            statement = (
+                sa.update(t).where(where).values({c: sa.bindparam(f"v_{c}") for c in columns})
+            )
+            self.execute(statement, params)
+        if self.new_events:
+            self.execute(sa.insert(self.t["events"]), self.new_events)
+            self.new_events = []
+        if self.version_rows:
+            t = self.t["ingest_versions"]
+            fresh = [r for k, r in self.version_rows.items() if k not in self.stored_versions]
+            known = [
+                {f"k_{c}": r[c] for c in ("object_type", "object_id")}
+                | {f"v_{c}": r[c] for c in ("version", "event_id", "applied_at")}
+                for k, r in self.version_rows.items()
+                if k in self.stored_versions
+            ]
+            if fresh:
+                self.execute(sa.insert(t), fresh)
+            if known:
+                where = sa.and_(
+                    t.c.object_type == sa.bindparam("k_object_type"),
+                    t.c.object_id == sa.bindparam("k_object_id"),
+                )
+                values = {c: sa.bindparam(f"v_{c}") for c in ("version", "event_id", "applied_at")}
+                self.execute(sa.update(t).where(where).values(values), known)
+            self.stored_versions.update(self.version_rows)
+            self.version_rows = {}
 
     # -- bookkeeping tables -------------------------------------------------------
     def quarantine(self, record: _Record, rule: str, error: str, object_type: str | None = None,
@@ -597,6 +660,8 @@ class _FileRun:
         else:
             outcome = self._record(record, value)
         self.outcomes[culprit] = (kind, outcome)
+        if not self.deferred:
+            self.flush()
         self.resolve()
 
     def _record(self, record: _Record, value: Any) -> str:
@@ -653,7 +718,7 @@ class _FileRun:
         outcome = self.apply(record, snapshot)
         if outcome == "quarantined":  # not recorded: a corrected redelivery will be applied
             return outcome
-        self.execute(sa.insert(self.t["events"]), event)
+        self.new_events.append(event)
         self.events.add(event["id"])  # type: ignore[union-attr]
         if outcome == "superseded":
             self.report.superseded += 1
@@ -751,6 +816,8 @@ class _FileRun:
                 rows = from_stripe_object(obj)
                 snapshot = _Snapshot(p.object_type, p.object_id, p.version, p.event_id, rows)
                 outcome = self.apply(record, snapshot)
+            if not self.deferred:
+                self.flush()
             if outcome == "pending":  # waits for another parent now: keep its origin
                 self.pending[p.id].origin = p.origin
                 return
@@ -890,19 +957,25 @@ def _ingest_batch(engine: sa.Engine, source: str, records: list[_Record], now: d
                   progress: bool) -> IngestReport:  # fmt: skip
     """One file in one transaction, replayed with refused records quarantined if needed."""
     forced: dict[str, str] = {}
-    for _ in range(len(records) + 2):
+    deferred = True  # one flush per file; after a refusal, one flush per record to name it
+    for _ in range(len(records) + 3):
         try:
             with engine.begin() as conn:
-                run = _FileRun(conn, now, forced)
+                run = _FileRun(conn, now, forced, deferred=deferred)
                 run.release_ready()
                 bar = tqdm(records, desc=Path(source).name, unit="record", disable=not progress,
                            file=sys.stderr)  # fmt: skip
                 for index, record in enumerate(bar):
                     _process(run, record, f"{index}:{record.line}")
+                run.culprit = ""
+                run.flush()
                 report = run.finish()
                 report.sources.append(source)
                 return report
         except _DatabaseRefused as refused:
+            if not refused.culprit and deferred:
+                deferred = False
+                continue
             if refused.culprit in forced or not refused.culprit:
                 raise
             forced[refused.culprit] = (
