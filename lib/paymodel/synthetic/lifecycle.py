@@ -371,7 +371,7 @@ def _spells(g, cust, start, allow_trial, latent, cat: Catalog, horizon: int, mon
         np.where(
             ~success & (kind == CREATE) & (expire_t < horizon),
             TERMINAL,
-            np.where(~success & (kind == CYCLE) & (last_t < horizon), TERMINAL, PENDING),
+            np.where(~success & (kind == CYCLE) & (last_t + HOUR < horizon), TERMINAL, PENDING),
         ),
     )
     # truncate each subscription at its first period that is not paid
@@ -430,7 +430,7 @@ def _spells(g, cust, start, allow_trial, latent, cat: Catalog, horizon: int, mon
     dun_cancel = dunned & ~unpaid
     status[unpaid] = "unpaid"
     status[dun_cancel] = "canceled"
-    t_term = per["last_t"][lp] + 1 if len(per["sub"]) else _ints(s)
+    t_term = per["last_t"][lp] + HOUR if len(per["sub"]) else _ints(s)
     canceled_at[dun_cancel] = t_term[dun_cancel]
     ended_at[dun_cancel] = t_term[dun_cancel]
     reason[dun_cancel] = "payment_failed"
@@ -873,7 +873,7 @@ def simulate_chunk(
         "cancellation_reason": np.where(pi_void, "void_invoice", None).astype(object),
         "canceled_at": np.where(pi_void, inv["void_at"][pi_inv], NA),
         "description": _objs(P),  # filled once invoice numbers exist
-        "created": att_t[pi_inv, 0],
+        "created": att_t[pi_inv, 0] - 1,
         "metadata": _objs(P),
     }
     charges: Frame = {

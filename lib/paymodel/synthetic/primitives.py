@@ -42,7 +42,7 @@ NA = np.iinfo(np.int64).min
 
 _STREAMS = (
     "catalog", "fx", "signups", "customers", "ids", "subscriptions", "invoices",
-    "payments", "refunds", "disputes", "documents", "pools",
+    "payments", "refunds", "disputes", "documents", "pools", "events",
 )  # fmt: skip
 _ALPHABET = np.frombuffer(
     b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", dtype=np.uint8
