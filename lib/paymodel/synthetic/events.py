@@ -255,7 +255,7 @@ def _groups_of(result: ChunkResult, cat: Catalog) -> list[_Group]:
     }))  # fmt: skip
     m = np.flatnonzero(iv["status"] == "void")
     G(_Group("invoices", m, iv["voided_at"][m], "invoice.voided", {"status": "void", "voided_at": iv["voided_at"][m]},
-             api=bool(True)))  # fmt: skip
+             api=True))  # fmt: skip
     m = np.flatnonzero(iv["status"] == "uncollectible")
     G(_Group("invoices", m, sub["t_term"][inv["sub"][m]], "invoice.marked_uncollectible", {"status": "uncollectible"}))
     # payment intents: created, then per attempt (3-D Secure step, result), then canceled

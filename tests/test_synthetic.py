@@ -1,0 +1,317 @@
+"""The synthetic data generator: determinism, realism, the events contract, documents.
+
+One dataset (scale 0.03, seed 5, 24 months) is generated per module and read with
+DuckDB; each realism claim of the issue is a query over it. The events contract is
+checked twice: the last snapshot of every object equals its Parquet row
+(``from_stripe_object``), and replaying ``events.jsonl`` with ``paymodel.oltp.ingest``
+into a fresh database rebuilds the tables exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow.dataset as ds
+import pytest
+import sqlalchemy as sa
+
+from paymodel.cli import main
+from paymodel.model.stripe import from_stripe_object
+from paymodel.oltp.engines import duckdb_engine
+from paymodel.oltp.ingest import ensure_schema, ingest
+from paymodel.oltp.invariants import assert_invariants
+from paymodel.synthetic import CHUNKED_TABLES, TABLES, generate
+from paymodel.synthetic.events import iter_events
+from paymodel.synthetic.load import load_into_oltp
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("synthetic")
+    generate(out, scale=0.03, seed=5, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def db(data: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    for t in TABLES:
+        con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{data / t}/*.parquet')")
+    return con
+
+
+def _q(db: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
+    return db.execute(sql).fetchall()
+
+
+def _one(db: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    return db.execute(sql).fetchone()[0]  # type: ignore[index]
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+# ------------------------------------------------------------------ determinism
+
+
+def test_same_seed_is_byte_identical_and_another_seed_differs(tmp_path: Path) -> None:
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    generate(a, scale=0.01, seed=3, progress=False)
+    generate(b, scale=0.01, seed=3, progress=False)
+    generate(c, scale=0.01, seed=4, progress=False)
+    da, db_, dc = _digests(a), _digests(b), _digests(c)
+    assert "events.jsonl" in da
+    assert "documents/feedback.jsonl" in da
+    assert "charges/part-00000.parquet" in da
+    assert da == db_
+    assert set(da) == set(dc)
+    for k in ("customers/part-00000.parquet", "charges/part-00000.parquet", "fx_rates/part-00000.parquet",
+              "events.jsonl", "documents/behaviour_events.jsonl"):
+        assert da[k] != dc[k], k
+    assert da["currencies/part-00000.parquet"] == dc["currencies/part-00000.parquet"]  # reference data
+
+
+def test_cohorts_bound_the_work_not_the_signups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Smaller cohorts write more files; sign-ups are drawn once for the run, before chunking."""
+    from paymodel.synthetic import config
+
+    generate(tmp_path / "big", scale=0.004, seed=9, months=6, progress=False, documents=False)
+    monkeypatch.setattr(config, "CHUNK_CUSTOMERS", 20)
+    generate(tmp_path / "small", scale=0.004, seed=9, months=6, progress=False, documents=False)
+    big = ds.dataset(tmp_path / "big" / "customers").to_table().column("created").to_pylist()
+    small = ds.dataset(tmp_path / "small" / "customers").to_table().column("created").to_pylist()
+    assert len(big) == 40
+    assert sorted(big) == sorted(small)
+    assert len(list((tmp_path / "small" / "customers").glob("*.parquet"))) == 2
+
+
+def test_cli_generate_writes_the_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["generate", "--scale", "0.002", "--seed", "1", "--out", str(tmp_path),
+                 "--months", "2", "--start", "2025-03-01", "--no-progress"])  # fmt: skip
+    assert code == 0
+    assert "customers" in capsys.readouterr().out
+    created = ds.dataset(tmp_path / "customers").to_table().column("created").to_pylist()
+    assert min(created).date() >= date(2025, 3, 1)
+    assert max(created).date() < date(2025, 5, 1)
+
+
+def test_rejects_a_nonsense_scale(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="scale -1"):
+        generate(tmp_path, scale=-1)
+
+
+# ------------------------------------------------------------------ realism
+
+
+def test_countries_currencies_and_exponents(db: duckdb.DuckDBPyConnection) -> None:
+    assert _one(db, "SELECT COUNT(DISTINCT country) FROM customer_addresses") >= 10
+    currencies = {r[0] for r in _q(db, "SELECT DISTINCT currency FROM invoices")}
+    assert {"usd", "eur", "jpy", "kwd"} <= currencies
+    # JPY amounts are whole yen in round figures; KWD amounts end in 0
+    assert _one(db, "SELECT unit_amount FROM prices WHERE lookup_key = 'starter_month_jpy'") % 100 == 0
+    assert _one(db, "SELECT COUNT(*) FROM charges WHERE currency = 'kwd' AND amount % 10 <> 0") == 0
+    assert _one(db, "SELECT COUNT(*) FROM charges WHERE currency = 'kwd'") > 0
+
+
+def test_signups_grow_and_have_seasonality(db: duckdb.DuckDBPyConnection) -> None:
+    by_year = dict(_q(db, "SELECT year(created), COUNT(*) FROM customers GROUP BY 1"))
+    assert by_year[2025] > 1.3 * by_year[2024]
+    weekday = _one(db, "SELECT COUNT(*) FROM customers WHERE isodow(created) <= 5") / 5
+    weekend = _one(db, "SELECT COUNT(*) FROM customers WHERE isodow(created) > 5") / 2
+    assert weekend < 0.8 * weekday
+
+
+def test_catalog_has_every_kind_of_price(db: duckdb.DuckDBPyConnection) -> None:
+    kinds = set(_q(db, "SELECT type, recurring_interval, recurring_usage_type FROM prices"))
+    assert {("recurring", "month", "licensed"), ("recurring", "year", "licensed"),
+            ("recurring", "month", "metered"), ("one_time", None, None)} <= kinds  # fmt: skip
+    assert _one(db, "SELECT MAX(quantity) FROM subscription_items") > 3  # seats
+    metered = _one(db, "SELECT COUNT(*) FROM invoice_line_items l JOIN prices p ON p.id = l.price_id "
+                       "WHERE p.recurring_usage_type = 'metered'")  # fmt: skip
+    assert metered > 0
+
+
+def test_coupons_once_repeating_forever_are_used(db: duckdb.DuckDBPyConnection) -> None:
+    used = {r[0] for r in _q(db, "SELECT DISTINCT c.duration FROM discounts d JOIN coupons c ON c.id = d.coupon_id")}
+    assert used == {"once", "repeating", "forever"}
+    assert _one(db, "SELECT COUNT(*) FROM invoices WHERE discount_amount > 0") > 0
+
+
+def test_subscription_lifecycles(db: duckdb.DuckDBPyConnection) -> None:
+    statuses = {r[0] for r in _q(db, "SELECT DISTINCT status FROM subscriptions")}
+    assert {"active", "canceled", "trialing", "incomplete_expired"} <= statuses
+    assert statuses & {"past_due", "unpaid"}
+    # trials that convert and trials that lapse
+    assert _one(db, "SELECT COUNT(*) FROM subscriptions WHERE trial_end IS NOT NULL AND status = 'active'") > 0
+    assert _one(db, "SELECT COUNT(*) FROM subscriptions WHERE trial_end IS NOT NULL AND ended_at = trial_end") > 0
+    # cancellation immediately and at period end, and for failed payments
+    assert _one(db, "SELECT COUNT(*) FROM subscriptions WHERE status = 'canceled' AND cancel_at_period_end") > 0
+    assert _one(db, "SELECT COUNT(*) FROM subscriptions WHERE status = 'canceled' AND NOT cancel_at_period_end "
+                    "AND cancellation_reason = 'cancellation_requested'") > 0  # fmt: skip
+    assert _one(db, "SELECT COUNT(*) FROM subscriptions WHERE cancellation_reason = 'payment_failed'") > 0
+    # churned customers who come back
+    assert _one(db, "SELECT COUNT(*) FROM (SELECT customer_id FROM subscriptions GROUP BY 1 HAVING COUNT(*) > 1)") > 0
+
+
+def test_prorations_and_dunning(db: duckdb.DuckDBPyConnection) -> None:
+    assert _one(db, "SELECT COUNT(*) FROM invoice_line_items WHERE proration AND amount < 0") > 0
+    assert _one(db, "SELECT COUNT(*) FROM invoice_line_items WHERE proration AND amount > 0") > 0
+    assert _one(db, "SELECT COUNT(*) FROM invoices WHERE billing_reason = 'subscription_update'") > 0
+    # recovered dunning: a paid renewal after failed attempts
+    assert _one(db, "SELECT COUNT(*) FROM invoices WHERE status = 'paid' AND attempt_count > 1") > 0
+    assert _one(db, "SELECT COUNT(*) FROM invoices WHERE status = 'uncollectible'") > 0
+    assert _one(db, "SELECT COUNT(*) FROM invoices WHERE billing_reason = 'manual'") > 0
+
+
+def test_declines_3ds_and_risk(db: duckdb.DuckDBPyConnection) -> None:
+    failed, total = _q(db, "SELECT COUNT(*) FILTER (WHERE status = 'failed'), COUNT(*) FROM charges")[0]
+    assert 0.01 < failed / total < 0.12
+    codes = {r[0] for r in _q(db, "SELECT DISTINCT failure_code FROM charges WHERE failure_code IS NOT NULL")}
+    assert {"insufficient_funds", "generic_decline", "do_not_honor"} <= codes
+    assert _one(db, "SELECT COUNT(*) FROM charges WHERE three_d_secure_result = 'authenticated'") > 0
+    fraud = _one(db, "SELECT AVG(c.outcome_risk_score) FROM charges c JOIN disputes d ON d.charge_id = c.id "
+                     "WHERE d.reason = 'fraudulent'")  # fmt: skip
+    other = _one(db, "SELECT AVG(outcome_risk_score) FROM charges WHERE NOT disputed")
+    assert fraud > other + 20
+
+
+def test_refunds_disputes_fees_and_fx(db: duckdb.DuckDBPyConnection) -> None:
+    assert _one(db, "SELECT COUNT(*) FROM charges WHERE refunded") > 0
+    assert _one(db, "SELECT COUNT(*) FROM charges WHERE amount_refunded > 0 AND NOT refunded") > 0
+    assert {r[0] for r in _q(db, "SELECT DISTINCT status FROM disputes")} >= {"won", "lost"}
+    assert _one(db, "SELECT MIN(fee) FROM balance_transactions WHERE reporting_category = 'dispute'") == 1500
+    # a converted international charge pays all three fees
+    assert _one(db, "SELECT MAX(n) FROM (SELECT COUNT(*) AS n FROM balance_transaction_fee_details "
+                    "GROUP BY balance_transaction_id)") == 3
+    assert _one(db, "SELECT COUNT(*) FROM balance_transactions WHERE currency <> 'usd'") == 0
+    assert _one(db, "SELECT COUNT(*) FROM balance_transactions WHERE exchange_rate IS NOT NULL") > 0
+    days = _one(db, "SELECT COUNT(DISTINCT rate_date) FROM fx_rates")
+    assert _one(db, "SELECT COUNT(*) FROM fx_rates") == days * _one(db, "SELECT COUNT(DISTINCT currency) FROM fx_rates")
+    # the domestic fee is 2.9% + 30 cents
+    fee, amount = _q(db, "SELECT bt.fee, bt.amount FROM balance_transactions bt JOIN charges c ON c.id = bt.charge_id "
+                         "JOIN payment_methods pm ON pm.id = c.payment_method_id "
+                         "WHERE c.currency = 'usd' AND pm.card_country = 'US' LIMIT 1")[0]  # fmt: skip
+    assert fee == (amount * 29 + 500) // 1000 + 30
+
+
+def test_ids_look_like_stripe(db: duckdb.DuckDBPyConnection) -> None:
+    for table, prefix in (("customers", "cus_"), ("charges", "ch_"), ("invoices", "in_"), ("subscriptions", "sub_")):
+        bad = _one(db, f"SELECT COUNT(*) FROM {table} WHERE NOT regexp_full_match(id, '{prefix}[0-9A-Za-z]{{14}}')")
+        assert bad == 0, table
+
+
+def test_files_are_sorted_by_id(data: Path) -> None:
+    for table in ("customers", "charges", "invoices"):
+        ids = ds.dataset(data / table).to_table().column("id").to_pylist()
+        assert ids == sorted(ids)
+
+
+# ------------------------------------------------------------------ events
+
+
+def _key(table: str, row: dict[str, Any]) -> tuple[Any, ...]:
+    if "id" in row:
+        return (row["id"],)
+    if table == "customer_addresses":
+        return (row["customer_id"],)
+    return (row["balance_transaction_id"], row["line"])
+
+
+def test_events_are_ordered_and_last_snapshots_equal_the_tables(data: Path) -> None:
+    last: dict[tuple[str, str], dict[str, Any]] = {}
+    seen_at: dict[tuple[str, str], int] = {}
+    created: set[tuple[str, str]] = set()
+    previous = -1
+    ids = set()
+    for event in iter_events(data / "events.jsonl"):
+        assert event["object"] == "event"
+        assert event["id"].startswith("evt_")
+        assert event["id"] not in ids
+        ids.add(event["id"])
+        assert event["created"] >= previous
+        previous = event["created"]
+        obj = event["data"]["object"]
+        key = (obj["object"], obj["id"])
+        assert event["created"] > seen_at.get(key, -1), key
+        seen_at[key] = event["created"]
+        if event["type"].endswith((".created", ".attached", ".succeeded", ".failed", ".paid")) and key not in last:
+            created.add(key)
+        elif key in last:
+            assert "previous_attributes" in event["data"], event["type"]
+        for parent in ("customer", "invoice", "charge", "payment_intent"):
+            pid = obj.get(parent)
+            if isinstance(pid, str) and obj["object"] != parent:
+                assert (parent, pid) in last, (event["type"], parent, pid)
+        last[key] = obj
+    rows: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = defaultdict(dict)
+    for obj in last.values():
+        for table, row in from_stripe_object(obj):
+            rows[table][_key(table, row)] = row
+    assert set(rows) >= set(CHUNKED_TABLES) - {"customer_addresses"}
+    for table, got in rows.items():
+        expected = {}
+        for row in ds.dataset(data / table).to_table().to_pylist():
+            if "metadata" in row:
+                row["metadata"] = json.loads(row["metadata"]) if row["metadata"] else None
+            expected[_key(table, row)] = row
+        assert got == expected, table
+
+
+def test_replaying_events_rebuilds_the_tables(tmp_path: Path) -> None:
+    generate(tmp_path, scale=0.01, seed=8, months=6, progress=False, documents=False)
+    replayed = duckdb_engine()
+    ensure_schema(replayed)
+    load_into_oltp(tmp_path, replayed, tables=("fx_rates",))
+    report = ingest(tmp_path / "events.jsonl", replayed)
+    assert report.quarantined == 0
+    assert report.pending == 0
+    loaded = duckdb_engine()
+    ensure_schema(loaded)
+    load_into_oltp(tmp_path, loaded)
+    for table in TABLES:
+        q = sa.text(f"SELECT * FROM {table} ORDER BY ALL")
+        with replayed.connect() as a, loaded.connect() as b:
+            assert a.execute(q).fetchall() == b.execute(q).fetchall(), table
+    assert_invariants(replayed)
+    replayed.dispose()
+    loaded.dispose()
+
+
+# ------------------------------------------------------------------ documents
+
+
+def test_documents_relate_to_the_tables(data: Path, db: duckdb.DuckDBPyConnection) -> None:
+    ev = db.execute(f"SELECT * FROM read_json_auto('{data}/documents/behaviour_events.jsonl')").fetch_arrow_table()
+    assert set(ev.column_names) >= {"customer_id", "session_id", "timestamp", "event", "page", "properties"}
+    fb = db.execute(f"SELECT * FROM read_json_auto('{data}/documents/feedback.jsonl')").fetch_arrow_table()
+    assert set(fb.column_names) >= {"customer_id", "created", "channel", "rating", "text"}
+    db.register("ev", ev)
+    db.register("fb", fb)
+    assert _one(db, "SELECT COUNT(*) FROM ev WHERE customer_id NOT IN (SELECT id FROM customers)") == 0
+    # every voluntary cancellation is preceded by the cancel flow and followed by a survey
+    cancels = _one(db, "SELECT COUNT(DISTINCT customer_id) FROM subscriptions "
+                       "WHERE cancellation_reason = 'cancellation_requested'")  # fmt: skip
+    flows = _one(db, "SELECT COUNT(DISTINCT customer_id) FROM ev WHERE event = 'cancel_flow_started'")
+    surveys = _one(db, "SELECT COUNT(DISTINCT customer_id) FROM fb WHERE channel = 'cancellation_survey'")
+    assert cancels > 0
+    assert flows >= 0.9 * cancels
+    assert surveys >= 0.9 * cancels
+    # NPS of customers who never cancel is higher than of those who do
+    stay, leave = _q(db, """
+        SELECT AVG(rating) FILTER (WHERE customer_id NOT IN (SELECT customer_id FROM subscriptions
+                                                             WHERE canceled_at IS NOT NULL)),
+               AVG(rating) FILTER (WHERE customer_id IN (SELECT customer_id FROM subscriptions
+                                                         WHERE canceled_at IS NOT NULL))
+        FROM fb WHERE channel = 'nps_survey'""")[0]
+    assert stay > leave
