@@ -25,10 +25,12 @@ The design follows brandur.org's "Implementing Stripe-like Idempotency Keys in P
    connection) releases the lock without storing anything, so the client can retry.
 
 On PostgreSQL, two claims of one new key serialise on the primary key
-(``INSERT ... ON CONFLICT DO NOTHING`` waits for the first to commit), then on the row
-lock (``SELECT ... FOR UPDATE``). On DuckDB the same statements run; a write-write
-conflict aborts one transaction, which :func:`~paymodel.oltp.transactions.run_transaction`
-runs again.
+(``INSERT ... ON CONFLICT DO NOTHING`` waits for the first to commit). The request doing
+the work holds the key's row lock (``SELECT ... FOR UPDATE``) until its commit, so a
+claim that finds the row locked (``FOR UPDATE NOWAIT``) is a conflict at once, whatever
+the clock says. On DuckDB (no row locks) the same statements run, ``locked_at`` tells a
+request in flight, and a write-write conflict aborts one transaction, which
+:func:`~paymodel.oltp.transactions.run_transaction` runs again.
 
 Example:
     >>> from paymodel.oltp.engines import duckdb_engine
@@ -77,7 +79,7 @@ from paymodel.oltp.errors import (
     error_from_dict,
 )
 from paymodel.oltp.schema import dialect_name
-from paymodel.oltp.transactions import locking, run_transaction
+from paymodel.oltp.transactions import is_lock_unavailable, locking, run_transaction
 
 __all__ = [
     "DEFAULT_LOCK_TIMEOUT",
@@ -192,16 +194,27 @@ def _claim(
     ).first()
     if inserted is not None:
         return None
-    row = (
-        conn.execute(locking(sa.select(t).where(t.c.idempotency_key == key), dialect_name(conn)))
-        .mappings()
-        .one()
-    )
+    # The request holding the key keeps its row locked while it works (PostgreSQL): NOWAIT
+    # turns "in flight" into an immediate conflict rather than a wait for its result.
+    query = sa.select(t).where(t.c.idempotency_key == key)
+    try:
+        row = conn.execute(locking(query, dialect_name(conn), nowait=True)).mappings().one()
+    except sa.exc.DBAPIError as error:
+        if is_lock_unavailable(error):
+            raise IdempotencyConflict(
+                f"idempotency_key {key!r}",
+                "another request with this key is still in progress; retry later",
+            ) from None
+        raise
     if row["request_fingerprint"] != fingerprint:
+        first_use = (
+            f"{row['operation']} with other parameters"
+            if row["operation"] == operation
+            else f"{row['operation']}, not {operation}"
+        )
         raise IdempotencyKeyReused(
             f"idempotency_key {key!r}",
-            f"was first used for {row['operation']} with other parameters; "
-            "a new request needs a new key",
+            f"was first used for {first_use}; a new request needs a new key",
         )
     if row["recovery_point"] == "finished":
         return _Stored(row["response_status"], _json(row["response_body"]))

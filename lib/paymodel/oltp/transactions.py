@@ -34,7 +34,13 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
-__all__ = ["is_retryable", "locking", "run_transaction", "supports_row_locks"]
+__all__ = [
+    "is_lock_unavailable",
+    "is_retryable",
+    "locking",
+    "run_transaction",
+    "supports_row_locks",
+]
 
 T = TypeVar("T")
 
@@ -52,13 +58,22 @@ def supports_row_locks(dialect_name: str) -> bool:
     return dialect_name == "postgresql"
 
 
-def locking(statement: sa.Select, dialect_name: str) -> sa.Select:
+def locking(statement: sa.Select, dialect_name: str, *, nowait: bool = False) -> sa.Select:
     """``statement`` with ``FOR UPDATE`` on engines that lock rows, unchanged elsewhere.
 
-    On DuckDB, a concurrent writer of the same row makes one of the two transactions
-    fail at commit; :func:`run_transaction` retries it against the committed state.
+    With ``nowait``, a row locked by another transaction raises at once
+    (:func:`is_lock_unavailable`) instead of waiting. On DuckDB, a concurrent writer of
+    the same row makes one of the two transactions fail at commit; :func:`run_transaction`
+    retries it against the committed state.
     """
-    return statement.with_for_update() if supports_row_locks(dialect_name) else statement
+    if not supports_row_locks(dialect_name):
+        return statement
+    return statement.with_for_update(nowait=nowait)
+
+
+def is_lock_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` is PostgreSQL's ``lock_not_available`` (55P03) from ``NOWAIT``."""
+    return isinstance(error, DBAPIError) and getattr(error.orig, "sqlstate", None) == "55P03"
 
 
 def is_retryable(error: BaseException) -> bool:
