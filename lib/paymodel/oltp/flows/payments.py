@@ -733,6 +733,8 @@ class Payments:
             outcome_type="authorized",
             outcome_network_status="approved_by_network",
         )
+        if not manual:  # the ledger first, so that the event's snapshot shows it
+            self._settle_charge(tx, charge, pm, pi["amount"])
         tx.event("charge.succeeded", "charges", charge)
         if manual:
             target = PAYMENT_INTENT.move(obj, pi["status"], "requires_capture", operation)
@@ -742,7 +744,6 @@ class Payments:
             )  # fmt: skip
             tx.event("payment_intent.amount_capturable_updated", "payment_intents", pi, prev)
             return pi
-        self._settle_charge(tx, charge, pm, pi["amount"])
         target = PAYMENT_INTENT.move(obj, pi["status"], "succeeded", operation)
         pi, prev = tx.update(
             "payment_intents", pi, status=target, payment_method_id=pm["id"],
@@ -789,9 +790,9 @@ class Payments:
             if len(charges) != 1:
                 raise IllegalTransition(obj, f"has {len(charges)} uncaptured charges; expected one")
             charge, prev = tx.update("charges", charges[0], amount_captured=amount, captured=True)
-            tx.event("charge.captured", "charges", charge, prev)
             pm = tx.get("payment_methods", charge["payment_method_id"])
             self._settle_charge(tx, charge, pm, amount)
+            tx.event("charge.captured", "charges", charge, prev)
             target = PAYMENT_INTENT.move(obj, pi["status"], "succeeded", "capture")
             pi, prev = tx.update(
                 "payment_intents", pi, status=target, amount_received=amount, amount_capturable=0
