@@ -49,7 +49,7 @@ from __future__ import annotations
 import heapq
 import shutil
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -383,8 +383,17 @@ class _Renderer:
             return {"balance_transactions": bts, "balance_transaction_fee_details": fees}
         return None
 
+    def count(self) -> int:
+        return sum(len(g.index) for g in self.groups)
+
     def events(self) -> Iterator[tuple[int, str, str, dict[str, Any], dict[str, Any] | None, bool]]:
-        """(created, type, table, snapshot, previous_attributes, api) in time order."""
+        """(created, type, table, snapshot, previous_attributes, api) in time order.
+
+        Two changes of one object in the same second (rare: independent draws) are
+        pulled apart by one second before ordering, so ``created`` strictly increases
+        per object and the stream is still sorted. State is dropped as soon as an
+        object has no change left, so memory holds only objects still changing.
+        """
         if not self.groups:
             return
         times = np.concatenate([g.time for g in self.groups])
@@ -392,15 +401,17 @@ class _Renderer:
         gid = np.concatenate([np.full(len(g.index), i) for i, g in enumerate(self.groups)])
         pos = np.concatenate([np.arange(len(g.index)) for g in self.groups])
         obj = np.concatenate([g.index for g in self.groups])
+        times = _strictly_increasing_per_object(times, rank, obj, gid, pos)
         order = np.lexsort((pos, gid, obj, rank, times))
-        state: dict[tuple[str, int], dict[str, Any]] = {}
-        last_obj: dict[tuple[str, int], dict[str, Any]] = {}
-        last_time: dict[tuple[str, int], int] = {}
+        okey = rank * (1 << 40) + obj
+        remaining = dict(zip(*np.unique(okey, return_counts=True), strict=True))
+        state: dict[int, dict[str, Any]] = {}
+        last_obj: dict[int, dict[str, Any]] = {}
         for o in order.tolist():
             g = self.groups[gid[o]]
             i = int(obj[o])
             p = int(pos[o])
-            key = (g.table, i)
+            key = int(okey[o])
             st = state.setdefault(key, {})
             for col, vals in g.values.items():
                 st[col] = _py_value(vals[p])
@@ -409,27 +420,50 @@ class _Renderer:
                 if ":" not in col:
                     row[col] = v
             at = int(times[o])
-            if key in last_time and at <= last_time[key]:
-                at = last_time[key] + 1  # a same-second collision: keep created strictly increasing
-            last_time[key] = at
             snap = to_stripe_object(g.table, row, self.related(g.table, i, row, st, at))
             prev = last_obj.get(key)
             previous = None
             if prev is not None:
                 previous = {k: prev.get(k) for k in snap if snap[k] != prev.get(k)}
-            last_obj[key] = snap
+            remaining[key] -= 1
+            if remaining[key]:
+                last_obj[key] = snap
+            else:
+                last_obj.pop(key, None)
+                state.pop(key, None)
             yield at, g.type, g.table, snap, previous, g.api
 
 
-def _event_lines(renderer: _Renderer, seed: int, chunk: int) -> list[tuple[int, bytes]]:
-    events = list(renderer.events())
-    n = len(events)
+def _strictly_increasing_per_object(times: np.ndarray, *keys: np.ndarray) -> np.ndarray:
+    """``times`` bumped so that the changes of one object (rank, obj) strictly increase.
+
+    Within an object, in (time, group, position) order, each time becomes
+    ``max(time, previous + 1)``: a running maximum of ``time - k`` plus ``k``.
+    """
+    rank, obj, gid, pos = keys
+    order = np.lexsort((pos, gid, times, obj, rank))
+    r, o, t = rank[order], obj[order], times[order]
+    new_obj = np.r_[True, (r[1:] != r[:-1]) | (o[1:] != o[:-1])]
+    seg = np.cumsum(new_obj) - 1
+    starts = np.flatnonzero(new_obj)
+    k = np.arange(len(t)) - starts[seg]
+    a = t - k
+    # segment-wise running maximum: offset each segment above the previous ones
+    span = int(a.max() - a.min()) + 1 if len(a) else 1
+    shifted = a - a.min() + seg * span
+    run = np.maximum.accumulate(shifted) - seg * span + a.min()
+    out = np.empty_like(times)
+    out[order] = run + k
+    return out
+
+
+def _event_lines(renderer: _Renderer, seed: int, chunk: int) -> Iterator[tuple[int, bytes]]:
+    n = renderer.count()
     gen = rng(seed, "events", chunk)
     evt_ids = stripe_ids(gen, "evt_", n, 24)
     req_ids = stripe_ids(gen, "req_", n, 14)
     keys = stripe_ids(gen, "", n, 32)
-    out = []
-    for j, (at, type_, _table, snap, previous, api) in enumerate(events):
+    for j, (at, type_, _table, snap, previous, api) in enumerate(renderer.events()):
         data: dict[str, Any] = {"object": snap}
         if previous is not None:
             data["previous_attributes"] = previous
@@ -444,9 +478,7 @@ def _event_lines(renderer: _Renderer, seed: int, chunk: int) -> list[tuple[int, 
             "request": {"id": str(req_ids[j]), "idempotency_key": str(keys[j])} if api else {"id": None, "idempotency_key": None},
             "type": type_,
         }
-        out.append((at, orjson.dumps(event, option=orjson.OPT_SORT_KEYS)))
-    out.sort(key=lambda x: x[0])  # stable: a collision bump keeps the order of everything else
-    return out
+        yield at, orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
 
 
 class EventWriter:
@@ -462,7 +494,7 @@ class EventWriter:
         self.tmp.mkdir(parents=True)
         self.files: list[Path] = []
 
-    def _write(self, part: int, lines: list[tuple[int, bytes]]) -> None:
+    def _write(self, part: int, lines: Iterable[tuple[int, bytes]]) -> None:
         path = self.tmp / f"part-{part:06d}.jsonl"
         with path.open("wb") as f:
             for seq, (at, line) in enumerate(lines):

@@ -62,7 +62,7 @@ def _decimal(values: np.ndarray, mask: np.ndarray, typ: pa.Decimal128Type) -> pa
 
 def _column(values: np.ndarray, typ: pa.DataType) -> pa.Array:
     if pa.types.is_string(typ):
-        return pa.array(values, type=pa.string(), from_pandas=True)
+        return pa.array(values, type=pa.string())
     if pa.types.is_boolean(typ):
         return pa.array(np.asarray(values, dtype=bool))
     v = np.asarray(values, dtype=np.int64)
