@@ -176,7 +176,7 @@ def _claim(
 ) -> _Stored | None:
     """Phase 1: take the key's lock, or say why not. ``None`` means "go and do the work"."""
     t = _table(conn)
-    inserted = conn.execute(
+    claim = (
         pg_insert(t)
         .values(
             idempotency_key=key,
@@ -191,7 +191,15 @@ def _claim(
         )
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(t.c.idempotency_key)
-    ).first()
+    )
+    try:
+        inserted = conn.execute(claim).first()
+    except sa.exc.IntegrityError:
+        # DuckDB: a concurrent transaction inserted the same key after this one began
+        # (optimistic concurrency reports it as a duplicate key, not a conflict to skip).
+        raise IdempotencyConflict(
+            f"idempotency_key {key!r}", "another request with this key is starting; retry later"
+        ) from None
     if inserted is not None:
         return None
     # The request holding the key keeps its row locked while it works (PostgreSQL): NOWAIT

@@ -1,0 +1,67 @@
+"""The same code path on DuckDB under concurrent writers (threads of one process, one file).
+
+DuckDB has no row locks: of two transactions writing the same row, one fails with a
+TransactionException and :func:`paymodel.oltp.transactions.run_transaction` runs it
+again. The guarantees of the PostgreSQL tests must still hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from paymodel.oltp.engines import duckdb_engine
+from paymodel.oltp.flows import IdempotencyConflict, Payments
+from paymodel.oltp.flows.concurrency import run_concurrently, summary
+from paymodel.oltp.flows.inspect import count_rows, rows
+from paymodel.oltp.schema import create_schema
+
+THREADS = 24
+
+
+@pytest.fixture
+def duck_file(tmp_path: Path) -> Iterator[sa.Engine]:
+    engine = duckdb_engine(tmp_path / "oltp.duckdb")
+    create_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+def card_holder(engine: sa.Engine) -> tuple[Payments, str, str]:
+    pay = Payments(engine)
+    cus = pay.create_customer(email="duck@example.com")["id"]
+    pm = pay.create_payment_method("visa")["id"]
+    pay.attach_payment_method(pm, customer_id=cus)
+    return pay, cus, pm
+
+
+def test_concurrent_confirmations_sharing_a_key_make_one_charge(duck_file: sa.Engine) -> None:
+    pay, cus, pm = card_holder(duck_file)
+    pi = pay.create_payment_intent(1_000, "usd", customer_id=cus, payment_method_id=pm)["id"]
+    outcomes = run_concurrently(
+        duck_file, THREADS, lambda p, i: p.confirm_payment_intent(pi, idempotency_key="one")
+    )
+    assert set(summary(outcomes)) <= {"succeeded", "IdempotencyConflict"}
+    assert all(isinstance(o.error, IdempotencyConflict) for o in outcomes if not o.ok)
+    assert count_rows(duck_file, "charges", payment_intent_id=pi) == 1
+
+
+def test_concurrent_refunds_conserve_the_total(duck_file: sa.Engine) -> None:
+    pay, cus, pm = card_holder(duck_file)
+    amount, each = 3_000, 200
+    pi = pay.create_payment_intent(
+        amount, "usd", customer_id=cus, payment_method_id=pm, confirm=True
+    )
+    charge = pi["latest_charge"]
+    outcomes = run_concurrently(
+        duck_file, THREADS,
+        lambda p, i: p.refund_charge(charge, amount=each, idempotency_key=f"refund-{i}"),
+    )  # fmt: skip
+    reported = sum(o.result["amount"] for o in outcomes if o.ok)
+    row = rows(duck_file, "charges", id=charge)[0]
+    assert row["amount_refunded"] == reported == amount  # 15 of 24 fit exactly
+    assert sum(r["amount"] for r in rows(duck_file, "refunds", charge_id=charge)) == reported
+    assert summary(outcomes)["succeeded"] == amount // each
