@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from paymodel.model.stripe import to_stripe_object
+from paymodel.oltp.engines import duckdb_engine
 from paymodel.oltp.flows import (
     PAYMENT_INTENT,
     AmountExceeded,
@@ -28,6 +30,7 @@ from paymodel.oltp.flows import (
     SequentialIds,
 )
 from paymodel.oltp.flows.inspect import count_rows, database_state, event_types, rows
+from paymodel.oltp.ingest import ingest
 from paymodel.oltp.invariants import check_invariants
 from paymodel.oltp.schema import create_schema, oltp_tables
 
@@ -828,3 +831,31 @@ def test_invariants_hold_after_the_flows(engine: sa.Engine, pay: Payments) -> No
             )
             assert inv["amount_paid"] == inv["amount_due"] == paid
     assert_dataset_invariants(engine)  # and the generator's SQL checks of the same rules
+
+
+def test_event_log_replayed_by_ingestion_rebuilds_every_table(
+    engine: sa.Engine, pay: Payments
+) -> None:
+    """Events are 'the append-only log of state changes; replaying it rebuilds the other tables'."""
+    charge = paid_charge(pay, 10_000)
+    pay.refund_charge(charge, amount=1_000)
+    dispute = pay.open_dispute(charge)
+    pay.close_dispute(dispute["id"], won=True)
+    cus, pm = customer_with_card(pay, "three_d_secure")
+    _, monthly = catalogue(pay)
+    sub = pay.create_subscription(
+        cus, [{"price": monthly, "quantity": 2}], default_payment_method_id=pm
+    )
+    payment = one(engine, "invoice_payments", invoice_id=sub["latest_invoice"])
+    pay.authenticate_payment_intent(payment["payment_intent_id"])
+    pay.clock.advance(days=4)
+    pay.update_subscription(sub["id"], quantity=1)
+    pay.cancel_subscription(sub["id"], at_period_end=True)
+    log = [to_stripe_object("events", event) for event in rows(engine, "events")]
+    replica = duckdb_engine()
+    create_schema(replica)
+    report = ingest(log, replica)
+    assert (report.applied, report.quarantined, report.pending) == (len(log), 0, 0)
+    bookkeeping = ("idempotency_keys", "ingest_versions", "ingest_pending", "ingest_quarantine")
+    assert database_state(replica, skip=bookkeeping) == database_state(engine, skip=bookkeeping)
+    replica.dispose()
