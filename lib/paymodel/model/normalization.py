@@ -49,7 +49,6 @@ import enum
 import itertools
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import reduce
 
 import numpy as np
 import pandas as pd
@@ -311,16 +310,18 @@ def split_on(
 
 
 def rejoin(parts: Sequence[pd.DataFrame], how: str = "inner") -> pd.DataFrame:
-    """Natural join of ``parts``, left to right, on the columns each shares with the result.
+    """Natural join of ``parts`` on the columns they share.
+
+    Starting from the first part, each step joins the first remaining part that shares
+    a column with the result so far, on all the columns they share.
 
     Args:
-        parts: the relations; each after the first must share a column with the join of
-            those before it.
+        parts: the relations.
         how: ``"inner"`` (the natural join) or ``"left"`` (keep rows of the left side that
             have no match, as a parent without children).
 
     Raises:
-        ValueError: a part shares no column with what came before (a cross product).
+        ValueError: some part shares no column with the others (a cross product).
 
     Example:
         >>> a = pd.DataFrame({"charge_id": ["ch_1"], "customer_id": ["cus_1"]})
@@ -333,17 +334,22 @@ def rejoin(parts: Sequence[pd.DataFrame], how: str = "inner") -> pd.DataFrame:
     if not parts:
         raise ValueError("rejoin: no parts")
 
-    def join(left: pd.DataFrame, indexed: tuple[int, pd.DataFrame]) -> pd.DataFrame:
-        i, right = indexed
-        on = [c for c in left.columns if c in right.columns]
-        if not on:
+    result, pending = parts[0], list(enumerate(parts[1:], start=1))
+    while pending:
+        # The first part (in the given order) that shares a column with the result so far.
+        for position, (_, right) in enumerate(pending):
+            on = [c for c in result.columns if c in right.columns]
+            if on:
+                result = result.merge(right, on=on, how=how)
+                del pending[position]
+                break
+        else:
+            names = [list(p.columns) for _, p in pending]
             raise ValueError(
-                f"rejoin: part {i} ({list(right.columns)}) shares no column with the parts "
-                "before it; a natural join would be a cross product"
+                f"rejoin: parts {[i for i, _ in pending]} ({names}) share no column with the "
+                "others; a natural join would be a cross product"
             )
-        return left.merge(right, on=on, how=how)
-
-    return reduce(join, enumerate(parts[1:], start=1), parts[0])
+    return result
 
 
 @dataclass(frozen=True)
@@ -715,13 +721,11 @@ def transitive_dependencies(
     for d in project_dependencies(deps, attrs):
         superkey = any(set(k) <= set(d.lhs) for k in keys)
         in_key = any(set(d.lhs) < set(k) for k in keys)
-        nonprime = [a for a in d.rhs if a not in prime]
+        # Keep what no smaller determinant already gives: the minimal reason for each A.
+        smaller = set().union(*(closure(set(d.lhs) - {b}, deps) for b in d.lhs))
+        nonprime = [a for a in d.rhs if a not in prime and a not in smaller]
         if not superkey and not in_key and nonprime:
-            smaller = any(
-                set(e.lhs) < set(d.lhs) and set(nonprime) <= set(e.rhs) for e in out
-            )
-            if not smaller:
-                out.append(FunctionalDependency(d.lhs, tuple(nonprime)))
+            out.append(FunctionalDependency(d.lhs, tuple(nonprime)))
     return _group(out, attrs)
 
 
