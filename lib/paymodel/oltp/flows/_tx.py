@@ -53,22 +53,14 @@ def plain(value: Any) -> Any:
     return value
 
 
-def render(table: str, row: Row, **extra: Any) -> dict[str, Any]:
-    """A row as a flat Stripe-like object: ``object`` named, values as JSON data.
-
-    Foreign keys take Stripe's field names (``charge_id`` becomes ``charge``); ``extra``
-    adds nested rows such as a subscription's items.
+def _field(table: str, column: str) -> str:
+    """Stripe's name of a column in ``previous_attributes``: references lose ``_id``.
 
     Example:
-        >>> render("refunds", {"id": "re_1", "charge_id": "ch_1", "amount": 5})
-        {'id': 're_1', 'object': 'refund', 'charge': 'ch_1', 'amount': 5}
+        >>> _field("payment_methods", "customer_id"), _field("charges", "amount_refunded")
+        ('customer', 'amount_refunded')
     """
-    out: dict[str, Any] = {"id": row.get("id"), "object": OBJECT_OF.get(table, table)}
-    for key, value in row.items():
-        name = key[: -len("_id")] if key.endswith("_id") and key in _REFERENCES[table] else key
-        out[name] = plain(value)
-    out.update(extra)
-    return out
+    return column.removesuffix("_id") if column in _REFERENCES[table] else column
 
 
 def _normalise(table: str, row: sa.RowMapping) -> Row:
@@ -143,7 +135,8 @@ class Tx:
         t = self.t[table]
         # Update, then read back: the one form that behaves alike on both engines.
         self.conn.execute(sa.update(t).where(t.c.id == row["id"]).values(**changed))
-        return self.get(table, row["id"]), {k: plain(row[k]) for k in changed}
+        previous = {_field(table, k): plain(row[k]) for k in changed}
+        return self.get(table, row["id"]), previous
 
     def event(
         self,

@@ -45,19 +45,19 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
+from paymodel.model.stripe import to_stripe_object
 from paymodel.oltp.errors import (
     AmountExceeded,
     IllegalTransition,
     InvalidRequest,
 )
-from paymodel.oltp.flows._tx import Row, Tx, render
+from paymodel.oltp.flows._tx import Row, Tx
 from paymodel.oltp.flows.cards import (
     FAILURE_MESSAGES,
     TEST_CARDS,
@@ -103,15 +103,6 @@ def _obj(kind: str, object_id: str) -> str:
     return f"{kind} {object_id}"
 
 
-def _stripe_renderer() -> Callable[..., dict[str, Any]] | None:
-    """``paymodel.model.stripe.to_stripe_object`` when that module exists, else ``None``."""
-    try:
-        module = importlib.import_module("paymodel.model.stripe")
-    except ImportError:
-        return None
-    return getattr(module, "to_stripe_object", None)
-
-
 class Payments:
     """Stripe's payment operations over one OLTP database.
 
@@ -125,7 +116,8 @@ class Payments:
         account_country: Where the account is; cards issued elsewhere pay the
             international fee.
         lock_timeout: After this long an idempotency key's lock counts as abandoned.
-        api_version: Written on events (``None``: the snapshot is this library's rendering).
+        api_version: Written on events; ``None`` by default (snapshots follow the current
+            API shape of :mod:`paymodel.model.stripe`).
 
     Every operation returns the object it created or changed as a ``dict`` with Stripe's
     ``id`` and ``object`` plus the row's columns (instants as unix seconds); the same
@@ -177,9 +169,9 @@ class Payments:
     def snapshot(self, tx: Tx, table: str, row: Row) -> dict[str, Any]:
         """The object ``row`` as returned and as stored in ``events.data_object``.
 
-        Rendered by :func:`paymodel.model.stripe.to_stripe_object` (Stripe's API shape,
-        nested rows included) when that module is installed, else by a flat rendering
-        with Stripe's field names. Payment intents carry ``latest_charge``.
+        Rendered by :func:`paymodel.model.stripe.to_stripe_object` in Stripe's API shape,
+        with the rows it nests (items, lines, address, balance transactions); payment
+        intents also carry ``latest_charge``.
         """
         related = self._related(tx, table, row)
         extra: dict[str, Any] = {}
@@ -192,14 +184,7 @@ class Payments:
                 .order_by((c.status == "succeeded").desc(), c.created.desc(), c.id.desc())
                 .limit(1)
             ).scalar()
-        renderer = _stripe_renderer()
-        if renderer is not None:
-            try:
-                return {**renderer(table, row, related), **extra}
-            except (TypeError, KeyError, ValueError):
-                pass  # a renderer of another signature or vintage: use the flat one
-        nested = {name: [render(name, r) for r in rows] for name, rows in related.items()}
-        return render(table, row, **nested, **extra)
+        return {**to_stripe_object(table, row, related), **extra}
 
     def _related(self, tx: Tx, table: str, row: Row) -> dict[str, list[Row]]:
         """The rows an object nests: items, lines, address, balance transactions."""
