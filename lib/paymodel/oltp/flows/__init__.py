@@ -1,10 +1,17 @@
 """Stripe's payment flows as ACID transactions, one code path for DuckDB and PostgreSQL.
 
-The API is :class:`Payments`; see :mod:`paymodel.oltp.flows.payments` for the operations,
-:mod:`~paymodel.oltp.flows.states` for the lifecycles (as data, rendered to Mermaid),
-:mod:`~paymodel.oltp.flows.cards` for test cards and
-:mod:`~paymodel.oltp.flows.money` for fees and proration. Errors come from
-:mod:`paymodel.oltp.errors`, idempotency from :mod:`paymodel.oltp.idempotency`.
+The API is :class:`Payments` (:mod:`paymodel.oltp.flows.payments`). Around it:
+
+* :mod:`~paymodel.oltp.flows.states`: the lifecycles as data, enforced and rendered to Mermaid;
+* :mod:`~paymodel.oltp.flows.cards`: Stripe-like test cards (declines, 3-D Secure, Radar);
+* :mod:`~paymodel.oltp.flows.money`: Stripe's card fees, currency conversion, proration;
+* :mod:`~paymodel.oltp.flows.ids`: object ids and a manual clock for reproducible runs;
+* :mod:`~paymodel.oltp.flows.inspect`: read back rows, events and whole-database states;
+* :mod:`~paymodel.oltp.flows.concurrency`: run one operation from many threads at once.
+
+Errors come from :mod:`paymodel.oltp.errors`, idempotency keys from
+:mod:`paymodel.oltp.idempotency`, transactions and the engine branches from
+:mod:`paymodel.oltp.transactions`.
 """
 
 from paymodel.oltp.errors import (
