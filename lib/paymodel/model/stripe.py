@@ -105,6 +105,8 @@ OBJECT_TABLES: dict[str, str] = {
 """Stripe object type -> table (``"charge" -> "charges"``)."""
 
 TABLE_OBJECTS: dict[str, str] = {table: obj for obj, table in OBJECT_TABLES.items()}
+
+_TABLES: dict[str, Table] = {t.name: t for t in OLTP.tables}
 """Table -> Stripe object type (``"charges" -> "charge"``)."""
 
 _OWNED_ROWS: dict[str, tuple[str, str]] = {
@@ -871,7 +873,7 @@ class _Rows:
         self.keys: set[tuple[str, tuple[Any, ...]]] = set()
 
     def add(self, table: str, row: dict[str, Any]) -> None:
-        key = (table, tuple(row[c] for c in OLTP.table(table).primary_key))
+        key = (table, tuple(row[c] for c in _TABLES[table].primary_key))
         if key not in self.keys:  # the first (outermost) copy of an object wins
             self.keys.add(key)
             self.rows.append((table, row))
@@ -1500,8 +1502,8 @@ def object_key(table: str, row: Mapping[str, Any]) -> tuple[str, str]:
 # --------------------------------------------------------------------------------------
 # Validation against the model, in Python, from the same rules the database enforces.
 
-_TEXT_TYPES = (ID, TEXT, CURRENCY, COUNTRY)
-_INT_TYPES = (AMOUNT, SIGNED_AMOUNT, BIGINT, INTEGER, SMALLINT)
+_TEXT_TYPES = frozenset(t.name for t in (ID, TEXT, CURRENCY, COUNTRY))
+_INT_TYPES = frozenset(t.name for t in (AMOUNT, SIGNED_AMOUNT, BIGINT, INTEGER, SMALLINT))
 
 
 def _column_problem(column: Column, value: Any) -> str | None:
@@ -1509,12 +1511,12 @@ def _column_problem(column: Column, value: Any) -> str | None:
     if value is None:
         return None if column.nullable else f"{name} is required (missing or null)"
     t = column.type
-    if t in _TEXT_TYPES:
+    if t.name in _TEXT_TYPES:
         if not isinstance(value, str):
             return f"{name} must be a string, got {_kind(value)}"
-        if t is ID and not value:
+        if t.name == ID.name and not value:
             return f"{name} must not be empty"
-    elif t in _INT_TYPES:
+    elif t.name in _INT_TYPES:
         if isinstance(value, bool) or not isinstance(value, int):
             return f"{name} must be an integer, got {_kind(value)}"
         lo, hi = _SQL_INT_RANGE[t.sql]
@@ -1556,7 +1558,7 @@ def row_problems(table: str, row: Mapping[str, Any]) -> list[str]:
         ...                           "usd_per_unit": Decimal("1.08")})
         ['currency is a lowercase 3-letter ISO 4217 code']
     """
-    model = OLTP.table(table)
+    model = _TABLES[table]
     problems = []
     for column in model.columns:
         if column.name not in row:
@@ -1570,16 +1572,18 @@ def row_problems(table: str, row: Mapping[str, Any]) -> list[str]:
         problems.append(f"{', '.join(sorted(extra))}: not columns of {table}")
     if problems:
         return problems
-    for check, test in _compiled_checks(model):
+    for check, test in _compiled_checks(table):
         if test(row) is False:
             problems.append(check.description)
     return problems
 
 
 @cache
-def _compiled_checks(table: Table) -> tuple[tuple[Check, Callable[[Mapping[str, Any]], Any]], ...]:
+def _compiled_checks(table: str) -> tuple[tuple[Check, Callable[[Mapping[str, Any]], Any]], ...]:
+    """The table's checks compiled once, cached by table name (hashing a Table is slow)."""
     return tuple(
-        (ck, _compile(sqlglot.parse_one(ck.sql, read="postgres"))) for ck in table.all_checks
+        (ck, _compile(sqlglot.parse_one(ck.sql, read="postgres")))
+        for ck in _TABLES[table].all_checks
     )
 
 

@@ -378,7 +378,7 @@ class _DatabaseRefused(Exception):
 
 
 def _key(table: str, row: Mapping[str, Any]) -> tuple[Any, ...]:
-    return tuple(row[c] for c in OLTP.table(table).primary_key)
+    return tuple(row[c] for c in _PK[table])
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -444,6 +444,10 @@ class _FileRun:
                     **{k: getattr(r, k) for k in _Pending.__dataclass_fields__ if k != "origin"}
                 )
             )
+        # what ingest_pending holds: id -> the parent the stored row waits for
+        self.pending_stored = {
+            p.id: (p.waiting_for_table, p.waiting_for_id) for p in self.pending.values()
+        }
 
     # -- small helpers ------------------------------------------------------------
     def _index(self, p: _Pending) -> None:
@@ -465,7 +469,7 @@ class _FileRun:
     def exists(self, table: str, key: tuple[Any, ...]) -> bool:
         keys = self.known.get(table)
         if keys is None:
-            pk = [self.t[table].c[c] for c in OLTP.table(table).primary_key]
+            pk = [self.t[table].c[c] for c in _PK[table]]
             keys = {tuple(r) for r in self.execute(sa.select(*pk))}
             self.known[table] = keys
         return key in keys
@@ -484,7 +488,7 @@ class _FileRun:
         row = None
         if self.exists(table, key):
             t = self.t[table]
-            pk = OLTP.table(table).primary_key
+            pk = _PK[table]
             where = sa.and_(*(t.c[c] == v for c, v in zip(pk, key, strict=True)))
             found = self.execute(sa.select(t).where(where)).mappings().first()
             row = dict(found) if found is not None else None
@@ -534,6 +538,23 @@ class _FileRun:
             "applied_at": self.now,
         }
 
+    def insert_many(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """Insert rows as multi-row ``INSERT ... VALUES`` statements, in chunks."""
+        for i in range(0, len(rows), _INSERT_CHUNK):
+            self.execute(sa.insert(self.t[table]).values(rows[i : i + _INSERT_CHUNK]))
+
+    def flush_pending(self) -> None:
+        """Bring ``ingest_pending`` in line with the records still waiting."""
+        t = self.t["ingest_pending"]
+        waiting = {i: (p.waiting_for_table, p.waiting_for_id) for i, p in self.pending.items()}
+        gone = [i for i, w in self.pending_stored.items() if waiting.get(i) != w]
+        new = [self.pending[i] for i, w in waiting.items() if self.pending_stored.get(i) != w]
+        if gone:
+            self.execute(sa.delete(t).where(t.c.id.in_(gone)))
+        if new:
+            self.execute(sa.insert(t), [{k: getattr(p, k) for k in _PENDING_COLUMNS} for p in new])
+        self.pending_stored = waiting
+
     def flush(self) -> None:
         """Write what changed since the last flush: deletes, inserts parents first, updates."""
         order = {name: i for i, name in enumerate(OLTP.table_names)}
@@ -542,7 +563,7 @@ class _FileRun:
         for table, key in sorted(self.dirty, key=lambda k: order[k[0]]):
             now, before = self.state[(table, key)], self.stored[(table, key)]
             t = self.t[table]
-            pk = OLTP.table(table).primary_key
+            pk = _PK[table]
             if now is None:
                 if before is not None:  # owned rows only: nothing references them
                     where = sa.and_(*(t.c[c] == v for c, v in zip(pk, key, strict=True)))
@@ -560,18 +581,19 @@ class _FileRun:
             self.stored[(table, key)] = now
         self.dirty.clear()
         for table in sorted(inserts, key=order.__getitem__):
-            self.execute(sa.insert(self.t[table]), inserts[table])
+            self.insert_many(table, inserts[table])
         for (table, columns), params in updates.items():
             t = self.t[table]
-            pk = OLTP.table(table).primary_key
+            pk = _PK[table]
             where = sa.and_(*(t.c[c] == sa.bindparam(f"k_{c}") for c in pk))
             statement = (
                 sa.update(t).where(where).values({c: sa.bindparam(f"v_{c}") for c in columns})
             )
             self.execute(statement, params)
         if self.new_events:
-            self.execute(sa.insert(self.t["events"]), self.new_events)
+            self.insert_many("events", self.new_events)
             self.new_events = []
+        self.flush_pending()
         if self.version_rows:
             t = self.t["ingest_versions"]
             fresh = [r for k, r in self.version_rows.items() if k not in self.stored_versions]
@@ -634,10 +656,7 @@ class _FileRun:
         p = _Pending(digest, snapshot.object_type, snapshot.object_id, snapshot.event_id,
                      snapshot.version, parent[0], parent[1], raw, _storable(record.source),
                      record.line, self.now, origin=self.culprit)  # fmt: skip
-        self.execute(
-            sa.insert(self.t["ingest_pending"]), {k: getattr(p, k) for k in _PENDING_COLUMNS}
-        )
-        self._index(p)
+        self._index(p)  # written by the next flush, unless released before it
         return "pending"
 
     # -- one record ---------------------------------------------------------------
@@ -769,7 +788,7 @@ class _FileRun:
         self, table: str, row: Mapping[str, Any], present: set
     ) -> tuple[str, str] | None:
         """The first parent ``row`` references that neither the snapshot nor the database has."""
-        for fk in OLTP.table(table).all_foreign_keys:
+        for fk in _FKS[table]:
             values = tuple(row[c] for c in fk.columns)
             if any(v is None for v in values):
                 continue
@@ -805,9 +824,6 @@ class _FileRun:
         try:
             record = _Record(p.source, p.source_line, p.raw, _parse(p.raw))
             self._unindex(p)
-            self.execute(
-                sa.delete(self.t["ingest_pending"]).where(self.t["ingest_pending"].c.id == p.id)
-            )
             if culprit in self.forced:
                 outcome = self.quarantine(record, "database_constraint", self.forced[culprit],
                                           p.object_type, p.object_id, p.event_id)  # fmt: skip
@@ -850,6 +866,10 @@ class _FileRun:
 
 
 _PENDING_COLUMNS = tuple(c.name for c in OLTP.table("ingest_pending").columns)
+_PK = {t.name: t.primary_key for t in OLTP.tables}
+_FKS = {t.name: t.all_foreign_keys for t in OLTP.tables}
+_INSERT_CHUNK = 500
+"""Rows per multi-row INSERT (DuckDB runs executemany row by row)."""
 
 
 @dataclass
