@@ -35,7 +35,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from paymodel.model.reference import currency_rows
 from paymodel.synthetic import config as C

@@ -136,7 +136,7 @@ TRIAL_DAYS = 14
 TRIAL_CONVERSION_BASE = 0.35
 """Trial conversion is 0.35 + 0.5 x engagement."""
 MONTHLY_CHURN_BY_TIER = (0.06, 0.035, 0.02)
-"""Voluntary churn hazard per month at engagement 0.5; x(1.5 - engagement)."""
+"""Voluntary churn hazard per month at engagement 0.5; x(0.2 + 1.6 (1 - engagement)): from x0.2 to x1.8."""
 IMMEDIATE_CANCEL_SHARE = 0.3
 """Share of voluntary cancellations that take effect immediately (else at period end)."""
 CHANGE_SHARE = 0.3
@@ -189,7 +189,7 @@ RADAR_BLOCK_SCORE = 90
 """Charges at or above this score are blocked by Radar (half of them)."""
 REFUND_SHARE = 0.025
 """Share of succeeded charges refunded (60% fully, the rest partially)."""
-DISPUTE_RATE = {"normal": 0.002, "elevated": 0.03, "highest": 0.12}
+DISPUTE_RATE = {"normal": 0.004, "elevated": 0.04, "highest": 0.15}
 """Probability that a succeeded charge is disputed, by risk level (non-fraudsters)."""
 FRAUD_DISPUTE_RATE = 0.6
 """Probability that a fraudster's succeeded charge is disputed as fraudulent."""

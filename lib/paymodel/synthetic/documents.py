@@ -210,7 +210,7 @@ def feedback(seed: int, chunk: int, result: ChunkResult, horizon: int) -> dict[s
     k = (g.random(n) < 0.35).astype(np.int64) + (g.random(n) < 0.1)
     c = np.repeat(np.arange(n), k)
     t = cust["created"][c] + g.integers(7 * DAY, 400 * DAY, len(c))
-    score = np.clip(np.round(g.normal(2 + 8 * e[c], 1.6)), 0, 10).astype(np.int64)
+    score = np.clip(np.round(g.normal(0.5 + 9.5 * e[c], 1.3)), 0, 10).astype(np.int64)
     topic = np.where(score >= 9, "praise", np.where(score >= 7, "missing_feature",
                      np.where(g.random(len(c)) < 0.5, "pricing", "reliability"))).astype(object)  # fmt: skip
     parts.append(("nps_survey", c, t, score, topic, "0-10"))

@@ -331,7 +331,7 @@ def _spells(g, cust, start, allow_trial, latent, cat: Catalog, horizon: int, mon
     P = _period_matrix(anchor, step, k_max)
     n_fit = (horizon > P).sum(axis=1)
     n_fit = np.where(trial & (~converts | (trial_end >= horizon)), 0, n_fit)
-    h = np.asarray(C.MONTHLY_CHURN_BY_TIER)[tier] * (1.5 - e)
+    h = np.asarray(C.MONTHLY_CHURN_BY_TIER)[tier] * (0.2 + 1.6 * (1 - e))
     h = np.where(yearly, 0.6 * (1 - (1 - h) ** 12), h)
     n_churn = g.geometric(np.clip(h, 1e-4, 0.99), s)
     n_cand = np.minimum(n_churn, n_fit)
