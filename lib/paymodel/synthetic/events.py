@@ -208,8 +208,8 @@ def _groups_of(result: ChunkResult, cat: Catalog) -> list[_Group]:
     G(_Group("subscriptions", psub[m], per["t0"][m] + 2, "customer.subscription.updated", {"status": "past_due"}))
     m = (per["kind"] == CYCLE) & (per["failures"] > 0) & paid
     G(_Group("subscriptions", psub[m], succ_t[m] + 2, "customer.subscription.updated", {"status": "active"}))
-    # immediate changes (upgrade, seats up or down); downgrades arrive with the renewal
-    m = np.flatnonzero(sub["change"] & (sub["change_kind"] != 1))
+    # plan and seat changes take effect at once (prorated on an immediate or the next invoice)
+    m = np.flatnonzero(sub["change"])
     G(_Group("subscriptions", m, sub["t_change"][m], "customer.subscription.updated",
              {"item:price_id": prices[sub["price1"][m]], "item:quantity": sub["new_qty"][m]}, api=True))  # fmt: skip
     # endings

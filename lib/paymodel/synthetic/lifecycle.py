@@ -16,9 +16,11 @@ How a subscription lives (each step is visible in the tables and in the events):
    declined renewal makes the subscription ``past_due``; Smart Retries try again on
    days 3, 8 and 15; a success makes it ``active`` again, four failures cancel it
    (``payment_failed``) or leave it ``unpaid``.
-4. Some subscriptions change once: an upgrade or a seat increase is prorated on an
-   immediate invoice; a seat decrease is credited on the next invoice; a downgrade
-   takes effect at the next renewal.
+4. Some subscriptions change once, mid-period, with Stripe's two proration lines
+   ("Unused time on" the old plan, "Remaining time on" the new one): an upgrade or a
+   seat increase is invoiced at once (``subscription_update``); a downgrade or a seat
+   decrease is settled on the next renewal invoice, which stays positive (downgrades
+   come late in the period, team -> starter only for one or two seats).
 5. It ends by voluntary churn (a per-period hazard, higher on cheap tiers and for
    disengaged customers), at period end or immediately, or runs past the horizon.
 6. Some churned customers come back later with a new subscription.
@@ -466,6 +468,8 @@ def _spells(g, cust, start, allow_trial, latent, cat: Catalog, horizon: int, mon
     ck = _choice(g, (0.25, 0.15, 0.4, 0.2), s)
     ck = np.where(tier == 0, 0, np.where((tier == 2) & (ck == 0), 2, ck))
     ck = np.where((ck == 3) & (qty < 2), 2, ck)
+    # team -> starter only for one or two seats (else the prorated credit exceeds the next bill)
+    ck = np.where((ck == 1) & (tier == 1) & (qty > 2), 3, ck)
     new_tier = np.where(ck == 0, np.minimum(tier + 1 + (g.random(s) < 0.3), 2), np.where(ck == 1, np.maximum(tier - 1, 0), tier))
     new_qty = np.where(
         ck == 2, qty + 1 + g.geometric(0.4, s),
@@ -482,7 +486,8 @@ def _spells(g, cust, start, allow_trial, latent, cat: Catalog, horizon: int, mon
         c_start, c_end = per["start"][cp], per["end"][cp]
     else:
         c_start = c_end = _ints(s, 0)
-    frac = 0.1 + 0.8 * g.random(s)
+    u = g.random(s)
+    frac = np.where(ck == 1, 0.5 + 0.4 * u, 0.1 + 0.8 * u)  # downgrades happen late in the period
     t_change = c_start + (frac * (c_end - c_start)).astype(np.int64)
     price_tab = cat.tier_price_table()
     price0 = price_tab[tier, yearly.astype(int), cur]
@@ -726,16 +731,22 @@ def simulate_chunk(
             "desc": word + " " + qty.astype(str).astype(object) + " x " + pname[price_prod[price]],
             "base": np.zeros(len(ui), bool),
         })  # fmt: skip
-    di = np.flatnonzero((inv["kind"] == CYCLE) & changed[isub] & (sub["change_kind"][isub] == 3) & (kk == sub["c_at"][isub] + 1))
+    # downgrades and seat decreases: both proration lines go onto the next renewal
+    di = np.flatnonzero((inv["kind"] == CYCLE) & changed[isub] & np.isin(sub["change_kind"][isub], (1, 3))
+                        & (kk == sub["c_at"][isub] + 1))  # fmt: skip
     ds_ = isub[di]
     rem = sub["c_end"][ds_] - sub["t_change"][ds_]
     length = sub["c_end"][ds_] - sub["c_start"][ds_]
-    credit = -quantize(unit[sub["price0"][ds_]] * (sub["qty"][ds_] - sub["new_qty"][ds_]) * rem // length, inv_exp[di])
-    line_parts.append({
-        "inv": di, "item": ds_, "price": sub["price0"][ds_], "qty": sub["qty"][ds_] - sub["new_qty"][ds_],
-        "amount": credit, "proration": np.ones(len(di), bool), "p_start": sub["t_change"][ds_],
-        "p_end": sub["c_end"][ds_], "desc": "Unused time on removed seats", "base": np.zeros(len(di), bool),
-    })  # fmt: skip
+    credit = -quantize(unit[sub["price0"][ds_]] * sub["qty"][ds_] * rem // length, inv_exp[di])
+    debit = quantize(unit[sub["price1"][ds_]] * sub["new_qty"][ds_] * rem // length, inv_exp[di])
+    for amount, price, qty, word in ((credit, sub["price0"][ds_], sub["qty"][ds_], "Unused time on"),
+                                     (debit, sub["price1"][ds_], sub["new_qty"][ds_], "Remaining time on")):  # fmt: skip
+        line_parts.append({
+            "inv": di, "item": ds_, "price": price, "qty": qty, "amount": amount,
+            "proration": np.ones(len(di), bool), "p_start": sub["t_change"][ds_], "p_end": sub["c_end"][ds_],
+            "desc": word + " " + qty.astype(str).astype(object) + " x " + pname[price_prod[price]],
+            "base": np.zeros(len(di), bool),
+        })  # fmt: skip
     # manual invoice lines
     mi2 = np.flatnonzero(inv["kind"] == MANUAL)
     prod_choice = gi.integers(0, len(C.ONE_TIME_PRODUCTS_USD), len(mi2))
