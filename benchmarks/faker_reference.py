@@ -1,7 +1,8 @@
 """A per-row reference generator: the same tables, one Python dict per row, Faker per field.
 
-This is how synthetic payment data is often written (a loop over customers calling
-``faker.name()``, ``faker.address()``... for each one). It exists only as the baseline of
+This is how synthetic payment data is often written: a loop over customers, and every
+value of every row drawn from Faker (``fake.name()``, ``fake.date_time_between()``,
+``fake.random_int()``, ``fake.random_element()``, ``fake.boolean()``...). It exists only as the baseline of
 ``bench_generate.py``; it follows the same lifecycle in simplified form (monthly
 renewals with declines and retries, refunds, disputes, fees) so the row mix is
 comparable, and writes the same Parquet schemas.
@@ -9,7 +10,6 @@ comparable, and writes the same Parquet schemas.
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,7 +31,6 @@ def generate_per_row(out_dir: Path, scale: float, seed: int = 0, months: int = 2
     """Generate with one Faker call per field and one dict per row; return rows per table."""
     fake = Faker()
     Faker.seed(seed)
-    rnd = random.Random(seed)
     start = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp())
     horizon = start + months * 30 * DAY
     rows: dict[str, list[dict]] = {t: [] for t in (
@@ -43,8 +42,8 @@ def generate_per_row(out_dir: Path, scale: float, seed: int = 0, months: int = 2
         return prefix + fake.pystr(min_chars=14, max_chars=14)
 
     for _ in range(round(C.CUSTOMERS_PER_SCALE * scale)):
-        created = rnd.randrange(start, horizon)
-        country = rnd.choice(C.COUNTRIES)
+        created = int(fake.date_time_between(_ts(start), _ts(horizon), tzinfo=UTC).timestamp())
+        country = fake.random_element(C.COUNTRIES)
         cus = sid("cus_")
         rows["customers"].append({
             "id": cus, "email": fake.email(), "name": fake.name(), "phone": fake.phone_number(),
@@ -55,11 +54,11 @@ def generate_per_row(out_dir: Path, scale: float, seed: int = 0, months: int = 2
             "state": None, "postal_code": fake.postcode(), "country": country.code})  # fmt: skip
         pm = sid("pm_")
         rows["payment_methods"].append({
-            "id": pm, "customer_id": cus, "type": "card", "card_brand": rnd.choice(["visa", "mastercard"]),
-            "card_funding": "credit", "card_country": country.code, "card_last4": fake.numerify("####"),
-            "card_exp_month": rnd.randint(1, 12), "card_exp_year": rnd.randint(2026, 2030),
+            "id": pm, "customer_id": cus, "type": "card", "card_brand": fake.random_element(["visa", "mastercard"]),
+            "card_funding": fake.random_element(["credit", "debit"]), "card_country": country.code, "card_last4": fake.numerify("####"),
+            "card_exp_month": fake.random_int(1, 12), "card_exp_year": fake.random_int(2026, 2030),
             "card_fingerprint": fake.pystr(min_chars=16, max_chars=16), "created": _ts(created + 60)})  # fmt: skip
-        if rnd.random() > C.SUBSCRIBER_SHARE:
+        if not fake.boolean(chance_of_getting_true=round(100 * C.SUBSCRIBER_SHARE)):
             continue
         sub = sid("sub_")
         t = created + 120
@@ -70,12 +69,12 @@ def generate_per_row(out_dir: Path, scale: float, seed: int = 0, months: int = 2
             "cancel_at_period_end": False, "cancel_at": None, "canceled_at": None, "ended_at": None,
             "cancellation_reason": None, "created": _ts(t), "metadata": None})  # fmt: skip
         si = sid("si_")
-        amount = rnd.choice([1900, 1200, 3000]) * rnd.randint(1, 5)
+        amount = fake.random_element([1900, 1200, 3000]) * fake.random_int(1, 5)
         rows["subscription_items"].append({
             "id": si, "subscription_id": sub, "price_id": sid("price_"), "quantity": 1,
             "current_period_start": _ts(t), "current_period_end": _ts(t + 30 * DAY),
             "created": _ts(t), "metadata": None})  # fmt: skip
-        while t < horizon and rnd.random() > 0.04:
+        while t < horizon and fake.boolean(chance_of_getting_true=96):
             inv, pi = sid("in_"), sid("pi_")
             rows["invoices"].append({
                 "id": inv, "customer_id": cus, "subscription_id": sub, "number": fake.bothify("????####-####"),
@@ -99,16 +98,16 @@ def generate_per_row(out_dir: Path, scale: float, seed: int = 0, months: int = 2
                 "amount_requested": amount, "amount_paid": amount, "status": "paid", "is_default": True,
                 "paid_at": _ts(t + 2), "canceled_at": None, "created": _ts(t + 2)})  # fmt: skip
             while True:
-                ok = rnd.random() > 0.05
+                ok = fake.boolean(chance_of_getting_true=95)
                 ch = sid("ch_")
                 rows["charges"].append({
                     "id": ch, "payment_intent_id": pi, "customer_id": cus, "payment_method_id": pm,
                     "currency": country.currency, "amount": amount, "amount_captured": amount if ok else 0,
                     "amount_refunded": 0, "status": "succeeded" if ok else "failed", "paid": ok, "captured": ok,
-                    "refunded": False, "disputed": False, "failure_code": None if ok else "generic_decline",
+                    "refunded": False, "disputed": False, "failure_code": None if ok else fake.random_element(["generic_decline", "insufficient_funds"]),
                     "failure_message": None if ok else fake.sentence(), "outcome_type": "authorized",
                     "outcome_network_status": "approved_by_network", "outcome_risk_level": "normal",
-                    "outcome_risk_score": rnd.randint(0, 60), "three_d_secure_result": None,
+                    "outcome_risk_score": fake.random_int(0, 60), "three_d_secure_result": None,
                     "created": _ts(t + 1), "metadata": None})  # fmt: skip
                 if ok:
                     break
@@ -122,12 +121,12 @@ def generate_per_row(out_dir: Path, scale: float, seed: int = 0, months: int = 2
             rows["balance_transaction_fee_details"].append({
                 "balance_transaction_id": txn, "line": 0, "type": "stripe_fee", "amount": fee,
                 "currency": "usd", "description": "Stripe processing fees"})  # fmt: skip
-            if rnd.random() < C.REFUND_SHARE:
+            if fake.boolean(chance_of_getting_true=3):
                 rows["refunds"].append({
                     "id": sid("re_"), "charge_id": ch, "payment_intent_id": pi, "currency": country.currency,
                     "amount": amount, "status": "succeeded", "reason": "requested_by_customer",
                     "failure_reason": None, "created": _ts(t + DAY), "metadata": None})  # fmt: skip
-            elif rnd.random() < 0.003:
+            elif fake.pyfloat(min_value=0, max_value=1) < 0.003:
                 rows["disputes"].append({
                     "id": sid("dp_"), "charge_id": ch, "payment_intent_id": pi, "currency": country.currency,
                     "amount": amount, "status": "lost", "reason": "fraudulent", "evidence_due_by": None,
