@@ -471,12 +471,9 @@ def _spells(g, cust, start, allow_trial, latent, cat: Catalog, horizon: int, mon
     # team -> starter only for one or two seats (else the prorated credit exceeds the next bill)
     ck = np.where((ck == 1) & (tier == 1) & (qty > 2), 3, ck)
     new_tier = np.where(ck == 0, np.minimum(tier + 1 + (g.random(s) < 0.3), 2), np.where(ck == 1, np.maximum(tier - 1, 0), tier))
-    new_qty = np.where(
-        ck == 2, qty + 1 + g.geometric(0.4, s),
-        np.where(ck == 3, np.ceil(qty / 2).astype(np.int64) + (g.random(s) * (qty // 2)).astype(np.int64) * 0, qty),
-    )  # fmt: skip
-    new_qty = np.where((ck == 3), np.maximum(np.ceil(qty / 2).astype(np.int64), 1), new_qty)
-    new_qty = np.where(ck == 3, np.minimum(new_qty, qty - 1), new_qty)
+    # seats down to at least half: the credit never exceeds the next bill
+    seats_down = np.minimum(np.maximum(np.ceil(qty / 2).astype(np.int64), 1), qty - 1)
+    new_qty = np.select([ck == 2, ck == 3], [qty + 1 + g.geometric(0.4, s), seats_down], qty)
     new_qty = np.where((ck == 0) & (tier == 0), 2 + g.geometric(0.5, s) - 1, new_qty)
     new_qty = np.where((ck == 1) & (new_tier == 0), 1, new_qty)
     # period bounds of the change period
