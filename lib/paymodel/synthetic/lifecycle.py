@@ -167,9 +167,6 @@ def _customers(seed: int, chunk: int, signup: np.ndarray, ids: np.random.Generat
         if not k:
             continue
         pool = POOLS[ctry.code]
-        first = np.array(pool.first, dtype=object)[g.integers(0, len(pool.first), k)]
-        last = np.array(pool.last, dtype=object)[g.integers(0, len(pool.last), k)]
-        name[m] = first + " " + last
         ascii_first = np.array([_ascii(s) for s in pool.first], dtype=object)
         ascii_last = np.array([_ascii(s) for s in pool.last], dtype=object)
         fi = g.integers(0, len(pool.first), k)
@@ -183,7 +180,7 @@ def _customers(seed: int, chunk: int, signup: np.ndarray, ids: np.random.Generat
         line1[m] = g.integers(1, 400, k).astype(str).astype(object) + " " + street
         l2 = np.where(g.random(k) < 0.15, "Suite " + g.integers(1, 40, k).astype(str).astype(object), None)
         line2[m] = l2
-        cities = pool.cities[:]
+        cities = pool.cities
         ci_idx = g.integers(0, len(cities), k)
         city[m] = np.array([c[0] for c in cities], dtype=object)[ci_idx]
         state[m] = np.array([c[1] for c in cities], dtype=object)[ci_idx]
