@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,9 @@ import duckdb
 import psycopg
 import sqlalchemy as sa
 
-from paymodel.oltp.schema import oltp_tables
+from paymodel.model.oltp import OLTP
+from paymodel.model.sql import metadata
+from paymodel.oltp.schema import dialect_name
 
 __all__ = [
     "CASCADE_DDL",
@@ -41,6 +44,7 @@ __all__ = [
     "case_named",
     "expected_error",
     "insert_valid_rows",
+    "oltp_tables",
     "run_case",
     "try_ddl",
     "try_insert",
@@ -48,6 +52,18 @@ __all__ = [
     "update_key_to_same_value",
     "valid_rows",
 ]
+
+
+
+@functools.cache
+def _tables_for(dialect: str) -> dict[str, sa.Table]:
+    return dict(metadata(OLTP, dialect).tables)
+
+
+def oltp_tables(engine: sa.Engine | sa.Connection) -> dict[str, sa.Table]:
+    """The model's tables for ``engine``'s dialect, built once per dialect (checks transpiled)."""
+    return dict(_tables_for(dialect_name(engine)))
+
 
 _T0 = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 
