@@ -65,3 +65,15 @@ def test_concurrent_refunds_conserve_the_total(duck_file: sa.Engine) -> None:
     assert row["amount_refunded"] == reported == amount  # 15 of 24 fit exactly
     assert sum(r["amount"] for r in rows(duck_file, "refunds", charge_id=charge)) == reported
     assert summary(outcomes)["succeeded"] == amount // each
+
+
+def test_concurrent_finalisations_number_invoices_uniquely(duck_file: sa.Engine) -> None:
+    """Numbering reads a count without writing it: the customer claim (lock_rows) serialises it."""
+    pay, cus, _ = card_holder(duck_file)
+    product = pay.create_product("Widget")["id"]
+    price = pay.create_price(product, 1_000, "usd")["id"]
+    drafts = [pay.create_invoice(cus, [{"price": price}])["id"] for _ in range(12)]
+    outcomes = run_concurrently(duck_file, len(drafts), lambda p, i: p.finalize_invoice(drafts[i]))
+    assert summary(outcomes) == {"succeeded": len(drafts)}
+    numbers = sorted(r["number"] for r in rows(duck_file, "invoices"))
+    assert [n.rsplit("-", 1)[1] for n in numbers] == [f"{i:04d}" for i in range(1, 13)]

@@ -102,3 +102,15 @@ def test_100_concurrent_partial_refunds_conserve_the_total(pg: sa.Engine) -> Non
     assert ledger == -reported
     # Serialised by the charge's row lock, every refund that fits succeeds.
     assert len(succeeded) == amount // each
+
+
+def test_concurrent_finalisations_number_invoices_uniquely(pg: sa.Engine) -> None:
+    pay = Payments(pg)
+    cus = pay.create_customer(email="numbers@example.com")["id"]
+    product = pay.create_product("Widget")["id"]
+    price = pay.create_price(product, 1_000, "usd")["id"]
+    drafts = [pay.create_invoice(cus, [{"price": price}])["id"] for _ in range(20)]
+    outcomes = run_concurrently(pg, len(drafts), lambda p, i: p.finalize_invoice(drafts[i]))
+    assert summary(outcomes) == {"succeeded": len(drafts)}
+    numbers = sorted(r["number"] for r in rows(pg, "invoices"))
+    assert [n.rsplit("-", 1)[1] for n in numbers] == [f"{i:04d}" for i in range(1, 21)]

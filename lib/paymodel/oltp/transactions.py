@@ -7,7 +7,8 @@ differ are here and nowhere else:
   writers of one charge queue up behind each other. DuckDB does not parse locking
   clauses (``Parser Error: SELECT locking clause is not supported!``); it has optimistic
   concurrency instead: of two transactions that update the same row, the second fails
-  with a ``TransactionException`` ("Conflict on update"). :func:`locking` adds the
+  with a ``TransactionException`` ("Conflict on update"). :func:`lock_rows` claims rows
+  either way (a no-op update on DuckDB makes the claim a write); :func:`locking` adds the
   clause only where the engine has it.
 * **Retryable failures.** A PostgreSQL serialization failure or deadlock, and a DuckDB
   transaction conflict, mean "nothing was written, run the transaction again":
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import sqlalchemy as sa
@@ -37,6 +38,7 @@ from sqlalchemy.exc import DBAPIError
 __all__ = [
     "is_lock_unavailable",
     "is_retryable",
+    "lock_rows",
     "locking",
     "run_transaction",
     "supports_row_locks",
@@ -69,6 +71,41 @@ def locking(statement: sa.Select, dialect_name: str, *, nowait: bool = False) ->
     if not supports_row_locks(dialect_name):
         return statement
     return statement.with_for_update(nowait=nowait)
+
+
+def lock_rows(
+    conn: sa.Connection,
+    table: sa.Table,
+    *where: sa.ColumnElement[bool],
+    touch: str,
+    order_by: Sequence[sa.ColumnElement[object]] = (),
+) -> sa.CursorResult:
+    """Select the rows of ``table`` matching ``where``, claimed for this transaction.
+
+    PostgreSQL: ``SELECT ... FOR UPDATE``; a concurrent claimer waits for the commit.
+    DuckDB: first the rows are written (their ``touch`` timestamp moved one second and
+    back: DuckDB ignores an update that changes no value), so that the claim is a write:
+    of two transactions claiming one row, the second fails with a write-write conflict
+    and :func:`run_transaction` runs it again, against the committed state. Either way, what the transaction reads after the claim stays true
+    until it commits, even for a reader that will not otherwise write the row.
+
+    Args:
+        conn: The transaction's connection.
+        table: The table.
+        where: Which rows.
+        touch: A timestamp column with no index and no check on it (DuckDB cannot
+            update an indexed column of a referenced row), such as ``created``.
+        order_by: Order of the returned rows.
+    """
+    if not supports_row_locks(conn.dialect.name):
+        # DuckDB registers a write conflict only for a value that changes: move the
+        # timestamp one second and back. The row ends as it was, but it was written.
+        second = sa.text("INTERVAL 1 SECOND")
+        column = table.c[touch]
+        conn.execute(sa.update(table).where(*where).values({touch: column + second}))
+        conn.execute(sa.update(table).where(*where).values({touch: column - second}))
+    query = sa.select(table).where(*where).order_by(*order_by)
+    return conn.execute(locking(query, conn.dialect.name))
 
 
 def is_lock_unavailable(error: BaseException) -> bool:

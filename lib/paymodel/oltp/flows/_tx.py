@@ -21,7 +21,7 @@ from paymodel.model.core import JSON
 from paymodel.model.oltp import OLTP
 from paymodel.model.sql import metadata
 from paymodel.oltp.errors import NotFound
-from paymodel.oltp.transactions import locking
+from paymodel.oltp.transactions import lock_rows
 
 if TYPE_CHECKING:
     from paymodel.oltp.flows.payments import Payments
@@ -92,10 +92,11 @@ class Tx:
     def get(self, table: str, object_id: str, *, lock: bool = False) -> Row:
         """The row with ``id = object_id``; :class:`NotFound` names the object otherwise."""
         t = self.t[table]
-        stmt = sa.select(t).where(t.c.id == object_id)
         if lock:
-            stmt = locking(stmt, self.p.dialect)
-        row = self.conn.execute(stmt).mappings().first()
+            result = lock_rows(self.conn, t, t.c.id == object_id, touch="created")
+        else:
+            result = self.conn.execute(sa.select(t).where(t.c.id == object_id))
+        row = result.mappings().first()
         if row is None:
             raise NotFound(f"{OBJECT_OF.get(table, table)} {object_id}", "does not exist")
         return _normalise(table, row)
@@ -105,10 +106,11 @@ class Tx:
     ) -> list[Row]:
         """Rows of ``table`` matching ``where`` (SQLAlchemy expressions on ``self.t``)."""
         t = self.t[table]
-        stmt = sa.select(t).where(*where).order_by(*order_by)
         if lock:
-            stmt = locking(stmt, self.p.dialect)
-        return [_normalise(table, r) for r in self.conn.execute(stmt).mappings()]
+            result = lock_rows(self.conn, t, *where, touch="created", order_by=list(order_by))
+        else:
+            result = self.conn.execute(sa.select(t).where(*where).order_by(*order_by))
+        return [_normalise(table, r) for r in result.mappings()]
 
     # --- writes --------------------------------------------------------------
     def insert(self, table: str, **values: Any) -> Row:
