@@ -440,3 +440,34 @@ def test_cli_on_postgresql(pg_dsn: str, capsys: pytest.CaptureFixture[str]) -> N
     assert main_ingest([str(p) for p in STORY], pg_dsn, as_json=True) == EXIT_QUARANTINED
     out = json.loads(capsys.readouterr().out)
     assert (out["applied"], out["duplicate"], out["quarantined"]) == (out["read"] - 2, 1, 1)
+
+
+def test_concurrent_ingesters_on_postgresql_take_turns(pg_engine: sa.Engine) -> None:
+    """Two runs of the same files at once: no event refused, same result as one run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ensure_schema(pg_engine)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        reports = list(pool.map(lambda _: ingest(STORY, pg_engine), range(2)))
+    assert sorted(r.applied for r in reports) == [0, reports[0].applied + reports[1].applied]
+    assert all(r.quarantined == 1 for r in reports)  # the malformed story record, each time
+    (q,) = table_rows(pg_engine, "ingest_quarantine")
+    assert q["rule"] == "invalid_object"
+    assert q["times_seen"] == 2
+    clean = duckdb_engine()
+    ensure_schema(clean)
+    ingest(STORY, clean)
+    assert count(pg_engine, "events") == count(clean, "events")
+    clean.dispose()
+
+
+def test_ensure_schema_adds_the_tables_an_older_database_lacks(tmp_path: Path) -> None:
+    engine = duckdb_engine(tmp_path / "old.duckdb")
+    assert "customers" in ensure_schema(engine)
+    with engine.begin() as conn:
+        for table in ("ingest_quarantine", "ingest_pending", "ingest_versions"):
+            conn.execute(sa.text(f"DROP TABLE {table}"))
+    assert ensure_schema(engine) == ["ingest_versions", "ingest_pending", "ingest_quarantine"]
+    assert ensure_schema(engine) == []
+    assert ingest(STORY, engine).applied > 0
+    engine.dispose()

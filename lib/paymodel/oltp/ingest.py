@@ -33,7 +33,9 @@ Atomicity: each file is one transaction. A crash in the middle of a file leaves 
 database as it was before that file, and a rerun finishes it: events are deduplicated by
 id, snapshots by version, quarantined records by digest. A record the database refuses
 (a rule Python did not foresee, such as a unique key) rolls its file back; the file is
-then replayed with that record quarantined (rule ``database_constraint``).
+then replayed with that record quarantined (rule ``database_constraint``). Runs on one
+database take turns: an advisory lock on PostgreSQL (DuckDB lets one process at a time
+write a database file).
 
 Writes go through SQLAlchemy Core, one code path for both engines: a row is inserted,
 or only its changed non-key columns are updated (DuckDB refuses updates of key columns
@@ -954,8 +956,9 @@ def ingest(
 
     Args:
         paths_or_records: a file path, or an iterable of file paths and/or records
-            (dicts as Stripe returns them). Files are read and committed one by one;
-            records passed in memory form one batch after the files.
+            (dicts as Stripe returns them). In an iterable, a ``str`` or ``Path`` is a
+            file name and anything else a record. Files are read and committed one by
+            one; records passed in memory form one batch (one transaction) after them.
         engine: a DuckDB or PostgreSQL engine whose database has the schema (create it
             with :func:`ensure_schema`).
         progress: show a progress bar per file.
@@ -982,6 +985,7 @@ def _ingest_batch(engine: sa.Engine, source: str, records: list[_Record], now: d
     for _ in range(len(records) + 3):
         try:
             with engine.begin() as conn:
+                _lock_ingestion(conn)
                 run = _FileRun(conn, now, forced, deferred=deferred)
                 run.release_ready()
                 bar = tqdm(records, desc=Path(source).name, unit="record", disable=not progress,
@@ -1003,6 +1007,20 @@ def _ingest_batch(engine: sa.Engine, source: str, records: list[_Record], now: d
                 f"database refused the record: {str(refused).split(': ', 1)[1]}"
             )
     raise RuntimeError(f"{source}: could not ingest after quarantining {len(forced)} record(s)")
+
+
+_ADVISORY_LOCK = 0x7061796D6F64  # "paymod": one ingestion at a time per database
+
+
+def _lock_ingestion(conn: sa.Connection) -> None:
+    """Serialise ingestion runs on one database (until the file's transaction ends).
+
+    Two ingesters reading the same events would both find an event new and one would be
+    refused by the events table's key. PostgreSQL takes a transaction-level advisory
+    lock; DuckDB needs nothing, since one process at a time may write a database file.
+    """
+    if dialect_name(conn) == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
 
 
 def _process(run: _FileRun, record: _Record, culprit: str) -> None:
