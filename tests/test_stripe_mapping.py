@@ -500,6 +500,11 @@ def test_malformed_objects(obj: Any, message: str) -> None:
     assert message in str(caught.value)
 
 
+def test_a_deletion_marker_is_refused_with_its_own_rule() -> None:
+    with pytest.raises(StripeObjectError, match="customer cus_1: a deletion marker"):
+        from_stripe_object({"id": "cus_1", "object": "customer", "deleted": True})
+
+
 def test_unknown_object_type_nested_or_top_level() -> None:
     with pytest.raises(
         UnknownObjectType, match="payout po_1: object type 'payout' is not in the model"

@@ -1467,6 +1467,11 @@ def from_stripe_object(obj: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]
         ...
         paymodel.model.stripe.UnknownObjectType: payout po_1: object type 'payout' is not in the model
     """
+    if isinstance(obj, Mapping) and obj.get("deleted") is True:
+        raise StripeObjectError(
+            _obj_type(obj), _obj_id(obj),
+            "a deletion marker (deleted: true): the model keeps every object it was sent",
+        )  # fmt: skip
     rows = _Rows()
     try:
         rows.add_object(obj, 0)

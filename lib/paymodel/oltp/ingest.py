@@ -839,8 +839,9 @@ class _FileRun:
                 outcome = self.apply(record, snapshot)
             if not self.deferred:
                 self.flush()
-            if outcome == "pending":  # waits for another parent now: keep its origin
+            if outcome == "pending":  # waits for another parent now: keep its history
                 self.pending[p.id].origin = p.origin
+                self.pending[p.id].received_at = p.received_at
                 return
             if outcome == "superseded" and p.event_id is not None:
                 self.report.superseded += 1
