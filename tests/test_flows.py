@@ -859,3 +859,14 @@ def test_event_log_replayed_by_ingestion_rebuilds_every_table(
     bookkeeping = ("idempotency_keys", "ingest_versions", "ingest_pending", "ingest_quarantine")
     assert database_state(replica, skip=bookkeeping) == database_state(engine, skip=bookkeeping)
     replica.dispose()
+
+
+def test_reasons_outside_the_model_are_refused(engine: sa.Engine, pay: Payments) -> None:
+    charge = paid_charge(pay)
+    pi = one(engine, "charges", id=charge)["payment_intent_id"]
+    refused(engine, lambda: pay.refund_charge(charge, reason="changed_mind"), InvalidRequest,
+            f"charge {charge}: reason 'changed_mind' is not one of: duplicate")  # fmt: skip
+    refused(engine, lambda: pay.open_dispute(charge, reason="whatever"), InvalidRequest,
+            "reason 'whatever' is not one of")  # fmt: skip
+    refused(engine, lambda: pay.cancel_payment_intent(pi, cancellation_reason="bored"), InvalidRequest,
+            f"payment_intent {pi}: cancellation_reason 'bored' is not one of")  # fmt: skip

@@ -51,6 +51,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from paymodel.model.oltp import OLTP
 from paymodel.model.stripe import to_stripe_object
 from paymodel.oltp.errors import (
     AmountExceeded,
@@ -808,6 +809,10 @@ class Payments:
             "payment_intent_id": payment_intent_id,
             "cancellation_reason": cancellation_reason,
         }
+        _check_accepted(
+            _obj("payment_intent", payment_intent_id), "payment_intents", "cancellation_reason",
+            cancellation_reason,
+        )  # fmt: skip
 
         def body(tx: Tx) -> dict[str, Any]:
             pi = tx.get("payment_intents", payment_intent_id, lock=True)
@@ -964,6 +969,7 @@ class Payments:
             AmountExceeded: ``amount`` exceeds what is left to refund.
         """
         params = {"charge_id": charge_id, "amount": amount, "reason": reason}
+        _check_accepted(_obj("charge", charge_id), "refunds", "reason", reason)
 
         def body(tx: Tx) -> dict[str, Any]:
             charge = tx.get("charges", charge_id, lock=True)
@@ -1050,6 +1056,7 @@ class Payments:
             AmountExceeded: ``amount`` exceeds what the charge has not refunded.
         """
         params = {"charge_id": charge_id, "reason": reason, "amount": amount}
+        _check_accepted(_obj("charge", charge_id), "disputes", "reason", reason)
 
         def body(tx: Tx) -> dict[str, Any]:
             charge = tx.get("charges", charge_id, lock=True)
@@ -1859,3 +1866,12 @@ def _check_amount(obj: str, amount: int, currency: str, *, minimum: int) -> None
     step = quantum(currency)
     if amount % step:
         raise InvalidRequest(obj, f"amount {amount} in {currency} must be a multiple of {step}")
+
+
+def _check_accepted(obj: str, table: str, column: str, value: str | None) -> None:
+    """``value`` is one the model accepts in ``table.column`` (or None where it may be NULL)."""
+    col = OLTP.table(table).column(column)
+    if value is None and col.nullable:
+        return
+    if col.accepted is not None and value not in col.accepted:
+        raise InvalidRequest(obj, f"{column} {value!r} is not one of: {', '.join(col.accepted)}")
