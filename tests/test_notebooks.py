@@ -35,7 +35,6 @@ def _cells(notebook: nbformat.NotebookNode) -> list[tuple[str, str, list[str]]]:
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="notebooks 01-03 not written yet")
 def test_notebooks_01_to_03_exist() -> None:
     assert {"01", "02", "03"} <= {path.name[:2] for path in list_notebooks()}
 

@@ -1,0 +1,49 @@
+"""Relationships and cardinalities read from the model's foreign keys."""
+
+from __future__ import annotations
+
+from paymodel.model.conceptual import associations, relationships
+from paymodel.model.core import ID, Column, ForeignKey, Model, Table
+from paymodel.model.oltp import OLTP
+
+
+def _model() -> Model:
+    def ident(what: str) -> Column:
+        return Column("id", ID, f"{what} id.")
+
+    parents = Table("parents", "One row per parent.", None, [ident("Parent")])
+    others = Table("others", "One row per other.", None, [ident("Other")])
+    children = Table(
+        "children", "One row per child.", None,
+        [ident("Child"), Column("parent_id", ID, "Parent.", references="parents"),
+         Column("maybe_id", ID, "Optional parent.", nullable=True, references="parents")],
+    )  # fmt: skip
+    extension = Table(
+        "extensions", "One row per parent with an extension.", None,
+        [Column("parent_id", ID, "Parent.", references="parents")], primary_key=("parent_id",),
+    )  # fmt: skip
+    links = Table(
+        "links", "One row per parent and other.", None,
+        [ident("Link"), Column("parent_id", ID, "Parent."), Column("other_id", ID, "Other.")],
+        foreign_keys=[ForeignKey(("parent_id",), "parents"), ForeignKey(("other_id",), "others")],
+        unique=[("parent_id", "other_id")],
+    )  # fmt: skip
+    return Model("m", "Test model.", [parents, others, children, extension, links])
+
+
+def test_cardinalities_follow_nullability_and_uniqueness():
+    rels = {(r.child, r.columns): r for r in relationships(_model())}
+    assert rels["children", ("parent_id",)].child_side == "exactly one"
+    assert rels["children", ("maybe_id",)].child_side == "zero or one"
+    assert rels["children", ("parent_id",)].kind == "one-to-many"
+    assert rels["extensions", ("parent_id",)].kind == "one-to-one"
+    assert [(a.table, a.left, a.right) for a in associations(_model())] == [
+        ("links", "parents", "others")
+    ]
+
+
+def test_currency_references_are_optional_and_every_foreign_key_appears_once():
+    with_currencies = relationships(OLTP, currencies=True)
+    assert len(with_currencies) == sum(len(t.all_foreign_keys) for t in OLTP.tables)
+    assert all(r.parent != "currencies" for r in relationships(OLTP))
+    assert any(r.parent == "currencies" for r in with_currencies)
