@@ -411,7 +411,7 @@ def test_refund_of_a_failed_or_uncaptured_charge_is_refused(
     )
     failed = pi["latest_charge"]
     refused(engine, lambda: pay.refund_charge(failed), IllegalTransition,
-            f"charge {failed}: cannot refund a failed charge")  # fmt: skip
+            f"charge {failed}: cannot refund in status failed (refund needs status succeeded)")  # fmt: skip
     good = pay.create_payment_method("visa")["id"]
     pay.attach_payment_method(good, customer_id=cus)
     auth = pay.create_payment_intent(
@@ -499,7 +499,7 @@ def test_dispute_refusals(engine: sa.Engine, pay: Payments) -> None:
         100, "usd", customer_id=cus, payment_method_id=pm, confirm=True
     )
     refused(engine, lambda: pay.open_dispute(failed["latest_charge"]), IllegalTransition,
-            "cannot dispute a charge that is failed")  # fmt: skip
+            "cannot dispute in status failed")  # fmt: skip
 
 
 # --------------------------------------------------------------------- invoices

@@ -29,6 +29,7 @@ from paymodel.oltp.flows.ids import ManualClock, RandomIds, SequentialIds
 from paymodel.oltp.flows.money import US_CARD_PRICING, FeeSchedule
 from paymodel.oltp.flows.payments import Payments
 from paymodel.oltp.flows.states import (
+    CHARGE,
     DISPUTE,
     INVOICE,
     MACHINES,
@@ -39,6 +40,7 @@ from paymodel.oltp.flows.states import (
 )
 
 __all__ = [
+    "CHARGE",
     "DISPUTE",
     "INVOICE",
     "MACHINES",

@@ -12,7 +12,7 @@ from paymodel.oltp.errors import AmountExceeded, IllegalTransition, InvalidReque
 from paymodel.oltp.flows._common import FlowBase, check_accepted, check_amount, obj_name
 from paymodel.oltp.flows._tx import Row, Tx
 from paymodel.oltp.flows.cards import FAILURE_MESSAGES, CardBehaviour
-from paymodel.oltp.flows.states import CREATE, PAYMENT_INTENT
+from paymodel.oltp.flows.states import CHARGE, CREATE, PAYMENT_INTENT
 
 
 class IntentFlows(FlowBase):
@@ -225,7 +225,7 @@ class IntentFlows(FlowBase):
                 "charges",
                 **common,
                 amount_captured=0,
-                status="failed",
+                status=CHARGE.move(obj_name("charge", common["id"]), CREATE, "failed", "create"),
                 paid=False,
                 captured=False,
                 failure_code=code,
@@ -249,7 +249,7 @@ class IntentFlows(FlowBase):
             "charges",
             **common,
             amount_captured=0 if manual else pi["amount"],
-            status="succeeded",
+            status=CHARGE.move(obj_name("charge", common["id"]), CREATE, "succeeded", "create"),
             paid=True,
             captured=not manual,
             failure_code=None,

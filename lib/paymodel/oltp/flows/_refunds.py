@@ -17,7 +17,7 @@ from paymodel.oltp.flows._common import (
 )
 from paymodel.oltp.flows._tx import Tx
 from paymodel.oltp.flows.money import dispute_fees
-from paymodel.oltp.flows.states import CREATE, DISPUTE
+from paymodel.oltp.flows.states import CHARGE, CREATE, DISPUTE
 
 
 class RefundFlows(FlowBase):
@@ -50,11 +50,7 @@ class RefundFlows(FlowBase):
         def body(tx: Tx) -> dict[str, Any]:
             charge = tx.get("charges", charge_id, lock=True)
             obj = obj_name("charge", charge_id)
-            if charge["status"] != "succeeded":
-                raise IllegalTransition(
-                    obj,
-                    f"cannot refund a {charge['status']} charge (refunds need a succeeded charge)",
-                )
+            CHARGE.require(obj, charge["status"], "refund")
             if not charge["captured"]:
                 raise IllegalTransition(
                     obj, "cannot refund a charge that was not captured; cancel its payment intent"
@@ -137,11 +133,9 @@ class RefundFlows(FlowBase):
         def body(tx: Tx) -> dict[str, Any]:
             charge = tx.get("charges", charge_id, lock=True)
             obj = obj_name("charge", charge_id)
-            if charge["status"] != "succeeded" or not charge["captured"]:
-                raise IllegalTransition(
-                    obj, f"cannot dispute a charge that is {charge['status']} and "
-                    f"{'captured' if charge['captured'] else 'not captured'}",
-                )  # fmt: skip
+            CHARGE.require(obj, charge["status"], "dispute")
+            if not charge["captured"]:
+                raise IllegalTransition(obj, "cannot dispute a charge that was not captured")
             existing = tx.select("disputes", tx.t["disputes"].c.charge_id == charge_id)
             if existing:
                 raise IllegalTransition(obj, f"is disputed already (dispute {existing[0]['id']})")

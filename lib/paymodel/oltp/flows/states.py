@@ -24,6 +24,7 @@ from paymodel.model.oltp import STATUSES
 from paymodel.oltp.errors import IllegalTransition
 
 __all__ = [
+    "CHARGE",
     "CREATE",
     "DISPUTE",
     "INVOICE",
@@ -168,6 +169,20 @@ PAYMENT_INTENT = _machine(
 )
 """Payment intent lifecycle, as the flows drive it (cards: no ``processing`` step)."""
 
+CHARGE = _machine(
+    "charge",
+    "charges",
+    [
+        (CREATE, "succeeded", "create", "authorised"),
+        (CREATE, "failed", "create", "declined or blocked"),
+        ("succeeded", "succeeded", "capture", "authorised, not captured"),
+        ("succeeded", "succeeded", "refund", "captured, amount left"),
+        ("succeeded", "succeeded", "dispute", "captured, not disputed"),
+    ],
+)
+"""Charge lifecycle: one attempt, succeeded or failed at once (cards: no ``pending``).
+Capture, refunds and disputes change its amounts and flags, not its status."""
+
 DISPUTE = _machine(
     "dispute",
     "disputes",
@@ -215,5 +230,5 @@ INVOICE = _machine(
 )
 """Invoice lifecycle, as the flows drive it."""
 
-MACHINES = {m.object_type: m for m in (PAYMENT_INTENT, DISPUTE, SUBSCRIPTION, INVOICE)}
+MACHINES = {m.object_type: m for m in (PAYMENT_INTENT, CHARGE, DISPUTE, SUBSCRIPTION, INVOICE)}
 """Every state machine by object type."""
