@@ -17,8 +17,14 @@ request racing one in flight with the same key raises
 Concurrency: each flow first locks the object it changes (the "aggregate root": the
 payment intent, the charge, the invoice, the subscription) with ``SELECT ... FOR UPDATE``
 on PostgreSQL, then reads everything else, so concurrent refunds of one charge queue up
-and each sees what the previous one left. DuckDB has no row locks; a write-write conflict
-aborts one transaction, which runs again (:mod:`paymodel.oltp.transactions`).
+and each sees what the previous one left. DuckDB has no row locks: the claim is a write
+there, so of two transactions claiming one object the second fails with a write-write
+conflict and runs again (:func:`paymodel.oltp.transactions.lock_rows`).
+
+The operations live in one module per group and are assembled here: customers, catalogue
+and payment methods (``_customers``), payment intents (``_intents``), the balance
+(``_ledger``), refunds and disputes (``_refunds``), invoices (``_invoices``) and
+subscriptions (``_subscriptions``).
 
 Example:
     >>> from paymodel.oltp.engines import duckdb_engine
