@@ -51,6 +51,8 @@ from paymodel.oltp.constraints_demo import (
     valid_rows,
 )
 from paymodel.oltp.engines import (
+    drop_postgres_database,
+    dsn_database,
     duckdb_engine,
     fresh_postgres_database,
     postgres_engine,
@@ -65,9 +67,11 @@ pg_dsn = None
 # %% [markdown]
 # ## Connect
 #
-# DuckDB runs in a file under `out_dir`. PostgreSQL is the database `pg_dsn` names, or,
-# when it is `None`, a fresh database on an embedded server started for this notebook.
-# An `ExitStack` stops the server and disposes of the engines at the end, failure or not.
+# DuckDB runs in a file under `out_dir`. PostgreSQL is the server of `pg_dsn` or, when it
+# is `None`, an embedded server started for this notebook. The schema goes into a fresh
+# database of its own on that server, so the database `pg_dsn` names is left untouched
+# for the notebooks after this one. An `ExitStack` disposes of the engines, drops the
+# database and stops the server at the end.
 
 # %%
 out = Path(out_dir)
@@ -77,7 +81,9 @@ duckdb_file.unlink(missing_ok=True)
 stack = ExitStack()
 if pg_dsn is None:
     pg_dsn = fresh_postgres_database(stack.enter_context(temporary_postgres()))
-engines = {"duckdb": duckdb_engine(duckdb_file), "postgresql": postgres_engine(pg_dsn)}
+schema_dsn = fresh_postgres_database(pg_dsn)
+stack.callback(drop_postgres_database, pg_dsn, dsn_database(schema_dsn))
+engines = {"duckdb": duckdb_engine(duckdb_file), "postgresql": postgres_engine(schema_dsn)}
 for engine in engines.values():
     stack.callback(engine.dispose)
 pd.set_option("display.max_colwidth", 160, "display.width", 200)
