@@ -12,7 +12,7 @@ What happens to each record (the counts of :class:`IngestReport`, where
   is applied unless a newer snapshot of the same object is already there (then only
   the event is recorded: counted ``applied`` and also ``superseded``).
 * **duplicate**: nothing new. An event whose id is already in ``events`` (at-least-once
-  delivery), or a plain object that is not newer than, or equal to, what is stored.
+  delivery), or a plain object older than the stored snapshot or identical to it.
 * **pending**: a parent is missing (a charge before its customer). The record waits in
   ``ingest_pending`` and is applied as soon as the parent arrives, in this run or a
   later one (a later run reports it as ``released``). Foreign keys stay enforced.
@@ -22,7 +22,10 @@ What happens to each record (the counts of :class:`IngestReport`, where
   raised and nothing is silently dropped.
 
 Ordering: every Stripe object has the instant of the snapshot applied in
-``ingest_versions``. An event's snapshot is as of the event's ``created``; a plain
+``ingest_versions``, objects nested in a snapshot (subscription items, invoice lines,
+expanded balance transactions) each their own; rows without an id of their own (a
+customer's address, fee lines) follow their object's snapshot, and are removed when it no
+longer has them. An event's snapshot is as of the event's ``created``; a plain
 object (not inside an event) is as of its own ``updated`` if it has one, else its own
 ``created`` (a line item or discount without either: 1970-01-01). A snapshot is applied
 when it is not older than the applied one (a tie goes to the later arrival), so a plain
@@ -37,9 +40,11 @@ then replayed with that record quarantined (rule ``database_constraint``). Runs 
 database take turns: an advisory lock on PostgreSQL (DuckDB lets one process at a time
 write a database file).
 
-Writes go through SQLAlchemy Core, one code path for both engines: a row is inserted,
-or only its changed non-key columns are updated (DuckDB refuses updates of key columns
-of referenced rows).
+Writes go through SQLAlchemy Core, one code path for both engines. The rows a file
+touches are kept in memory and their difference with the database is written when the
+file ends: new rows inserted parents first, and for existing rows only the changed
+non-key columns updated (DuckDB refuses updates of key columns of referenced rows).
+Memory therefore grows with the objects one file touches: split very large exports.
 
 Example:
     >>> from paymodel.oltp.engines import duckdb_engine
