@@ -107,6 +107,18 @@ def test_cli_generate_writes_the_tables(tmp_path: Path, capsys: pytest.CaptureFi
     assert max(created).date() < date(2025, 5, 1)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_a_single_customer_is_a_valid_dataset(tmp_path: Path, seed: int) -> None:
+    """Edge cases: empty cohorts of subscriptions, invoices or charges still load and replay."""
+    generate(tmp_path, scale=0.0001, seed=seed, months=2, progress=False, documents=False)
+    engine = duckdb_engine()
+    ensure_schema(engine)
+    assert load_into_oltp(tmp_path, engine)["customers"] == 1
+    assert_invariants(engine)
+    engine.dispose()
+    assert all(e["object"] == "event" for e in iter_events(tmp_path / "events.jsonl"))
+
+
 def test_rejects_a_nonsense_scale(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="scale -1"):
         generate(tmp_path, scale=-1)

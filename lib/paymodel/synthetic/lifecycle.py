@@ -53,6 +53,7 @@ from paymodel.synthetic.primitives import (
     quantize,
     rng,
     stripe_ids,
+    zero_padded,
 )
 
 __all__ = ["Change", "ChunkResult", "simulate_chunk"]
@@ -185,9 +186,7 @@ def _customers(seed: int, chunk: int, signup: np.ndarray, ids: np.random.Generat
         city[m] = np.array([c[0] for c in cities], dtype=object)[ci_idx]
         state[m] = np.array([c[1] for c in cities], dtype=object)[ci_idx]
         if pool.postal_digits:
-            postal[m] = np.char.zfill(
-                g.integers(0, 10**pool.postal_digits, k).astype(str), pool.postal_digits
-            ).astype(object)
+            postal[m] = zero_padded(g.integers(0, 10**pool.postal_digits, k), pool.postal_digits)
         else:
             letters = np.array(list("ABCDEFGHJKLMNPRSTUVWXY"), dtype=object)
             postal[m] = (letters[g.integers(0, 22, k)] + g.integers(1, 10, k).astype(str).astype(object)
@@ -266,7 +265,7 @@ def _payment_methods(g, ids, cust_created, billed, country, fraud, horizon):
         "card_brand": brand,
         "card_funding": funding,
         "card_country": _COUNTRY_CODES[card_country],
-        "card_last4": np.char.zfill(g.integers(0, 10_000, m).astype(str), 4).astype(object),
+        "card_last4": zero_padded(g.integers(0, 10_000, m), 4),
         "card_exp_month": g.integers(1, 13, m).astype(np.int64),
         "card_exp_year": (year + g.integers(1, 6, m)).astype(np.int64),
         "card_fingerprint": stripe_ids(ids, "", m, 16),
@@ -855,7 +854,7 @@ def simulate_chunk(
     pi_row[pi_inv] = np.arange(P)
     pi_ids = stripe_ids(ids, "pi_", P)
     last_ch = np.full(NI, -1, dtype=np.int64)
-    last_ch[ch_inv] = np.arange(Cn)  # charges are sorted by (invoice, attempt)
+    np.maximum.at(last_ch, ch_inv, np.arange(Cn))  # charges are sorted by (invoice, attempt)
     pi_success = paid_now[pi_inv]
     pi_void = inv["void_at"][pi_inv] != NA
     last_fail_code = np.where(
@@ -917,11 +916,11 @@ def simulate_chunk(
     voided_at = np.where(status == "void", inv["void_at"], NA)
     amount_paid = np.where(status == "paid", amount_due, 0)
     # number: customer prefix + sequence in finalisation order
-    cust_prefix = np.char.upper(stripe_ids(ids, "", n, 8).astype(str)).astype(object)
+    cust_prefix = np.array([p.upper() for p in stripe_ids(ids, "", n, 8)], dtype=object)
     order = np.lexsort((inv["finalized"], inv["cust"]))
     seq = np.empty(NI, dtype=np.int64)
     seq[order] = _rank_within(inv["cust"][order]) + 1
-    number = cust_prefix[inv["cust"]] + "-" + np.char.zfill(seq.astype(str), 4).astype(object)
+    number = cust_prefix[inv["cust"]] + "-" + zero_padded(seq, 4)
     invoices: Frame = {
         "id": inv_ids,
         "customer_id": customers["id"][inv["cust"]],
@@ -1139,9 +1138,11 @@ def simulate_chunk(
     inv_failed = (made_n > 0) & ~paid_now & (status != "void")
     last_inv = np.full(n, -1, dtype=np.int64)
     o = np.lexsort((inv["created"], inv["cust"]))
-    last_inv[inv["cust"][o]] = o
+    oc = inv["cust"][o]
+    is_last = np.r_[oc[1:] != oc[:-1], True] if NI else np.zeros(0, bool)
+    last_inv[oc[is_last]] = o[is_last]
     has_inv = last_inv >= 0
-    customers["delinquent"] = has_inv & inv_failed[np.maximum(last_inv, 0)]
+    customers["delinquent"] = has_inv & (inv_failed[np.maximum(last_inv, 0)] if NI else False)
 
     tables = {
         "customers": customers,

@@ -33,6 +33,7 @@ __all__ = [
     "quantize",
     "rng",
     "stripe_ids",
+    "zero_padded",
 ]
 
 DAY = 86_400
@@ -60,6 +61,19 @@ def stripe_ids(gen: np.random.Generator, prefix: str, n: int, length: int = 14) 
     codes = _ALPHABET[gen.integers(0, 62, size=(n, length), dtype=np.uint8)]
     raw = np.ascontiguousarray(codes).view(f"S{length}").ravel().astype(f"U{length}")
     return np.char.add(prefix, raw).astype(object)
+
+
+def zero_padded(values: np.ndarray, width: int) -> np.ndarray:
+    """Integers as zero-padded decimal strings (an object array; empty input is fine).
+
+    Example:
+        >>> zero_padded(np.array([7, 1234]), 4).tolist()
+        ['0007', '1234']
+    """
+    values = np.asarray(values, dtype=np.int64)
+    if values.size == 0:
+        return np.zeros(0, dtype=object)
+    return np.char.zfill(values.astype(str), width).astype(object)
 
 
 def add_months(ts: np.ndarray, months: np.ndarray | int) -> np.ndarray:
