@@ -19,6 +19,8 @@ from paymodel.oltp.constraints_demo import (
     CASCADE_DDL,
     CASES,
     DEFERRABLE_DDL,
+    POSTGRES_ONLY_CASE,
+    declared_constraints,
     expected_error,
     insert_valid_rows,
     run_case,
@@ -95,6 +97,36 @@ def test_each_constraint_refuses_its_bad_row_and_accepts_the_valid_one(schema, c
     with schema.connect() as conn:
         ids = {r[0] for r in conn.execute(sa.select(key))}
     assert case.valid_row()[key.name] not in ids
+
+
+_CATALOG = {
+    "postgresql": "select case contype when 'p' then 'PRIMARY KEY' when 'u' then 'UNIQUE' "
+    "when 'f' then 'FOREIGN KEY' when 'c' then 'CHECK' end, c.conrelid::regclass::text "
+    "from pg_constraint c join pg_namespace n on n.oid = c.connamespace "
+    "where n.nspname = 'public' and contype in ('p', 'u', 'f', 'c')",
+    "duckdb": "select constraint_type, table_name from duckdb_constraints() "
+    "where constraint_type in ('PRIMARY KEY', 'UNIQUE', 'FOREIGN KEY', 'CHECK')",
+}
+
+
+def test_each_engine_holds_every_constraint_declared_for_it(engine):
+    create_schema(engine)
+    dialect = dialect_name(engine)
+    with engine.connect() as conn:
+        found = sorted(tuple(r) for r in conn.execute(sa.text(_CATALOG[dialect])))
+    assert found == sorted((kind, table) for table, _, kind in declared_constraints(dialect))
+
+
+def test_a_postgresql_only_reference_is_checked_by_postgresql_only(schema):
+    pg_only = set(declared_constraints("postgresql")) - set(declared_constraints("duckdb"))
+    assert ("payment_methods", POSTGRES_ONLY_CASE.constraint, "FOREIGN KEY") in pg_only
+    result = run_case(schema, POSTGRES_ONLY_CASE)
+    assert result.valid.accepted
+    if dialect_name(schema) == "duckdb":
+        assert result.bad.accepted
+    else:
+        assert isinstance(result.bad.error, psycopg.errors.ForeignKeyViolation)
+        assert result.bad.error.diag.constraint_name == POSTGRES_ONLY_CASE.constraint
 
 
 def test_cascades_and_deferrable_keys_are_postgresql_only(engine):

@@ -38,10 +38,12 @@ __all__ = [
     "CASCADE_DDL",
     "CASES",
     "DEFERRABLE_DDL",
+    "POSTGRES_ONLY_CASE",
     "CaseResult",
     "ConstraintCase",
     "Outcome",
     "case_named",
+    "declared_constraints",
     "expected_error",
     "insert_valid_rows",
     "oltp_tables",
@@ -52,7 +54,6 @@ __all__ = [
     "update_key_to_same_value",
     "valid_rows",
 ]
-
 
 
 @functools.cache
@@ -261,6 +262,8 @@ CASES: tuple[ConstraintCase, ...] = (
     ConstraintCase("unique: the same payment intent paying the same invoice twice", "unique",
                    "invoice_payments", {"invoice_id": "in_demo1"},
                    "uq_invoice_payments_invoice_id_payment_intent_id"),
+    ConstraintCase("unique: a second price with the lookup key 'team'", "unique", "prices",
+                   {"lookup_key": "team"}, "uq_prices_lookup_key"),
     ConstraintCase("foreign key: a charge of an unknown payment intent", "foreign_key",
                    "charges", {"payment_intent_id": "pi_missing"},
                    "fk_charges_payment_intent_id"),
@@ -309,6 +312,43 @@ def run_case(engine: sa.Engine, case: ConstraintCase) -> CaseResult:
         try_insert(engine, case.table, case.valid_row()),
         try_insert(engine, case.table, case.row()),
     )
+
+
+POSTGRES_ONLY_CASE = ConstraintCase(
+    "foreign key (PostgreSQL only): a payment method of an unknown customer",
+    "foreign_key",
+    "payment_methods",
+    {"customer_id": "cus_missing"},
+    "fk_payment_methods_customer_id",
+)
+"""A reference the model declares on PostgreSQL only: DuckDB accepts the bad row."""
+
+_KINDS = (
+    (sa.PrimaryKeyConstraint, "PRIMARY KEY"),
+    (sa.UniqueConstraint, "UNIQUE"),
+    (sa.ForeignKeyConstraint, "FOREIGN KEY"),
+    (sa.CheckConstraint, "CHECK"),
+)
+
+
+def declared_constraints(dialect: str) -> list[tuple[str, str, str]]:
+    """``(table, constraint name, kind)`` of every key and check the DDL declares on ``dialect``.
+
+    Read from the SQLAlchemy tables the DDL is compiled from, so that constraints the model
+    declares for PostgreSQL only (``ForeignKey.dialects``, ``Check.dialects``) are left out
+    on DuckDB. NOT NULL is a column property and is not listed.
+
+    Example:
+        >>> pg, duck = declared_constraints("postgresql"), declared_constraints("duckdb")
+        >>> ("payment_methods", "fk_payment_methods_customer_id", "FOREIGN KEY") in set(pg) - set(duck)
+        True
+    """
+    out = []
+    for table in _tables_for(dialect).values():
+        for constraint in table.constraints:
+            kind = next(k for cls, k in _KINDS if isinstance(constraint, cls))
+            out.append((table.name, str(constraint.name), kind))
+    return sorted(out)
 
 
 def case_named(name: str) -> ConstraintCase:
