@@ -391,10 +391,54 @@ def test_formats_jsonl_array_list_response_and_single_object(tmp_path: Path) -> 
         json.dumps({"object": "list", "data": objs, "has_more": False})
     )
     (tmp_path / "d.json").write_text(json.dumps(objs[0], indent=2))
-    for name, n in (("a.jsonl", 3), ("b.json", 3), ("c.json", 3), ("d.json", 1)):
+    expected_lines = {"a.jsonl": [1, 2, 3], "b.json": [1, 2, 3], "c.json": [1, 1, 1], "d.json": [1]}
+    for name, lines in expected_lines.items():
         records = list(read_records(tmp_path / name))
-        assert [r.value for r in records] == objs[:n], name
-        assert [r.line for r in records][:2] == ([1, 2] if n > 1 else [1]), name
+        assert [r.value for r in records] == objs[: len(lines)], name
+        assert [r.line for r in records] == lines, name  # c.json: all on line 1
+
+
+def test_json_lines_are_split_on_newlines_only(tmp_path: Path) -> None:
+    """U+2028 is legal inside a JSON string; splitting on it would break the record."""
+    objs = [{"object": "product", "id": "prod_1", "name": "A\u2028B"}, [1, 2]]
+    (tmp_path / "e.jsonl").write_text("\n".join(json.dumps(o, ensure_ascii=False) for o in objs))
+    assert [r.value for r in read_records(tmp_path / "e.jsonl")] == objs
+    (tmp_path / "f.json").write_text(json.dumps(objs[1]))
+    assert [r.value for r in read_records(tmp_path / "f.json")] == [1, 2]
+
+
+def test_flushes_within_a_file_keep_it_atomic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest_module, "FLUSH_EVERY", 2)
+    engine = duckdb_engine()
+    ensure_schema(engine)
+    report = ingest(STORY, engine)
+    clean = duckdb_engine()
+    ensure_schema(clean)
+    monkeypatch.setattr(ingest_module, "FLUSH_EVERY", 5000)
+    assert ingest(STORY, clean).as_dict() == report.as_dict()
+    assert snapshot_of_database(engine) == snapshot_of_database(clean)
+    calls = {"n": 0}
+    original = ingest_module._process
+
+    def crash_late(run: Any, record: Any, culprit: str) -> None:
+        calls["n"] += 1
+        if calls["n"] == 9:  # after several flushes of the same transaction
+            raise RuntimeError("power cut")
+        original(run, record, culprit)
+
+    fresh = duckdb_engine()
+    ensure_schema(fresh)
+    ingest([STORY[0]], fresh)
+    before = snapshot_of_database(fresh)
+    monkeypatch.setattr(ingest_module, "FLUSH_EVERY", 2)
+    monkeypatch.setattr(ingest_module, "_process", crash_late)
+    with pytest.raises(RuntimeError, match="power cut"):
+        ingest(STORY[1], fresh)
+    assert snapshot_of_database(fresh) == before
+    for e in (engine, clean, fresh):
+        e.dispose()
 
 
 def test_a_list_response_inside_json_lines_counts_its_items() -> None:

@@ -63,12 +63,13 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import os
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -251,33 +252,73 @@ def _parse_error(text: str) -> tuple[Any, str | None]:
 def read_records(path: str | os.PathLike[str]) -> Iterator[_Record]:
     """The records of one file: JSON Lines, a JSON array, or a list response.
 
-    The format is recognised from the content: a document that parses as a whole and is
-    an array (or a ``{"object": "list"}`` response, or one object) gives its items;
-    anything else is read as JSON Lines, one record per non-blank line (a line that is
-    not JSON becomes a record with an error, to be quarantined).
+    The format is recognised from the content. When the first non-blank line is a JSON
+    object on its own, the file is JSON Lines, read one line at a time (a line that is
+    not JSON becomes a record with an error, to be quarantined); a JSON array on a line
+    of its own is a whole document. Otherwise (pretty-printed JSON) the file is parsed
+    as one document: an array or a ``{"object": "list"}`` response gives its items, an
+    object is one record; a file that does not parse is read as JSON Lines.
+
+    A list response on a line of JSON Lines gives its items too.
 
     Raises:
         OSError: the file cannot be read.
     """
+    return _unpack(_read_file(path))
+
+
+def _read_file(path: str | os.PathLike[str]) -> Iterator[_Record]:
     source = os.fspath(path)
-    data = Path(path).read_bytes()
-    text = data.decode("utf-8", errors="surrogateescape").lstrip("\ufeff")
-    head = text.lstrip()[:1]
-    if head in ("[", "{"):
-        whole, error = _parse_error(text)
-        if error is None:
-            items = _list_items(whole)
-            if items is None:
-                yield _Record(source, 1, text.strip(), whole)
-            else:
-                for i, item in enumerate(items, start=1):
-                    yield _Record(source, i, _dump(item), item)
+    with Path(path).open("rb") as f:
+        lines = (
+            (number, _line_text(raw, first=number == 1)) for number, raw in enumerate(f, start=1)
+        )
+        lines = ((n, text) for n, text in lines if text.strip())
+        head = next(lines, None)
+        if head is None:
             return
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+        value, error = _parse_error(head[1])
+        if error is None and not isinstance(value, list):
+            yield _Record(source, head[0], head[1], value)
+            yield from _json_lines(source, lines)
+            return
+        if error is None:  # an array on the first line: the whole file, unless more follows
+            following = next(lines, None)
+            if following is None:
+                yield from _document_records(source, value, head[1])
+                return
+            yield _Record(source, head[0], head[1], value)
+            yield from _json_lines(source, itertools.chain([following], lines))
+            return
+        f.seek(0)
+        text = _line_text(f.read(), first=True)
+    whole, error = _parse_error(text)
+    if error is None:
+        yield from _document_records(source, whole, text.strip())
+        return
+    numbered = ((n, line) for n, line in enumerate(text.split("\n"), start=1) if line.strip())
+    yield from _json_lines(source, numbered)
+
+
+def _line_text(raw: bytes, first: bool) -> str:
+    """A line (or file) as text: undecodable bytes kept as surrogates, no BOM, no EOL."""
+    text = raw.decode("utf-8", errors="surrogateescape").rstrip("\r\n")
+    return text.lstrip("\ufeff") if first else text
+
+
+def _json_lines(source: str, lines: Iterable[tuple[int, str]]) -> Iterator[_Record]:
+    for number, line in lines:
         value, error = _parse_error(line)
         yield _Record(source, number, line, value, error)
+
+
+def _document_records(source: str, whole: Any, text: str) -> Iterator[_Record]:
+    items = _list_items(whole)
+    if items is None:
+        yield _Record(source, 1, text, whole)
+    else:
+        for i, item in enumerate(items, start=1):
+            yield _Record(source, i, _dump(item), item)
 
 
 def _list_items(value: Any) -> list[Any] | None:
@@ -552,6 +593,12 @@ class _FileRun:
         statement is compiled anew each time; measured slower than executemany.
         """
         self.execute(sa.insert(self.t[table]), rows)
+
+    def forget(self) -> None:
+        """Drop the rows kept in memory (after a flush the database has them)."""
+        assert not self.dirty, "forget() before flush()"
+        self.state.clear()
+        self.stored.clear()
 
     def flush_pending(self) -> None:
         """Bring ``ingest_pending`` in line with the records still waiting."""
@@ -925,31 +972,32 @@ def _name(value: Mapping[str, Any]) -> str:
 
 def _batches(
     items: str | os.PathLike[str] | Iterable[Any],
-) -> Iterator[tuple[str, list[_Record]]]:
-    """(source, records) per file, or one batch for records passed in memory."""
+) -> Iterator[tuple[str, Callable[[], Iterator[_Record]]]]:
+    """(source, a function giving its records) per file, then one batch for records in memory.
+
+    The function reads the file again when called again (a replay after a refusal).
+    """
     if isinstance(items, str | os.PathLike):
         items = [items]
-    pending_records: list[_Record] = []
+    in_memory: list[_Record] = []
     for item in items:
         if isinstance(item, str | os.PathLike):
-            yield os.fspath(item), list(read_records(item))
+            yield os.fspath(item), lambda path=item: read_records(path)
         else:
-            position = len(pending_records) + 1
-            pending_records.append(_Record(RECORDS_SOURCE, position, _dump(item), item))
-    if pending_records:
-        yield RECORDS_SOURCE, pending_records
+            position = len(in_memory) + 1
+            in_memory.append(_Record(RECORDS_SOURCE, position, _dump(item), item))
+    if in_memory:
+        yield RECORDS_SOURCE, lambda: _unpack(iter(in_memory))
 
 
-def _unpack(records: list[_Record]) -> list[_Record]:
+def _unpack(records: Iterator[_Record]) -> Iterator[_Record]:
     """Records with list responses (``{"object": "list"}``) replaced by their items."""
-    out: list[_Record] = []
     for r in records:
         items = _list_items(r.value) if isinstance(r.value, dict) and r.error is None else None
         if items is None:
-            out.append(r)
+            yield r
         else:
-            out.extend(_Record(r.source, r.line, _dump(i), i) for i in items)
-    return out
+            yield from (_Record(r.source, r.line, _dump(i), i) for i in items)
 
 
 def ingest(
@@ -978,26 +1026,39 @@ def ingest(
     report = IngestReport()
     now = datetime.now(UTC).replace(microsecond=0)
     for source, records in _batches(paths_or_records):
-        records = _unpack(records)
         report.merge(_ingest_batch(engine, source, records, now, progress))
     return report
 
 
-def _ingest_batch(engine: sa.Engine, source: str, records: list[_Record], now: datetime,
-                  progress: bool) -> IngestReport:  # fmt: skip
-    """One file in one transaction, replayed with refused records quarantined if needed."""
+def _ingest_batch(
+    engine: sa.Engine,
+    source: str,
+    records: Callable[[], Iterator[_Record]],
+    now: datetime,
+    progress: bool,
+) -> IngestReport:
+    """One file in one transaction, replayed with refused records quarantined if needed.
+
+    Each attempt either commits, or names one more refused record (each is named once,
+    so attempts are bounded by the records), or switches once from one flush every
+    :data:`FLUSH_EVERY` records to one flush per record (to name the refused one).
+    """
     forced: dict[str, str] = {}
-    deferred = True  # one flush per file; after a refusal, one flush per record to name it
-    for _ in range(len(records) + 3):
+    deferred = True
+    while True:
         try:
             with engine.begin() as conn:
                 _lock_ingestion(conn)
                 run = _FileRun(conn, now, forced, deferred=deferred)
                 run.release_ready()
-                bar = tqdm(records, desc=Path(source).name, unit="record", disable=not progress,
-                           file=sys.stderr)  # fmt: skip
+                bar = tqdm(records(), desc=Path(source).name, unit="record",
+                           disable=not progress, file=sys.stderr)  # fmt: skip
                 for index, record in enumerate(bar):
                     _process(run, record, f"{index}:{record.line}")
+                    if deferred and (index + 1) % FLUSH_EVERY == 0:
+                        run.culprit = ""
+                        run.flush()
+                        run.forget()
                 run.culprit = ""
                 run.flush()
                 report = run.finish()
@@ -1012,7 +1073,10 @@ def _ingest_batch(engine: sa.Engine, source: str, records: list[_Record], now: d
             forced[refused.culprit] = (
                 f"database refused the record: {str(refused).split(': ', 1)[1]}"
             )
-    raise RuntimeError(f"{source}: could not ingest after quarantining {len(forced)} record(s)")
+
+
+FLUSH_EVERY = 5000
+"""Records between two flushes of a file's transaction (bounds the rows kept in memory)."""
 
 
 _ADVISORY_LOCK = 0x7061796D6F64  # "paymod": one ingestion at a time per database
