@@ -194,14 +194,15 @@ list(stripe.table_names)
 #
 # Stripe's `balance_transaction.source` may be a charge, a refund, a dispute, a payout...
 # A polymorphic column cannot be a foreign key. The model gives the ledger one nullable
-# foreign key per source kind and a check that at most one is set, so every reference is
-# enforced by the database.
+# foreign key per source kind, each enforced by the database on both engines, and a check
+# that at most one is set.
 
 # %%
 ledger = stripe.table("balance_transactions")
 sources = [r for r in relationships(stripe) if r.child == "balance_transactions"]
 assert {r.parent for r in sources} == {"charges", "refunds", "disputes"}
 assert all(r.child_side == "zero or one" for r in sources)
+assert all(fk.dialects is None for fk in ledger.all_foreign_keys if fk.table != "currencies")
 assert any(c.name == "ck_balance_transactions_one_source" for c in ledger.checks)
 pd.DataFrame([{"source": r.parent, "foreign key": r.columns[0]} for r in sources])
 
@@ -214,8 +215,9 @@ pd.DataFrame([{"source": r.parent, "foreign key": r.columns[0]} for r in sources
 #   nullable zero or one, a unique foreign key one-to-one.
 # - `invoice_payments` is the model's one many-to-many link: invoices no longer name a
 #   charge, and several payments can pay one invoice.
-# - Relationships point child -> parent only, and the ledger has one typed foreign key
-#   per source, so the database enforces every reference, on DuckDB too.
+# - Relationships point child -> parent only, so the tables can be created parents
+#   first, and the ledger has one typed foreign key per source instead of a polymorphic
+#   `source`.
 #
 # Next: [02 · Normalisation](02_normalization.ipynb) derives such tables from a flat
 # dashboard export, one functional dependency at a time.
