@@ -351,6 +351,7 @@ class _Renderer:
         for i in range(len(self.fees)):
             row = self.fees.row(i)
             self.fees_of[row["balance_transaction_id"]].append(row)
+        self._lines_cache: dict[int, dict[str, list[dict[str, Any]]]] = {}
         self.bt_of: dict[tuple[str, int], list[int]] = defaultdict(list)
         src_table = {0: "charges", 1: "refunds", 2: "disputes", 3: "disputes"}
         for i, (kind, src) in enumerate(zip(x["bt_kind"].tolist(), x["bt_src"].tolist(), strict=True)):
@@ -375,7 +376,11 @@ class _Renderer:
                 items.append(row)
             return {"subscription_items": items}
         if table == "invoices":
-            return {"invoice_line_items": [self.lines.row(i) for i in self.lines_of[idx]]}
+            lines = self._lines_cache.get(idx)
+            if lines is None:
+                lines = {"invoice_line_items": [self.lines.row(i) for i in self.lines_of[idx]]}
+                self._lines_cache[idx] = lines
+            return lines
         if table in ("charges", "refunds", "disputes"):
             bts = [self.bts.row(i) for i in self.bt_of[(table, idx)]]
             bts = [b for b in bts if b["created"] <= at]
@@ -406,20 +411,20 @@ class _Renderer:
         okey = rank * (1 << 40) + obj
         remaining = dict(zip(*np.unique(okey, return_counts=True), strict=True))
         state: dict[int, dict[str, Any]] = {}
+        rows: dict[int, dict[str, Any]] = {}
         last_obj: dict[int, dict[str, Any]] = {}
-        for o in order.tolist():
-            g = self.groups[gid[o]]
-            i = int(obj[o])
-            p = int(pos[o])
-            key = int(okey[o])
+        o_gid, o_obj, o_pos = gid[order].tolist(), obj[order].tolist(), pos[order].tolist()
+        o_key, o_time = okey[order].tolist(), times[order].tolist()
+        for g_i, i, p, key, at in zip(o_gid, o_obj, o_pos, o_key, o_time, strict=True):
+            g = self.groups[g_i]
             st = state.setdefault(key, {})
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = self.rows[g.table].row(i)
             for col, vals in g.values.items():
-                st[col] = _py_value(vals[p])
-            row = self.rows[g.table].row(i)
-            for col, v in st.items():
+                v = st[col] = _py_value(vals[p])
                 if ":" not in col:
                     row[col] = v
-            at = int(times[o])
             snap = to_stripe_object(g.table, row, self.related(g.table, i, row, st, at))
             prev = last_obj.get(key)
             previous = None
@@ -431,6 +436,9 @@ class _Renderer:
             else:
                 last_obj.pop(key, None)
                 state.pop(key, None)
+                rows.pop(key, None)
+                if g.table == "invoices":
+                    self._lines_cache.pop(i, None)
             yield at, g.type, g.table, snap, previous, g.api
 
 
