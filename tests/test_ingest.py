@@ -411,6 +411,7 @@ def test_flushes_within_a_file_keep_it_atomic(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ingest_module, "FLUSH_EVERY", 2)
+    monkeypatch.setattr(ingest_module, "KEEP_RECENT", 1)  # rows are read back after flushes
     engine = duckdb_engine()
     ensure_schema(engine)
     report = ingest(STORY, engine)

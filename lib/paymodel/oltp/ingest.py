@@ -474,6 +474,8 @@ class _FileRun:
         self.state: dict[tuple[str, tuple[Any, ...]], dict[str, Any] | None] = {}
         self.stored: dict[tuple[str, tuple[Any, ...]], dict[str, Any] | None] = {}
         self.dirty: set[tuple[str, tuple[Any, ...]]] = set()
+        self.clock = 0  # records processed, to forget rows not touched for a while
+        self.touched: dict[tuple[str, tuple[Any, ...]], int] = {}
         self.new_events: list[dict[str, Any]] = []
         self.version_rows: dict[tuple[str, str], dict[str, Any]] = {}
         self.versions = {
@@ -531,6 +533,7 @@ class _FileRun:
     def current(self, table: str, key: tuple[Any, ...]) -> dict[str, Any] | None:
         """The row as the run sees it (written in this run, else read once), or ``None``."""
         k = (table, key)
+        self.touched[k] = self.clock
         if k in self.state:
             return self.state[k]
         row = None
@@ -594,11 +597,12 @@ class _FileRun:
         """
         self.execute(sa.insert(self.t[table]), rows)
 
-    def forget(self) -> None:
-        """Drop the rows kept in memory (after a flush the database has them)."""
+    def forget(self, keep_recent: int) -> None:
+        """Drop kept rows untouched for ``keep_recent`` records (the database has them)."""
         assert not self.dirty, "forget() before flush()"
-        self.state.clear()
-        self.stored.clear()
+        horizon = self.clock - keep_recent
+        for k in [k for k, seen in self.touched.items() if seen < horizon]:
+            del self.state[k], self.stored[k], self.touched[k]
 
     def flush_pending(self) -> None:
         """Bring ``ingest_pending`` in line with the records still waiting."""
@@ -720,6 +724,7 @@ class _FileRun:
     def record(self, record: _Record, culprit: str) -> None:
         """Process one record and count it."""
         self.culprit = culprit
+        self.clock += 1
         kind = "?"
         value = record.value
         if isinstance(value, dict) and isinstance(value.get("object"), str):
@@ -1058,7 +1063,7 @@ def _ingest_batch(
                     if deferred and (index + 1) % FLUSH_EVERY == 0:
                         run.culprit = ""
                         run.flush()
-                        run.forget()
+                        run.forget(KEEP_RECENT)
                 run.culprit = ""
                 run.flush()
                 report = run.finish()
@@ -1076,7 +1081,11 @@ def _ingest_batch(
 
 
 FLUSH_EVERY = 5000
-"""Records between two flushes of a file's transaction (bounds the rows kept in memory)."""
+"""Records between two flushes of a file's transaction."""
+
+KEEP_RECENT = 50_000
+"""Rows touched within this many records stay in memory after a flush; older ones are
+dropped (read again if touched again). Bounds memory on long files at little cost."""
 
 
 _ADVISORY_LOCK = 0x7061796D6F64  # "paymod": one ingestion at a time per database
