@@ -195,9 +195,7 @@ def _generated(dialect_name: str) -> tuple[Invariant, ...]:
             )
         for fk in t.all_foreign_keys:
             (col,), (ref,) = fk.columns, fk.referred
-            child_key = (
-                f"CAST({q('id')} AS TEXT)" if t.primary_key == ("id",) else f"CAST({q(t.primary_key[0])} AS TEXT)"
-            )
+            child_key = f"CAST({q(t.primary_key[0])} AS TEXT)"  # names the violating row
             fks.append(
                 f"SELECT '{t.name}.{col} ' || {child_key} || ' -> ' || CAST(c.{q(col)} AS TEXT) AS example "
                 f"FROM {q(t.name)} c WHERE c.{q(col)} IS NOT NULL AND NOT EXISTS "
