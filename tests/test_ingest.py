@@ -516,3 +516,57 @@ def test_ensure_schema_adds_the_tables_an_older_database_lacks(tmp_path: Path) -
     assert ensure_schema(engine) == []
     assert ingest(STORY, engine).applied > 0
     engine.dispose()
+
+
+def test_references_that_change_while_referenced(db: sa.Engine) -> None:
+    """Detach a card, switch a seat's price, change a customer's currency: all while other
+    rows reference those rows (DuckDB refuses this for indexed columns; the model declares
+    these foreign keys on PostgreSQL only and ingestion enforces them everywhere)."""
+    ingest(STORY, db)
+    later = int(T0.timestamp()) + 30 * 86400
+
+    def changed(
+        table: str, row_id: str, kind: str, related: dict | None = None, **changes: Any
+    ) -> dict:
+        (row,) = [r for r in table_rows(db, table) if r["id"] == row_id]
+        row = {**row, **changes}
+        return event(
+            f"evt_change_{table}", kind, table, row, datetime.fromtimestamp(later, UTC), related
+        )
+
+    price = {"object": "price", "id": "price_annual", "product": "prod_SQ7teamplan",
+             "currency": "usd", "unit_amount": 24000, "type": "recurring",
+             "billing_scheme": "per_unit", "active": True, "created": later - 10,
+             "recurring": {"interval": "year", "interval_count": 1, "usage_type": "licensed"}}  # fmt: skip
+    (item,) = table_rows(db, "subscription_items")
+    item = {**item, "price_id": "price_annual"}
+    (address,) = table_rows(db, "customer_addresses")
+    records = [
+        price,
+        changed(
+            "payment_methods", "pm_1RZq9ZVisa4242", "payment_method.detached", customer_id=None
+        ),
+        changed(
+            "subscriptions",
+            "sub_1RZqA1TeamJenny",
+            "customer.subscription.updated",
+            {"subscription_items": [item]},
+            default_payment_method_id=None,
+        ),
+        changed(
+            "customers",
+            "cus_SQ7jennyrosen",
+            "customer.updated",
+            {"customer_addresses": [address]},
+            currency="eur",
+        ),
+        changed("payment_intents", "pi_3RZqA3Jenny", "payment_intent.updated", customer_id=None),
+    ]
+    report = ingest(records, db)
+    assert (report.applied, report.quarantined) == (5, 0)
+    assert table_rows(db, "payment_methods")[0]["customer_id"] is None
+    assert table_rows(db, "subscription_items")[0]["price_id"] == "price_annual"
+    assert table_rows(db, "customers")[0]["currency"] == "eur"
+    assert table_rows(db, "subscriptions")[0]["default_payment_method_id"] is None
+    assert table_rows(db, "payment_intents")[0]["customer_id"] is None
+    assert count(db, "charges") == 1  # still referencing the detached card
