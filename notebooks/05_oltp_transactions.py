@@ -42,6 +42,8 @@ from IPython.display import Markdown, display
 
 from paymodel.model.stripe import to_stripe_object
 from paymodel.oltp.engines import (
+    drop_postgres_database,
+    dsn_database,
     duckdb_engine,
     fresh_postgres_database,
     postgres_engine,
@@ -71,7 +73,9 @@ concurrency = 50
 # ## Setup
 #
 # The flows run on an in-memory DuckDB database with a manual clock and readable ids,
-# so that every run prints the same rows. The concurrency section uses PostgreSQL.
+# so that every run prints the same rows. The concurrency section uses PostgreSQL: a
+# database of its own on the server of `pg_dsn` (dropped at the end), so the database
+# `pg_dsn` names, shared by the notebooks of a run, is left untouched.
 
 # %%
 out = Path(out_dir)
@@ -79,6 +83,8 @@ out.mkdir(parents=True, exist_ok=True)
 resources = ExitStack()
 if pg_dsn is None:
     pg_dsn = fresh_postgres_database(resources.enter_context(temporary_postgres()))
+flows_dsn = fresh_postgres_database(pg_dsn)
+resources.callback(drop_postgres_database, pg_dsn, dsn_database(flows_dsn))
 
 duck = duckdb_engine()
 create_schema(duck)
@@ -321,7 +327,7 @@ show(
 # (`IdempotencyConflict`, no effect).
 
 # %%
-pg = postgres_engine(pg_dsn)
+pg = postgres_engine(flows_dsn)
 create_schema(pg)
 pg_pay = Payments(pg)
 bob = pg_pay.create_customer(email="bob@example.com")["id"]
