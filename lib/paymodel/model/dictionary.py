@@ -18,6 +18,16 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _engines(dialects: tuple[str, ...] | None) -> str:
+    """A note for a rule that only some engines' DDL declares (the writers enforce it elsewhere)."""
+    if dialects is None:
+        return ""
+    names = {"postgresql": "PostgreSQL", "duckdb": "DuckDB"}
+    return (
+        f" ({' and '.join(names[d] for d in dialects)} DDL only; enforced by the writers elsewhere)"
+    )
+
+
 def _table_section(table: Table) -> list[str]:
     out = [f"## `{table.name}`", "", f"**Grain:** {table.grain}"]
     if table.stripe_object:
@@ -36,10 +46,13 @@ def _table_section(table: Table) -> list[str]:
         "| column | type | null | PII | references | description |",
         "|---|---|---|---|---|---|",
     ]
-    refs = {fk.columns[0]: f"{fk.table}.{fk.referred[0]}" for fk in table.all_foreign_keys
-            if len(fk.columns) == 1}  # fmt: skip
+    refs = {
+        fk.columns[0]: f"`{fk.table}.{fk.referred[0]}`{_engines(fk.dialects)}"
+        for fk in table.all_foreign_keys
+        if len(fk.columns) == 1
+    }
     for c in table.columns:
-        ref = f"`{refs[c.name]}`" if c.name in refs else ""
+        ref = refs.get(c.name, "")
         accepted = f" One of: {', '.join(f'`{v}`' for v in c.accepted)}." if c.accepted else ""
         out.append(
             f"| `{c.name}` | {c.type.name} | {'yes' if c.nullable else 'no'} | {c.pii.value} "
@@ -48,7 +61,9 @@ def _table_section(table: Table) -> list[str]:
     checks = table.all_checks
     if checks:
         out += ["", "| check | rule |", "|---|---|"]
-        out += [f"| `{ck.name}` | {_cell(ck.description)} |" for ck in checks]
+        out += [
+            f"| `{ck.name}` | {_cell(ck.description)}{_engines(ck.dialects)} |" for ck in checks
+        ]
     return [*out, ""]
 
 
@@ -62,7 +77,10 @@ def data_dictionary(model: Model) -> str:
         model.description,
         "",
         "Amounts are integers in the currency's minor unit. Timestamps are UTC. PII classes: "
-        "`direct` identifies a person alone, `quasi` in combination, `none` not at all.",
+        "`direct` identifies a person alone, `quasi` in combination, `none` not at all. "
+        "A rule marked *PostgreSQL DDL only* is left out of DuckDB's DDL, because DuckDB 1.5 "
+        "refuses to update a row that other rows reference when the rule involves an indexed "
+        "column; on DuckDB the payment flows and the ingester enforce it before writing.",
         "",
         "| table | grain | columns |",
         "|---|---|---|",

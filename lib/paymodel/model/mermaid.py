@@ -91,6 +91,8 @@ def er_diagram(model: Model, *, columns: bool = True, currencies: bool = False) 
             if (fk.table, label) in seen:
                 label = "_".join(fk.columns)
             seen.add((fk.table, label))
+            if fk.dialects is not None:
+                label += " (PostgreSQL FK only)" if fk.dialects == ("postgresql",) else ""
             lines.append(f'    {fk.table} {_cardinality(child, fk)} {child.name} : "{label}"')
     if columns:
         for table in model.tables:
