@@ -156,12 +156,17 @@ _STATIC: tuple[Invariant, ...] = (
     ),
     Invariant(
         "payment_intent_succeeded_iff_one_charge",
-        "payment_intent: succeeded <=> exactly one succeeded charge",
+        "payment_intent: succeeded <=> exactly one succeeded charge, and it is captured; "
+        "an authorised, uncaptured charge exists only while requires_capture or once canceled",
         "SELECT pi.id AS example FROM payment_intents pi "
-        "LEFT JOIN (SELECT payment_intent_id, COUNT(*) AS n FROM charges "
+        "LEFT JOIN (SELECT payment_intent_id, COUNT(*) AS n, "
+        "SUM(CASE WHEN captured THEN 1 ELSE 0 END) AS captured FROM charges "
         "WHERE status = 'succeeded' GROUP BY payment_intent_id) c "
         "ON c.payment_intent_id = pi.id "
-        "WHERE (pi.status = 'succeeded') <> (COALESCE(c.n, 0) = 1) OR COALESCE(c.n, 0) > 1",
+        "WHERE COALESCE(c.n, 0) > 1 "
+        "OR (pi.status = 'succeeded' AND (COALESCE(c.n, 0) <> 1 OR COALESCE(c.captured, 0) <> 1)) "
+        "OR (pi.status <> 'succeeded' AND COALESCE(c.captured, 0) > 0) "
+        "OR (pi.status NOT IN ('succeeded', 'requires_capture', 'canceled') AND COALESCE(c.n, 0) > 0)",
     ),
     Invariant(
         "payment_intent_amount_received",
