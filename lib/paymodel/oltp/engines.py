@@ -47,6 +47,7 @@ from sqlalchemy.pool import StaticPool
 
 __all__ = [
     "PG_DSN_ENV",
+    "connection",
     "drop_postgres_database",
     "dsn_database",
     "duckdb_engine",
@@ -102,6 +103,19 @@ def postgres_engine(dsn: str) -> sa.Engine:
         'postgresql+psycopg://me@/shop?host=%2Ftmp%2Fsock'
     """
     return sa.create_engine(_sqlalchemy_url(dsn))
+
+
+@contextlib.contextmanager
+def connection(bind: sa.Engine | sa.Connection) -> Iterator[sa.Connection]:
+    """A connection for ``bind``: a new one from an Engine (closed after), or ``bind`` itself.
+
+    Lets read-only helpers take either an Engine or a Connection already in a transaction.
+    """
+    if isinstance(bind, sa.Engine):
+        with bind.connect() as conn:
+            yield conn
+    else:
+        yield bind
 
 
 def _sqlalchemy_url(dsn: str) -> sa.URL:

@@ -223,11 +223,11 @@ INVARIANTS: tuple[Invariant, ...] = invariants("duckdb")
 
 def check_invariants(engine: sa.Engine | sa.Connection) -> list[InvariantResult]:
     """Run every invariant; one result each, with the violation count and a few example ids."""
+    from paymodel.oltp.engines import connection
     from paymodel.oltp.schema import dialect_name
 
     results = []
-    conn_cm = engine.connect() if isinstance(engine, sa.Engine) else _nullcontext(engine)
-    with conn_cm as conn:
+    with connection(engine) as conn:
         for inv in invariants(dialect_name(conn)):
             count = conn.execute(sa.text(f"SELECT COUNT(*) FROM ({inv.sql}) v")).scalar_one()
             examples: tuple[str, ...] = ()
@@ -248,14 +248,3 @@ def assert_invariants(engine: sa.Engine | sa.Connection) -> list[InvariantResult
     if failed:
         raise InvariantViolation(failed)
     return results
-
-
-class _nullcontext:
-    def __init__(self, conn: sa.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> sa.Connection:
-        return self.conn
-
-    def __exit__(self, *exc: object) -> None:
-        return None

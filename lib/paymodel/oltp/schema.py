@@ -18,6 +18,7 @@ from paymodel.model.core import Model
 from paymodel.model.oltp import OLTP
 from paymodel.model.reference import currency_rows
 from paymodel.model.sql import metadata, statements
+from paymodel.oltp.engines import connection
 
 __all__ = [
     "create_schema",
@@ -86,13 +87,7 @@ def primary_keys(engine: sa.Engine | sa.Connection) -> dict[str, tuple[str, ...]
     names in the DDL, so only columns are compared, never names.
     """
     keys: dict[str, tuple[str, ...]] = {}
-    with engine.connect() if isinstance(engine, sa.Engine) else _nullcontext(engine) as conn:
+    with connection(engine) as conn:
         for table, column in conn.execute(_PRIMARY_KEYS):
             keys[table] = (*keys.get(table, ()), column)
     return keys
-
-
-def _nullcontext(conn: sa.Connection):  # type: ignore[no-untyped-def]
-    import contextlib
-
-    return contextlib.nullcontext(conn)
