@@ -47,8 +47,18 @@ $(VENV_STAMP): pyproject.toml
 	else $(BIN)/python -m pip install -e '.[$(EXTRAS)]'; fi
 	@touch $@
 
-run: venv ## Main job: regenerate schemas/, execute every notebooks/NN_*.py into build/notebooks/
+# The main job's scale: 0.1 is about 1,000 customers over 24 months (a few seconds).
+SCALE ?= 0.1
+SEED ?= 0
+
+run: venv ## Main job: schemas/, generate data, load + check it in DuckDB, ingest data/stripe, run every notebook
 	$(BIN)/paymodel schemas
+	rm -rf $(BUILD)/data $(BUILD)/oltp.duckdb $(BUILD)/stripe-story.duckdb
+	$(BIN)/paymodel generate --scale $(SCALE) --seed $(SEED) --out $(BUILD)/data
+	$(BIN)/paymodel load $(BUILD)/data --db $(BUILD)/oltp.duckdb
+	@# data/stripe holds one malformed record on purpose: exit 3 (quarantined) is the expected outcome.
+	$(BIN)/paymodel ingest data/stripe/catalog.json data/stripe/events.jsonl \
+	  --db $(BUILD)/stripe-story.duckdb || [ $$? -eq 3 ]
 	$(BIN)/paymodel notebooks --out $(BUILD)/notebooks
 
 test: venv ## Lint, check schemas/ is up to date, run the test suite on 2 workers
