@@ -1,9 +1,9 @@
 """A per-row reference generator: the same tables, one Python dict per row, Faker per field.
 
 This is how synthetic payment data is often written: a loop over customers, and every
-random value of every row drawn from Faker (values that are constant in this simplified
-lifecycle stay literals, which flatters the reference) (``fake.name()``, ``fake.date_time_between()``,
-``fake.random_int()``, ``fake.random_element()``, ``fake.boolean()``...). It exists only as the baseline of
+random value of every row drawn from Faker (``fake.name()``, ``fake.date_time_between()``,
+``fake.random_int()``, ``fake.random_element()``, ``fake.boolean()``...); values that are
+constant in this simplified lifecycle stay literals, which flatters the reference. It exists only as the baseline of
 ``bench_generate.py``; it follows the same lifecycle in simplified form (monthly
 renewals with declines and retries, refunds, disputes, fees) so the row mix is
 comparable, and writes the same Parquet schemas.
