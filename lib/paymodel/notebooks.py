@@ -73,6 +73,20 @@ def _assigned_names(source: str) -> set[str]:
     return names
 
 
+def _local_kernel_manager() -> type:
+    """A kernel manager talking to the kernel over local IPC sockets rather than TCP.
+
+    The kernel runs on this machine only; IPC also spares every run ipykernel's warning
+    about unencrypted TCP.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LocalKernelManager(AsyncKernelManager):
+        transport = "ipc"
+
+    return LocalKernelManager
+
+
 def execute_notebook(
     path: str | os.PathLike[str],
     out_path: str | os.PathLike[str],
@@ -114,6 +128,7 @@ def execute_notebook(
         language="python",
         cwd=str(cwd),
         progress_bar=False,
+        kernel_manager_class=_local_kernel_manager(),
     )
     return out_path
 
