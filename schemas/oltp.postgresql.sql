@@ -10,6 +10,10 @@ CREATE TABLE currencies (
 	CONSTRAINT ck_currencies_code_iso CHECK (code ~ '^[a-z]{3}$'),
 	CONSTRAINT ck_currencies_exponent CHECK (exponent IN (0, 2, 3))
 );
+COMMENT ON TABLE currencies IS 'One row per ISO 4217 currency the account can use.';
+COMMENT ON COLUMN currencies.code IS 'Lowercase ISO 4217 code.';
+COMMENT ON COLUMN currencies.name IS 'English name of the currency.';
+COMMENT ON COLUMN currencies.exponent IS 'Number of minor-unit digits: 0 (JPY), 2 (USD) or 3 (KWD).';
 
 -- fx_rates: One row per currency per day.
 CREATE TABLE fx_rates (
@@ -21,6 +25,10 @@ CREATE TABLE fx_rates (
 	CONSTRAINT ck_fx_rates_currency_iso CHECK (currency ~ '^[a-z]{3}$'),
 	CONSTRAINT ck_fx_rates_positive CHECK (usd_per_unit > 0)
 );
+COMMENT ON TABLE fx_rates IS 'One row per currency per day.';
+COMMENT ON COLUMN fx_rates.rate_date IS 'Day the rate applies to (UTC).';
+COMMENT ON COLUMN fx_rates.currency IS 'Currency being priced.';
+COMMENT ON COLUMN fx_rates.usd_per_unit IS 'Value of one major unit of the currency in US dollars.';
 
 -- customers: One row per customer.
 CREATE TABLE customers (
@@ -38,6 +46,17 @@ CREATE TABLE customers (
 	CONSTRAINT fk_customers_currency FOREIGN KEY(currency) REFERENCES currencies (code),
 	CONSTRAINT ck_customers_currency_iso CHECK (currency IS NULL OR currency ~ '^[a-z]{3}$')
 );
+COMMENT ON TABLE customers IS 'One row per customer.';
+COMMENT ON COLUMN customers.id IS 'Stripe id of the customer (prefix cus_).';
+COMMENT ON COLUMN customers.email IS 'Email address.';
+COMMENT ON COLUMN customers.name IS 'Full name or business name.';
+COMMENT ON COLUMN customers.phone IS 'Phone number.';
+COMMENT ON COLUMN customers.currency IS 'Currency the customer is billed in, set by the first subscription or invoice.';
+COMMENT ON COLUMN customers.balance IS 'Credit (negative) or debt (positive) applied to the next invoice, minor units.';
+COMMENT ON COLUMN customers.delinquent IS 'Whether the latest invoice payment failed.';
+COMMENT ON COLUMN customers.preferred_locale IS 'Language the customer prefers, such as en or ja.';
+COMMENT ON COLUMN customers.created IS 'When the customer was created (UTC).';
+COMMENT ON COLUMN customers.metadata IS 'Free-form key-value pairs set by the account; may hold personal data.';
 
 -- customer_addresses: One row per customer that has an address.
 CREATE TABLE customer_addresses (
@@ -52,6 +71,14 @@ CREATE TABLE customer_addresses (
 	CONSTRAINT fk_customer_addresses_customer_id FOREIGN KEY(customer_id) REFERENCES customers (id),
 	CONSTRAINT ck_customer_addresses_country_iso CHECK (country IS NULL OR country ~ '^[A-Z]{2}$')
 );
+COMMENT ON TABLE customer_addresses IS 'One row per customer that has an address.';
+COMMENT ON COLUMN customer_addresses.customer_id IS 'Customer the address belongs to.';
+COMMENT ON COLUMN customer_addresses.line1 IS 'Street address.';
+COMMENT ON COLUMN customer_addresses.line2 IS 'Apartment, suite or building.';
+COMMENT ON COLUMN customer_addresses.city IS 'City or town.';
+COMMENT ON COLUMN customer_addresses.state IS 'State, county or province.';
+COMMENT ON COLUMN customer_addresses.postal_code IS 'Postal code.';
+COMMENT ON COLUMN customer_addresses.country IS 'Country.';
 
 -- payment_methods: One row per payment method.
 CREATE TABLE payment_methods (
@@ -77,6 +104,18 @@ CREATE TABLE payment_methods (
 	CONSTRAINT ck_payment_methods_last4 CHECK (card_last4 IS NULL OR card_last4 ~ '^[0-9]{4}$'),
 	CONSTRAINT ck_payment_methods_card_fields CHECK (type = 'card' OR (card_brand IS NULL AND card_last4 IS NULL))
 );
+COMMENT ON TABLE payment_methods IS 'One row per payment method.';
+COMMENT ON COLUMN payment_methods.id IS 'Stripe id of the payment method (prefix pm_).';
+COMMENT ON COLUMN payment_methods.customer_id IS 'Customer it is attached to; NULL once detached.';
+COMMENT ON COLUMN payment_methods.type IS 'Kind of payment method.';
+COMMENT ON COLUMN payment_methods.card_brand IS 'Card network.';
+COMMENT ON COLUMN payment_methods.card_funding IS 'Funding type of the card.';
+COMMENT ON COLUMN payment_methods.card_country IS 'Country that issued the card.';
+COMMENT ON COLUMN payment_methods.card_last4 IS 'Last four digits of the card number.';
+COMMENT ON COLUMN payment_methods.card_exp_month IS 'Expiry month.';
+COMMENT ON COLUMN payment_methods.card_exp_year IS 'Expiry year.';
+COMMENT ON COLUMN payment_methods.card_fingerprint IS 'Identifies the same card number across customers, without revealing it.';
+COMMENT ON COLUMN payment_methods.created IS 'When the payment method was created (UTC).';
 
 -- products: One row per product.
 CREATE TABLE products (
@@ -88,6 +127,13 @@ CREATE TABLE products (
 	metadata JSONB,
 	CONSTRAINT pk_products PRIMARY KEY (id)
 );
+COMMENT ON TABLE products IS 'One row per product.';
+COMMENT ON COLUMN products.id IS 'Stripe id of the product (prefix prod_).';
+COMMENT ON COLUMN products.name IS 'Name shown to customers.';
+COMMENT ON COLUMN products.description IS 'Longer description.';
+COMMENT ON COLUMN products.active IS 'Whether it can be sold.';
+COMMENT ON COLUMN products.created IS 'When the product was created (UTC).';
+COMMENT ON COLUMN products.metadata IS 'Free-form key-value pairs set by the account; may hold personal data.';
 
 -- prices: One row per price.
 CREATE TABLE prices (
@@ -120,6 +166,21 @@ CREATE TABLE prices (
 	CONSTRAINT ck_prices_unit_amount CHECK (billing_scheme = 'tiered' OR unit_amount IS NOT NULL),
 	CONSTRAINT ck_prices_three_decimal CHECK (NOT currency IN ('bhd', 'jod', 'kwd', 'omr', 'tnd') OR (unit_amount % 10 = 0))
 );
+COMMENT ON TABLE prices IS 'One row per price.';
+COMMENT ON COLUMN prices.id IS 'Stripe id of the price (prefix price_).';
+COMMENT ON COLUMN prices.product_id IS 'Product the price is for.';
+COMMENT ON COLUMN prices.currency IS 'Currency of the unit amount.';
+COMMENT ON COLUMN prices.unit_amount IS 'Amount per unit in minor units; NULL for tiered prices.';
+COMMENT ON COLUMN prices.type IS 'One-time or recurring.';
+COMMENT ON COLUMN prices.billing_scheme IS 'Per unit or tiered.';
+COMMENT ON COLUMN prices.recurring_interval IS 'Billing interval of a recurring price.';
+COMMENT ON COLUMN prices.recurring_interval_count IS 'Number of intervals between bills (3 with month = quarterly).';
+COMMENT ON COLUMN prices.recurring_usage_type IS 'Licensed (pay per seat, counts as MRR) or metered (pay for usage, does not).';
+COMMENT ON COLUMN prices.nickname IS 'Internal name.';
+COMMENT ON COLUMN prices.lookup_key IS 'Stable key to find the price.';
+COMMENT ON COLUMN prices.active IS 'Whether new purchases can use it.';
+COMMENT ON COLUMN prices.created IS 'When the price was created (UTC).';
+COMMENT ON COLUMN prices.metadata IS 'Free-form key-value pairs set by the account; may hold personal data.';
 
 -- coupons: One row per coupon.
 CREATE TABLE coupons (
@@ -144,6 +205,17 @@ CREATE TABLE coupons (
 	CONSTRAINT ck_coupons_amount_currency CHECK ((amount_off IS NULL) = (currency IS NULL)),
 	CONSTRAINT ck_coupons_duration_months CHECK ((duration = 'repeating') = (duration_in_months IS NOT NULL))
 );
+COMMENT ON TABLE coupons IS 'One row per coupon.';
+COMMENT ON COLUMN coupons.id IS 'Coupon id, chosen by the account (no fixed prefix).';
+COMMENT ON COLUMN coupons.name IS 'Name shown to customers.';
+COMMENT ON COLUMN coupons.percent_off IS 'Percentage taken off, between 0 and 100.';
+COMMENT ON COLUMN coupons.amount_off IS 'Fixed amount taken off, minor units.';
+COMMENT ON COLUMN coupons.currency IS 'Currency of amount_off.';
+COMMENT ON COLUMN coupons.duration IS 'How long a discount from it lasts.';
+COMMENT ON COLUMN coupons.duration_in_months IS 'Months a repeating discount lasts.';
+COMMENT ON COLUMN coupons.valid IS 'Whether it can still be redeemed.';
+COMMENT ON COLUMN coupons.created IS 'When the coupon was created (UTC).';
+COMMENT ON COLUMN coupons.metadata IS 'Free-form key-value pairs set by the account; may hold personal data.';
 
 -- subscriptions: One row per subscription.
 CREATE TABLE subscriptions (
@@ -177,6 +249,24 @@ CREATE TABLE subscriptions (
 	CONSTRAINT ck_subscriptions_ended CHECK ((status IN ('canceled', 'incomplete_expired')) = (ended_at IS NOT NULL)),
 	CONSTRAINT ck_subscriptions_trial CHECK (status <> 'trialing' OR trial_end IS NOT NULL)
 );
+COMMENT ON TABLE subscriptions IS 'One row per subscription.';
+COMMENT ON COLUMN subscriptions.id IS 'Stripe id of the subscription (prefix sub_).';
+COMMENT ON COLUMN subscriptions.customer_id IS 'Customer who subscribes.';
+COMMENT ON COLUMN subscriptions.status IS 'Lifecycle status.';
+COMMENT ON COLUMN subscriptions.currency IS 'Currency of the subscription.';
+COMMENT ON COLUMN subscriptions.collection_method IS 'Charge the default payment method, or email an invoice.';
+COMMENT ON COLUMN subscriptions.default_payment_method_id IS 'Payment method renewals are charged to.';
+COMMENT ON COLUMN subscriptions.start_date IS 'When the subscription started.';
+COMMENT ON COLUMN subscriptions.billing_cycle_anchor IS 'Reference instant of the billing periods.';
+COMMENT ON COLUMN subscriptions.trial_start IS 'Start of the trial.';
+COMMENT ON COLUMN subscriptions.trial_end IS 'End of the trial.';
+COMMENT ON COLUMN subscriptions.cancel_at_period_end IS 'Cancels when the current period ends.';
+COMMENT ON COLUMN subscriptions.cancel_at IS 'Scheduled cancellation.';
+COMMENT ON COLUMN subscriptions.canceled_at IS 'When cancellation was requested.';
+COMMENT ON COLUMN subscriptions.ended_at IS 'When the subscription ended.';
+COMMENT ON COLUMN subscriptions.cancellation_reason IS 'Why it was canceled.';
+COMMENT ON COLUMN subscriptions.created IS 'When the subscription was created (UTC).';
+COMMENT ON COLUMN subscriptions.metadata IS 'Free-form key-value pairs set by the account; may hold personal data.';
 
 -- subscription_items: One row per subscription item.
 CREATE TABLE subscription_items (
@@ -194,6 +284,15 @@ CREATE TABLE subscription_items (
 	CONSTRAINT ck_subscription_items_quantity_range CHECK (quantity IS NULL OR quantity >= 0),
 	CONSTRAINT ck_subscription_items_period CHECK (current_period_end > current_period_start)
 );
+COMMENT ON TABLE subscription_items IS 'One row per subscription item.';
+COMMENT ON COLUMN subscription_items.id IS 'Stripe id of the subscription item (prefix si_).';
+COMMENT ON COLUMN subscription_items.subscription_id IS 'Subscription it belongs to.';
+COMMENT ON COLUMN subscription_items.price_id IS 'Price billed; changes on upgrade or downgrade.';
+COMMENT ON COLUMN subscription_items.quantity IS 'Units (seats) billed; NULL for metered prices.';
+COMMENT ON COLUMN subscription_items.current_period_start IS 'Start of the current billing period.';
+COMMENT ON COLUMN subscription_items.current_period_end IS 'End of the current billing period.';
+COMMENT ON COLUMN subscription_items.created IS 'When the subscription item was created (UTC).';
+COMMENT ON COLUMN subscription_items.metadata IS 'Free-form key-value pairs set by the account; may hold personal data.';
 
 -- discounts: One row per application of a coupon to a customer or subscription.
 CREATE TABLE discounts (
@@ -209,6 +308,13 @@ CREATE TABLE discounts (
 	CONSTRAINT fk_discounts_subscription_id FOREIGN KEY(subscription_id) REFERENCES subscriptions (id),
 	CONSTRAINT ck_discounts_ends_at_after_starts_at CHECK (starts_at IS NULL OR ends_at IS NULL OR ends_at >= starts_at)
 );
+COMMENT ON TABLE discounts IS 'One row per application of a coupon to a customer or subscription.';
+COMMENT ON COLUMN discounts.id IS 'Stripe id of the discount (prefix di_).';
+COMMENT ON COLUMN discounts.coupon_id IS 'Coupon applied.';
+COMMENT ON COLUMN discounts.customer_id IS 'Customer it applies to.';
+COMMENT ON COLUMN discounts.subscription_id IS 'Subscription it applies to; NULL when it applies to the customer.';
+COMMENT ON COLUMN discounts.starts_at IS 'When it started to apply (Stripe''s start).';
+COMMENT ON COLUMN discounts.ends_at IS 'When it stops applying (Stripe''s end); NULL for forever.';
 
 -- invoices: One row per invoice.
 CREATE TABLE invoices (
@@ -257,6 +363,32 @@ CREATE TABLE invoices (
 	CONSTRAINT ck_invoices_period_end_after_period_start CHECK (period_start IS NULL OR period_end IS NULL OR period_end >= period_start),
 	CONSTRAINT ck_invoices_three_decimal CHECK (NOT currency IN ('bhd', 'jod', 'kwd', 'omr', 'tnd') OR (amount_due % 10 = 0 AND amount_paid % 10 = 0))
 );
+COMMENT ON TABLE invoices IS 'One row per invoice.';
+COMMENT ON COLUMN invoices.id IS 'Stripe id of the invoice (prefix in_).';
+COMMENT ON COLUMN invoices.customer_id IS 'Customer billed.';
+COMMENT ON COLUMN invoices.subscription_id IS 'Subscription billed; NULL for one-off invoices.';
+COMMENT ON COLUMN invoices.number IS 'Human-readable number, set at finalisation; unique per account (the flows number invoices per customer under a row lock). No UNIQUE key: DuckDB refuses to update an indexed column of a row that line items reference.';
+COMMENT ON COLUMN invoices.status IS 'Lifecycle status.';
+COMMENT ON COLUMN invoices.billing_reason IS 'Why the invoice was created.';
+COMMENT ON COLUMN invoices.collection_method IS 'Charged automatically or sent.';
+COMMENT ON COLUMN invoices.currency IS 'Currency of the invoice.';
+COMMENT ON COLUMN invoices.subtotal IS 'Sum of line amounts before discounts and tax.';
+COMMENT ON COLUMN invoices.discount_amount IS 'Total of discounts.';
+COMMENT ON COLUMN invoices.tax IS 'Total of taxes.';
+COMMENT ON COLUMN invoices.total IS 'subtotal - discount_amount + tax.';
+COMMENT ON COLUMN invoices.starting_balance IS 'Customer balance applied (negative is credit).';
+COMMENT ON COLUMN invoices.amount_due IS 'What the customer must pay.';
+COMMENT ON COLUMN invoices.amount_paid IS 'What has been paid.';
+COMMENT ON COLUMN invoices.amount_remaining IS 'amount_due - amount_paid.';
+COMMENT ON COLUMN invoices.attempt_count IS 'Payment attempts made.';
+COMMENT ON COLUMN invoices.period_start IS 'Start of the billed period.';
+COMMENT ON COLUMN invoices.period_end IS 'End of the billed period.';
+COMMENT ON COLUMN invoices.due_date IS 'When payment is due (send_invoice).';
+COMMENT ON COLUMN invoices.finalized_at IS 'When it left draft.';
+COMMENT ON COLUMN invoices.paid_at IS 'When it was paid.';
+COMMENT ON COLUMN invoices.voided_at IS 'When it was voided.';
+COMMENT ON COLUMN invoices.created IS 'When the invoice was created (UTC).';
+COMMENT ON COLUMN invoices.metadata IS 'Free-form key-value pairs set by the account; may hold personal data.';
 
 -- invoice_line_items: One row per line of an invoice.
 CREATE TABLE invoice_line_items (
@@ -282,6 +414,19 @@ CREATE TABLE invoice_line_items (
 	CONSTRAINT ck_invoice_line_items_quantity_range CHECK (quantity IS NULL OR quantity >= 0),
 	CONSTRAINT ck_invoice_line_items_period_end_after_period_start CHECK (period_start IS NULL OR period_end IS NULL OR period_end >= period_start)
 );
+COMMENT ON TABLE invoice_line_items IS 'One row per line of an invoice.';
+COMMENT ON COLUMN invoice_line_items.id IS 'Stripe id of the invoice line item (prefix il_).';
+COMMENT ON COLUMN invoice_line_items.invoice_id IS 'Invoice the line is on.';
+COMMENT ON COLUMN invoice_line_items.subscription_item_id IS 'Subscription item billed; NULL for one-off invoice items.';
+COMMENT ON COLUMN invoice_line_items.price_id IS 'Price billed.';
+COMMENT ON COLUMN invoice_line_items.currency IS 'Currency of the line.';
+COMMENT ON COLUMN invoice_line_items.amount IS 'Line amount before discounts; negative for credits.';
+COMMENT ON COLUMN invoice_line_items.discount_amount IS 'Discounts on this line.';
+COMMENT ON COLUMN invoice_line_items.quantity IS 'Units billed.';
+COMMENT ON COLUMN invoice_line_items.description IS 'Text shown on the invoice.';
+COMMENT ON COLUMN invoice_line_items.proration IS 'Whether it prorates a mid-period change.';
+COMMENT ON COLUMN invoice_line_items.period_start IS 'Start of the period billed.';
+COMMENT ON COLUMN invoice_line_items.period_end IS 'End of the period billed.';
 
 -- payment_intents: One row per payment intent.
 CREATE TABLE payment_intents (
@@ -317,6 +462,22 @@ CREATE TABLE payment_intents (
 	CONSTRAINT ck_payment_intents_succeeded CHECK (status <> 'succeeded' OR amount_received > 0),
 	CONSTRAINT ck_payment_intents_three_decimal CHECK (NOT currency IN ('bhd', 'jod', 'kwd', 'omr', 'tnd') OR (amount % 10 = 0))
 );
+COMMENT ON TABLE payment_intents IS 'One row per payment intent.';
+COMMENT ON COLUMN payment_intents.id IS 'Stripe id of the payment intent (prefix pi_).';
+COMMENT ON COLUMN payment_intents.customer_id IS 'Customer paying.';
+COMMENT ON COLUMN payment_intents.payment_method_id IS 'Payment method used or to be used.';
+COMMENT ON COLUMN payment_intents.currency IS 'Currency of the amounts.';
+COMMENT ON COLUMN payment_intents.amount IS 'Amount to collect, minor units.';
+COMMENT ON COLUMN payment_intents.amount_capturable IS 'Authorised amount that can still be captured.';
+COMMENT ON COLUMN payment_intents.amount_received IS 'Amount collected.';
+COMMENT ON COLUMN payment_intents.status IS 'Lifecycle status.';
+COMMENT ON COLUMN payment_intents.capture_method IS 'Capture at once, or authorise now and capture later.';
+COMMENT ON COLUMN payment_intents.last_payment_error_code IS 'Code of the last failed attempt: a decline code, or a failed 3-D Secure check.';
+COMMENT ON COLUMN payment_intents.cancellation_reason IS 'Why it was canceled.';
+COMMENT ON COLUMN payment_intents.canceled_at IS 'When it was canceled.';
+COMMENT ON COLUMN payment_intents.description IS 'Description.';
+COMMENT ON COLUMN payment_intents.created IS 'When the payment intent was created (UTC).';
+COMMENT ON COLUMN payment_intents.metadata IS 'Free-form key-value pairs set by the account; may hold personal data.';
 
 -- invoice_payments: One row per payment applied to an invoice.
 CREATE TABLE invoice_payments (
@@ -342,6 +503,18 @@ CREATE TABLE invoice_payments (
 	CONSTRAINT ck_invoice_payments_status_accepted CHECK (status IN ('open', 'paid', 'canceled')),
 	CONSTRAINT ck_invoice_payments_paid CHECK ((status = 'paid') = (amount_paid IS NOT NULL AND paid_at IS NOT NULL))
 );
+COMMENT ON TABLE invoice_payments IS 'One row per payment applied to an invoice.';
+COMMENT ON COLUMN invoice_payments.id IS 'Stripe id of the invoice payment (prefix inpay_).';
+COMMENT ON COLUMN invoice_payments.invoice_id IS 'Invoice paid.';
+COMMENT ON COLUMN invoice_payments.payment_intent_id IS 'Payment that pays it.';
+COMMENT ON COLUMN invoice_payments.currency IS 'Currency of the amounts.';
+COMMENT ON COLUMN invoice_payments.amount_requested IS 'Amount asked of this payment.';
+COMMENT ON COLUMN invoice_payments.amount_paid IS 'Amount paid; NULL until paid.';
+COMMENT ON COLUMN invoice_payments.status IS 'Lifecycle status.';
+COMMENT ON COLUMN invoice_payments.is_default IS 'Whether it is the invoice''s default payment.';
+COMMENT ON COLUMN invoice_payments.paid_at IS 'When it was paid.';
+COMMENT ON COLUMN invoice_payments.canceled_at IS 'When it was canceled.';
+COMMENT ON COLUMN invoice_payments.created IS 'When the invoice payment was created (UTC).';
 
 -- charges: One row per charge (one attempt to move money on a payment method).
 CREATE TABLE charges (
@@ -390,6 +563,29 @@ CREATE TABLE charges (
 	CONSTRAINT ck_charges_refunded CHECK (refunded = (amount_captured > 0 AND amount_refunded = amount_captured)),
 	CONSTRAINT ck_charges_three_decimal CHECK (NOT currency IN ('bhd', 'jod', 'kwd', 'omr', 'tnd') OR (amount % 10 = 0 AND amount_captured % 10 = 0 AND amount_refunded % 10 = 0))
 );
+COMMENT ON TABLE charges IS 'One row per charge (one attempt to move money on a payment method).';
+COMMENT ON COLUMN charges.id IS 'Stripe id of the charge (prefix ch_).';
+COMMENT ON COLUMN charges.payment_intent_id IS 'Payment intent it belongs to; NULL for legacy charges.';
+COMMENT ON COLUMN charges.customer_id IS 'Customer charged.';
+COMMENT ON COLUMN charges.payment_method_id IS 'Payment method charged.';
+COMMENT ON COLUMN charges.currency IS 'Currency of the amounts.';
+COMMENT ON COLUMN charges.amount IS 'Amount to charge, minor units.';
+COMMENT ON COLUMN charges.amount_captured IS 'Amount captured.';
+COMMENT ON COLUMN charges.amount_refunded IS 'Amount refunded so far; sum of succeeded refunds.';
+COMMENT ON COLUMN charges.status IS 'Outcome of the attempt.';
+COMMENT ON COLUMN charges.paid IS 'Whether it succeeded or was authorised.';
+COMMENT ON COLUMN charges.captured IS 'Whether it was captured.';
+COMMENT ON COLUMN charges.refunded IS 'Whether it was fully refunded.';
+COMMENT ON COLUMN charges.disputed IS 'Whether it has been disputed.';
+COMMENT ON COLUMN charges.failure_code IS 'Decline or failure code.';
+COMMENT ON COLUMN charges.failure_message IS 'Explanation of the failure.';
+COMMENT ON COLUMN charges.outcome_type IS 'What happened: authorised, declined by issuer, blocked by Radar...';
+COMMENT ON COLUMN charges.outcome_network_status IS 'What the card network said.';
+COMMENT ON COLUMN charges.outcome_risk_level IS 'Radar risk level.';
+COMMENT ON COLUMN charges.outcome_risk_score IS 'Radar risk score, 0-99.';
+COMMENT ON COLUMN charges.three_d_secure_result IS 'Result of 3-D Secure authentication, when it ran.';
+COMMENT ON COLUMN charges.created IS 'When the charge was created (UTC).';
+COMMENT ON COLUMN charges.metadata IS 'Free-form key-value pairs set by the account; may hold personal data.';
 
 -- refunds: One row per refund.
 CREATE TABLE refunds (
@@ -413,6 +609,17 @@ CREATE TABLE refunds (
 	CONSTRAINT ck_refunds_reason_accepted CHECK (reason IS NULL OR reason IN ('duplicate', 'fraudulent', 'requested_by_customer', 'expired_uncaptured_charge')),
 	CONSTRAINT ck_refunds_three_decimal CHECK (NOT currency IN ('bhd', 'jod', 'kwd', 'omr', 'tnd') OR (amount % 10 = 0))
 );
+COMMENT ON TABLE refunds IS 'One row per refund.';
+COMMENT ON COLUMN refunds.id IS 'Stripe id of the refund (prefix re_).';
+COMMENT ON COLUMN refunds.charge_id IS 'Charge refunded.';
+COMMENT ON COLUMN refunds.payment_intent_id IS 'Payment intent of the charge.';
+COMMENT ON COLUMN refunds.currency IS 'Currency of the amounts.';
+COMMENT ON COLUMN refunds.amount IS 'Amount refunded, minor units.';
+COMMENT ON COLUMN refunds.status IS 'Lifecycle status.';
+COMMENT ON COLUMN refunds.reason IS 'Why it was refunded.';
+COMMENT ON COLUMN refunds.failure_reason IS 'Why it failed.';
+COMMENT ON COLUMN refunds.created IS 'When the refund was created (UTC).';
+COMMENT ON COLUMN refunds.metadata IS 'Free-form key-value pairs set by the account; may hold personal data.';
 
 -- disputes: One row per dispute.
 CREATE TABLE disputes (
@@ -437,6 +644,18 @@ CREATE TABLE disputes (
 	CONSTRAINT ck_disputes_reason_accepted CHECK (reason IN ('bank_cannot_process', 'check_returned', 'credit_not_processed', 'customer_initiated', 'debit_not_authorized', 'duplicate', 'fraudulent', 'general', 'incorrect_account_details', 'insufficient_funds', 'product_not_received', 'product_unacceptable', 'subscription_canceled', 'unrecognized')),
 	CONSTRAINT ck_disputes_three_decimal CHECK (NOT currency IN ('bhd', 'jod', 'kwd', 'omr', 'tnd') OR (amount % 10 = 0))
 );
+COMMENT ON TABLE disputes IS 'One row per dispute.';
+COMMENT ON COLUMN disputes.id IS 'Stripe id of the dispute (prefix dp_).';
+COMMENT ON COLUMN disputes.charge_id IS 'Charge disputed.';
+COMMENT ON COLUMN disputes.payment_intent_id IS 'Payment intent of the charge.';
+COMMENT ON COLUMN disputes.currency IS 'Currency of the amounts.';
+COMMENT ON COLUMN disputes.amount IS 'Amount disputed, minor units.';
+COMMENT ON COLUMN disputes.status IS 'Lifecycle status.';
+COMMENT ON COLUMN disputes.reason IS 'Reason the cardholder gave.';
+COMMENT ON COLUMN disputes.evidence_due_by IS 'Deadline to submit evidence.';
+COMMENT ON COLUMN disputes.is_charge_refundable IS 'Whether the charge can still be refunded.';
+COMMENT ON COLUMN disputes.created IS 'When the dispute was created (UTC).';
+COMMENT ON COLUMN disputes.metadata IS 'Free-form key-value pairs set by the account; may hold personal data.';
 
 -- balance_transactions: One row per movement of the account's balance.
 CREATE TABLE balance_transactions (
@@ -469,6 +688,22 @@ CREATE TABLE balance_transactions (
 	CONSTRAINT ck_balance_transactions_one_source CHECK (CAST((charge_id IS NOT NULL) AS INT) + CAST((refund_id IS NOT NULL) AS INT) + CAST((dispute_id IS NOT NULL) AS INT) <= 1),
 	CONSTRAINT ck_balance_transactions_available CHECK (available_on >= created)
 );
+COMMENT ON TABLE balance_transactions IS 'One row per movement of the account''s balance.';
+COMMENT ON COLUMN balance_transactions.id IS 'Stripe id of the balance transaction (prefix txn_).';
+COMMENT ON COLUMN balance_transactions.type IS 'Kind of movement.';
+COMMENT ON COLUMN balance_transactions.reporting_category IS 'Accounting category.';
+COMMENT ON COLUMN balance_transactions.amount IS 'Gross amount in the settlement currency, minor units.';
+COMMENT ON COLUMN balance_transactions.fee IS 'Fees paid, minor units; sum of the fee details.';
+COMMENT ON COLUMN balance_transactions.net IS 'amount - fee.';
+COMMENT ON COLUMN balance_transactions.currency IS 'Settlement currency.';
+COMMENT ON COLUMN balance_transactions.exchange_rate IS 'Rate used when the customer''s currency differs from the settlement currency.';
+COMMENT ON COLUMN balance_transactions.status IS 'Whether funds are available.';
+COMMENT ON COLUMN balance_transactions.available_on IS 'When the funds become available.';
+COMMENT ON COLUMN balance_transactions.description IS 'Description.';
+COMMENT ON COLUMN balance_transactions.charge_id IS 'Source charge.';
+COMMENT ON COLUMN balance_transactions.refund_id IS 'Source refund.';
+COMMENT ON COLUMN balance_transactions.dispute_id IS 'Source dispute.';
+COMMENT ON COLUMN balance_transactions.created IS 'When the balance transaction was created (UTC).';
 
 -- balance_transaction_fee_details: One row per fee line of a balance transaction.
 CREATE TABLE balance_transaction_fee_details (
@@ -486,6 +721,13 @@ CREATE TABLE balance_transaction_fee_details (
 	CONSTRAINT ck_balance_transaction_fee_details_amount_range CHECK (amount >= 0),
 	CONSTRAINT ck_balance_transaction_fee_details_currency_iso CHECK (currency ~ '^[a-z]{3}$')
 );
+COMMENT ON TABLE balance_transaction_fee_details IS 'One row per fee line of a balance transaction.';
+COMMENT ON COLUMN balance_transaction_fee_details.balance_transaction_id IS 'Balance transaction the fee belongs to.';
+COMMENT ON COLUMN balance_transaction_fee_details.line IS 'Position of the fee in Stripe''s fee_details list.';
+COMMENT ON COLUMN balance_transaction_fee_details.type IS 'Kind of fee.';
+COMMENT ON COLUMN balance_transaction_fee_details.amount IS 'Fee amount, minor units.';
+COMMENT ON COLUMN balance_transaction_fee_details.currency IS 'Currency of the fee.';
+COMMENT ON COLUMN balance_transaction_fee_details.description IS 'What the fee is for.';
 
 -- events: One row per Stripe event.
 CREATE TABLE events (
@@ -504,6 +746,19 @@ CREATE TABLE events (
 	CONSTRAINT pk_events PRIMARY KEY (id),
 	CONSTRAINT ck_events_pending_webhooks_range CHECK (pending_webhooks >= 0)
 );
+COMMENT ON TABLE events IS 'One row per Stripe event.';
+COMMENT ON COLUMN events.id IS 'Stripe id of the event (prefix evt_).';
+COMMENT ON COLUMN events.type IS 'Event type, such as charge.succeeded.';
+COMMENT ON COLUMN events.api_version IS 'API version of the snapshot.';
+COMMENT ON COLUMN events.object_type IS 'Type of the object in data.object (charge, invoice...).';
+COMMENT ON COLUMN events.object_id IS 'Id of the object in data.object.';
+COMMENT ON COLUMN events.data_object IS 'Snapshot of the object after the change.';
+COMMENT ON COLUMN events.previous_attributes IS 'Values of the changed attributes before the change (updates only).';
+COMMENT ON COLUMN events.request_id IS 'API request that caused it.';
+COMMENT ON COLUMN events.idempotency_key IS 'Idempotency key of that request.';
+COMMENT ON COLUMN events.livemode IS 'Live or test mode.';
+COMMENT ON COLUMN events.pending_webhooks IS 'Webhooks not yet delivered.';
+COMMENT ON COLUMN events.created IS 'When the event was created (UTC).';
 
 -- idempotency_keys: One row per idempotency key a client has sent.
 CREATE TABLE idempotency_keys (
@@ -525,6 +780,18 @@ CREATE TABLE idempotency_keys (
 	CONSTRAINT ck_idempotency_keys_finished CHECK ((recovery_point = 'finished') = (response_status IS NOT NULL AND response_body IS NOT NULL)),
 	CONSTRAINT ck_idempotency_keys_lock CHECK ((locked_at IS NULL) = (locked_by IS NULL) AND (recovery_point = 'started' OR locked_at IS NULL))
 );
+COMMENT ON TABLE idempotency_keys IS 'One row per idempotency key a client has sent.';
+COMMENT ON COLUMN idempotency_keys.idempotency_key IS 'Key chosen by the client (at most 255 characters).';
+COMMENT ON COLUMN idempotency_keys.operation IS 'Flow the key was first used for, such as refund_charge.';
+COMMENT ON COLUMN idempotency_keys.request_fingerprint IS 'SHA-256 of the operation and its canonical parameters; a reuse must match it.';
+COMMENT ON COLUMN idempotency_keys.request_params IS 'Canonical parameters of the first request, kept to explain a mismatch.';
+COMMENT ON COLUMN idempotency_keys.recovery_point IS 'Progress of the request: started (work not committed) or finished.';
+COMMENT ON COLUMN idempotency_keys.locked_at IS 'When the request now running took the key; NULL when none runs.';
+COMMENT ON COLUMN idempotency_keys.locked_by IS 'Request id (req_) holding the lock.';
+COMMENT ON COLUMN idempotency_keys.response_status IS 'HTTP-like status of the stored result: 200, or the error''s 4xx.';
+COMMENT ON COLUMN idempotency_keys.response_body IS 'Stored result returned to retries: the object, or the error.';
+COMMENT ON COLUMN idempotency_keys.created IS 'When the key was first used (UTC); pruned after 24 hours.';
+COMMENT ON COLUMN idempotency_keys.last_run_at IS 'When a request last started work under the key.';
 
 -- ingest_versions: One row per Stripe object the ingester has written.
 CREATE TABLE ingest_versions (
@@ -535,6 +802,12 @@ CREATE TABLE ingest_versions (
 	applied_at TIMESTAMP WITH TIME ZONE NOT NULL,
 	CONSTRAINT pk_ingest_versions PRIMARY KEY (object_type, object_id)
 );
+COMMENT ON TABLE ingest_versions IS 'One row per Stripe object the ingester has written.';
+COMMENT ON COLUMN ingest_versions.object_type IS 'Stripe object type, such as charge.';
+COMMENT ON COLUMN ingest_versions.object_id IS 'Stripe id of the object.';
+COMMENT ON COLUMN ingest_versions.version IS 'Instant of the snapshot applied: the event''s created, or for a plain object its own created. An older snapshot never overwrites a newer one.';
+COMMENT ON COLUMN ingest_versions.event_id IS 'Event whose snapshot is applied; NULL when a plain object was applied.';
+COMMENT ON COLUMN ingest_versions.applied_at IS 'When the ingester applied it (UTC).';
 
 -- ingest_pending: One row per record waiting for a parent object that has not arrived yet.
 CREATE TABLE ingest_pending (
@@ -552,6 +825,18 @@ CREATE TABLE ingest_pending (
 	CONSTRAINT pk_ingest_pending PRIMARY KEY (id),
 	CONSTRAINT ck_ingest_pending_source_line_range CHECK (source_line IS NULL OR source_line >= 1)
 );
+COMMENT ON TABLE ingest_pending IS 'One row per record waiting for a parent object that has not arrived yet.';
+COMMENT ON COLUMN ingest_pending.id IS 'Digest of the record (sha256, 32 hex digits).';
+COMMENT ON COLUMN ingest_pending.object_type IS 'Type of the waiting object.';
+COMMENT ON COLUMN ingest_pending.object_id IS 'Id of the waiting object.';
+COMMENT ON COLUMN ingest_pending.event_id IS 'Event that carried it; NULL for a plain object.';
+COMMENT ON COLUMN ingest_pending.version IS 'Instant of the snapshot (see ingest_versions.version).';
+COMMENT ON COLUMN ingest_pending.waiting_for_table IS 'Table of the missing parent.';
+COMMENT ON COLUMN ingest_pending.waiting_for_id IS 'Key of the missing parent.';
+COMMENT ON COLUMN ingest_pending.raw IS 'The record as received (JSON text).';
+COMMENT ON COLUMN ingest_pending.source IS 'File the record came from, or <records> for records passed in memory.';
+COMMENT ON COLUMN ingest_pending.source_line IS 'Line of the record in a JSON Lines file, or its position (from 1) in a JSON array or list; NULL for a whole file that is not JSON.';
+COMMENT ON COLUMN ingest_pending.received_at IS 'When the record was first read (UTC).';
 
 -- ingest_quarantine: One row per distinct rejected record and rule (a record rejected again counts up).
 CREATE TABLE ingest_quarantine (
@@ -572,3 +857,16 @@ CREATE TABLE ingest_quarantine (
 	CONSTRAINT ck_ingest_quarantine_source_line_range CHECK (source_line IS NULL OR source_line >= 1),
 	CONSTRAINT ck_ingest_quarantine_times_seen_range CHECK (times_seen >= 1)
 );
+COMMENT ON TABLE ingest_quarantine IS 'One row per distinct rejected record and rule (a record rejected again counts up).';
+COMMENT ON COLUMN ingest_quarantine.id IS 'Digest of the rule and the record (sha256, 32 hex digits).';
+COMMENT ON COLUMN ingest_quarantine.rule IS 'Kind of rule broken.';
+COMMENT ON COLUMN ingest_quarantine.error IS 'The rule in words, naming the record and object.';
+COMMENT ON COLUMN ingest_quarantine.object_type IS 'Type of the object, when readable.';
+COMMENT ON COLUMN ingest_quarantine.object_id IS 'Id of the object, when readable.';
+COMMENT ON COLUMN ingest_quarantine.event_id IS 'Id of the event that carried it, if any.';
+COMMENT ON COLUMN ingest_quarantine.raw IS 'The record as received; characters a database cannot store (NUL, lone surrogates) are backslash-escaped.';
+COMMENT ON COLUMN ingest_quarantine.source IS 'File the record came from, or <records> for records passed in memory.';
+COMMENT ON COLUMN ingest_quarantine.source_line IS 'Line of the record in a JSON Lines file, or its position (from 1) in a JSON array or list; NULL for a whole file that is not JSON.';
+COMMENT ON COLUMN ingest_quarantine.first_seen_at IS 'When the record was first rejected (UTC).';
+COMMENT ON COLUMN ingest_quarantine.last_seen_at IS 'When it was last rejected (UTC).';
+COMMENT ON COLUMN ingest_quarantine.times_seen IS 'How many times it was rejected.';

@@ -214,6 +214,14 @@ from pg_constraint c join pg_namespace n on n.oid = c.connamespace
 where n.nspname = 'public' order by 1, 2
 """
 _INDEXES = "select tablename, indexname, indexdef from pg_indexes where schemaname = 'public' order by 1, 2"
+_COMMENTS = """
+select c.relname, a.attname, d.description
+from pg_description d
+join pg_class c on c.oid = d.objoid and d.classoid = 'pg_class'::regclass
+join pg_namespace n on n.oid = c.relnamespace
+left join pg_attribute a on a.attrelid = c.oid and a.attnum = d.objsubid and d.objsubid > 0
+where n.nspname = 'public' order by 1, 2 nulls first
+"""
 
 
 def _catalog(dsn: str) -> dict[str, list[tuple]]:
@@ -221,7 +229,7 @@ def _catalog(dsn: str) -> dict[str, list[tuple]]:
         return {
             name: conn.execute(sql).fetchall()
             for name, sql in (("columns", _COLUMNS), ("constraints", _CONSTRAINTS),
-                              ("indexes", _INDEXES))
+                              ("indexes", _INDEXES), ("comments", _COMMENTS))
         }  # fmt: skip
 
 
@@ -240,7 +248,7 @@ def test_create_all_builds_the_same_postgresql_schema_as_the_generated_ddl(pg_ds
     assert {r[0] for r in from_ddl["columns"]} == set(OLTP.table_names)
     kinds = {r[2] for r in from_ddl["constraints"]}
     assert {"p", "u", "f", "c"} <= kinds  # PostgreSQL 18 also lists NOT NULL ("n")
-    # Not compared: comments. create_all also runs COMMENT ON (grain, descriptions); the
-    # generated DDL carries none.
-    for part in ("columns", "constraints", "indexes"):
+    # The grain of each table and the description of each column travel as comments.
+    assert len(from_ddl["comments"]) == sum(1 + len(t.columns) for t in OLTP.tables)
+    for part in ("columns", "constraints", "indexes", "comments"):
         assert from_metadata[part] == from_ddl[part], part

@@ -103,3 +103,17 @@ def test_er_diagram_cardinalities_follow_nullability_and_uniqueness():
     full = er_diagram(OLTP)
     assert 'text id PK "not null; id"' in full
     assert 'text email "text; PII direct"' in full
+
+
+def test_the_database_carries_the_data_dictionary_as_comments(engine):
+    create_schema(engine)
+    query = {
+        "duckdb": "select comment from duckdb_columns() "
+        "where table_name = 'charges' and column_name = 'amount_refunded'",
+        "postgresql": "select col_description('charges'::regclass, "
+        "(select attnum from pg_attribute where attrelid = 'charges'::regclass "
+        "and attname = 'amount_refunded'))",
+    }[engine.dialect.name]
+    with engine.connect() as conn:
+        comment = conn.execute(sa.text(query)).scalar_one()
+    assert comment == OLTP.table("charges").column("amount_refunded").description

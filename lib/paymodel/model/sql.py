@@ -21,11 +21,19 @@ import sqlalchemy as sa
 import sqlglot
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
-from sqlalchemy.schema import CreateTable
+from sqlalchemy.schema import CreateTable, SetColumnComment, SetTableComment
 
 from paymodel.model.core import LogicalType, Model, Table
 
-__all__ = ["DIALECTS", "ddl", "dialect", "metadata", "sqlalchemy_type", "statements"]
+__all__ = [
+    "DIALECTS",
+    "ddl",
+    "dialect",
+    "metadata",
+    "sqlalchemy_type",
+    "statements",
+    "table_statements",
+]
 
 DIALECTS = ("duckdb", "postgresql")
 """Engines the model renders to."""
@@ -113,15 +121,38 @@ def metadata(model: Model, dialect_name: str = "postgresql") -> sa.MetaData:
     return md
 
 
-def statements(model: Model, dialect_name: str) -> list[str]:
-    """One ``CREATE TABLE`` statement per table, parents first, without a trailing ';'."""
+def table_statements(model: Model, dialect_name: str) -> dict[str, list[str]]:
+    """Per table, parents first: its ``CREATE TABLE``, then ``COMMENT ON`` its grain and columns.
+
+    The comments carry the data dictionary into the database, where SQL clients show it.
+    Statements have no trailing ';'. Compiled once per model and dialect.
+    """
+    return {table: list(stmts) for table, stmts in _compiled(model, dialect_name)}
+
+
+@cache
+def _compiled(model: Model, dialect_name: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     md = metadata(model, dialect_name)
     d = dialect(dialect_name)
     out = []
     for table in model.tables:
-        sql = str(CreateTable(md.tables[table.name]).compile(dialect=d)).strip()
-        out.append("\n".join(line.rstrip() for line in sql.splitlines()))
-    return out
+        sa_table = md.tables[table.name]
+        elements = [
+            CreateTable(sa_table),
+            SetTableComment(sa_table),
+            *(SetColumnComment(column) for column in sa_table.columns),
+        ]
+        stmts = tuple(
+            "\n".join(line.rstrip() for line in str(e.compile(dialect=d)).strip().splitlines())
+            for e in elements
+        )
+        out.append((table.name, stmts))
+    return tuple(out)
+
+
+def statements(model: Model, dialect_name: str) -> list[str]:
+    """Every statement of the model's DDL, in order (see :func:`table_statements`)."""
+    return [s for stmts in table_statements(model, dialect_name).values() for s in stmts]
 
 
 def ddl(model: Model, dialect_name: str) -> str:
@@ -131,7 +162,9 @@ def ddl(model: Model, dialect_name: str) -> str:
         f"-- Engine: {dialect_name}. {model.description}\n"
     )
     body = "\n\n".join(
-        f"-- {t.name}: {t.grain}\n{s};"
-        for t, s in zip(model.tables, statements(model, dialect_name), strict=True)
+        f"-- {t.name}: {t.grain}\n" + ";\n".join(stmts) + ";"
+        for t, stmts in zip(
+            model.tables, table_statements(model, dialect_name).values(), strict=True
+        )
     )
     return head + "\n" + body + "\n"

@@ -80,14 +80,14 @@ import sqlalchemy as sa
 from tqdm.auto import tqdm
 
 from paymodel.model.oltp import OLTP
-from paymodel.model.sql import metadata, statements
+from paymodel.model.sql import metadata
 from paymodel.model.stripe import (
     StripeObjectError,
     UnknownObjectType,
     from_stripe_object,
     object_key,
 )
-from paymodel.oltp.schema import create_schema, dialect_name, seed_reference_data
+from paymodel.oltp.schema import create_schema, create_tables, dialect_name, seed_reference_data
 
 __all__ = [
     "EXIT_OK",
@@ -406,11 +406,7 @@ def ensure_schema(engine: sa.Engine) -> list[str]:
         create_schema(engine)
         return missing
     with engine.begin() as conn:
-        for table, statement in zip(
-            OLTP.tables, statements(OLTP, dialect_name(engine)), strict=True
-        ):
-            if table.name in missing:
-                conn.exec_driver_sql(statement)
+        create_tables(conn, missing)
         if "currencies" in missing:
             seed_reference_data(conn)
     return missing

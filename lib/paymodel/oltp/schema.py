@@ -12,16 +12,19 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import sqlalchemy as sa
 
 from paymodel.model.core import Model
 from paymodel.model.oltp import OLTP
 from paymodel.model.reference import currency_rows
-from paymodel.model.sql import metadata, statements
+from paymodel.model.sql import metadata, table_statements
 from paymodel.oltp.engines import connection
 
 __all__ = [
     "create_schema",
+    "create_tables",
     "dialect_name",
     "oltp_tables",
     "primary_keys",
@@ -47,6 +50,26 @@ def seed_reference_data(conn: sa.Connection) -> None:
     conn.execute(sa.insert(oltp_tables(conn)["currencies"]), currency_rows())
 
 
+def create_tables(
+    conn: sa.Connection, names: Iterable[str] | None = None, *, model: Model = OLTP
+) -> None:
+    """Run the generated DDL of the tables ``names`` (default: all), parents first.
+
+    Each table gets its ``CREATE TABLE`` and the ``COMMENT ON`` statements that carry its
+    grain and column descriptions. The DBAPI cursor runs the text verbatim: without
+    parameters, no driver rewrites the ``%`` of a modulo check into a placeholder.
+    """
+    wanted = set(model.table_names if names is None else names)
+    unknown = wanted - set(model.table_names)
+    if unknown:
+        raise KeyError(f"model {model.name} has no table(s) {sorted(unknown)}")
+    cursor = conn.connection.cursor()
+    for table, stmts in table_statements(model, dialect_name(conn)).items():
+        if table in wanted:
+            for statement in stmts:
+                cursor.execute(statement)
+
+
 def create_schema(engine: sa.Engine, *, model: Model = OLTP, seed: bool = True) -> None:
     """Create every table of ``model`` on ``engine`` in one transaction.
 
@@ -55,11 +78,7 @@ def create_schema(engine: sa.Engine, *, model: Model = OLTP, seed: bool = True) 
     already exists.
     """
     with engine.begin() as conn:
-        # The DBAPI cursor runs the DDL text verbatim: without parameters, no driver
-        # rewrites the `%` of a modulo check into a placeholder.
-        cursor = conn.connection.cursor()
-        for statement in statements(model, dialect_name(engine)):
-            cursor.execute(statement)
+        create_tables(conn, model=model)
         if seed and "currencies" in model.table_names:
             seed_reference_data(conn)
 
