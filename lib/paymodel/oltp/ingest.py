@@ -77,7 +77,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from paymodel.model.oltp import OLTP
 from paymodel.model.sql import metadata
