@@ -78,7 +78,7 @@ for table in TABLES:
 
 def q(sql: str) -> pd.DataFrame:
     """Run a query over the generated Parquet files."""
-    return db.execute(sql).df()
+    return db.execute(sql).arrow().read_all().to_pandas()
 
 
 # %% [markdown]
