@@ -70,7 +70,13 @@ def sqlalchemy_type(t: LogicalType) -> sa.types.TypeEngine:
     if t.sql == "date":
         return sa.Date()
     if t.sql == "json":
-        return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+        # none_as_null: Python None is SQL NULL. SQLAlchemy's default stores it as the JSON
+        # value null, which IS NOT NULL: `metadata IS NULL` missed empty metadata, and a
+        # check such as ck_idempotency_keys_finished judged the row unlike ingestion's
+        # Python checks (found by the generated constraint tests of issue 14).
+        return sa.JSON(none_as_null=True).with_variant(
+            postgresql.JSONB(none_as_null=True), "postgresql"
+        )
     if t.sql == "decimal":
         return sa.Numeric(t.precision, t.scale)
     raise ValueError(f"logical type {t.name}: no SQL type for {t.sql!r}")
