@@ -414,7 +414,8 @@ def test_the_official_sample_objects_map_or_fail_with_a_named_rule() -> None:
     assert outcomes["balance_transaction"] == "mapped"
     # the sample coupon is 'forever' with duration_in_months 3, which the model refuses
     assert outcomes["coupon"] == (
-        "coupon: duration_in_months is set exactly when duration is repeating"
+        "coupon: duration_in_months is set exactly when duration is repeating "
+        "(ck_coupons_duration_months)"
     )
     assert sum(v == "mapped" for v in outcomes.values()) >= 5
 
@@ -551,8 +552,8 @@ def test_row_problems_evaluates_checks_with_sql_null_logic() -> None:
     )
     assert row_problems(
         "subscriptions", {**SUBSCRIPTION, "trial_start": at(5), "trial_end": at(3)}
-    ) == ["trial_end is not before trial_start"]
-    assert "at most one source (charge, refund or dispute)" in row_problems(
+    ) == ["trial_end is not before trial_start (ck_subscriptions_trial_end_after_trial_start)"]
+    assert "at most one source (charge, refund or dispute) (ck_balance_transactions_one_source)" in row_problems(
         "balance_transactions", {**CHARGE_TXN, "refund_id": "re_1"}
     )
     assert row_problems("charges", {**CHARGE, "bogus": 1}) == ["bogus: not columns of charges"]

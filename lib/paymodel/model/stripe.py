@@ -49,7 +49,7 @@ Example:
     >>> from_stripe_object(coupon)
     Traceback (most recent call last):
     ...
-    paymodel.model.stripe.StripeObjectError: coupon SAVE120: percent_off is in (0, 100]
+    paymodel.model.stripe.StripeObjectError: coupon SAVE120: percent_off is in (0, 100] (ck_coupons_percent_off)
 """
 
 from __future__ import annotations
@@ -1553,7 +1553,9 @@ def row_problems(table: str, row: Mapping[str, Any]) -> list[str]:
 
     Checks the columns (presence, type, SQL integer ranges, NOT NULL), then every check
     constraint of the table (accepted values, ranges, ISO codes, multi-column rules),
-    evaluated in Python from the SQL the database enforces, with SQL's NULL logic.
+    evaluated in Python from the SQL the database enforces, with SQL's NULL logic. A
+    broken check is named as the database names it: its description, then its
+    constraint name in parentheses.
     Foreign keys and unique keys need the database and are not checked here.
 
     Example:
@@ -1561,7 +1563,7 @@ def row_problems(table: str, row: Mapping[str, Any]) -> list[str]:
         >>> t = datetime(2025, 1, 1, tzinfo=UTC)
         >>> row_problems("fx_rates", {"rate_date": t.date(), "currency": "EUR",
         ...                           "usd_per_unit": Decimal("1.08")})
-        ['currency is a lowercase 3-letter ISO 4217 code']
+        ['currency is a lowercase 3-letter ISO 4217 code (ck_fx_rates_currency_iso)']
     """
     model = _TABLES[table]
     problems = []
@@ -1579,7 +1581,7 @@ def row_problems(table: str, row: Mapping[str, Any]) -> list[str]:
         return problems
     for check, test in _compiled_checks(table):
         if test(row) is False:
-            problems.append(check.description)
+            problems.append(f"{check.description} ({check.name})")
     return problems
 
 
@@ -1652,6 +1654,17 @@ def _compile(node: exp.Expression) -> Callable[[Mapping[str, Any]], Any]:
         inner = _compile(node.this)
         pattern = re.compile(node.expression.this)
         return lambda row: None if (v := inner(row)) is None else bool(pattern.search(v))
+    if isinstance(node, exp.Between):
+        inner, low, high = (_compile(node.args[k]) for k in ("this", "low", "high"))
+
+        def _between(row: Mapping[str, Any]) -> Any:
+            v, lo, hi = inner(row), low(row), high(row)
+            return None if v is None or lo is None or hi is None else lo <= v <= hi
+
+        return _between
+    if isinstance(node, exp.Length):
+        inner = _compile(node.this)
+        return lambda row: None if (v := inner(row)) is None else len(v)
     if isinstance(node, exp.Cast):
         inner = _compile(node.this)
         if node.to.this not in (exp.DataType.Type.INT, exp.DataType.Type.BIGINT):
