@@ -1079,9 +1079,15 @@ def simulate_chunk(
     fee2 = np.where(conv, per_mille(gross, C.CONVERSION_FEE_PER_MILLE), 0)
     bt_parts.append({"kind": _ints(len(oc), 0), "src": oc, "t": ch_t[oc], "amount": gross, "f0": fee0, "f1": fee1, "f2": fee2,
                      "rate": np.where(conv, r, NA), "avail": ch_t[oc] + C.PAYOUT_DELAY_DAYS * DAY})  # fmt: skip
+    # A refund settles at its charge's rate, as the difference of the converted cumulative
+    # refunded amounts: the refunds of a charge add up to minus its settled amount exactly
+    # (the day's rate at refund time made a full refund of a BRL charge settle off its charge).
     rc = ch_cur[r_ch]
-    r = rate(rc, r_t)
-    ramt = -convert_minor(r_amt, _EXP[rc], r)
+    r = rate(rc, ch_t[r_ch])
+    done = np.cumsum(r_amt) - r_amt
+    first_of_charge = np.r_[True, r_ch[1:] != r_ch[:-1]] if R else np.zeros(0, dtype=bool)
+    before = done - np.maximum.accumulate(np.where(first_of_charge, done, 0)) if R else done
+    ramt = -(convert_minor(before + r_amt, _EXP[rc], r) - convert_minor(before, _EXP[rc], r))
     z = np.zeros(R, dtype=np.int64)
     bt_parts.append({"kind": _ints(R, 1), "src": np.arange(R), "t": r_t, "amount": ramt, "f0": z, "f1": z, "f2": z,
                      "rate": np.where(rc != usd, r, NA), "avail": r_t})  # fmt: skip
