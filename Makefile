@@ -28,7 +28,7 @@ PUPPETEER_CONFIG := $(BUILD)/puppeteer.json
 CHROMIUM_ARGS := "--no-sandbox", "--disable-gpu", "--disable-background-networking", \
 	"--disable-component-update", "--disable-sync", "--no-first-run"
 
-.PHONY: help venv run test lab diagrams clean
+.PHONY: help venv run test lab diagrams clean mutants
 
 help: ## List the targets with what they do
 	@echo "Usage: make <target>"
@@ -65,6 +65,30 @@ test: venv ## Lint, check schemas/ is up to date, run the test suite on 2 worker
 	$(BIN)/ruff check .
 	$(BIN)/paymodel schemas --check
 	$(BIN)/python -m pytest -n 2
+
+# Mutation testing: MUTANTS narrows the run (mutmut names, globs allowed), e.g.
+# make mutants MUTANTS='paymodel.oltp.flows.money.*'. Results are kept between runs.
+MUTATION := $(BUILD)/mutation
+MUTANTS ?=
+MUTANT_CHILDREN ?= 1
+
+mutants: venv ## Mutation testing (mutmut) of money, refunds, idempotency, invariants, ingestion, constraints; prints score and survivors (slow, not in CI)
+	@$(BIN)/python -c 'import mutmut' 2>/dev/null || $(BIN)/uv pip install --python $(BIN)/python -e '.[mutation]' \
+	  || $(BIN)/python -m pip install -e '.[mutation]'
+	mkdir -p $(MUTATION)/mutants/src
+	ln -sfn ../../lib $(MUTATION)/src
+	rm -rf $(MUTATION)/tests $(MUTATION)/data && cp -r tests data pyproject.toml $(MUTATION)/
+	@# mutants/src must exist before Python starts, or the import system skips it for good.
+	cd $(MUTATION) && PYTHONPATH=$(abspath $(MUTATION))/mutants/src nice -n 10 \
+	  $(abspath $(BIN))/mutmut run --max-children $(MUTANT_CHILDREN) $(MUTANTS) > mutmut-run.log 2>&1 \
+	  || { tail -20 mutmut-run.log; exit 1; }
+	cd $(MUTATION) && $(abspath $(BIN))/mutmut export-cicd-stats > /dev/null
+	@cd $(MUTATION) && $(abspath $(BIN))/python -c 'import json; s = json.load(open("mutants/mutmut-cicd-stats.json")); \
+	  caught = s["killed"] + s["timeout"]; judged = caught + s["survived"] + s["no_tests"] + s["suspicious"]; \
+	  print(f"mutation score: {caught}/{judged} = {100 * caught / max(judged, 1):.1f}% ", \
+	        f"(killed {s[\"killed\"]}, timeout {s[\"timeout\"]}, survived {s[\"survived\"]}, no tests {s[\"no_tests\"]})")'
+	@echo "survivors (mutmut show NAME in $(MUTATION) for the diff):"
+	@cd $(MUTATION) && $(abspath $(BIN))/mutmut results
 
 lab: venv ## Open JupyterLab on notebooks/; jupytext keeps each .py and .ipynb pair in sync
 	@[ -x $(BIN)/jupyter-lab ] || $(BIN)/uv pip install --python $(BIN)/python jupyterlab jupytext \

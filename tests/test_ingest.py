@@ -570,3 +570,74 @@ def test_references_that_change_while_referenced(db: sa.Engine) -> None:
     assert table_rows(db, "subscriptions")[0]["default_payment_method_id"] is None
     assert table_rows(db, "payment_intents")[0]["customer_id"] is None
     assert count(db, "charges") == 1  # still referencing the detached card
+
+
+# --- ties and outside writers ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("order", ["a_then_b", "b_then_a"])
+def test_a_same_second_tie_goes_to_the_later_arrival(db: sa.Engine, order: str) -> None:
+    """Two snapshots of one object taken in the same second: the one that arrives last wins."""
+    a = event("evt_a", "customer.updated", "customers", customer(name="Arrived A"), at(50))
+    b = event("evt_b", "customer.updated", "customers", customer(name="Arrived B"), at(50))
+    first, last = (a, b) if order == "a_then_b" else (b, a)
+    report = ingest([first, last], db)  # in one run
+    assert (report.applied, report.superseded) == (2, 0)
+    assert table_rows(db, "customers")[0]["name"] == last["data"]["object"]["name"]
+    again = event("evt_c", "customer.updated", "customers", customer(name="Third"), at(50))
+    assert ingest([again], db).applied == 1  # and across runs
+    assert table_rows(db, "customers")[0]["name"] == "Third"
+    with db.connect() as conn:
+        assert conn.execute(sa.text("SELECT event_id FROM ingest_versions")).scalar_one() == "evt_c"
+
+
+def test_a_same_second_tie_of_plain_objects_goes_to_the_later_arrival(db: sa.Engine) -> None:
+    product = {"object": "product", "id": "prod_tie", "name": "First", "active": True,
+               "created": 100, "updated": 200}  # fmt: skip
+    ingest([product, {**product, "name": "Second"}], db)
+    assert table_rows(db, "products")[0]["name"] == "Second"
+    ingest([{**product, "name": "Third"}], db)
+    assert table_rows(db, "products")[0]["name"] == "Third"
+
+
+def _wait_for_the_customer(db: sa.Engine) -> None:
+    report = ingest([event("evt_pi", "payment_intent.created", "payment_intents",
+                           payment_intent(), at(10))], db)  # fmt: skip
+    assert report.pending == 1
+    assert [(r["waiting_for_table"], r["waiting_for_id"]) for r in table_rows(db, "ingest_pending")] == [
+        ("customers", "cus_T1")
+    ]
+
+
+def test_pending_is_released_when_the_flows_write_the_parent(db: sa.Engine) -> None:
+    """The parent arrives outside ingestion (a payment flow): the next run releases the child."""
+    from paymodel.oltp.flows import ManualClock, Payments
+
+    _wait_for_the_customer(db)
+
+    class FixedIds:
+        def new(self, prefix: str) -> str:
+            return "cus_T1" if prefix == "cus_" else f"{prefix}flow1"
+
+    Payments(db, clock=ManualClock(T0), ids=FixedIds()).create_customer(email="li@example.com")
+    report = ingest([to_stripe_object("products", {
+        "id": "prod_other", "name": "Unrelated", "description": None, "active": True,
+        "created": T0, "metadata": None})], db)  # fmt: skip
+    assert (report.applied, report.released) == (1, 1)
+    assert count(db, "ingest_pending") == 0
+    assert table_rows(db, "payment_intents")[0]["customer_id"] == "cus_T1"
+
+
+def test_pending_is_released_when_a_load_writes_the_parent(db: sa.Engine) -> None:
+    """The parent arrives by a bulk load (plain INSERT): the next run releases the child."""
+    from paymodel.oltp.schema import oltp_tables
+
+    _wait_for_the_customer(db)
+    with db.begin() as conn:
+        conn.execute(sa.insert(oltp_tables(db)["customers"]), [customer()])
+    report = ingest([event("evt_other", "customer.updated", "customers",
+                           customer(name="Li W."), at(5))], db)  # fmt: skip
+    assert report.released == 1
+    assert count(db, "ingest_pending") == 0
+    assert count(db, "payment_intents") == 1
+    assert table_rows(db, "customers")[0]["name"] == "Li W."

@@ -474,10 +474,9 @@ class _FileRun:
         self.touched: dict[tuple[str, tuple[Any, ...]], int] = {}
         self.new_events: list[dict[str, Any]] = []
         self.version_rows: dict[tuple[str, str], dict[str, Any]] = {}
-        self.versions = {
-            (r.object_type, r.object_id): r.version
-            for r in conn.execute(sa.select(self.t["ingest_versions"]))
-        }
+        stored = list(conn.execute(sa.select(self.t["ingest_versions"])))
+        self.versions = {(r.object_type, r.object_id): r.version for r in stored}
+        self.version_events = {(r.object_type, r.object_id): r.event_id for r in stored}
         self.stored_versions = set(self.versions)
         self.events: set[str] | None = None
         self.pending: dict[str, _Pending] = {}
@@ -577,6 +576,7 @@ class _FileRun:
         self, object_type: str, object_id: str, version: datetime, event_id: str | None
     ) -> None:
         self.versions[(object_type, object_id)] = version
+        self.version_events[(object_type, object_id)] = event_id
         self.version_rows[(object_type, object_id)] = {
             "object_type": object_type,
             "object_id": object_id,
@@ -835,7 +835,11 @@ class _FileRun:
                 changed |= self.write_row(table, row)
             owned = [r for t, r in group if t in _OWNED_TABLES]
             changed |= self.delete_owned(object_type, object_id, owned)
-            if self.versions.get((object_type, object_id)) != snapshot.version:
+            key = (object_type, object_id)
+            # A tie (same instant) is applied too: the version row then names its event.
+            if self.versions.get(key) != snapshot.version or (
+                snapshot.event_id is not None and self.version_events.get(key) != snapshot.event_id
+            ):
                 self.set_version(object_type, object_id, snapshot.version, snapshot.event_id)
             self.wake(object_type, object_id, snapshot.version, group)
         if len(fresh) < len(groups) and not changed:
