@@ -558,13 +558,13 @@ def test_row_problems_evaluates_checks_with_sql_null_logic() -> None:
     )
     assert row_problems("charges", {**CHARGE, "bogus": 1}) == ["bogus: not columns of charges"]
     assert row_problems("payment_methods", {**PAYMENT_METHOD, "card_last4": "42424"}) == [
-        "card_last4 is exactly four digits (never more of the card number)"
+        "card_last4 is exactly four digits (never more of the card number) (ck_payment_methods_last4)"
     ]
     problems = row_problems("invoices", {**INVOICE, "amount_due": 3295, "currency": "kwd",
                                          "amount_remaining": -4})  # fmt: skip
     assert problems[:2] == [
-        "amount_remaining >= 0",
-        "a paid invoice has nothing remaining and a paid_at",
+        "amount_remaining >= 0 (ck_invoices_amount_remaining_range)",
+        "a paid invoice has nothing remaining and a paid_at (ck_invoices_paid)",
     ]
     # declared on PostgreSQL only, but checked in Python for every engine
     assert problems[2].startswith("in a three-decimal currency, amount_due, amount_paid end in 0")
