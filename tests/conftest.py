@@ -10,11 +10,13 @@ Fixtures:
     pg_engine: an engine on ``pg_dsn``.
     engine: parametrised ``duckdb`` / ``postgres``; an empty database of that kind.
     tmp_build: an empty ``build``-like directory for a test's outputs.
+    new_database: makes an empty database of a kind (``duckdb``, ``postgres``) that lasts
+        the session, for module- or session-scoped fixtures shared by many cases.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,25 @@ def tmp_build(tmp_path: Path) -> Path:
     build = tmp_path / "build"
     build.mkdir()
     return build
+
+
+@pytest.fixture(scope="session")
+def new_database(request: pytest.FixtureRequest) -> Iterator[Callable[[str], sa.Engine]]:
+    """A function making an empty database of a kind (``duckdb`` or ``postgres``) for the session.
+
+    Shared schemas keep many small cases cheap: each case then rolls its work back.
+    """
+    engines: list[sa.Engine] = []
+
+    def make(kind: str) -> sa.Engine:
+        if kind == "duckdb":
+            engine = duckdb_engine()
+        else:
+            server = request.getfixturevalue("pg_server_dsn")
+            engine = postgres_engine(fresh_postgres_database(server))
+        engines.append(engine)
+        return engine
+
+    yield make
+    for engine in engines:
+        engine.dispose()

@@ -13,7 +13,7 @@ that only its alternative fires: an invariant that lost a branch misses its plan
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,6 @@ from sqlglot import exp
 
 from paymodel.model.oltp import OLTP, STRIPE_TABLES
 from paymodel.model.sql import sqlalchemy_type
-from paymodel.oltp.engines import duckdb_engine, fresh_postgres_database, postgres_engine
 from paymodel.oltp.invariants import (
     INVARIANTS,
     InvariantViolation,
@@ -329,15 +328,11 @@ for _t in STRIPE_TABLES:
 
 
 @pytest.fixture(scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
-def unconstrained(request: pytest.FixtureRequest, tiny: Path) -> Iterator[sa.Engine]:
+def unconstrained(request: pytest.FixtureRequest, tiny: Path, new_database: Callable) -> sa.Engine:
     """The tiny dataset in tables without constraints, one database per engine per module."""
-    if request.param == "duckdb":
-        engine = duckdb_engine()
-    else:
-        engine = postgres_engine(fresh_postgres_database(request.getfixturevalue("pg_server_dsn")))
+    engine = new_database(request.param)
     _unconstrained(engine, tiny)
-    yield engine
-    engine.dispose()
+    return engine
 
 
 def _planted(engine: sa.Engine, plant: Plant, name: str) -> tuple[str, int, list[str]]:
