@@ -66,11 +66,17 @@ test: venv ## Lint, check schemas/ is up to date, run the test suite on 2 worker
 	$(BIN)/paymodel schemas --check
 	$(BIN)/python -m pytest -n 2
 
-# Mutation testing: MUTANTS narrows the run (mutmut names, globs allowed), e.g.
-# make mutants MUTANTS='paymodel.oltp.flows.money.*'. Results are kept between runs.
-MUTATION := $(BUILD)/mutation
+# Mutation testing: MUTANTS narrows the run (mutmut names, globs allowed) and MUTATION_TESTS
+# the tests it runs, e.g. make mutants MUTANTS='paymodel.oltp.flows.money.*'
+# MUTATION_TESTS=tests/test_money.py. Results are kept between runs in MUTATION.
+MUTATION ?= $(BUILD)/mutation
 MUTANTS ?=
+MUTATION_TESTS ?=
 MUTANT_CHILDREN ?= 1
+comma := ,
+empty :=
+space := $(empty) $(empty)
+MUTATION_TEST_LIST = $(subst $(space),$(comma) ,$(patsubst %,"%",$(MUTATION_TESTS)))
 
 mutants: venv ## Mutation testing (mutmut) of money, refunds, idempotency, invariants, ingestion, constraints; prints score and survivors (slow, not in CI)
 	@$(BIN)/python -c 'import mutmut' 2>/dev/null || $(BIN)/uv pip install --python $(BIN)/python -e '.[mutation]' \
@@ -78,6 +84,7 @@ mutants: venv ## Mutation testing (mutmut) of money, refunds, idempotency, invar
 	mkdir -p $(MUTATION)/mutants/src
 	ln -sfn ../../lib $(MUTATION)/src
 	rm -rf $(MUTATION)/tests $(MUTATION)/data && cp -r tests data pyproject.toml $(MUTATION)/
+	@$(if $(MUTATION_TESTS),sed -i -z 's|pytest_add_cli_args_test_selection = \[[^]]*\]|pytest_add_cli_args_test_selection = [$(MUTATION_TEST_LIST)]|' $(MUTATION)/pyproject.toml)
 	@# mutants/src must exist before Python starts, or the import system skips it for good.
 	cd $(MUTATION) && PYTHONPATH=$(abspath $(MUTATION))/mutants/src nice -n 10 \
 	  $(abspath $(BIN))/mutmut run --max-children $(MUTANT_CHILDREN) $(MUTANTS) > mutmut-run.log 2>&1 \

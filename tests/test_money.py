@@ -24,8 +24,10 @@ from paymodel.oltp.flows.inspect import rows
 from paymodel.oltp.flows.money import (
     US_CARD_PRICING,
     FeeSchedule,
+    add_interval,
     card_fees,
     convert,
+    dispute_fees,
     prorate,
     quantum,
     round_amount,
@@ -110,6 +112,56 @@ def test_proration_rounds_half_up_and_keeps_the_sign() -> None:
     assert prorate(1_000, remaining=1, period=2, currency="kwd") == 500
     with pytest.raises(ValueError, match="not within a period"):
         prorate(1_000, remaining=3, period=2, currency="usd")
+
+
+def test_fee_lines_say_what_each_rule_is() -> None:
+    lines = card_fees(10_000, international=True, converted=True)
+    assert [(f.type, f.description) for f in lines] == [
+        ("stripe_fee", "Stripe processing fee: 2.9% + 30"),
+        ("stripe_fee", "International card fee: 1.5%"),
+        ("stripe_fee", "Currency conversion fee: 1%"),
+    ]
+    (dispute,) = dispute_fees()
+    assert (dispute.type, dispute.amount, dispute.description) == ("stripe_fee", 1_500, "Dispute fee")
+    assert dispute_fees(FeeSchedule(dispute_fee=2_000))[0].amount == 2_000
+
+
+@pytest.mark.parametrize(
+    ("start", "interval", "count", "expected"),
+    [
+        ((2026, 1, 31), "month", 1, (2026, 2, 28)),  # month ends clamp
+        ((2024, 1, 31), "month", 1, (2024, 2, 29)),  # leap year
+        ((2026, 11, 30), "month", 3, (2027, 2, 28)),  # across a year end
+        ((2026, 12, 15), "month", 1, (2027, 1, 15)),
+        ((2026, 1, 15), "month", 12, (2027, 1, 15)),
+        ((2024, 2, 29), "year", 1, (2025, 2, 28)),
+        ((2026, 3, 10), "year", 2, (2028, 3, 10)),
+        ((2026, 1, 1), "week", 2, (2026, 1, 15)),
+        ((2026, 1, 30), "day", 3, (2026, 2, 2)),
+    ],
+)
+def test_add_interval(start: tuple, interval: str, count: int, expected: tuple) -> None:
+    begin = dt.datetime(*start, 9, 30, tzinfo=dt.UTC)
+    end = add_interval(begin, interval, count)
+    assert (end.year, end.month, end.day) == expected
+    assert (end.hour, end.minute, end.tzinfo) == (9, 30, dt.UTC)
+
+
+def test_add_interval_defaults_to_one_and_refuses_an_unknown_interval() -> None:
+    begin = dt.datetime(2026, 1, 31, tzinfo=dt.UTC)
+    assert add_interval(begin, "month") == dt.datetime(2026, 2, 28, tzinfo=dt.UTC)
+    assert add_interval(begin, "day") == dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
+    with pytest.raises(ValueError, match="unknown billing interval 'fortnight'"):
+        add_interval(begin, "fortnight")
+
+
+def test_proration_bounds() -> None:
+    assert prorate(1_000, remaining=0, period=10, currency="usd") == 0
+    assert prorate(1_000, remaining=10, period=10, currency="usd") == 1_000
+    assert prorate(1_000, remaining=1, period=3, currency="jpy") == 333
+    for remaining, period in ((-1, 10), (11, 10), (0, 0), (1, -5)):
+        with pytest.raises(ValueError, match=f"remaining {remaining}s is not within a period of {period}s"):
+            prorate(1_000, remaining=remaining, period=period, currency="usd")
 
 
 # --------------------------------------------------------------------- through the flows
