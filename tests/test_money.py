@@ -159,6 +159,9 @@ def test_proration_bounds() -> None:
     assert prorate(1_000, remaining=0, period=10, currency="usd") == 0
     assert prorate(1_000, remaining=10, period=10, currency="usd") == 1_000
     assert prorate(1_000, remaining=1, period=3, currency="jpy") == 333
+    assert prorate(1_000, remaining=1, period=3, currency="kwd") == 330  # step of 10
+    assert prorate(1_000, remaining=1, period=1, currency="usd") == 1_000  # a 1-second period
+    assert prorate(1_000, remaining=3, period=4, currency="usd") == 750  # x remaining, / period
     for remaining, period in ((-1, 10), (11, 10), (0, 0), (1, -5)):
         with pytest.raises(ValueError, match=f"remaining {remaining}s is not within a period of {period}s"):
             prorate(1_000, remaining=remaining, period=period, currency="usd")
