@@ -298,9 +298,8 @@ def ensure_schema(engine: sa.Engine) -> list[str]:
     database created before some tables existed (such as the ingestion bookkeeping)
     gets the missing ones, parents first.
     """
-    inspector = sa.inspect(engine)
-    existing = set(inspector.get_table_names())
-    _check_existing_tables(inspector, existing)
+    existing = set(sa.inspect(engine).get_table_names())
+    _check_existing_tables(engine, existing)
     missing = [t.name for t in OLTP.tables if t.name not in existing]
     if not missing:
         return []
@@ -318,20 +317,33 @@ class ForeignTable(ValueError):
     """The database holds a table of a model table's name without that table's columns."""
 
 
-def _check_existing_tables(inspector: sa.Inspector, existing: set[str]) -> None:
+def _check_existing_tables(engine: sa.Engine, existing: set[str]) -> None:
     """Refuse a database whose tables of the model's names lack the model's columns.
 
     Ingestion reads and writes those columns; a ``products`` table of another
     application would otherwise fail deep inside a query with the engine's error.
+    (One ``information_schema`` query, which DuckDB and PostgreSQL both answer:
+    duckdb-engine's inspector cannot list columns.)
 
     Raises:
         ForeignTable: naming the table and the columns it lacks.
     """
+    names = [t.name for t in OLTP.tables if t.name in existing]
+    if not names:
+        return
+    c = sa.table("columns", sa.column("table_name"), sa.column("column_name"),
+                 sa.column("table_schema"), schema="information_schema")  # fmt: skip
+    query = sa.select(c.c.table_name, c.c.column_name).where(
+        c.c.table_name.in_(names), c.c.table_schema == sa.func.current_schema()
+    )
+    have: dict[str, set[str]] = defaultdict(set)
+    with engine.connect() as conn:
+        for table, column in conn.execute(query):
+            have[table].add(column)
     for table in OLTP.tables:
         if table.name not in existing:
             continue
-        have = {c["name"] for c in inspector.get_columns(table.name)}
-        lacking = [c.name for c in table.columns if c.name not in have]
+        lacking = [col.name for col in table.columns if col.name not in have[table.name]]
         if lacking:
             raise ForeignTable(
                 f"table {guard.printable(table.name)} has no column "
