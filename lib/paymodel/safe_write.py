@@ -15,7 +15,7 @@ Example:
     >>> open_for_writing(d / "link")
     Traceback (most recent call last):
     ...
-    paymodel.safe_write.SymlinkRefused: ...link: a symbolic link; refusing to write through it
+    paymodel.safe_write.SymlinkRefused: .../link: a symbolic link; refusing to write through it
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ __all__ = ["SymlinkRefused", "make_dir", "open_for_writing", "refuse_symlink"]
 
 class SymlinkRefused(OSError):
     """An output path is a symbolic link (or not a regular file): nothing is written through it."""
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.strerror}"
 
 
 def refuse_symlink(path: str | os.PathLike[str]) -> None:
@@ -65,8 +68,10 @@ def open_for_writing(path: str | os.PathLike[str], *, append: bool = False) -> B
     try:
         fd = os.open(path, flags, 0o666)
     except OSError as e:
-        if e.errno in (errno.ELOOP, errno.EMLINK):  # O_NOFOLLOW on a link
-            refuse_symlink(path)
+        if e.errno in (errno.ELOOP, errno.EMLINK) and Path(path).is_symlink():  # O_NOFOLLOW
+            raise SymlinkRefused(
+                errno.ELOOP, "a symbolic link; refusing to write through it", os.fspath(path)
+            ) from None
         if e.errno == errno.ENXIO:  # a FIFO without a reader
             raise SymlinkRefused(e.errno, "a FIFO, not a regular file", os.fspath(path)) from None
         raise
