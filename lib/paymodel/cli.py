@@ -69,16 +69,21 @@ def _literal(value: str) -> object:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from paymodel.safe_write import SymlinkRefused
     from paymodel.synthetic import generate
 
-    report = generate(
-        Path(args.out),
-        scale=args.scale,
-        seed=args.seed,
-        start=args.start,
-        months=args.months,
-        progress=not args.no_progress,
-    )
+    try:
+        report = generate(
+            Path(args.out),
+            scale=args.scale,
+            seed=args.seed,
+            start=args.start,
+            months=args.months,
+            progress=not args.no_progress,
+        )
+    except SymlinkRefused as err:
+        print(f"paymodel generate: {err}", file=sys.stderr)
+        return 2
     print(report)
     return 0
 

@@ -1157,7 +1157,8 @@ def main_ingest(
         done = e.report
         print(json.dumps(done.as_dict(), sort_keys=True) if as_json else done.summary())
         print(
-            f"paymodel ingest: {guard.printable(e.source)}: {guard.printable(e.error)}; "
+            f"paymodel ingest: {guard.printable(e.source)}: "
+            f"{guard.printable(e.error.strerror or e.error)}; "
             f"stopped there: the {len(done.sources)} file(s) before it are committed (counts "
             "above), it and the files after it were not written",
             file=sys.stderr,

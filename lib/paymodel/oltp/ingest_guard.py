@@ -226,7 +226,7 @@ def _parse_error(text: str) -> tuple[Any, str | None, str]:
         key = printable(e.key)[:60]
         return (
             None,
-            f"repeated key {key!r} in one object: which value is meant is ambiguous",
+            f"repeated key '{key}' in one object: which value is meant is ambiguous",
             ("repeated_key"),
         )
     except ValueError as e:  # JSONDecodeError, NaN/Infinity, integers with too many digits
@@ -308,7 +308,7 @@ def _preview(raw: bytes, size: int) -> str:
 def _too_large(source: str, line: int, head: bytes, size: int, limits: Limits) -> Record:
     return Record(
         source, line, _preview(head, size), None,
-        f"{source}:{line}: a record of {size:,} bytes is over the limit of "
+        f"a record of {size:,} bytes is over the limit of "
         f"{limits.max_record_bytes:,} bytes", "too_large",
     )  # fmt: skip
 
@@ -569,7 +569,7 @@ def _id_problem(path: str, oid: str, strict: bool) -> str | None:
             if strict
             else "letters, digits, '_', '-' or '.', no spaces or invisible characters"
         )
-        return f"{path} {printable(oid)[:60]!r} is not an id ({shape})"
+        return f"{path} '{printable(oid)[:60]}' is not an id ({shape})"
     return None
 
 
@@ -599,7 +599,7 @@ def _metadata_problem(value: Any) -> str | None:
         for k, v in item.items():
             if len(k) > METADATA_KEY_MAX or "[" in k or "]" in k or not k:
                 return (
-                    f"{path} key {printable(k)[:60]!r}: keys are 1 to {METADATA_KEY_MAX} "
+                    f"{path} key '{printable(k)[:60]}': keys are 1 to {METADATA_KEY_MAX} "
                     "characters without square brackets"
                 )
             if not isinstance(v, str):
