@@ -113,9 +113,9 @@ def split_password(dsn: str) -> tuple[str, str | None]:
         >>> split_password("postgresql://me:s3cret@/shop?host=/tmp/sock")
         ('postgresql://me@/shop?host=%2Ftmp%2Fsock', 's3cret')
     """
-    if not (dsn.startswith(tuple(f"{s}://" for s in _URI_SCHEMES)) or is_keyword_dsn(dsn)):
-        return dsn, None
     try:
+        if not (dsn.startswith(tuple(f"{s}://" for s in _URI_SCHEMES)) or is_keyword_dsn(dsn)):
+            return dsn, None
         url = _sqlalchemy_url(dsn)
     except (ValueError, psycopg.ProgrammingError):
         return dsn, None

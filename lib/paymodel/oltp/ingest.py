@@ -17,9 +17,12 @@ What happens to each record (the counts of :class:`IngestReport`, where
   ``ingest_pending`` and is applied as soon as the parent arrives, in this run or a
   later one (a later run reports it as ``released``). Foreign keys stay enforced.
 * **quarantined**: malformed or invalid (not JSON, not an object, an unknown object
-  type, a broken rule of the model, an unknown currency). It is kept in
-  ``ingest_quarantine`` with the raw record, the rule, the error and when; nothing is
-  raised and nothing is silently dropped.
+  type, a broken rule of the model, an unknown currency), or refused by the input guard
+  (:mod:`paymodel.oltp.ingest_guard`: card data, an id not of Stripe's shape, metadata
+  over Stripe's limits, a version later than the clock, a record over the size limit, a
+  repeated key). It is kept in ``ingest_quarantine`` with the raw record (card data
+  redacted), the rule, the error and when; nothing is raised and nothing is silently
+  dropped.
 
 Ordering: every Stripe object has the instant of the snapshot applied in
 ``ingest_versions``, objects nested in a snapshot (subscription items, invoice lines,
@@ -32,7 +35,8 @@ when it is not older than the applied one (a tie goes to the later arrival), so 
 object fetched from the API never overwrites an event snapshot taken after it was
 created, and an older event never overwrites a newer one.
 
-Atomicity: each file is one transaction. A crash in the middle of a file leaves the
+Atomicity: each file is one transaction (files are committed in turn; one that cannot
+be read to its end stops the run, the files before it staying committed). A crash in the middle of a file leaves the
 database as it was before that file, and a rerun finishes it: events are deduplicated by
 id, snapshots by version, quarantined records by digest. A record the database refuses
 (a rule Python did not foresee, such as a unique key) rolls its file back; the file is
