@@ -487,14 +487,17 @@ def _is_pan(digits: str) -> bool:
     return 13 <= len(digits) <= 19 and digits[0] in "23456" and _luhn(digits)
 
 
+_PAN_MIN, _PAN_MAX = 10**12, 10**19
+
+
 def _holds_pan(value: Any) -> bool:
     """Whether a string or integer holds something shaped like a full card number."""
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return 10**12 <= value < 10**19 and _is_pan(str(value))
-    if isinstance(value, str) and len(value) >= 13:
-        return any(_is_pan(re.sub(r"[ -]", "", m.group())) for m in _PAN_RUN.finditer(value))
+    if isinstance(value, str):
+        return len(value) >= 13 and any(
+            _is_pan(m.group().replace(" ", "").replace("-", "")) for m in _PAN_RUN.finditer(value)
+        )
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _PAN_MIN <= value < _PAN_MAX and _is_pan(str(value))
     return False
 
 
@@ -502,27 +505,66 @@ def _is_card(key: str | None, obj: dict[str, Any]) -> bool:
     return key in _CARD_CONTAINERS or obj.get("object") == "card"
 
 
-def _walk(value: Any) -> Iterator[tuple[str, str | None, dict[str, Any] | None, str, Any]]:
-    """``(path, key of the parent, the parent object, key, value)`` of every field.
+def _path(parts: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return out
 
-    Iterative, so that any depth the parser accepted is safe.
+
+@dataclass
+class _Findings:
+    """What one pass over a record found: card data, the first bad id, bad metadata."""
+
+    card_paths: list[str]
+    id_problem: str | None
+    metadata_problem: str | None
+
+
+def _scan(value: Any) -> _Findings:
+    """One iterative pass over every field (safe at any depth the parser accepted).
+
+    Paths are built only for what is reported: the pass runs on every record.
     """
-    stack: list[tuple[str, str | None, Any]] = [("", None, value)]
+    cards: list[str] = []
+    id_problem = metadata_problem = None
+    stack: list[tuple[tuple[str | int, ...], str | None, Any]] = [((), None, value)]
     while stack:
-        path, key, v = stack.pop()
-        if isinstance(v, dict):
-            for k, item in v.items():
-                where = f"{path}.{k}" if path else str(k)
-                yield where, key, v, k, item
-                if isinstance(item, dict | list):
-                    stack.append((where, k, item))
-        elif isinstance(v, list):
+        path, parent_key, v = stack.pop()
+        if isinstance(v, list):
             for i, item in enumerate(v):
-                where = f"{path}[{i}]"
                 if isinstance(item, dict | list):
-                    stack.append((where, key, item))
+                    stack.append(((*path, i), parent_key, item))
                 elif _holds_pan(item):
-                    yield where, key, None, "", item
+                    cards.append(_path((*path, i)))
+            continue
+        if not isinstance(v, dict):
+            continue
+        in_card = _is_card(parent_key, v)
+        strict = None
+        for key, item in v.items():
+            if isinstance(item, dict | list):
+                stack.append(((*path, key), key, item))
+                if key == "metadata" and metadata_problem is None and isinstance(item, dict):
+                    metadata_problem = _metadata_dict_problem(_path((*path, key)), item)
+                continue
+            if item is None:
+                continue
+            if (
+                key in _CVC_FIELDS
+                or (in_card and key in CARD_WRITE_ONLY_FIELDS)
+                or _holds_pan(item)
+            ):
+                cards.append(_path((*path, key)))
+            elif id_problem is None and isinstance(item, str):
+                if key == "id":
+                    if strict is None:
+                        kind = v.get("object")
+                        strict = isinstance(kind, str) and kind not in CUSTOM_ID_TYPES
+                    id_problem = _id_problem(_path((*path, key)), item, strict)
+                elif key in REFERENCE_FIELDS:
+                    id_problem = _id_problem(_path((*path, key)), item, strict=False)
+    return _Findings(sorted(cards), id_problem, metadata_problem)
 
 
 def card_data_paths(value: Any) -> list[str]:
@@ -533,18 +575,7 @@ def card_data_paths(value: Any) -> list[str]:
         ...                  "metadata": {"note": "card 4000 0566 5566 5556"}})
         ['metadata.note', 'payment_method_details.card.cvc']
     """
-    found = []
-    for path, parent_key, parent, key, item in _walk(value):
-        if item is None:
-            continue
-        in_card = parent is not None and _is_card(parent_key, parent)
-        if (
-            (in_card and key in CARD_WRITE_ONLY_FIELDS and not isinstance(item, dict | list))
-            or (key in _CVC_FIELDS and not isinstance(item, dict | list))
-            or _holds_pan(item)
-        ):
-            found.append(path)
-    return sorted(found)
+    return _scan(value).card_paths
 
 
 def _name(value: dict[str, Any]) -> str:
@@ -573,42 +604,22 @@ def _id_problem(path: str, oid: str, strict: bool) -> str | None:
     return None
 
 
-def _ids_problem(value: Any) -> str | None:
-    for path, _, parent, key, item in _walk(value):
-        if not isinstance(item, str) or parent is None:
-            continue
-        if key == "id":
-            kind = parent.get("object")
-            strict = isinstance(kind, str) and kind not in CUSTOM_ID_TYPES
-            problem = _id_problem(path, item, strict)
-        elif key in REFERENCE_FIELDS:
-            problem = _id_problem(path, item, strict=False)
-        else:
-            continue
-        if problem:
-            return problem
-    return None
-
-
-def _metadata_problem(value: Any) -> str | None:
-    for path, _, _, key, item in _walk(value):
-        if key != "metadata" or not isinstance(item, dict):
-            continue
-        if len(item) > METADATA_MAX_KEYS:
-            return f"{path} has {len(item):,} keys (Stripe allows {METADATA_MAX_KEYS})"
-        for k, v in item.items():
-            if len(k) > METADATA_KEY_MAX or "[" in k or "]" in k or not k:
-                return (
-                    f"{path} key '{printable(k)[:60]}': keys are 1 to {METADATA_KEY_MAX} "
-                    "characters without square brackets"
-                )
-            if not isinstance(v, str):
-                return f"{path}.{printable(k)} must be a string, got {type(v).__name__}"
-            if len(v) > METADATA_VALUE_MAX:
-                return (
-                    f"{path}.{printable(k)} is {len(v):,} characters "
-                    f"(Stripe allows {METADATA_VALUE_MAX})"
-                )
+def _metadata_dict_problem(path: str, metadata: dict[str, Any]) -> str | None:
+    if len(metadata) > METADATA_MAX_KEYS:
+        return f"{path} has {len(metadata):,} keys (Stripe allows {METADATA_MAX_KEYS})"
+    for k, v in metadata.items():
+        if not k or len(k) > METADATA_KEY_MAX or "[" in k or "]" in k:
+            return (
+                f"{path} key '{printable(k)[:60]}': keys are 1 to {METADATA_KEY_MAX} "
+                "characters without square brackets"
+            )
+        if not isinstance(v, str):
+            return f"{path}.{printable(k)} must be a string, got {type(v).__name__}"
+        if len(v) > METADATA_VALUE_MAX:
+            return (
+                f"{path}.{printable(k)} is {len(v):,} characters "
+                f"(Stripe allows {METADATA_VALUE_MAX})"
+            )
     return None
 
 
@@ -655,19 +666,18 @@ def check_record(
         limits: the bounds (only ``future_tolerance`` is used here).
     """
     name = _name(value)
-    paths = card_data_paths(value)
+    found = _scan(value)
+    paths = found.card_paths
     if paths:
         return "card_data", (
             f"{name}: {', '.join(printable(p)[:80] for p in paths[:5])} "
             f"{'is' if len(paths) == 1 else 'are'} card data, which Stripe never returns "
             "(PCI DSS 3.3-3.4): refused, raw copy redacted"
         )
-    problem = _ids_problem(value)
-    if problem:
-        return "invalid_id", f"{name}: {problem}"
-    problem = _metadata_problem(value)
-    if problem:
-        return "metadata_limits", f"{name}: {problem}"
+    if found.id_problem:
+        return "invalid_id", f"{name}: {found.id_problem}"
+    if found.metadata_problem:
+        return "metadata_limits", f"{name}: {found.metadata_problem}"
     problem = _version_problem(value, now, limits)
     if problem:
         return "future_version", f"{name}: {problem}"
