@@ -82,7 +82,9 @@ def _generate(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
     except SymlinkRefused as err:
-        print(f"paymodel generate: {err}", file=sys.stderr)
+        from paymodel.oltp.ingest_guard import printable
+
+        print(f"paymodel generate: {printable(err)}", file=sys.stderr)
         return 2
     print(report)
     return 0

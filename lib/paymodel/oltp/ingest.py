@@ -1022,7 +1022,7 @@ def _ingest_batch(
                 _lock_ingestion(conn)
                 run = _FileRun(conn, now, forced, deferred=deferred, limits=limits)
                 run.release_ready()
-                bar = tqdm(records(), desc=Path(source).name, unit="record",
+                bar = tqdm(records(), desc=guard.printable(Path(source).name), unit="record",
                            disable=not progress, file=sys.stderr)  # fmt: skip
                 for index, record in enumerate(bar):
                     _process(run, record, f"{index}:{record.line}")
