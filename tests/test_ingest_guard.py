@@ -206,6 +206,9 @@ def test_what_is_not_card_data() -> None:
                "amount_due": 4242424242424241}  # not Luhn-valid  # fmt: skip
     assert check_record(plain, NOW) is None
     assert check_record(invoice, NOW) is None
+    numbered = {**invoice, "number": "123456789012"}  # 12 digits: not a card, kept as sent
+    raw = json.dumps(numbered, indent=1)
+    assert guard.stored_raw(Record("x", 1, raw, numbered)) == raw
 
 
 def test_raw_text_that_does_not_parse_is_redacted() -> None:

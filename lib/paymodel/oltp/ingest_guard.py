@@ -394,24 +394,21 @@ def _read_file(path: str | os.PathLike[str], limits: Limits) -> Iterator[Record]
             return
         f.seek(0)
         whole = _text(f.read(limits.max_document_bytes + 1), first=True)
-    value, error, rule = _parse_error(whole)
-    if error is None:
-        yield from _document_records(source, value, whole.strip(), limits)
-        return
-    if rule == "nested_too_deeply":
-        yield Record(
-            source, 1, _preview(whole.encode("utf-8", "surrogateescape"), len(whole)), None,
-            f"{source}: the file is one JSON document nested too deeply to parse "
-            f"(more than {limits.max_depth} levels are refused)", rule,
-        )  # fmt: skip
-        return
-    numbered = ((n, line) for n, line in enumerate(whole.split("\n"), start=1) if line.strip())
-    for n, line in numbered:
-        if len(line.encode("utf-8", "surrogateescape")) > limits.max_record_bytes:
-            yield _too_large(source, n, line[:200].encode(), len(line), limits)
-            continue
-        value, error, rule = _parse_error(line)
-        yield Record(source, n, line, value, error, rule or "malformed_json")
+        value, error, rule = _parse_error(whole)
+        if error is None:
+            yield from _document_records(source, value, whole.strip(), limits)
+            return
+        if rule == "nested_too_deeply":
+            head = whole[:200].encode("utf-8", "surrogateescape")
+            yield Record(
+                source, 1, _preview(head, size), None,
+                f"the file is one JSON document nested too deeply to parse "
+                f"(more than {limits.max_depth} levels are refused)", rule,
+            )  # fmt: skip
+            return
+        del whole  # not one document: JSON Lines after all, read again line by line
+        f.seek(0)
+        yield from _json_lines(source, _lines(f, limits), limits, first=True)
 
 
 def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
@@ -743,14 +740,14 @@ def redact_text(text: str) -> str:
 def stored_raw(record: Record) -> str:
     """The raw copy of ``record`` that may be stored: its card data redacted.
 
-    A parsed record holding card data is stored as its redacted JSON; any other raw
-    text goes through :func:`redact_text`.
+    A parsed record holding card data is stored as its redacted JSON, one without as it
+    came (so that a pending record is applied later exactly as received); raw text that
+    was not parsed (malformed, too large) goes through :func:`redact_text`.
     """
     value = record.value
     if record.error is None and isinstance(value, dict | list):
         try:
-            if card_data_paths(value):
-                return dump(redact(value))
+            return dump(redact(value)) if card_data_paths(value) else record.raw
         except RecursionError:
             pass
     return redact_text(record.raw)
