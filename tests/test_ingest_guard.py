@@ -230,3 +230,10 @@ def test_printable_escapes_controls_and_bidi_overrides() -> None:
         == "caf\u00e9 \U0001f469\u200d\U0001f4bb"
     )
     assert guard.printable("bad \udcff byte") == "bad \\udcff byte"
+
+
+def test_records_in_memory_with_lone_surrogates_are_sized() -> None:
+    record = guard.record_in_memory("<records>", 1, ["\ud800", "\udcff"])
+    assert record.error is None
+    big = guard.record_in_memory("<records>", 2, {"name": "\ud800" * 400_000})
+    assert big.rule == "too_large"

@@ -399,7 +399,7 @@ def _read_file(path: str | os.PathLike[str], limits: Limits) -> Iterator[Record]
             yield from _document_records(source, value, whole.strip(), limits)
             return
         if rule == "nested_too_deeply":
-            head = whole[:200].encode("utf-8", "surrogateescape")
+            head = whole[:200].encode("utf-8", "surrogatepass")
             yield Record(
                 source, 1, _preview(head, size), None,
                 f"the file is one JSON document nested too deeply to parse "
@@ -442,10 +442,10 @@ def _document_records(source: str, whole: Any, text: str, limits: Limits) -> Ite
 
 def _sized(record: Record, limits: Limits) -> Record:
     """``record``, or a ``too_large`` rejection when its text is over the limit."""
-    size = len(record.raw.encode("utf-8", "surrogateescape"))
+    size = len(record.raw.encode("utf-8", "surrogatepass"))
     if size <= limits.max_record_bytes:
         return record
-    head = record.raw[:200].encode("utf-8", "surrogateescape")
+    head = record.raw[:200].encode("utf-8", "surrogatepass")
     return _too_large(record.source, record.line or 0, head, size, limits)
 
 
