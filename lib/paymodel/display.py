@@ -48,7 +48,11 @@ def nulls(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 class Diagram:
-    """A rendered diagram of ``schemas/``: an SVG image plus its Mermaid source, folded."""
+    """A rendered diagram of ``schemas/``, shown as an SVG image (``image/svg+xml``).
+
+    Frontends show an SVG output as an image, styles included (an SVG inside an HTML
+    output would lose its ``<style>`` to the sanitiser of an untrusted notebook).
+    """
 
     def __init__(self, name: str, folder: Path = SCHEMAS_DIR) -> None:
         from paymodel.model.diagrams import stale_diagrams
@@ -59,7 +63,7 @@ class Diagram:
             raise AssertionError(f"schemas/{self.svg.name}: {problems[0]}")
         self.source = self.mmd.read_text(encoding="utf-8")
 
-    def _svg(self) -> str:
+    def _repr_svg_(self) -> str:
         text = self.svg.read_text(encoding="utf-8")
         # Scale to the notebook's width: drop the fixed size, keep the viewBox.
         opening = re.search(r"<svg\b[^>]*>", text)
@@ -68,23 +72,30 @@ class Diagram:
         tag = tag.replace("<svg", '<svg width="100%"', 1)
         return text[: opening.start()] + tag + text[opening.end() :]
 
-    def _repr_svg_(self) -> str:
-        return self._svg()
+
+class MermaidSource:
+    """The Mermaid text of a diagram, folded under a click (``<details>``)."""
+
+    def __init__(self, diagram: Diagram) -> None:
+        self.name, self.source = diagram.mmd.name, diagram.source
 
     def _repr_html_(self) -> str:
         return (
-            f"<div>{self._svg()}</div><details><summary>Mermaid source: "
-            f"<code>schemas/{self.mmd.name}</code> (rendered by <code>make diagrams</code>)"
-            f"</summary><pre>{html.escape(self.source)}</pre></details>"
+            f"<details><summary>Mermaid source: <code>schemas/{self.name}</code> "
+            f"(drawn by <code>make diagrams</code>)</summary><pre>{html.escape(self.source)}"
+            "</pre></details>"
         )
 
-    def _repr_markdown_(self) -> str:
-        return f"![{self.mmd.stem}](../schemas/{self.svg.name})\n\nMermaid source: `schemas/{self.mmd.name}`"
+    def __repr__(self) -> str:
+        return f"Mermaid source: schemas/{self.name}"
 
 
-def diagram(name: str) -> Diagram:
-    """The diagram ``schemas/NAME.svg`` for display; fails if it does not show ``NAME.mmd``."""
-    return Diagram(name)
+def diagram(name: str) -> None:
+    """Show ``schemas/NAME.svg`` and, folded, its Mermaid source; fail if the SVG is stale."""
+    from IPython.display import display
+
+    shown = Diagram(name)
+    display(shown, MermaidSource(shown))
 
 
 def check_plot(ax: Any) -> Any:

@@ -6,8 +6,8 @@ changes what "next" is), link to no notebook that does not exist, name no file r
 not have, and draw no diagram as a Mermaid code fence (raw text outside JupyterLab).
 
 :func:`output_problems` reads an executed copy: no table shows ``NaN``, ``None`` or
-``<NA>`` for a NULL, no value is cut with ``...``, no cell ends on a bare tuple, and no
-cell failed.
+``<NA>`` for a NULL, no value is cut with ``...``, no cell ends on a bare tuple, a cell
+that shows a diagram shows it as an SVG image, and no cell failed.
 
 Example:
     >>> from paymodel.notebooks import list_notebooks
@@ -95,6 +95,9 @@ def output_problems(notebook: Any) -> list[str]:
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type != "code":
             continue
+        shown = {kind for output in cell.get("outputs", []) for kind in output.get("data", {})}
+        if "diagram(" in cell.source and "image/svg+xml" not in shown:
+            problems.append(f"cell {index}: shows no SVG image of its diagram")
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
                 problems.append(f"cell {index}: {output.get('ename')}: {output.get('evalue')}")
