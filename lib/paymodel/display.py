@@ -63,6 +63,9 @@ class Diagram:
             raise AssertionError(f"schemas/{self.svg.name}: {problems[0]}")
         self.source = self.mmd.read_text(encoding="utf-8")
 
+    def __repr__(self) -> str:
+        return f"diagram schemas/{self.svg.name}"
+
     def _repr_svg_(self) -> str:
         text = self.svg.read_text(encoding="utf-8")
         # Scale to the notebook's width: drop the fixed size, keep the viewBox.
