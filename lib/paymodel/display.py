@@ -117,7 +117,7 @@ def check_plot(ax: Any) -> Any:
             for b in container
         )
         ticks = sorted(ax.get_yticks() if horizontal else ax.get_xticks())
-        lo, hi = ax.get_ylim() if horizontal else ax.get_xlim()
+        lo, hi = sorted(ax.get_ylim() if horizontal else ax.get_xlim())  # inverted axes too
         assert all(lo <= c <= hi for c in centres), f"{ax.get_title()}: bars outside the axis"
         assert len(ticks) == len(centres), (
             f"{ax.get_title()}: {len(centres)} bars but {len(ticks)} ticks"
