@@ -383,7 +383,7 @@ def erase_oltp(conn: sa.Connection, subject: ErasureSubject) -> list[Touched]:
     deleted = conn.execute(sa.select(sa.func.count()).select_from(addresses).where(mine)).scalar()
     if deleted:
         conn.execute(sa.delete(addresses).where(mine))
-        touched["customer_addresses", "*"] = [deleted, "row deleted"]
+        touched["customer_addresses", "*"] = [deleted, "deleted"]
 
     for name, columns in _searchable(OLTP).items():
         table = tables[name]
