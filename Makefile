@@ -67,9 +67,9 @@ test: venv ## Lint, check schemas/ is up to date, run the test suite on 2 worker
 	$(BIN)/paymodel schemas --check
 	$(BIN)/python -m pytest -n 2
 
-lab: venv ## Open JupyterLab on notebooks/; jupytext keeps each .py and .ipynb pair in sync
-	@[ -x $(BIN)/jupyter-lab ] || $(BIN)/uv pip install --python $(BIN)/python jupyterlab jupytext \
-	  || $(BIN)/python -m pip install jupyterlab jupytext
+lab: venv ## Open JupyterLab on notebooks/ (installs the `lab` extra); jupytext keeps each .py and .ipynb pair in sync
+	@[ -x $(BIN)/jupyter-lab ] || $(BIN)/uv pip install --python $(BIN)/python -e '.[$(EXTRAS),lab]' \
+	  || $(BIN)/python -m pip install -e '.[$(EXTRAS),lab]'
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(if $(IS_ROOT),--allow-root)
 
 # Which SVGs to render is decided by content, not modification times (a fresh clone sets
