@@ -22,7 +22,9 @@ Design decisions (each one is visible in the tables below):
   source kind (charge, refund, dispute) instead of Stripe's polymorphic ``source``,
   so every reference is enforced.
 * **Addresses** of customers live in ``customer_addresses``: all optional, all
-  personal data, erasable in one place (GDPR).
+  personal data, one row to delete. Personal data also ends up in event snapshots,
+  raw ingested records and stored request parameters (each such column is marked
+  ``PII.DIRECT``); :mod:`paymodel.oltp.erase` erases a customer from all of them.
 * **Metadata** is a JSON column per object: keys are free-form and never joined on.
 * **No card number or CVC** anywhere (PCI DSS): brand, funding, country, expiry,
   last 4 and fingerprint only. A test enforces it.
@@ -277,7 +279,7 @@ customer_addresses = Table(
     ],
     primary_key=("customer_id",),
     why="Stripe nests the address in the customer. All of it is optional and personal: "
-    "one table to erase under GDPR, and no six nullable columns on customers.",
+    "one row to delete when the customer is erased, and no six nullable columns on customers.",
     subject_area="catalogue_billing",
 )
 
