@@ -471,26 +471,36 @@ def erase_customer(bind: sa.Engine, customer_id: str) -> ErasureReport:
 
 
 def main_erase(customer_id: str, db: str, as_json: bool = False) -> int:
-    """``paymodel erase CUSTOMER_ID --db TARGET``: 0 erased, 1 no such customer, 2 usage error."""
+    """``paymodel erase CUSTOMER_ID --db TARGET``: 0 erased, 1 no such customer, 2 usage error.
+
+    What is printed never shows the DSN's password, and control characters are escaped.
+    """
     import sys
     from pathlib import Path
 
+    from paymodel.oltp import ingest_guard as guard
+    from paymodel.oltp.engines import dsn_password, redact_dsn
     from paymodel.oltp.ingest import open_target
 
+    def mask(text: str) -> str:
+        secret = dsn_password(db)
+        text = redact_dsn(text)
+        return guard.printable(text.replace(secret, "***") if secret else text)
+
     if "://" not in db and not Path(db).is_file():
-        print(f"paymodel erase: --db {db}: no such DuckDB file", file=sys.stderr)
+        print(f"paymodel erase: --db {mask(db)}: no such DuckDB file", file=sys.stderr)
         return 2
     try:
         engine = open_target(db)
     except (ValueError, sa.exc.SQLAlchemyError, OSError) as e:
-        print(f"paymodel erase: --db {db}: {str(e).splitlines()[0]}", file=sys.stderr)
+        print(f"paymodel erase: --db {mask(db)}: {mask(str(e).splitlines()[0])}", file=sys.stderr)
         return 2
     try:
         report = erase_customer(engine, customer_id)
     except ErasureIncomplete as e:
-        print(f"paymodel erase: {e} (rolled back, nothing changed)", file=sys.stderr)
+        print(f"paymodel erase: {mask(str(e))} (rolled back, nothing changed)", file=sys.stderr)
         return 1
     finally:
         engine.dispose()
-    print(json.dumps(report.as_dict(), sort_keys=True) if as_json else report.summary())
+    print(json.dumps(report.as_dict(), sort_keys=True) if as_json else mask(report.summary()))
     return 0 if report.found else 1
