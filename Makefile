@@ -19,12 +19,13 @@ SUDO := $(if $(IS_ROOT),,sudo)
 
 # Diagrams: Debian's Chromium drives mermaid-cli (no Chrome download: PUPPETEER_SKIP_DOWNLOAD).
 # mermaid-cli 12 needs Node >= 22.13; 11.x runs on Node 18.19+ and 20.
-MMD ?= $(wildcard schemas/*.mmd)
 CHROMIUM ?= /usr/bin/chromium
 MERMAID_CLI ?= @mermaid-js/mermaid-cli@11.17.0
 NODE_DIR := $(BUILD)/node
 MMDC := $(NODE_DIR)/node_modules/.bin/mmdc
 PUPPETEER_CONFIG := $(BUILD)/puppeteer.json
+# Labels as SVG text (no HTML in foreignObject): the SVG then reads the same in every viewer.
+MERMAID_CONFIG := $(BUILD)/mermaid.json
 CHROMIUM_ARGS := "--no-sandbox", "--disable-gpu", "--disable-background-networking", \
 	"--disable-component-update", "--disable-sync", "--no-first-run"
 
@@ -97,16 +98,23 @@ mutants: venv ## Mutation testing (mutmut) of money, refunds, idempotency, invar
 	@echo "survivors (mutmut show NAME in $(MUTATION) for the diff):"
 	@cd $(MUTATION) && $(abspath $(BIN))/mutmut results
 
-lab: venv ## Open JupyterLab on notebooks/; jupytext keeps each .py and .ipynb pair in sync
-	@[ -x $(BIN)/jupyter-lab ] || $(BIN)/uv pip install --python $(BIN)/python jupyterlab jupytext \
-	  || $(BIN)/python -m pip install jupyterlab jupytext
+lab: venv ## Open JupyterLab on notebooks/ (installs the `lab` extra); jupytext keeps each .py and .ipynb pair in sync
+	@[ -x $(BIN)/jupyter-lab ] || $(BIN)/uv pip install --python $(BIN)/python -e '.[$(EXTRAS),lab]' \
+	  || $(BIN)/python -m pip install -e '.[$(EXTRAS),lab]'
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(if $(IS_ROOT),--allow-root)
 
-diagrams: $(MMD:.mmd=.svg) ## Render schemas/*.mmd to SVG (installs Chromium and mermaid-cli if missing)
-	@$(if $(strip $(MMD)),:,echo "no schemas/*.mmd to render")
-
-%.svg: %.mmd | $(CHROMIUM) $(MMDC) $(PUPPETEER_CONFIG)
-	$(MMDC) --quiet -i $< -o $@ -p $(PUPPETEER_CONFIG)
+# Which SVGs to render is decided by content, not modification times (a fresh clone sets
+# those arbitrarily): each SVG records the SHA-256 of the .mmd it was rendered from, and
+# `python -m paymodel.model.diagrams stale` lists the .mmd whose SVG is missing or differs.
+diagrams: venv | $(CHROMIUM) $(MMDC) $(PUPPETEER_CONFIG) $(MERMAID_CONFIG) ## Render each schemas/*.mmd whose SVG is missing or stale (installs Chromium and mermaid-cli if missing)
+	@stale="$$($(BIN)/python -m paymodel.model.diagrams stale schemas)"; \
+	[ -n "$$stale" ] || echo "schemas/*.svg: up to date with their .mmd"; \
+	for mmd in $$stale; do \
+	  svg="$${mmd%.mmd}.svg"; echo "$(MMDC) -i $$mmd -o $$svg"; \
+	  $(MMDC) --quiet -i "$$mmd" -o "$$svg" -p $(PUPPETEER_CONFIG) -c $(MERMAID_CONFIG) \
+	    --svgId "$$(basename "$${mmd%.mmd}")"; \
+	  $(BIN)/python -m paymodel.model.diagrams stamp "$$mmd" "$$svg"; \
+	done
 
 $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium \
@@ -119,6 +127,10 @@ $(MMDC):
 $(PUPPETEER_CONFIG): Makefile
 	mkdir -p $(@D)
 	echo '{"executablePath": "$(CHROMIUM)", "args": [$(CHROMIUM_ARGS)]}' > $@
+
+$(MERMAID_CONFIG): Makefile
+	mkdir -p $(@D)
+	echo '{"htmlLabels": false, "er": {"useMaxWidth": false}, "state": {"useMaxWidth": false}}' > $@
 
 clean: ## Remove build/ (executed notebooks, node_modules, puppeteer config)
 	rm -rf $(BUILD)

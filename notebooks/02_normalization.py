@@ -36,6 +36,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from paymodel.display import configure
 from paymodel.model import OLTP
 from paymodel.model.normalization import (
     NormalForm,
@@ -71,7 +72,7 @@ seed = 7
 # %%
 out = Path(out_dir)
 out.mkdir(parents=True, exist_ok=True)
-pd.set_option("display.max_columns", 30, "display.width", 200, "display.max_colwidth", 120)
+configure()  # whole values, every column
 
 # %% [markdown]
 # ## The export

@@ -4,8 +4,8 @@ Each subcommand is a thin shell over a library function, so everything the comma
 does can also be done from Python. Imports are lazy: ``paymodel --help`` stays fast.
 
 Exit codes: 0 success; 1 a check failed (``schemas --check``, ``load``'s invariants); 2 usage error;
-3 ``ingest`` quarantined at least one record. A reader that stops early (``| head``) ends the
-command quietly with status 1.
+3 ``ingest`` quarantined at least one record; ``erase`` exits 1 when the customer is unknown.
+A reader that stops early (``| head``) ends the command quietly with status 1.
 
 What the commands print never shows a password (DSNs are masked) and shows control
 characters as escapes (:func:`paymodel.oltp.ingest_guard.printable`): a value read from
@@ -140,6 +140,12 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _erase(args: argparse.Namespace) -> int:
+    from paymodel.oltp.erase import main_erase
+
+    return main_erase(args.customer_id, args.db, args.json)
+
+
 def _parser() -> argparse.ArgumentParser:
     from paymodel.paths import BUILD_DIR, SCHEMAS_DIR
 
@@ -200,6 +206,18 @@ def _parser() -> argparse.ArgumentParser:
                    help="quarantine records larger than N bytes as too_large "
                    "(default: %(default)s, 1 MiB)")  # fmt: skip
     i.set_defaults(func=_ingest)
+
+    e = sub.add_parser(
+        "erase",
+        help="erase a customer's personal data everywhere the OLTP database keeps it (GDPR)",
+        epilog="Keeps ids, amounts, currencies, dates and statuses. One transaction, verified: "
+        "it is rolled back if a personal value remains. Exit status: 0 erased; 1 no such "
+        "customer, or a value remained (nothing changed); 2 usage error.",
+    )
+    e.add_argument("customer_id", metavar="CUSTOMER_ID", help="the customer (cus_...)")
+    e.add_argument("--db", required=True, help="DuckDB file or postgresql:// URL")
+    e.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    e.set_defaults(func=_erase)
     return p
 
 

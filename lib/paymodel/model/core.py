@@ -40,6 +40,7 @@ __all__ = [
     "RATE",
     "SIGNED_AMOUNT",
     "SMALLINT",
+    "SUBJECT_AREAS",
     "TEXT",
     "TIMESTAMP",
     "Check",
@@ -55,6 +56,15 @@ CURRENCY_TABLE = "currencies"
 
 MAX_AMOUNT = 99_999_999
 """Stripe accepts at most 8 digits for an amount in minor units."""
+
+SUBJECT_AREAS: dict[str, str] = {
+    "catalogue_billing": "Catalogue and billing",
+    "payments": "Payments",
+    "ledger_payouts": "Ledger and payouts",
+    "operational": "Operational",
+}
+"""Subject areas by key, with their titles: each table belongs to one, and each area gets a
+logical ER diagram of its own, small enough to read on a screen."""
 
 
 class PII(enum.Enum):
@@ -169,6 +179,9 @@ class Column:
         accepted: the accepted values (a check constraint ``IN (...)``).
         minimum/maximum: bounds (a check constraint). Amount types get ``0..99999999``
             (``AMOUNT``) by default; pass ``maximum=None`` to lift the 8-digit limit.
+        mentions: a table whose key this column names **without** a foreign key (the
+            operational tables name events and keys that may not exist, or no longer
+            do); not enforced, drawn dotted in the ER diagrams.
     """
 
     name: str
@@ -182,6 +195,7 @@ class Column:
     accepted: tuple[str, ...] | None = None
     minimum: int | None = None
     maximum: int | None = None
+    mentions: str | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -260,6 +274,8 @@ class Table:
         checks: row-level rules that involve several columns.
         stripe_object: the Stripe API object type this table holds, if any.
         why: why the table exists (shown in the dictionary and notebook 01).
+        subject_area: the key of its :data:`SUBJECT_AREAS` entry (which logical diagram
+            draws it); every table of a model should have one (a test checks it).
     """
 
     name: str
@@ -272,6 +288,7 @@ class Table:
     checks: Sequence[Check] = ()
     stripe_object: str | None = None
     why: str = ""
+    subject_area: str = ""
     _by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -292,6 +309,11 @@ class Table:
                 raise ValueError(f"table {self.name}: primary key column {col} is nullable")
         if not self.grain.startswith("One row per"):
             raise ValueError(f"table {self.name}: grain must read 'One row per ...'")
+        if self.subject_area and self.subject_area not in SUBJECT_AREAS:
+            raise ValueError(
+                f"table {self.name}: subject area {self.subject_area!r} is not one of "
+                f"{sorted(SUBJECT_AREAS)}"
+            )
 
     def column(self, name: str) -> Column:
         """The column called ``name``; ``KeyError`` names the table when it is missing."""

@@ -22,7 +22,9 @@ Design decisions (each one is visible in the tables below):
   source kind (charge, refund, dispute) instead of Stripe's polymorphic ``source``,
   so every reference is enforced.
 * **Addresses** of customers live in ``customer_addresses``: all optional, all
-  personal data, erasable in one place (GDPR).
+  personal data, one row to delete. Personal data also ends up in event snapshots,
+  raw ingested records and stored request parameters (each such column is marked
+  ``PII.DIRECT``); :mod:`paymodel.oltp.erase` erases a customer from all of them.
 * **Metadata** is a JSON column per object: keys are free-form and never joined on.
 * **No card number or CVC** anywhere (PCI DSS): brand, funding, country, expiry,
   last 4 and fingerprint only. A test enforces it.
@@ -202,6 +204,7 @@ currencies = Table(
     checks=[Check("ck_currencies_exponent", "exponent IN (0, 2, 3)", "exponent is 0, 2 or 3")],
     why="How many minor units a currency has depends on the currency alone (3NF): "
     "amounts are converted and displayed with it.",
+    subject_area="ledger_payouts",
 )
 
 fx_rates = Table(
@@ -221,6 +224,7 @@ fx_rates = Table(
     checks=[Check("ck_fx_rates_positive", "usd_per_unit > 0", "usd_per_unit is positive")],
     why="Reporting in one currency needs a rate per currency per day; Stripe gives rates "
     "only on balance transactions that were converted.",
+    subject_area="ledger_payouts",
 )
 
 customers = Table(
@@ -257,6 +261,7 @@ customers = Table(
     ],
     stripe_object="customer",
     why="Who pays. Subscriptions, invoices, payment methods and payments hang off it.",
+    subject_area="catalogue_billing",
 )
 
 customer_addresses = Table(
@@ -274,7 +279,8 @@ customer_addresses = Table(
     ],
     primary_key=("customer_id",),
     why="Stripe nests the address in the customer. All of it is optional and personal: "
-    "one table to erase under GDPR, and no six nullable columns on customers.",
+    "one row to delete when the customer is erased, and no six nullable columns on customers.",
+    subject_area="catalogue_billing",
 )
 
 payment_methods = Table(
@@ -353,6 +359,7 @@ payment_methods = Table(
     ],
     stripe_object="payment_method",
     why="How a customer pays. PCI DSS: no card number or CVC, only what Stripe returns.",
+    subject_area="payments",
 )
 
 products = Table(
@@ -369,6 +376,7 @@ products = Table(
     ],
     stripe_object="product",
     why="What is sold. Prices say for how much.",
+    subject_area="catalogue_billing",
 )
 
 prices = Table(
@@ -435,6 +443,7 @@ prices = Table(
     ],
     stripe_object="price",
     why="How much and how often. One product has many prices (currencies, intervals).",
+    subject_area="catalogue_billing",
 )
 
 coupons = Table(
@@ -496,6 +505,7 @@ coupons = Table(
     ],
     stripe_object="coupon",
     why="A reusable discount rule; discounts apply it to a customer or subscription.",
+    subject_area="catalogue_billing",
 )
 
 subscriptions = Table(
@@ -555,6 +565,7 @@ subscriptions = Table(
     ],
     stripe_object="subscription",
     why="A customer's recurring agreement; its items say which prices and quantities.",
+    subject_area="catalogue_billing",
 )
 
 subscription_items = Table(
@@ -594,6 +605,7 @@ subscription_items = Table(
     why="Periods and quantities live on items in the current API. No unique "
     "(subscription_id, price_id): a price change updates price_id in place, and DuckDB "
     "refuses updates to indexed columns of rows that other tables reference.",
+    subject_area="catalogue_billing",
 )
 
 discounts = Table(
@@ -622,6 +634,7 @@ discounts = Table(
     checks=[_ordered("discounts", "starts_at", "ends_at")],
     stripe_object="discount",
     why="A coupon's use by one customer, with its own start and end (repeating coupons).",
+    subject_area="catalogue_billing",
 )
 
 invoices = Table(
@@ -706,6 +719,7 @@ invoices = Table(
     ],
     stripe_object="invoice",
     why="What a customer owes for a period or a one-off sale; lines say for what.",
+    subject_area="catalogue_billing",
 )
 
 invoice_line_items = Table(
@@ -735,6 +749,7 @@ invoice_line_items = Table(
     checks=[_ordered("invoice_line_items", "period_start", "period_end")],
     stripe_object="line_item",
     why="What an invoice bills: one subscription item or one-off item each, with proration.",
+    subject_area="catalogue_billing",
 )
 
 payment_intents = Table(
@@ -817,6 +832,7 @@ payment_intents = Table(
     ],
     stripe_object="payment_intent",
     why="One attempt to collect an amount, through confirmation, authentication and capture.",
+    subject_area="payments",
 )
 
 invoice_payments = Table(
@@ -847,6 +863,7 @@ invoice_payments = Table(
     stripe_object="invoice_payment",
     why="An invoice no longer names a charge: several payments can pay one invoice, and "
     "this table links each payment intent to the invoice it pays.",
+    subject_area="payments",
 )
 
 charges = Table(
@@ -968,6 +985,7 @@ charges = Table(
     ],
     stripe_object="charge",
     why="One attempt to move money; a payment intent may make several (retries).",
+    subject_area="payments",
 )
 
 refunds = Table(
@@ -1006,6 +1024,7 @@ refunds = Table(
     checks=[_three_decimal("refunds", "amount")],
     stripe_object="refund",
     why="Money returned from a charge; several partial refunds may add up to the whole.",
+    subject_area="payments",
 )
 
 disputes = Table(
@@ -1054,6 +1073,7 @@ disputes = Table(
     checks=[_three_decimal("disputes", "amount")],
     stripe_object="dispute",
     why="A cardholder's challenge of a charge; it withdraws the amount plus a fee until won.",
+    subject_area="payments",
 )
 
 balance_transactions = Table(
@@ -1133,6 +1153,7 @@ balance_transactions = Table(
     ],
     stripe_object="balance_transaction",
     why="The ledger: every movement of money in the settlement currency, with its fees.",
+    subject_area="ledger_payouts",
 )
 
 balance_transaction_fee_details = Table(
@@ -1154,6 +1175,7 @@ balance_transaction_fee_details = Table(
     ],
     primary_key=("balance_transaction_id", "line"),
     why="Stripe's fee_details list, one row per fee (1NF): fee = sum of these amounts.",
+    subject_area="ledger_payouts",
 )
 
 events = Table(
@@ -1175,13 +1197,20 @@ events = Table(
             pii=PII.DIRECT,
         ),
         Column("request_id", TEXT, "API request that caused it.", nullable=True),
-        Column("idempotency_key", TEXT, "Idempotency key of that request.", nullable=True),
+        Column(
+            "idempotency_key",
+            TEXT,
+            "Idempotency key of that request.",
+            nullable=True,
+            mentions="idempotency_keys",
+        ),
         Column("livemode", BOOLEAN, "Live or test mode."),
         Column("pending_webhooks", INTEGER, "Webhooks not yet delivered.", minimum=0),
         _created("event"),
     ],
     stripe_object="event",
     why="The append-only log of state changes; replaying it rebuilds the other tables.",
+    subject_area="operational",
 )
 
 STRIPE_TABLES = [

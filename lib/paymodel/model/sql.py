@@ -27,6 +27,7 @@ from paymodel.model.core import LogicalType, Model, Table
 
 __all__ = [
     "DIALECTS",
+    "create_table_statement",
     "ddl",
     "dialect",
     "metadata",
@@ -174,3 +175,20 @@ def ddl(model: Model, dialect_name: str) -> str:
         )
     )
     return head + "\n" + body + "\n"
+
+
+def create_table_statement(ddl_text: str, table: str) -> str:
+    """The ``CREATE TABLE`` statement of ``table`` in a DDL file such as ``schemas/oltp.duckdb.sql``.
+
+    Example:
+        >>> from paymodel.model.oltp import OLTP
+        >>> statement = create_table_statement(ddl(OLTP, "duckdb"), "currencies")
+        >>> statement.splitlines()[0], statement.splitlines()[-1]
+        ('CREATE TABLE currencies (', ');')
+    """
+    import re
+
+    match = re.search(rf"^CREATE TABLE {re.escape(table)} \(\n.*?^\);$", ddl_text, re.M | re.S)
+    if match is None:
+        raise KeyError(f"no CREATE TABLE {table} in this DDL")
+    return match.group(0)
