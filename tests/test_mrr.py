@@ -20,7 +20,14 @@ import pandas as pd
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from paymodel.olap.mrr import BRIDGE_COMPONENTS, MOVEMENTS, mrr_bridge, mrr_movements
+from paymodel.olap.mrr import (
+    BRIDGE_COMPONENTS,
+    MOVEMENTS,
+    monthly_fx,
+    mrr_bridge,
+    mrr_movements,
+    subscription_item_mrr,
+)
 from paymodel.olap.mrr_reference import reference_movements, subscription_months
 
 # py4j leaves its gateway sockets to the garbage collector.
@@ -242,7 +249,7 @@ def _fx() -> ibis.Table:
     return ibis.memtable(pd.DataFrame({
         "month": MONTHS * 3, "currency": ["usd"] * 8 + ["eur"] * 8 + ["jpy"] * 8,
         "to_reporting": [Decimal("0.01")] * 8 + [Decimal("0.0108")] * 8
-        + [Decimal("0.0067")] * 8,
+        + [Decimal("0.0067")] * 8, "reporting_currency": ["usd"] * 24,
     })).cast({"to_reporting": "decimal(38, 12)"})  # fmt: skip
 
 
@@ -258,6 +265,9 @@ def test_bridge_identity_and_known_month(con: Any, sub_months: list[dict[str, An
     # c_pastdue -4000 (unpaid is not MRR); opening = 2500+10000+4500+4000+3000+4000+1000
     got = april[list(BRIDGE_COMPONENTS)].iloc[0].astype(int).tolist()
     assert got == [29000, 0, 1000, 0, 2000, 4000, 24000]
+    assert april[["customers_opening", "customers_churned", "customers_closing"]].iloc[
+        0
+    ].tolist() == [7, 1, 6]
     may = bridge[(bridge.currency == "usd") & (bridge.month.map(pd.Timestamp) == "2024-05-01")]
     assert int(may.reactivation_mrr.iloc[0]) == 1000
     eur = bridge[bridge.currency == "eur"].sort_values("month")
@@ -274,9 +284,7 @@ def test_spark_gives_the_same_marts(spark_con: Any, sub_months: list[dict[str, A
     order = ["month", "currency"]
     on_spark = _frame(spark_con, bridge, order)
     on_duckdb = _frame(ibis.duckdb.connect(), bridge, order)
-    pd.testing.assert_frame_equal(
-        on_spark.astype(str), on_duckdb.astype(str), check_dtype=False
-    )
+    pd.testing.assert_frame_equal(on_spark.astype(str), on_duckdb.astype(str), check_dtype=False)
 
 
 # --- where fivetran/dbt_stripe goes wrong --------------------------------------------
@@ -320,3 +328,59 @@ def test_return_from_zero_is_reactivation_not_expansion(sub_months: list[dict[st
     df = ibis.duckdb.connect().to_pyarrow(mrr_movements(items, months)).to_pandas()
     back = df[(df.customer_id == "c_new") & (df.month.map(pd.Timestamp) == "2024-05-01")]
     assert back.movement.tolist() == ["reactivation"]
+
+
+# --- conversion and the item-level mart ---------------------------------------------
+
+
+def test_monthly_fx_uses_the_month_end_rate_and_each_exponent(con: Any) -> None:
+    """1 JPY = 0.0067 USD with no minor unit; 1 KWD = 3.25 USD with three; 1 EUR = 1.08."""
+    days = [dt.date(2024, 1, 1), dt.date(2024, 1, 31), dt.date(2024, 2, 29)]
+    rates = {"usd": ["1", "1", "1"], "eur": ["1.05", "1.08", "1.10"],
+             "jpy": ["0.0070", "0.0067", "0.0066"], "kwd": ["3.20", "3.25", "3.30"]}  # fmt: skip
+    fx_rates = ibis.memtable(pd.DataFrame([
+        {"rate_date": d, "currency": c, "usd_per_unit": Decimal(r[i])}
+        for c, r in rates.items() for i, d in enumerate(days)
+    ])).cast({"usd_per_unit": "decimal(20, 10)"})  # fmt: skip
+    currencies = ibis.memtable(pd.DataFrame({
+        "code": ["usd", "eur", "jpy", "kwd"], "exponent": [2, 2, 0, 3]}))  # fmt: skip
+    got = _frame(con, monthly_fx(fx_rates, currencies, "eur"), ["month", "currency"])
+    jan = got[got.month.map(pd.Timestamp) == "2024-01-01"].set_index("currency")
+    factor = {c: Decimal(v) for c, v in jan.to_reporting.items()}
+    # euros per minor unit, at the 31 January rate (1.08 USD per EUR)
+    assert factor["eur"] == Decimal("0.01")
+    assert factor["jpy"] == (Decimal("0.0067") / Decimal("1.08")).quantize(Decimal("1e-12"))
+    assert factor["kwd"] == (Decimal("3.25") / Decimal("1.08") / 1000).quantize(Decimal("1e-12"))
+    assert set(got.reporting_currency) == {"eur"}
+    assert len(got) == 8, "two months, four currencies"
+
+
+def test_item_mrr_mart(con: Any) -> None:
+    """Trial then paid is new; metered stays 0; an ended item gets one churn row, no more."""
+    d = dt.date
+    rows = [
+        # (item, month, status, quantity, mrr)
+        ("si_trial", d(2024, 1, 1), "trialing", 1, 0),
+        ("si_trial", d(2024, 2, 1), "active", 1, 3000),
+        ("si_trial", d(2024, 3, 1), "active", 1, 3000),
+        ("si_metered", d(2024, 1, 1), "active", None, 0),
+        ("si_metered", d(2024, 2, 1), "active", None, 0),
+        ("si_metered", d(2024, 3, 1), "active", None, 0),
+        ("si_ends", d(2024, 1, 1), "active", 2, 2000),
+        ("si_ends", d(2024, 2, 1), "past_due", 1, 1000),
+    ]
+    frame = pd.DataFrame(rows, columns=["subscription_item_id", "month", "status", "quantity",
+                                        "mrr"])  # fmt: skip
+    frame = frame.assign(subscription_id="sub", customer_id="cus", price_id="price",
+                         product_id="prod", currency="usd")  # fmt: skip
+    items = ibis.memtable(frame).cast({"quantity": "int32", "mrr": "int64"})
+    cal = ibis.memtable(pd.DataFrame({"month": [d(2024, m, 1) for m in (1, 2, 3)]}))
+    got = _frame(con, subscription_item_mrr(items, cal), ["subscription_item_id", "month"])
+    by_item = {k: g for k, g in got.groupby("subscription_item_id")}
+    assert by_item["si_trial"].movement.tolist() == ["none", "new", "none"]
+    assert by_item["si_metered"].movement.tolist() == ["none"] * 3
+    assert by_item["si_ends"].movement.tolist() == ["new", "contraction", "churn"]
+    assert by_item["si_ends"].status.tolist() == ["active", "past_due", "ended"]
+    assert by_item["si_ends"].item_month_number.tolist() == [1, 2, 3]
+    assert got.month.map(pd.Timestamp).max() == pd.Timestamp("2024-03-01")
+    assert len(got) == 9

@@ -9,9 +9,12 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from paymodel.model.core import Model, Table
 
-__all__ = ["data_dictionary"]
+__all__ = ["data_dictionary", "metrics_section"]
 
 
 def _cell(text: str) -> str:
@@ -108,3 +111,22 @@ def data_dictionary(model: Model) -> str:
     for table in model.tables:
         lines += _table_section(table)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def metrics_section(metrics: Iterable[Any]) -> str:
+    """Markdown table of metrics (objects with name, formula, description, mart, column)."""
+    lines = [
+        "",
+        "# Metrics",
+        "",
+        "Each metric is defined once, in `paymodel.model.marts.METRICS`; the function of "
+        "`paymodel.olap.metrics` that computes it carries the same definition as its docstring.",
+        "",
+        "| metric | formula | meaning | where |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| `{m.name}` | {_cell(m.formula)} | {_cell(m.description)} | `{m.mart}.{m.column}` |"
+        for m in metrics
+    ]
+    return "\n".join(lines) + "\n"

@@ -7,8 +7,8 @@ Chromium) and are not checked.
 
 Example:
     >>> files = render_schemas()
-    >>> sorted(files)[:2]
-    ['oltp.dictionary.md', 'oltp.duckdb.sql']
+    >>> [name for name in sorted(files) if name.endswith(".dictionary.md")]
+    ['marts.dictionary.md', 'oltp.dictionary.md', 'warehouse.dictionary.md']
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from paymodel.model.core import Model
-from paymodel.model.dictionary import data_dictionary
+from paymodel.model.dictionary import data_dictionary, metrics_section
 from paymodel.model.jsonschema import json_schema
+from paymodel.model.marts import MARTS, METRICS
 from paymodel.model.mermaid import er_diagram, star_diagram
 from paymodel.model.oltp import OLTP
 from paymodel.model.sql import ddl
@@ -45,9 +46,11 @@ def render_schemas(model: Model | None = None) -> dict[str, str]:
     ``model`` None (the default) renders the OLTP model and the warehouse.
     """
     if model is None:
-        return {**render_schemas(OLTP), **render_schemas(WAREHOUSE)}
+        return {**render_schemas(OLTP), **render_schemas(WAREHOUSE), **render_schemas(MARTS)}
     if model is WAREHOUSE:
         return _render_warehouse()
+    if model is MARTS:
+        return _render_marts()
     name = model.name
     return {
         f"{name}.duckdb.sql": ddl(model, "duckdb"),
@@ -74,6 +77,15 @@ def _render_warehouse() -> dict[str, str]:
             SNOWFLAKE, "snowflake (product through price, geography through customer)"
         ),
         "warehouse.dictionary.md": data_dictionary(WAREHOUSE),
+    }
+
+
+def _render_marts() -> dict[str, str]:
+    """The marts: DDL, and the dictionary with every metric's formula."""
+    return {
+        "marts.duckdb.sql": ddl(MARTS, "duckdb"),
+        "marts.postgresql.sql": ddl(MARTS, "postgresql"),
+        "marts.dictionary.md": data_dictionary(MARTS) + metrics_section(METRICS.values()),
     }
 
 

@@ -44,6 +44,8 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
+from paymodel.model.marts import MOVEMENTS
+
 __all__ = [
     "BRIDGE_COMPONENTS",
     "MOVEMENTS",
@@ -51,10 +53,8 @@ __all__ = [
     "monthly_fx",
     "mrr_bridge",
     "mrr_movements",
+    "subscription_item_mrr",
 ]
-
-MOVEMENTS = ("new", "expansion", "contraction", "churn", "reactivation", "none")
-"""The movement kinds of ``mart_mrr_movements``."""
 
 BRIDGE_COMPONENTS = (
     "opening_mrr",
@@ -117,24 +117,78 @@ def mrr_movements(item_months: ir.Table, months: ir.Table) -> ir.Table:
     )
     w = ibis.window(group_by=list(_KEY), order_by="month")
     with_open = filled.mutate(opening_mrr=ibis.coalesce(filled.closing_mrr.lag().over(w), 0))
-    o, c = with_open.opening_mrr, with_open.closing_mrr
-    movement = ibis.cases(
-        ((o == 0) & (c > 0) & (with_open.month == with_open.first_paid_month), "new"),
-        ((o == 0) & (c > 0), "reactivation"),
-        ((o > 0) & (c == 0), "churn"),
-        (c > o, "expansion"),
-        (c < o, "contraction"),
-        else_="none",
-    )
-    out = with_open.filter((o != 0) | (c != 0))
+    out = with_open.filter((with_open.opening_mrr != 0) | (with_open.closing_mrr != 0))
     return out.select(
         *_KEY,
         "month",
         opening_mrr=out.opening_mrr.cast("int64"),
         closing_mrr=out.closing_mrr.cast("int64"),
         mrr_change=(out.closing_mrr - out.opening_mrr).cast("int64"),
-        movement=movement,
+        movement=_movement(out.opening_mrr, out.closing_mrr, out.month == out.first_paid_month),
     )
+
+
+def _movement(
+    before: ir.IntegerValue, after: ir.IntegerValue, first_paid: ir.BooleanValue
+) -> ir.StringValue:
+    """The movement from ``before`` to ``after``; reactivation is tested before expansion."""
+    return ibis.cases(
+        ((before == 0) & (after > 0) & first_paid, "new"),
+        ((before == 0) & (after > 0), "reactivation"),
+        ((before > 0) & (after == 0), "churn"),
+        (after > before, "expansion"),
+        (after < before, "contraction"),
+        else_="none",
+    )
+
+
+def subscription_item_mrr(item_months: ir.Table, months: ir.Table) -> ir.Table:
+    """``mart_subscription_item_mrr``: each item-month with its MRR movement.
+
+    One row per row of ``item_months`` (the star's ``fact_subscription_item_months``:
+    ``subscription_item_id``, ``month``, ``subscription_id``, ``customer_id``, ``price_id``,
+    ``product_id``, ``currency``, ``status``, ``quantity``, ``mrr``), plus, for an item that
+    left the snapshot before the calendar's last month, one row for the month after its
+    last (status ``ended``, MRR 0: the churn). Nothing is carried past the calendar.
+    The movement compares the item's MRR with its previous row's; an item going from 0
+    to positive is ``new`` the first time and ``reactivation`` after.
+    """
+    f = item_months
+    cols = ["subscription_id", "customer_id", "price_id", "product_id", "currency"]
+    live = f.select("subscription_item_id", *cols, "status", "quantity", "mrr",
+                    month=f.month.cast("date"))  # fmt: skip
+    last = live.group_by("subscription_item_id").aggregate(last_month=live.month.max())
+    cal = months.select(cal_month=months.month.cast("date")).distinct()
+    after = (
+        last.join(cal, cal.cal_month > last.last_month)
+        .group_by("subscription_item_id", "last_month")
+        .aggregate(month=cal.cal_month.min())
+    )
+    tail = after.join(
+        live, [after.subscription_item_id == live.subscription_item_id,
+               after.last_month == live.month]
+    ).select(
+        after.subscription_item_id, *(live[c] for c in cols),
+        status=ibis.literal("ended"), quantity=live.quantity,
+        mrr=ibis.literal(0).cast(live.mrr.type()), month=after.month,
+    )  # fmt: skip
+    rows = live.union(tail.select(*live.columns))
+    w = ibis.window(group_by="subscription_item_id", order_by="month")
+    whole = ibis.window(group_by="subscription_item_id")
+    rows = rows.mutate(
+        previous_mrr=ibis.coalesce(rows.mrr.lag().over(w), 0),
+        first_paid_month=ibis.ifelse(rows.mrr > 0, rows.month, None).min().over(whole),
+        item_month_number=(ibis.row_number().over(w) + 1).cast("int32"),
+    )
+    return rows.select(
+        "subscription_item_id", "month", *cols, "status",
+        quantity=rows.quantity.cast("int32"),
+        mrr=rows.mrr.cast("int64"),
+        previous_mrr=rows.previous_mrr.cast("int64"),
+        mrr_change=(rows.mrr - rows.previous_mrr).cast("int64"),
+        movement=_movement(rows.previous_mrr, rows.mrr, rows.month == rows.first_paid_month),
+        item_month_number="item_month_number",
+    )  # fmt: skip
 
 
 def monthly_fx(
@@ -142,19 +196,24 @@ def monthly_fx(
 ) -> ir.Table:
     """The factor converting one minor unit of each currency into the reporting currency.
 
-    One row per month and currency: ``month``, ``currency``, ``to_reporting`` (decimal, the
-    reporting currency's major units per minor unit of ``currency``), from the rate of the
-    month's first day in ``fx_rates`` (``rate_date``, ``currency``, ``usd_per_unit``) and the
-    minor-unit exponent of ``currencies`` (``code``, ``exponent``).
+    One row per month and currency: ``month``, ``currency``, ``reporting_currency``,
+    ``to_reporting`` (decimal, the reporting currency's major units per minor unit of
+    ``currency``), from the rate of the month's last day in ``fx_rates`` (``rate_date``,
+    ``currency``, ``usd_per_unit``: pass it filtered to the as-of date) and the minor-unit
+    exponent of ``currencies`` (``currency`` or ``code``, ``exponent``).
 
     ``to_reporting = usd_per_unit(currency) / usd_per_unit(reporting) / 10 ** exponent``,
     rounded to 12 decimal places so that every engine multiplies by the same exact decimal.
     """
-    fx = fx_rates.filter(fx_rates.rate_date.day() == 1)
+    month = fx_rates.rate_date.truncate("M").cast("date")
+    last_day = fx_rates.group_by(month=month).aggregate(rate_date=fx_rates.rate_date.max())
+    fx = fx_rates.join(last_day, "rate_date").select("rate_date", "month", "currency",
+                                                     "usd_per_unit")  # fmt: skip
     rep = fx.filter(fx.currency == reporting_currency).select(
         rate_date="rate_date", rep_usd="usd_per_unit"
     )
-    cur = currencies.select(currency="code", exponent="exponent")
+    code = "currency" if "currency" in currencies.columns else "code"
+    cur = currencies.select(currency=code, exponent="exponent")
     joined = fx.join(rep, "rate_date").join(cur, "currency")
     factor = (
         joined.usd_per_unit.cast("float64")
@@ -162,8 +221,9 @@ def monthly_fx(
         / (ibis.literal(10.0) ** joined.exponent.cast("float64"))
     )
     return joined.select(
-        month=joined.rate_date.cast("date"),
+        month="month",
         currency="currency",
+        reporting_currency=ibis.literal(reporting_currency),
         to_reporting=factor.round(12).cast(ibis.dtype("decimal(38, 12)")),
     )
 
@@ -196,14 +256,19 @@ def mrr_bridge(movements: ir.Table, fx: ir.Table | None = None) -> ir.Table:
         churned_mrr=part("churn", -change),
         closing_mrr=m.closing_mrr.sum(),
         customers_opening=(m.opening_mrr > 0).sum(),
+        customers_new=(m.movement == "new").sum(),
+        customers_reactivated=(m.movement == "reactivation").sum(),
+        customers_churned=(m.movement == "churn").sum(),
         customers_closing=(m.closing_mrr > 0).sum(),
     )
-    bridge = bridge.mutate(**{c: bridge[c].cast("int64") for c in BRIDGE_COMPONENTS})
+    counts = [c for c in bridge.columns if c.startswith("customers_")]
+    bridge = bridge.mutate(**{c: bridge[c].cast("int64") for c in (*BRIDGE_COMPONENTS, *counts)})
     if fx is None:
         return bridge
     j = bridge.join(fx, ["month", "currency"])
     return j.select(
         *bridge.columns,
+        reporting_currency="reporting_currency",
         to_reporting="to_reporting",
         **{
             f"{c}_reporting": (j[c].cast(ibis.dtype("decimal(38, 0)")) * j.to_reporting)
