@@ -73,13 +73,13 @@ CREATE TABLE mart_mrr_bridge (
 	customers_closing BIGINT NOT NULL,
 	reporting_currency TEXT NOT NULL,
 	to_reporting NUMERIC(20, 10) NOT NULL,
-	opening_mrr_reporting NUMERIC(20, 6) NOT NULL,
-	new_mrr_reporting NUMERIC(20, 6) NOT NULL,
-	expansion_mrr_reporting NUMERIC(20, 6) NOT NULL,
-	reactivation_mrr_reporting NUMERIC(20, 6) NOT NULL,
-	contraction_mrr_reporting NUMERIC(20, 6) NOT NULL,
-	churned_mrr_reporting NUMERIC(20, 6) NOT NULL,
-	closing_mrr_reporting NUMERIC(20, 6) NOT NULL,
+	opening_mrr_reporting NUMERIC(38, 12) NOT NULL,
+	new_mrr_reporting NUMERIC(38, 12) NOT NULL,
+	expansion_mrr_reporting NUMERIC(38, 12) NOT NULL,
+	reactivation_mrr_reporting NUMERIC(38, 12) NOT NULL,
+	contraction_mrr_reporting NUMERIC(38, 12) NOT NULL,
+	churned_mrr_reporting NUMERIC(38, 12) NOT NULL,
+	closing_mrr_reporting NUMERIC(38, 12) NOT NULL,
 	CONSTRAINT pk_mart_mrr_bridge PRIMARY KEY (month, currency)
 );
 COMMENT ON TABLE mart_mrr_bridge IS 'One row per month and currency.';
@@ -99,13 +99,13 @@ COMMENT ON COLUMN mart_mrr_bridge.customers_churned IS 'Customers who stopped pa
 COMMENT ON COLUMN mart_mrr_bridge.customers_closing IS 'Customers paying at the month''s end.';
 COMMENT ON COLUMN mart_mrr_bridge.reporting_currency IS 'Currency of the *_reporting columns.';
 COMMENT ON COLUMN mart_mrr_bridge.to_reporting IS 'Reporting-currency major units per minor unit of currency, from fx_rates on the month''s last day in the data (12 places).';
-COMMENT ON COLUMN mart_mrr_bridge.opening_mrr_reporting IS 'opening_mrr in the reporting currency''s major units, at the month''s rate.';
-COMMENT ON COLUMN mart_mrr_bridge.new_mrr_reporting IS 'new_mrr in the reporting currency''s major units, at the month''s rate.';
-COMMENT ON COLUMN mart_mrr_bridge.expansion_mrr_reporting IS 'expansion_mrr in the reporting currency''s major units, at the month''s rate.';
-COMMENT ON COLUMN mart_mrr_bridge.reactivation_mrr_reporting IS 'reactivation_mrr in the reporting currency''s major units, at the month''s rate.';
-COMMENT ON COLUMN mart_mrr_bridge.contraction_mrr_reporting IS 'contraction_mrr in the reporting currency''s major units, at the month''s rate.';
-COMMENT ON COLUMN mart_mrr_bridge.churned_mrr_reporting IS 'churned_mrr in the reporting currency''s major units, at the month''s rate.';
-COMMENT ON COLUMN mart_mrr_bridge.closing_mrr_reporting IS 'closing_mrr in the reporting currency''s major units, at the month''s rate.';
+COMMENT ON COLUMN mart_mrr_bridge.opening_mrr_reporting IS 'opening_mrr x to_reporting: in the reporting currency''s major units, at the month''s rate, unrounded.';
+COMMENT ON COLUMN mart_mrr_bridge.new_mrr_reporting IS 'new_mrr x to_reporting: in the reporting currency''s major units, at the month''s rate, unrounded.';
+COMMENT ON COLUMN mart_mrr_bridge.expansion_mrr_reporting IS 'expansion_mrr x to_reporting: in the reporting currency''s major units, at the month''s rate, unrounded.';
+COMMENT ON COLUMN mart_mrr_bridge.reactivation_mrr_reporting IS 'reactivation_mrr x to_reporting: in the reporting currency''s major units, at the month''s rate, unrounded.';
+COMMENT ON COLUMN mart_mrr_bridge.contraction_mrr_reporting IS 'contraction_mrr x to_reporting: in the reporting currency''s major units, at the month''s rate, unrounded.';
+COMMENT ON COLUMN mart_mrr_bridge.churned_mrr_reporting IS 'churned_mrr x to_reporting: in the reporting currency''s major units, at the month''s rate, unrounded.';
+COMMENT ON COLUMN mart_mrr_bridge.closing_mrr_reporting IS 'closing_mrr x to_reporting: in the reporting currency''s major units, at the month''s rate, unrounded.';
 
 -- mart_mrr_metrics: One row per month and currency.
 CREATE TABLE mart_mrr_metrics (

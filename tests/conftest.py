@@ -10,15 +10,20 @@ Fixtures:
     pg_engine: an engine on ``pg_dsn``.
     engine: parametrised ``duckdb`` / ``postgres``; an empty database of that kind.
     tmp_build: an empty ``build``-like directory for a test's outputs.
+    spark_ibis: an Ibis connection on one local Spark session, shared by the worker.
+    ibis_con: parametrised ``duckdb`` / ``postgres``; an Ibis connection on an empty database.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import ibis
 import pytest
 import sqlalchemy as sa
+from psycopg.conninfo import conninfo_to_dict
 
 from paymodel.oltp.engines import (
     drop_postgres_database,
@@ -88,3 +93,42 @@ def tmp_build(tmp_path: Path) -> Path:
     build = tmp_path / "build"
     build.mkdir()
     return build
+
+
+@pytest.fixture(scope="session")
+def spark_ibis() -> Iterator[Any]:
+    """Ibis on one local Spark session (one core, UTC, no UI), stopped at the end."""
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[1]")
+        .appName("paymodel-tests")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "1")
+        .getOrCreate()
+    )
+    yield ibis.pyspark.connect(session)
+    session.stop()
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ibis_con(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Ibis on an in-memory DuckDB, then on a fresh PostgreSQL database.
+
+    Spark is slow to start and to run small queries: tests take ``spark_ibis`` on purpose.
+    """
+    if request.param == "duckdb":
+        backend = ibis.duckdb.connect()
+    else:
+        params = conninfo_to_dict(request.getfixturevalue("pg_dsn"))
+        backend = ibis.postgres.connect(
+            host=params.get("host"),
+            port=int(params.get("port") or 5432),
+            user=params.get("user"),
+            password=params.get("password"),
+            database=params.get("dbname"),
+        )
+    yield backend
+    backend.disconnect()

@@ -11,14 +11,12 @@ PostgreSQL and PySpark.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import ibis
 import pandas as pd
 import pytest
-from psycopg.conninfo import conninfo_to_dict
 
 from paymodel.olap.mrr import (
     BRIDGE_COMPONENTS,
@@ -29,11 +27,6 @@ from paymodel.olap.mrr import (
     subscription_item_mrr,
 )
 from paymodel.olap.mrr_reference import reference_movements, subscription_months
-
-# py4j leaves its gateway sockets to the garbage collector.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning"
-)
 
 AS_OF = dt.datetime(2024, 8, 15, 12, 0, tzinfo=dt.UTC)
 MONTHS = [dt.date(2024, m, 1) for m in range(1, 9)]
@@ -159,44 +152,7 @@ EXPECTED = sorted(
 """Every (customer, currency, month, opening, closing, movement) row, by hand."""
 
 
-# --- engines ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def spark_con() -> Iterator[Any]:
-    """One local Spark session (one core, UTC) for the module, stopped afterwards."""
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[1]")
-        .appName("paymodel-tests-mrr")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "1")
-        .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
-    )
-    yield ibis.pyspark.connect(session)
-    session.stop()
-
-
-@pytest.fixture(params=["duckdb", "postgres"])
-def con(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """An Ibis connection on an in-memory DuckDB and on a fresh PostgreSQL database.
-
-    Spark (slow to start and to run small queries) has one test of its own below.
-    """
-    if request.param == "duckdb":
-        backend = ibis.duckdb.connect()
-    else:
-        params = conninfo_to_dict(request.getfixturevalue("pg_dsn"))
-        backend = ibis.postgres.connect(
-            host=params.get("host"), port=int(params.get("port") or 5432),
-            user=params.get("user"), password=params.get("password"),
-            database=params.get("dbname"),
-        )  # fmt: skip
-    yield backend
-    backend.disconnect()
+# --- helpers ---------------------------------------------------------------------
 
 
 def _frame(con: Any, expr: ibis.Table, order: list[str]) -> pd.DataFrame:
@@ -236,9 +192,9 @@ def test_reference_recomputation_gives_the_hand_answers(sub_months: list[dict[st
 # --- the Ibis transforms, on every engine --------------------------------------------
 
 
-def test_movements_give_the_hand_answers(con: Any, sub_months: list[dict[str, Any]]) -> None:
+def test_movements_give_the_hand_answers(ibis_con: Any, sub_months: list[dict[str, Any]]) -> None:
     items, months = _tables(sub_months)
-    df = _frame(con, mrr_movements(items, months), ["customer_id", "month"])
+    df = _frame(ibis_con, mrr_movements(items, months), ["customer_id", "month"])
     assert _rows(df) == EXPECTED
     assert set(df.movement) == set(MOVEMENTS), "every movement kind is exercised"
     assert (df.mrr_change == df.closing_mrr - df.opening_mrr).all()
@@ -253,9 +209,11 @@ def _fx() -> ibis.Table:
     })).cast({"to_reporting": "decimal(38, 12)"})  # fmt: skip
 
 
-def test_bridge_identity_and_known_month(con: Any, sub_months: list[dict[str, Any]]) -> None:
+def test_bridge_identity_and_known_month(ibis_con: Any, sub_months: list[dict[str, Any]]) -> None:
     items, months = _tables(sub_months)
-    bridge = _frame(con, mrr_bridge(mrr_movements(items, months), _fx()), ["month", "currency"])
+    bridge = _frame(
+        ibis_con, mrr_bridge(mrr_movements(items, months), _fx()), ["month", "currency"]
+    )
     o, n, e, r, c, x, z = (bridge[col] for col in BRIDGE_COMPONENTS)
     assert (o + n + e + r - c - x == z).all()
     rep = [bridge[f"{col}_reporting"].map(Decimal) for col in BRIDGE_COMPONENTS]
@@ -275,14 +233,14 @@ def test_bridge_identity_and_known_month(con: Any, sub_months: list[dict[str, An
     assert Decimal(eur.closing_mrr_reporting.iloc[0]) == Decimal("29.16")
 
 
-def test_spark_gives_the_same_marts(spark_con: Any, sub_months: list[dict[str, Any]]) -> None:
+def test_spark_gives_the_same_marts(spark_ibis: Any, sub_months: list[dict[str, Any]]) -> None:
     """The same expressions on PySpark: the hand answers, and DuckDB's bridge row for row."""
     items, months = _tables(sub_months)
     movements = mrr_movements(items, months)
     bridge = mrr_bridge(movements, _fx())
-    assert _rows(_frame(spark_con, movements, ["customer_id", "month"])) == EXPECTED
+    assert _rows(_frame(spark_ibis, movements, ["customer_id", "month"])) == EXPECTED
     order = ["month", "currency"]
-    on_spark = _frame(spark_con, bridge, order)
+    on_spark = _frame(spark_ibis, bridge, order)
     on_duckdb = _frame(ibis.duckdb.connect(), bridge, order)
     pd.testing.assert_frame_equal(on_spark.astype(str), on_duckdb.astype(str), check_dtype=False)
 
@@ -333,7 +291,7 @@ def test_return_from_zero_is_reactivation_not_expansion(sub_months: list[dict[st
 # --- conversion and the item-level mart ---------------------------------------------
 
 
-def test_monthly_fx_uses_the_month_end_rate_and_each_exponent(con: Any) -> None:
+def test_monthly_fx_uses_the_month_end_rate_and_each_exponent(ibis_con: Any) -> None:
     """1 JPY = 0.0067 USD with no minor unit; 1 KWD = 3.25 USD with three; 1 EUR = 1.08."""
     days = [dt.date(2024, 1, 1), dt.date(2024, 1, 31), dt.date(2024, 2, 29)]
     rates = {"usd": ["1", "1", "1"], "eur": ["1.05", "1.08", "1.10"],
@@ -344,7 +302,7 @@ def test_monthly_fx_uses_the_month_end_rate_and_each_exponent(con: Any) -> None:
     ])).cast({"usd_per_unit": "decimal(20, 10)"})  # fmt: skip
     currencies = ibis.memtable(pd.DataFrame({
         "code": ["usd", "eur", "jpy", "kwd"], "exponent": [2, 2, 0, 3]}))  # fmt: skip
-    got = _frame(con, monthly_fx(fx_rates, currencies, "eur"), ["month", "currency"])
+    got = _frame(ibis_con, monthly_fx(fx_rates, currencies, "eur"), ["month", "currency"])
     jan = got[got.month.map(pd.Timestamp) == "2024-01-01"].set_index("currency")
     factor = {c: Decimal(v) for c, v in jan.to_reporting.items()}
     # euros per minor unit, at the 31 January rate (1.08 USD per EUR)
@@ -355,7 +313,7 @@ def test_monthly_fx_uses_the_month_end_rate_and_each_exponent(con: Any) -> None:
     assert len(got) == 8, "two months, four currencies"
 
 
-def test_item_mrr_mart(con: Any) -> None:
+def test_item_mrr_mart(ibis_con: Any) -> None:
     """Trial then paid is new; metered stays 0; an ended item gets one churn row, no more."""
     d = dt.date
     rows = [
@@ -375,7 +333,7 @@ def test_item_mrr_mart(con: Any) -> None:
                          product_id="prod", currency="usd")  # fmt: skip
     items = ibis.memtable(frame).cast({"quantity": "int32", "mrr": "int64"})
     cal = ibis.memtable(pd.DataFrame({"month": [d(2024, m, 1) for m in (1, 2, 3)]}))
-    got = _frame(con, subscription_item_mrr(items, cal), ["subscription_item_id", "month"])
+    got = _frame(ibis_con, subscription_item_mrr(items, cal), ["subscription_item_id", "month"])
     by_item = {k: g for k, g in got.groupby("subscription_item_id")}
     assert by_item["si_trial"].movement.tolist() == ["none", "new", "none"]
     assert by_item["si_metered"].movement.tolist() == ["none"] * 3

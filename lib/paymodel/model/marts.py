@@ -24,18 +24,24 @@ from dataclasses import dataclass
 from paymodel.model.core import (
     BIGINT,
     DATE,
-    DECIMAL_AMOUNT,
     ID,
     INTEGER,
     RATE,
     SIGNED_AMOUNT,
     TEXT,
     Column,
+    LogicalType,
     Model,
     Table,
 )
 
-__all__ = ["MARTS", "METRICS", "MOVEMENTS", "Metric"]
+__all__ = ["EXACT_DECIMAL", "MARTS", "METRICS", "MOVEMENTS", "Metric"]
+
+EXACT_DECIMAL = LogicalType(
+    "exact_decimal", "decimal", "string", precision=38, scale=12
+)
+"""A 12-place conversion factor, or a minor-unit amount times one, kept exact (no rounding)
+so that the bridge identity holds in the reporting currency to the last digit."""
 
 MOVEMENTS = ("new", "expansion", "contraction", "churn", "reactivation", "none")
 """The MRR movement kinds (ChartMogul's), ``none`` for an unchanged positive MRR."""
@@ -221,10 +227,11 @@ mart_mrr_bridge = Table(
         _count("customers_churned", "Customers who stopped paying."),
         _count("customers_closing", "Customers paying at the month's end."),
         _col("reporting_currency", TEXT, "Currency of the *_reporting columns."),
-        _col("to_reporting", RATE, "Reporting-currency major units per minor unit of currency, "
+        _col("to_reporting", EXACT_DECIMAL, "Reporting-currency major units per minor unit of currency, "
              "from fx_rates on the month's last day in the data (12 places)."),
-        *(_col(f"{name}_reporting", DECIMAL_AMOUNT, f"{name} in the reporting currency's major "
-               "units, at the month's rate.") for name, _ in _BRIDGE),
+        *(_col(f"{name}_reporting", EXACT_DECIMAL, f"{name} x to_reporting: in the "
+               "reporting currency's major units, at the month's rate, unrounded.")
+          for name, _ in _BRIDGE),
     ],
     primary_key=("month", "currency"),
     why="opening + new + expansion + reactivation - contraction - churned = closing on every "

@@ -69,6 +69,11 @@ BRIDGE_COMPONENTS = (
 opening + new + expansion + reactivation - contraction - churned = closing."""
 
 _KEY = ("customer_id", "currency")
+# amount (13 digits) x factor (24 digits, 12 places) needs 38 digits: exact on every engine,
+# Spark included (it drops decimal places from products wider than 38 digits).
+_AMOUNT = ibis.dtype("decimal(13, 0)")
+_FACTOR = ibis.dtype("decimal(24, 12)")
+_EXACT = ibis.dtype("decimal(38, 12)")
 
 
 def month_calendar(days: ir.Table, column: str = "month") -> ir.Table:
@@ -224,7 +229,7 @@ def monthly_fx(
         month="month",
         currency="currency",
         reporting_currency=ibis.literal(reporting_currency),
-        to_reporting=factor.round(12).cast(ibis.dtype("decimal(38, 12)")),
+        to_reporting=factor.round(12).cast(_FACTOR),
     )
 
 
@@ -269,9 +274,9 @@ def mrr_bridge(movements: ir.Table, fx: ir.Table | None = None) -> ir.Table:
     return j.select(
         *bridge.columns,
         reporting_currency="reporting_currency",
-        to_reporting="to_reporting",
+        to_reporting=j.to_reporting.cast(_EXACT),
         **{
-            f"{c}_reporting": (j[c].cast(ibis.dtype("decimal(38, 0)")) * j.to_reporting)
+            f"{c}_reporting": (j[c].cast(_AMOUNT) * j.to_reporting.cast(_FACTOR)).cast(_EXACT)
             for c in BRIDGE_COMPONENTS
         },
     )
