@@ -72,7 +72,7 @@ CREATE TABLE mart_mrr_bridge (
 	customers_churned BIGINT NOT NULL,
 	customers_closing BIGINT NOT NULL,
 	reporting_currency TEXT NOT NULL,
-	to_reporting NUMERIC(20, 10) NOT NULL,
+	to_reporting NUMERIC(38, 12) NOT NULL,
 	opening_mrr_reporting NUMERIC(38, 12) NOT NULL,
 	new_mrr_reporting NUMERIC(38, 12) NOT NULL,
 	expansion_mrr_reporting NUMERIC(38, 12) NOT NULL,

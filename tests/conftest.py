@@ -11,6 +11,7 @@ Fixtures:
     engine: parametrised ``duckdb`` / ``postgres``; an empty database of that kind.
     tmp_build: an empty ``build``-like directory for a test's outputs.
     spark_ibis: an Ibis connection on one local Spark session, shared by the worker.
+    pg_ibis: an Ibis connection on ``pg_dsn``.
     ibis_con: parametrised ``duckdb`` / ``postgres``; an Ibis connection on an empty database.
 """
 
@@ -34,7 +35,7 @@ from paymodel.oltp.engines import (
     temporary_postgres,
 )
 
-_POSTGRES_FIXTURES = {"pg_server_dsn", "pg_dsn", "pg_engine"}
+_POSTGRES_FIXTURES = {"pg_server_dsn", "pg_dsn", "pg_engine", "pg_ibis"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -107,10 +108,27 @@ def spark_ibis() -> Iterator[Any]:
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.default.parallelism", "1")
+        .config("spark.sql.adaptive.enabled", "false")
         .getOrCreate()
     )
     yield ibis.pyspark.connect(session)
     session.stop()
+
+
+@pytest.fixture
+def pg_ibis(pg_dsn: str) -> Iterator[Any]:
+    """Ibis on a fresh PostgreSQL database (``pg_dsn``)."""
+    params = conninfo_to_dict(pg_dsn)
+    backend = ibis.postgres.connect(
+        host=params.get("host"),
+        port=int(params.get("port") or 5432),
+        user=params.get("user"),
+        password=params.get("password"),
+        database=params.get("dbname"),
+    )
+    yield backend
+    backend.disconnect()
 
 
 @pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -119,16 +137,9 @@ def ibis_con(request: pytest.FixtureRequest) -> Iterator[Any]:
 
     Spark is slow to start and to run small queries: tests take ``spark_ibis`` on purpose.
     """
-    if request.param == "duckdb":
-        backend = ibis.duckdb.connect()
-    else:
-        params = conninfo_to_dict(request.getfixturevalue("pg_dsn"))
-        backend = ibis.postgres.connect(
-            host=params.get("host"),
-            port=int(params.get("port") or 5432),
-            user=params.get("user"),
-            password=params.get("password"),
-            database=params.get("dbname"),
-        )
+    if request.param == "postgres":
+        yield request.getfixturevalue("pg_ibis")
+        return
+    backend = ibis.duckdb.connect()
     yield backend
     backend.disconnect()

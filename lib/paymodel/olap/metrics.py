@@ -213,13 +213,14 @@ def mart_trial_conversion(item_months: ir.Table, months: ir.Table) -> ir.Table:
     in the calendar's last month; it converted when any of its months has positive MRR.
     Trials shorter than the gap between two month ends are not seen (the snapshot's grain).
     """
-    f = item_months
-    last = months.select(month=months.month.cast("date")).distinct().month.max()
+    cal = months.select(month=months.month.cast("date"))
+    last = cal.aggregate(last_month=cal.month.max())
+    f = item_months.cross_join(last)
     month = f.month.cast("date")
     trialing = f.status == "trialing"
     subs = f.group_by("subscription_id").aggregate(
         trial_month=ibis.ifelse(trialing, month, None).min(),
-        trialing_at_end=(trialing & (month == last)).any(),
+        trialing_at_end=(trialing & (month == f.last_month)).any(),
         paid=(f.mrr > 0).any(),
     )
     subs = subs.filter(subs.trial_month.notnull())
@@ -360,7 +361,7 @@ def mart_risk_levels(attempts: ir.Table, outcomes: ir.Table, disputes: ir.Table)
         charges_succeeded=j.count().cast("int64"),
         charges_disputed=j.is_disputed.sum().cast("int64"),
         charges_fraud_disputed=j.fraud_charge_id.notnull().sum().cast("int64"),
-        mean_risk_score=j.risk_score.mean().round(10).cast(_RATIO),
+        mean_risk_score=ratio(j.risk_score.sum(), j.risk_score.count()),
     )
     return out.mutate(dispute_rate=dispute_rate(out), fraud_rate=fraud_rate(out))
 
