@@ -241,16 +241,32 @@ def _rows(con: BaseBackend, name: str) -> int:
     return int(con.table(name).count().execute())
 
 
+_REFERENCED = {fk.table for t in WAREHOUSE.tables for fk in t.all_foreign_keys}
+
+
 def _upsert(out: BaseBackend, table: ModelTable, new: str) -> int:
-    """Update rows of ``table`` that differ from ``new`` (same primary key) and insert the others."""
+    """Update rows of ``table`` that differ from ``new`` (same primary key) and insert the others.
+
+    Only columns outside every key are updated in a table that others refer to: DuckDB
+    turns an UPDATE that touches an indexed column into a delete and an insert, which
+    fails while facts refer to the row. A change of such a key column (which the build's
+    rules never make) is refused. Facts, which nothing refers to, update freely (an
+    accumulating snapshot fills its milestone dates).
+    """
     q = lambda n: _q(n, out)  # noqa: E731
     pk = table.primary_key
-    rest = [c for c in table.column_names if c not in pk]
+    keyed = {c for key in table.unique_keys for c in key}
+    if table.name in _REFERENCED:  # DuckDB refuses to touch indexed columns of a referenced row
+        keyed |= {c for fk in table.all_foreign_keys for c in fk.columns}
+    rest = [c for c in table.column_names if c not in pk and c not in keyed]
     t, n = q(table.name), q(new)
     match = " AND ".join(f"{t}.{q(c)} = n.{q(c)}" for c in pk)
+    moved = " OR ".join(f"{t}.{q(c)} IS DISTINCT FROM n.{q(c)}" for c in sorted(keyed - set(pk)))
+    if moved and _count_sql(out, f"SELECT count(*) FROM {t} JOIN {n} AS n ON {match} WHERE {moved}"):
+        raise ValueError(f"{table.name}: an update would change key columns of existing rows; rebuild")
     differs = " OR ".join(f"{t}.{q(c)} IS DISTINCT FROM n.{q(c)}" for c in rest) or "FALSE"
     changed = _count_sql(out, f"SELECT count(*) FROM {t} JOIN {n} AS n ON {match} WHERE {differs}")
-    if changed and rest:
+    if changed:
         sets = ", ".join(f"{q(c)} = n.{q(c)}" for c in rest)
         out.raw_sql(f"UPDATE {t} SET {sets} FROM {n} AS n WHERE {match} AND ({differs})")
     cols = ", ".join(q(c) for c in table.column_names)
@@ -266,12 +282,9 @@ def _upsert(out: BaseBackend, table: ModelTable, new: str) -> int:
 
 def _count_sql(con: BaseBackend, sql: str) -> int:
     result = con.raw_sql(sql)
-    if hasattr(result, "fetchone"):
-        row = result.fetchone()
-        if hasattr(result, "close"):
-            result.close()
-    else:  # pragma: no cover - every supported backend returns a cursor
-        row = result
+    row = result.fetchone()
+    if con.name == "postgres":  # a cursor; DuckDB returns its connection, which must stay open
+        result.close()
     return int(row[0])
 
 

@@ -180,10 +180,16 @@ def _owners(t: dict[str, ir.Table]) -> ir.Table:
     for name, kind in (("refunds", "refund"), ("disputes", "dispute")):
         x = t[name].join(ch, t[name].charge_id == ch.c_id)
         parts.append(x.select(object_type=ibis.literal(kind), object_id=x.id, customer_id=x.c_customer))
+    return _union(parts).filter(ibis._.customer_id.notnull())
+
+
+def _union(parts: list[ir.Table]) -> ir.Table:
+    """UNION ALL of tables of string columns (cast: key columns differ in nullability)."""
+    parts = [p.select(*(p[c].cast("string").name(c) for c in p.columns)) for p in parts]
     out = parts[0]
     for p in parts[1:]:
         out = out.union(p)
-    return out.filter(out.customer_id.notnull())
+    return out
 
 
 def changed_customers(con: BaseBackend, since: datetime, until: datetime) -> ir.Table:
@@ -225,10 +231,7 @@ def changed_customers(con: BaseBackend, since: datetime, until: datetime) -> ir.
     if (until.year, until.month) != (since.year, since.month):
         live = su.filter(su.ended_at.isnull() | (su.ended_at > lo))
         ids.append(live.select("customer_id"))
-    out = ids[0]
-    for x in ids[1:]:
-        out = out.union(x)
-    return out.filter(out.customer_id.notnull()).distinct()
+    return _union(ids).filter(ibis._.customer_id.notnull()).distinct()
 
 
 def oltp_tables(
