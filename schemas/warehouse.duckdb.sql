@@ -3,7 +3,7 @@
 
 -- dim_date: One row per calendar day spanning the data.
 CREATE TABLE dim_date (
-	date_key SERIAL NOT NULL,
+	date_key INTEGER NOT NULL,
 	date DATE NOT NULL,
 	year SMALLINT NOT NULL,
 	quarter SMALLINT NOT NULL,
@@ -280,8 +280,8 @@ COMMENT ON COLUMN dim_price_snowflake.nickname IS 'Internal name.';
 CREATE TABLE fact_payment_attempts (
 	charge_id TEXT NOT NULL,
 	payment_intent_id TEXT,
-	customer_id TEXT NOT NULL,
-	customer_key TEXT NOT NULL,
+	customer_id TEXT,
+	customer_key TEXT,
 	payment_method_key TEXT,
 	payment_outcome_key TEXT NOT NULL,
 	geography_key TEXT NOT NULL,
@@ -342,8 +342,8 @@ COMMENT ON COLUMN fact_payment_attempts.risk_score IS 'Radar risk score, 0-99.';
 -- fact_payment_intents: One row per payment intent (an accumulating snapshot of its milestones).
 CREATE TABLE fact_payment_intents (
 	payment_intent_id TEXT NOT NULL,
-	customer_id TEXT NOT NULL,
-	customer_key TEXT NOT NULL,
+	customer_id TEXT,
+	customer_key TEXT,
 	payment_method_key TEXT,
 	created_date_key INTEGER NOT NULL,
 	succeeded_date_key INTEGER,
@@ -471,8 +471,8 @@ CREATE TABLE fact_refunds (
 	refund_id TEXT NOT NULL,
 	charge_id TEXT NOT NULL,
 	payment_intent_id TEXT,
-	customer_id TEXT NOT NULL,
-	customer_key TEXT NOT NULL,
+	customer_id TEXT,
+	customer_key TEXT,
 	created_date_key INTEGER NOT NULL,
 	currency TEXT NOT NULL,
 	reporting_currency TEXT NOT NULL,
@@ -509,8 +509,8 @@ CREATE TABLE fact_disputes (
 	dispute_id TEXT NOT NULL,
 	charge_id TEXT NOT NULL,
 	payment_intent_id TEXT,
-	customer_id TEXT NOT NULL,
-	customer_key TEXT NOT NULL,
+	customer_id TEXT,
+	customer_key TEXT,
 	created_date_key INTEGER NOT NULL,
 	due_date_key INTEGER,
 	currency TEXT NOT NULL,
@@ -624,7 +624,6 @@ CREATE TABLE fact_subscription_item_months (
 	currency TEXT NOT NULL,
 	reporting_currency TEXT NOT NULL,
 	status TEXT NOT NULL,
-	measured_at TIMESTAMP WITH TIME ZONE NOT NULL,
 	quantity INTEGER,
 	mrr BIGINT NOT NULL,
 	mrr_reporting NUMERIC(20, 6) NOT NULL,
@@ -653,8 +652,39 @@ COMMENT ON COLUMN fact_subscription_item_months.product_id IS 'Product billed at
 COMMENT ON COLUMN fact_subscription_item_months.product_key IS 'Key of the product billed at month end in dim_product.';
 COMMENT ON COLUMN fact_subscription_item_months.currency IS 'Currency of the amounts.';
 COMMENT ON COLUMN fact_subscription_item_months.reporting_currency IS 'Currency of the *_reporting amounts (the build''s reporting currency).';
-COMMENT ON COLUMN fact_subscription_item_months.status IS 'Subscription status at month end (at the as-of time for the last month).';
-COMMENT ON COLUMN fact_subscription_item_months.measured_at IS 'Instant the month was measured (month end or as-of).';
+COMMENT ON COLUMN fact_subscription_item_months.status IS 'Subscription status at the month''s last second (at the as-of time for the current month).';
 COMMENT ON COLUMN fact_subscription_item_months.quantity IS 'Units at month end.';
 COMMENT ON COLUMN fact_subscription_item_months.mrr IS 'Monthly recurring revenue at month end, minor units: the licensed price per month (day x 365/12, week x 52/12, month / count, year / 12 count) x quantity, less percentage and fixed discounts live then, 0 unless active or past_due.';
-COMMENT ON COLUMN fact_subscription_item_months.mrr_reporting IS 'mrr in the reporting currency''s major units, at the month''s measuring date.';
+COMMENT ON COLUMN fact_subscription_item_months.mrr_reporting IS 'mrr in the reporting currency''s major units, at the rate of the month''s first day.';
+
+-- warehouse_builds: One row per build or incremental update of the warehouse.
+CREATE TABLE warehouse_builds (
+	build_number INTEGER NOT NULL,
+	mode TEXT NOT NULL,
+	as_of TIMESTAMP WITH TIME ZONE NOT NULL,
+	previous_as_of TIMESTAMP WITH TIME ZONE,
+	reporting_currency TEXT NOT NULL,
+	fiscal_year_start_month SMALLINT NOT NULL,
+	engine TEXT NOT NULL,
+	changed_customers BIGINT,
+	rows_written BIGINT NOT NULL,
+	built_at TIMESTAMP WITH TIME ZONE NOT NULL,
+	CONSTRAINT pk_warehouse_builds PRIMARY KEY (build_number),
+	CONSTRAINT fk_warehouse_builds_reporting_currency FOREIGN KEY(reporting_currency) REFERENCES dim_currency (currency),
+	CONSTRAINT ck_warehouse_builds_mode_accepted CHECK (mode IN ('full', 'incremental')),
+	CONSTRAINT ck_warehouse_builds_reporting_currency_iso CHECK (REGEXP_MATCHES(reporting_currency, '^[a-z]{3}$')),
+	CONSTRAINT ck_warehouse_builds_fiscal_year_start_month_range CHECK (fiscal_year_start_month >= 1 AND fiscal_year_start_month <= 12),
+	CONSTRAINT ck_warehouse_builds_engine_accepted CHECK (engine IN ('duckdb', 'postgres', 'pyspark')),
+	CONSTRAINT ck_warehouse_builds_rows_written_range CHECK (rows_written >= 0)
+);
+COMMENT ON TABLE warehouse_builds IS 'One row per build or incremental update of the warehouse.';
+COMMENT ON COLUMN warehouse_builds.build_number IS '1 for the first build, then one more per update.';
+COMMENT ON COLUMN warehouse_builds.mode IS 'Full build or incremental update.';
+COMMENT ON COLUMN warehouse_builds.as_of IS 'Instant the warehouse describes after this build.';
+COMMENT ON COLUMN warehouse_builds.previous_as_of IS 'as_of of the build it updated.';
+COMMENT ON COLUMN warehouse_builds.reporting_currency IS 'Currency of the *_reporting amounts.';
+COMMENT ON COLUMN warehouse_builds.fiscal_year_start_month IS 'First month of the fiscal year.';
+COMMENT ON COLUMN warehouse_builds.engine IS 'Engine that ran the transforms.';
+COMMENT ON COLUMN warehouse_builds.changed_customers IS 'Customers recomputed by an update.';
+COMMENT ON COLUMN warehouse_builds.rows_written IS 'Rows inserted or updated.';
+COMMENT ON COLUMN warehouse_builds.built_at IS 'When the build ran (wall clock).';

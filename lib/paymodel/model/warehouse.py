@@ -421,7 +421,7 @@ fact_payment_attempts = Table(
     [
         Column("charge_id", ID, "Stripe id of the charge."),
         Column("payment_intent_id", ID, "Payment intent it belongs to.", nullable=True),
-        *_customer(),
+        *_customer(nullable=True),
         _key("payment_method_key", "dim_payment_method", "payment method charged", nullable=True),
         _key("payment_outcome_key", "dim_payment_outcome", "outcome of the attempt"),
         _key("geography_key", "dim_geography", "customer's billing country at the attempt"),
@@ -466,7 +466,7 @@ fact_payment_intents = Table(
     "pi_",
     [
         Column("payment_intent_id", ID, "Stripe id of the payment intent."),
-        *_customer(),
+        *_customer(nullable=True),
         _key("payment_method_key", "dim_payment_method", "payment method used last", nullable=True),
         _date_key("created", "it was created"),
         _date_key("succeeded", "it succeeded", nullable=True),
@@ -561,7 +561,7 @@ fact_refunds = Table(
         Column("refund_id", ID, "Stripe id of the refund."),
         Column("charge_id", ID, "Charge refunded."),
         Column("payment_intent_id", ID, "Payment intent of the charge.", nullable=True),
-        *_customer(),
+        *_customer(nullable=True),
         _date_key("created", "of the refund"),
         _currency(),
         _reporting_currency(),
@@ -584,7 +584,7 @@ fact_disputes = Table(
         Column("dispute_id", ID, "Stripe id of the dispute."),
         Column("charge_id", ID, "Charge disputed."),
         Column("payment_intent_id", ID, "Payment intent of the charge.", nullable=True),
-        *_customer(),
+        *_customer(nullable=True),
         _date_key("created", "the dispute was opened"),
         _date_key("due", "evidence is due", nullable=True),
         _currency(),
@@ -669,10 +669,9 @@ fact_subscription_item_months = Table(
         Column(
             "status",
             TEXT,
-            "Subscription status at month end (at the as-of time for the last month).",
+            "Subscription status at the month's last second (at the as-of time for the current month).",
             accepted=STATUSES["subscriptions"],
         ),
-        Column("measured_at", TIMESTAMP, "Instant the month was measured (month end or as-of)."),
         Column("quantity", INTEGER, "Units at month end.", nullable=True, additivity=_SEMI),
         Column(
             "mrr",
@@ -685,7 +684,7 @@ fact_subscription_item_months = Table(
         Column(
             "mrr_reporting",
             DECIMAL_AMOUNT,
-            "mrr in the reporting currency's major units, at the month's measuring date.",
+            "mrr in the reporting currency's major units, at the rate of the month's first day.",
             additivity=_SEMI,
         ),
     ],
@@ -714,6 +713,32 @@ FACTS = [
     fact_balance_transactions,
     fact_subscription_item_months,
 ]
+
+warehouse_builds = Table(
+    "warehouse_builds",
+    "One row per build or incremental update of the warehouse.",
+    None,
+    [
+        Column("build_number", INTEGER, "1 for the first build, then one more per update."),
+        Column("mode", TEXT, "Full build or incremental update.", accepted=("full", "incremental")),
+        Column("as_of", TIMESTAMP, "Instant the warehouse describes after this build."),
+        Column("previous_as_of", TIMESTAMP, "as_of of the build it updated.", nullable=True),
+        Column(
+            "reporting_currency",
+            CURRENCY,
+            "Currency of the *_reporting amounts.",
+            references="dim_currency.currency",
+        ),
+        Column("fiscal_year_start_month", SMALLINT, "First month of the fiscal year.", minimum=1, maximum=12),
+        Column("engine", TEXT, "Engine that ran the transforms.", accepted=("duckdb", "postgres", "pyspark")),
+        Column("changed_customers", BIGINT, "Customers recomputed by an update.", nullable=True),
+        Column("rows_written", BIGINT, "Rows inserted or updated.", minimum=0),
+        Column("built_at", TIMESTAMP, "When the build ran (wall clock)."),
+    ],
+    primary_key=("build_number",),
+    why="An update continues from the last build's as_of and parameters; this log says "
+    "what each build did.",
+)
 
 # --- the snowflake variant -----------------------------------------------------------------
 
@@ -754,7 +779,7 @@ WAREHOUSE = Model(
     "warehouse",
     "Kimball star schema of the payments business (and the snowflake variant's dimensions), "
     "built with Ibis from the OLTP tables and their event history.",
-    [*DIMENSIONS, *SNOWFLAKE_TABLES, *FACTS],
+    [*DIMENSIONS, *SNOWFLAKE_TABLES, *FACTS, warehouse_builds],
 )
 """The warehouse model: every table `paymodel olap` writes, parents first."""
 
