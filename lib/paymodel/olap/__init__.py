@@ -5,7 +5,9 @@ Public API:
     * :data:`STEPS`, :class:`Step` and :func:`register`: the ordered registry of builders;
     * :mod:`paymodel.olap.transforms`: the pure Ibis transforms, among them
       :func:`to_reporting_currency`;
-    * :func:`pseudonymise` and :func:`resolve_pii_key`: keyed hashing of direct identifiers.
+    * :func:`pseudonymise` and :func:`resolve_pii_key`: keyed hashing of direct identifiers;
+    * :func:`mart_expressions`: the marts (:mod:`paymodel.olap.marts`), whose steps this
+      package registers after the star's, and the metrics in :mod:`paymodel.olap.metrics`.
 """
 
 from paymodel.olap.build import (
@@ -16,8 +18,11 @@ from paymodel.olap.build import (
     register,
     update_warehouse,
 )
+from paymodel.olap.marts import mart_expressions, register_marts
 from paymodel.olap.pii import MissingPIIKeyError, PIIKey, pseudonymise, resolve_pii_key
 from paymodel.olap.transforms import BuildParams, to_reporting_currency
+
+register_marts()
 
 __all__ = [
     "STEPS",
@@ -27,6 +32,7 @@ __all__ = [
     "PIIKey",
     "Step",
     "build_warehouse",
+    "mart_expressions",
     "pseudonymise",
     "register",
     "resolve_pii_key",

@@ -62,11 +62,16 @@ class Step:
         build: ``(**inputs, params) -> ir.Table``; its parameter names are its inputs.
         shared: a small table every update rebuilds whole (calendar, currencies,
             catalogue) rather than per changed customer.
+        model: the model declaring the table (its DDL is created from it).
+        whole: a table derived from whole warehouse tables (a mart): an update rebuilds it
+            from the updated warehouse and replaces its rows.
     """
 
     table: ModelTable
     build: Callable[..., ir.Table]
     shared: bool = False
+    model: Model = WAREHOUSE
+    whole: bool = False
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -346,12 +351,19 @@ def _run(
         missing = [i for i in step.inputs if i not in ns]
         if missing:
             raise ValueError(f"step {step.table.name}: inputs {missing} are not built before it")
-        expr = step.build(**{i: ns[i] for i in step.inputs},
+        inputs = ns
+        if upsert and step.whole:  # from the updated warehouse, not the changed customers only
+            inputs = {**ns, **{i: _whole(eng, out, i) for i in step.inputs if i in _written(steps)}}
+        expr = step.build(**{i: inputs[i] for i in step.inputs},
                           **({"params": params} if "params" in inspect.signature(step.build).parameters else {}))  # fmt: skip
         expr = T.conform(expr, step.table)
         built = eng.materialise(f"olap_tmp_{step.table.name}", expr)
         ns[step.table.name] = built
-        if upsert:
+        if upsert and step.whole:
+            out.raw_sql(f"DELETE FROM {_q(step.table.name, out)}")
+            out.insert(step.table.name, built if same else built.to_pyarrow())
+            n = _rows(out, step.table.name)
+        elif upsert:
             new = f"olap_new_{step.table.name}"
             if same:
                 source = built
@@ -368,6 +380,17 @@ def _run(
             tqdm.write(f"{step.table.name:32} {n:>10,} rows {reports[-1].seconds:7.2f} s")
     bar.close()
     return reports, staging_seconds
+
+
+def _written(steps: Sequence[Step]) -> set[str]:
+    return {s.table.name for s in steps}
+
+
+def _whole(eng: _Engine, out: BaseBackend, name: str) -> ir.Table:
+    """The warehouse table ``name`` as written, on the engine the transforms run on."""
+    if eng.con is out:
+        return out.table(name)
+    return eng.stage(f"olap_whole_{name}", out.table(name).to_pyarrow())
 
 
 def _log_build(out: BaseBackend, report: BuildReport, params: T.BuildParams) -> None:
@@ -479,9 +502,12 @@ def _build(
         customers = staging.changed_customers(oltp, previous, when) if incremental and previous else None
         data = _inputs(oltp, params, pii_key, customers)
         changed = data["customers"].num_rows if customers is not None else None
+        steps = list(STEPS)
         if not incremental:
             _create_warehouse(out, WAREHOUSE, WAREHOUSE.table_names)
-        steps = list(STEPS)
+            others = {id(s.model): s.model for s in steps if s.model is not WAREHOUSE}
+            for model in others.values():  # tables other layers registered (the marts)
+                _create_warehouse(out, model, [s.table.name for s in steps if s.model is model])
         report = BuildReport(
             "incremental" if incremental else "full", engine, when, previous,
             params.reporting_currency, pii_key.source, changed,

@@ -1,40 +1,35 @@
-"""The marts, built from the star: one pure Ibis expression per table of ``MARTS``.
+"""The marts, built from the star: one pure Ibis function per table of ``MARTS``.
 
-:func:`mart_expressions` takes the star's tables (by name) and the OLTP ``fx_rates`` and
-returns an expression per mart, each with exactly the columns and types that
-:mod:`paymodel.model.marts` declares (:func:`conform`), ready to be inserted into the
-DDL of ``schemas/marts.*``. Nothing here touches a database: the caller's backend runs
-the expressions, on DuckDB, PostgreSQL or PySpark alike.
+Each ``mart_*`` function below is a step of the warehouse build (:data:`STEPS`, appended
+to :data:`paymodel.olap.build.STEPS` by :func:`register_marts`): its parameter names are
+its inputs, the star's tables or marts built before it, and the staged OLTP ``fx_rates``
+and ``currencies`` for the bridge's conversion. :func:`mart_expressions` chains them
+without a database, for engineers and tests. Marts are rebuilt whole from the updated
+warehouse by an incremental build too (``whole=True``): a bridge is a sum over every
+customer, not a per-customer row.
 
-The star tables read: ``dim_date`` (``month_start``: the calendar, so the last month is
-the data's as-of month), ``dim_currency``, ``fact_subscription_item_months``,
-``fact_payment_attempts``, ``dim_payment_method``, ``dim_payment_outcome``,
-``fact_payment_intents`` and ``fact_disputes``.
+The calendar is ``dim_date``'s ``month_start``, so the last month is the data's as-of
+month and nothing is carried to "today".
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 
-import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
-from paymodel.model.core import LogicalType, Table
 from paymodel.model.marts import MARTS
 from paymodel.olap import metrics
-from paymodel.olap.mrr import (
-    month_calendar,
-    monthly_fx,
-    mrr_bridge,
-    mrr_movements,
-    subscription_item_mrr,
-)
+from paymodel.olap import mrr as M
+from paymodel.olap.build import STEPS as BUILD_STEPS
+from paymodel.olap.build import Step, register
+from paymodel.olap.transforms import BuildParams, conform
 
-__all__ = ["STAR_INPUTS", "conform", "ibis_type", "mart_expressions"]
+__all__ = ["STAR_INPUTS", "STEPS", "mart_expressions", "register_marts"]
 
 STAR_INPUTS = (
     "dim_date",
-    "dim_currency",
     "fact_subscription_item_months",
     "fact_payment_attempts",
     "dim_payment_method",
@@ -42,74 +37,98 @@ STAR_INPUTS = (
     "fact_payment_intents",
     "fact_disputes",
 )
-"""The warehouse tables the marts are built from."""
-
-_SQL_TYPES = {
-    "text": dt.string,
-    "bigint": dt.int64,
-    "integer": dt.int32,
-    "smallint": dt.int16,
-    "boolean": dt.boolean,
-    "date": dt.date,
-}
+"""The warehouse tables the marts read (besides the staged ``fx_rates`` and ``currencies``)."""
 
 
-def ibis_type(t: LogicalType) -> dt.DataType:
-    """The Ibis type a column of logical type ``t`` is written with."""
-    if t.sql == "decimal":
-        return dt.Decimal(t.precision, t.scale)
-    if t.sql == "timestamptz":
-        return dt.Timestamp(timezone="UTC")
-    return _SQL_TYPES[t.sql]
+def _months(dim_date: ir.Table) -> ir.Table:
+    return M.month_calendar(dim_date, "month_start")
 
 
-def conform(expr: ir.Table, table: Table) -> ir.Table:
-    """``expr`` with ``table``'s columns, in its order, cast to its types.
-
-    A column missing from ``expr`` is an error that names the mart and the column.
-    """
-    missing = [c for c in table.column_names if c not in expr.columns]
-    if missing:
-        raise ValueError(f"mart {table.name}: the transform gives no column {', '.join(missing)}")
-    return expr.select(*(expr[c.name].cast(ibis_type(c.type)).name(c.name) for c in table.columns))
+def mart_subscription_item_mrr(
+    fact_subscription_item_months: ir.Table, dim_date: ir.Table
+) -> ir.Table:
+    return M.subscription_item_mrr(fact_subscription_item_months, _months(dim_date))
 
 
-def mart_expressions(
-    star: Mapping[str, ir.Table],
-    fx_rates: ir.Table,
-    reporting_currency: str = "usd",
-) -> dict[str, ir.Table]:
-    """An expression per mart, in the order of :data:`paymodel.model.marts.MARTS`.
+def mart_mrr_movements(fact_subscription_item_months: ir.Table, dim_date: ir.Table) -> ir.Table:
+    return M.mrr_movements(fact_subscription_item_months, _months(dim_date))
+
+
+def mart_mrr_bridge(
+    mart_mrr_movements: ir.Table, fx_rates: ir.Table, currencies: ir.Table, params: BuildParams
+) -> ir.Table:
+    fx = M.monthly_fx(fx_rates, currencies, params.reporting_currency)
+    return M.mrr_bridge(mart_mrr_movements, fx)
+
+
+def mart_mrr_metrics(mart_mrr_bridge: ir.Table) -> ir.Table:
+    return metrics.mart_mrr_metrics(mart_mrr_bridge)
+
+
+def mart_cohort_retention(mart_mrr_movements: ir.Table, dim_date: ir.Table) -> ir.Table:
+    return metrics.mart_cohort_retention(mart_mrr_movements, _months(dim_date))
+
+
+def mart_trial_conversion(fact_subscription_item_months: ir.Table, dim_date: ir.Table) -> ir.Table:
+    return metrics.mart_trial_conversion(fact_subscription_item_months, _months(dim_date))
+
+
+def mart_payment_health(
+    fact_payment_attempts: ir.Table, dim_payment_method: ir.Table, dim_payment_outcome: ir.Table
+) -> ir.Table:
+    return metrics.mart_payment_health(
+        fact_payment_attempts, dim_payment_method, dim_payment_outcome
+    )
+
+
+def mart_decline_codes(fact_payment_attempts: ir.Table, dim_payment_outcome: ir.Table) -> ir.Table:
+    return metrics.mart_decline_codes(fact_payment_attempts, dim_payment_outcome)
+
+
+def mart_three_d_secure(fact_payment_intents: ir.Table) -> ir.Table:
+    return metrics.mart_three_d_secure(fact_payment_intents)
+
+
+def mart_refund_rates(fact_payment_attempts: ir.Table) -> ir.Table:
+    return metrics.mart_refund_rates(fact_payment_attempts)
+
+
+def mart_risk_levels(
+    fact_payment_attempts: ir.Table, dim_payment_outcome: ir.Table, fact_disputes: ir.Table
+) -> ir.Table:
+    return metrics.mart_risk_levels(fact_payment_attempts, dim_payment_outcome, fact_disputes)
+
+
+def mart_dispute_outcomes(fact_disputes: ir.Table) -> ir.Table:
+    return metrics.mart_dispute_outcomes(fact_disputes)
+
+
+STEPS = [Step(t, globals()[t.name], model=MARTS, whole=True) for t in MARTS.tables]
+"""One build step per mart, in the model's order."""
+
+
+def register_marts() -> None:
+    """Append the marts' steps to the warehouse build (once)."""
+    for step in STEPS:
+        if all(s.table.name != step.table.name for s in BUILD_STEPS):
+            register(step)
+
+
+def mart_expressions(tables: Mapping[str, ir.Table], params: BuildParams) -> dict[str, ir.Table]:
+    """Every mart as an expression over ``tables``, conformed to the model, in order.
 
     Args:
-        star: the warehouse tables named in :data:`STAR_INPUTS`.
-        fx_rates: the OLTP ``fx_rates`` table (``rate_date``, ``currency``, ``usd_per_unit``),
-            limited to the build's as-of date.
-        reporting_currency: the currency of the bridge's ``*_reporting`` columns.
+        tables: the :data:`STAR_INPUTS` warehouse tables, and the OLTP ``fx_rates`` and
+            ``currencies`` (``code``, ``exponent``).
+        params: the build's parameters (its reporting currency).
     """
-    missing = [n for n in STAR_INPUTS if n not in star]
+    missing = [n for n in (*STAR_INPUTS, "fx_rates", "currencies") if n not in tables]
     if missing:
-        raise ValueError(f"marts: the warehouse has no table {', '.join(missing)}")
-    months = month_calendar(star["dim_date"], "month_start")
-    items = star["fact_subscription_item_months"]
-    movements = mrr_movements(items, months)
-    fx = monthly_fx(fx_rates, star["dim_currency"], reporting_currency)
-    bridge = mrr_bridge(movements, fx)
-    attempts, outcomes = star["fact_payment_attempts"], star["dim_payment_outcome"]
-    built = {
-        "mart_subscription_item_mrr": subscription_item_mrr(items, months),
-        "mart_mrr_movements": movements,
-        "mart_mrr_bridge": bridge,
-        "mart_mrr_metrics": metrics.mart_mrr_metrics(bridge),
-        "mart_cohort_retention": metrics.mart_cohort_retention(movements, months),
-        "mart_trial_conversion": metrics.mart_trial_conversion(items, months),
-        "mart_payment_health": metrics.mart_payment_health(
-            attempts, star["dim_payment_method"], outcomes
-        ),
-        "mart_decline_codes": metrics.mart_decline_codes(attempts, outcomes),
-        "mart_three_d_secure": metrics.mart_three_d_secure(star["fact_payment_intents"]),
-        "mart_refund_rates": metrics.mart_refund_rates(attempts),
-        "mart_risk_levels": metrics.mart_risk_levels(attempts, outcomes, star["fact_disputes"]),
-        "mart_dispute_outcomes": metrics.mart_dispute_outcomes(star["fact_disputes"]),
-    }
-    return {t.name: conform(built[t.name], t) for t in MARTS.tables}
+        raise ValueError(f"marts: no input table {', '.join(missing)}")
+    ns = dict(tables)
+    for step in STEPS:
+        args = {i: ns[i] for i in step.inputs}
+        if "params" in inspect.signature(step.build).parameters:
+            args["params"] = params
+        ns[step.table.name] = conform(step.build(**args), step.table)
+    return {t.name: ns[t.name] for t in MARTS.tables}
