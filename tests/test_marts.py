@@ -20,11 +20,13 @@ from paymodel.model.marts import MARTS, METRICS
 from paymodel.model.oltp import OLTP
 from paymodel.model.warehouse import WAREHOUSE
 from paymodel.olap import metrics
-from paymodel.olap.marts import STAR_INPUTS, ibis_type, mart_expressions
+from paymodel.olap.marts import STAR_INPUTS, mart_expressions
 from paymodel.olap.mrr import mrr_bridge
+from paymodel.olap.transforms import BuildParams, _logical_dtype
 
 UTC = dt.UTC
 JAN, FEB, MAR = dt.date(2024, 1, 1), dt.date(2024, 2, 1), dt.date(2024, 3, 1)
+PARAMS = BuildParams(dt.datetime(2024, 3, 31, 12, tzinfo=UTC), "usd", 1)
 
 
 def _typed(table_name: str, rows: list[dict[str, Any]], model: Any = WAREHOUSE) -> ibis.Table:
@@ -34,7 +36,7 @@ def _typed(table_name: str, rows: list[dict[str, Any]], model: Any = WAREHOUSE) 
     ``Decimal`` over a memtable's decimal columns and fails on NULL.
     """
     table = model.table(table_name)
-    schema = ibis.schema({c.name: ibis_type(c.type) for c in table.columns})
+    schema = ibis.schema({c.name: _logical_dtype(c).copy(nullable=True) for c in table.columns})
     zero = {c.name: Decimal(0) for c in table.columns if c.type.sql == "decimal"}
     full = [{c: row.get(c, zero.get(c)) for c in table.column_names} for row in rows]
     return ibis.memtable(pa.Table.from_pylist(full, schema=schema.to_pyarrow()))
@@ -69,12 +71,13 @@ def _item(item: str, sub: str, customer: str, month: dt.date, status: str, mrr: 
 
 def star() -> dict[str, ibis.Table]:
     """Five charges, three disputes, four intents, three customers' subscriptions."""
-    days = pd.date_range("2024-01-01", "2024-03-31").date
+    days = pd.date_range("2024-01-01", "2024-05-31").date  # dim_date runs past the as-of
     return {
         "dim_date": _typed("dim_date", [{"date": d, "month_start": d.replace(day=1)}
                                         for d in days]),
-        "dim_currency": _typed("dim_currency", [{"currency": "usd", "exponent": 2},
-                                                {"currency": "eur", "exponent": 2}]),
+        "currencies": _typed("currencies", [{"code": "usd", "exponent": 2},
+                                            {"code": "eur", "exponent": 2}], OLTP),
+        "fx_rates": fx_rates(),
         "dim_payment_method": _typed("dim_payment_method", [
             {"payment_method_key": "pm_visa", "card_brand": "visa", "card_funding": "credit",
              "card_country": "US"},
@@ -137,7 +140,7 @@ def fx_rates() -> ibis.Table:
 
 
 def _run(con: Any) -> dict[str, pd.DataFrame]:
-    marts = mart_expressions(star(), fx_rates())
+    marts = mart_expressions(star(), PARAMS)
     out = {}
     for name, expr in marts.items():
         df = con.to_pyarrow(expr).to_pandas()
@@ -173,7 +176,8 @@ def test_every_metric_has_its_function_docstring_and_column() -> None:
 def test_marts_read_only_columns_the_warehouse_declares() -> None:
     """Building every mart over the model's empty tables compiles and types as declared."""
     empty = {n: _typed(n, []) for n in STAR_INPUTS}
-    marts = mart_expressions(empty, _typed("fx_rates", [], OLTP))
+    empty |= {n: _typed(n, [], OLTP) for n in ("fx_rates", "currencies")}
+    marts = mart_expressions(empty, PARAMS)
     assert list(marts) == list(MARTS.table_names)
     con = ibis.duckdb.connect()
     for name, expr in marts.items():

@@ -8,8 +8,8 @@ without a database, for engineers and tests. Marts are rebuilt whole from the up
 warehouse by an incremental build too (``whole=True``): a bridge is a sum over every
 customer, not a per-customer row.
 
-The calendar is ``dim_date``'s ``month_start``, so the last month is the data's as-of
-month and nothing is carried to "today".
+The calendar is ``dim_date``'s ``month_start`` up to the build's as-of month, so the last
+month is the data's as-of month and nothing is carried past it (nor to "today").
 """
 
 from __future__ import annotations
@@ -40,18 +40,22 @@ STAR_INPUTS = (
 """The warehouse tables the marts read (besides the staged ``fx_rates`` and ``currencies``)."""
 
 
-def _months(dim_date: ir.Table) -> ir.Table:
-    return M.month_calendar(dim_date, "month_start")
+def _months(dim_date: ir.Table, params: BuildParams) -> ir.Table:
+    """The months of ``dim_date`` up to the as-of month (dim_date runs on past the data)."""
+    as_of_month = params.as_of.date().replace(day=1)
+    return M.month_calendar(dim_date.filter(dim_date.month_start <= as_of_month), "month_start")
 
 
 def mart_subscription_item_mrr(
-    fact_subscription_item_months: ir.Table, dim_date: ir.Table
+    fact_subscription_item_months: ir.Table, dim_date: ir.Table, params: BuildParams
 ) -> ir.Table:
-    return M.subscription_item_mrr(fact_subscription_item_months, _months(dim_date))
+    return M.subscription_item_mrr(fact_subscription_item_months, _months(dim_date, params))
 
 
-def mart_mrr_movements(fact_subscription_item_months: ir.Table, dim_date: ir.Table) -> ir.Table:
-    return M.mrr_movements(fact_subscription_item_months, _months(dim_date))
+def mart_mrr_movements(
+    fact_subscription_item_months: ir.Table, dim_date: ir.Table, params: BuildParams
+) -> ir.Table:
+    return M.mrr_movements(fact_subscription_item_months, _months(dim_date, params))
 
 
 def mart_mrr_bridge(
@@ -65,12 +69,16 @@ def mart_mrr_metrics(mart_mrr_bridge: ir.Table) -> ir.Table:
     return metrics.mart_mrr_metrics(mart_mrr_bridge)
 
 
-def mart_cohort_retention(mart_mrr_movements: ir.Table, dim_date: ir.Table) -> ir.Table:
-    return metrics.mart_cohort_retention(mart_mrr_movements, _months(dim_date))
+def mart_cohort_retention(
+    mart_mrr_movements: ir.Table, dim_date: ir.Table, params: BuildParams
+) -> ir.Table:
+    return metrics.mart_cohort_retention(mart_mrr_movements, _months(dim_date, params))
 
 
-def mart_trial_conversion(fact_subscription_item_months: ir.Table, dim_date: ir.Table) -> ir.Table:
-    return metrics.mart_trial_conversion(fact_subscription_item_months, _months(dim_date))
+def mart_trial_conversion(
+    fact_subscription_item_months: ir.Table, dim_date: ir.Table, params: BuildParams
+) -> ir.Table:
+    return metrics.mart_trial_conversion(fact_subscription_item_months, _months(dim_date, params))
 
 
 def mart_payment_health(
