@@ -365,10 +365,7 @@ def _run(
             n = _rows(out, step.table.name)
         elif upsert:
             new = f"olap_new_{step.table.name}"
-            if same:
-                source = built
-            else:
-                source = built.to_pyarrow()
+            source = built if same else built.to_pyarrow()
             out.create_table(new, source, temp=True, overwrite=True)
             n = _upsert(out, step.table, new)
             out.raw_sql(f"DROP TABLE IF EXISTS {_q(new, out)}")
@@ -497,9 +494,14 @@ def _build(
                     f"{out_target}: built as of {previous.isoformat()}; an update cannot go back "
                     f"to {when.isoformat()} (rebuild instead)"
                 )
-        assert reporting_currency is not None and fiscal_year_start_month is not None
+        assert reporting_currency is not None
+        assert fiscal_year_start_month is not None
         params = T.BuildParams(when, reporting_currency.lower(), fiscal_year_start_month)
-        customers = staging.changed_customers(oltp, previous, when) if incremental and previous else None
+        customers = None
+        if incremental and previous is not None:
+            # computed once: every customer-owned table is then filtered by this list
+            changed_ids = staging.changed_customers(oltp, previous, when).to_pyarrow()
+            customers = ibis.memtable(changed_ids)
         data = _inputs(oltp, params, pii_key, customers)
         changed = data["customers"].num_rows if customers is not None else None
         steps = list(STEPS)

@@ -91,14 +91,15 @@ def staged_columns(table: str) -> list[str]:
 
 def default_as_of(con: BaseBackend) -> datetime:
     """The latest instant recorded in the OLTP database (events, or rows' creation)."""
-    latest: list[datetime] = []
-    for name in ("events", "charges", "invoices", "subscriptions", "customers", "refunds"):
-        value = con.table(name).created.max().execute()
-        if value is not None and value == value:  # not NULL, not NaT
-            latest.append(_utc(value))
-    if not latest:
+    names = ("events", "charges", "invoices", "subscriptions", "customers", "refunds")
+    parts = [con.table(n).select(at=con.table(n).created.max()) for n in names]
+    union = parts[0]
+    for p in parts[1:]:
+        union = union.union(p)
+    value = union.at.max().to_pyarrow().as_py()
+    if value is None:
         raise ValueError("the OLTP database holds no rows: nothing to build a warehouse from")
-    return max(latest)
+    return _utc(value)
 
 
 def _utc(value: object) -> datetime:
@@ -170,7 +171,7 @@ def _owners(t: dict[str, ir.Table]) -> ir.Table:
     ch = t["charges"].select(c_id=t["charges"].id, c_customer=t["charges"].customer_id)
     parts = [
         t["customers"].select(object_type=ibis.literal("customer"), object_id=t["customers"].id,
-                              customer_id=t["customers"].id),  # fmt: skip
+                              customer_id=t["customers"].id),
     ]
     for name, kind in (("subscriptions", "subscription"), ("invoices", "invoice"),
                        ("payment_intents", "payment_intent"), ("charges", "charge"),
