@@ -15,14 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import orjson
 import pytest
-import sqlalchemy as sa
 
 from paymodel.model.marts import MOVEMENTS
-from paymodel.model.oltp import OLTP
-from paymodel.model.sql import metadata
-from paymodel.model.stripe import from_stripe_object
 from paymodel.olap import build_warehouse, resolve_pii_key
 from paymodel.olap.mrr_reference import (
     month_starts,
@@ -31,10 +26,10 @@ from paymodel.olap.mrr_reference import (
     subscription_mrr,
 )
 from paymodel.oltp.engines import duckdb_engine
-from paymodel.oltp.schema import create_schema, dialect_name
+from paymodel.oltp.schema import create_schema
 from paymodel.synthetic import generate
 from paymodel.synthetic.events import iter_events
-from paymodel.synthetic.load import load_into_oltp
+from paymodel.synthetic.load import load_events_into_oltp, load_into_oltp
 
 pytestmark = pytest.mark.slow
 
@@ -45,12 +40,7 @@ def _load(data_dir: Path, db: Path) -> None:
     try:
         create_schema(engine)
         load_into_oltp(data_dir, engine)
-        events = metadata(OLTP, dialect_name(engine)).tables["events"]
-        with engine.begin() as conn:
-            if not conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one():
-                with (data_dir / "events.jsonl").open("rb") as f:
-                    rows = [from_stripe_object(orjson.loads(line))[0][1] for line in f]
-                conn.execute(sa.insert(events), rows)
+        load_events_into_oltp(data_dir, engine)
     finally:
         engine.dispose()
 

@@ -24,15 +24,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 from psycopg import sql
 
 from paymodel.model.oltp import OLTP
+from paymodel.model.sql import metadata
+from paymodel.model.stripe import from_stripe_object
 from paymodel.oltp.schema import dialect_name
 from paymodel.synthetic import TABLES
 
-__all__ = ["load_into_oltp", "parquet_files"]
+__all__ = ["load_events_into_oltp", "load_into_oltp", "parquet_files"]
 
 
 def parquet_files(data_dir: Path | str, table: str) -> list[Path]:
@@ -100,3 +103,21 @@ def _copy_postgres(conn: sa.Connection, name: str, cols: list[str], files: list[
             for batch in pq.ParquetFile(f).iter_batches(batch_size=50_000, columns=cols):
                 for row in zip(*(batch.column(c).to_pylist() for c in cols), strict=True):
                     copy.write_row(row)
+
+
+def load_events_into_oltp(data_dir: Path | str, engine: sa.Engine) -> int:
+    """Insert the generated ``events.jsonl`` into the OLTP ``events`` table, if it is empty.
+
+    These are the rows ``paymodel ingest`` records for the same events; the warehouse's
+    history (SCD2 customers, subscription item months) and the MRR recomputation of the
+    marts' tests read them. Returns the rows inserted (0 when the table held events).
+    """
+    events = metadata(OLTP, dialect_name(engine)).tables["events"]
+    with engine.begin() as conn:
+        if _count(conn, events):
+            return 0
+        with (Path(data_dir) / "events.jsonl").open("rb") as f:
+            rows = [from_stripe_object(orjson.loads(line))[0][1] for line in f]
+        if rows:
+            conn.execute(sa.insert(events), rows)
+    return len(rows)
