@@ -280,3 +280,89 @@ COMMENT ON COLUMN mart_dispute_outcomes.disputes IS 'Disputes opened.';
 COMMENT ON COLUMN mart_dispute_outcomes.disputes_won IS 'Disputes won.';
 COMMENT ON COLUMN mart_dispute_outcomes.disputes_lost IS 'Disputes lost.';
 COMMENT ON COLUMN mart_dispute_outcomes.win_rate IS 'Of the disputes decided, the share won, by reason. Formula: disputes won / disputes decided (won + lost).';
+
+-- mart_customer_overview: One row per customer and settlement currency with a balance transaction or a charge attempt.
+CREATE TABLE mart_customer_overview (
+	customer_id TEXT NOT NULL,
+	currency TEXT NOT NULL,
+	total_sales BIGINT NOT NULL,
+	total_refunds BIGINT NOT NULL,
+	total_disputes BIGINT NOT NULL,
+	total_fees BIGINT NOT NULL,
+	total_net BIGINT NOT NULL,
+	total_sales_count BIGINT NOT NULL,
+	total_refund_count BIGINT NOT NULL,
+	sales_this_month BIGINT NOT NULL,
+	refunds_this_month BIGINT NOT NULL,
+	net_this_month BIGINT NOT NULL,
+	failed_charge_count BIGINT NOT NULL,
+	failed_charge_amount BIGINT NOT NULL,
+	failed_charge_count_this_month BIGINT NOT NULL,
+	first_sale_date DATE,
+	most_recent_sale_date DATE,
+	CONSTRAINT pk_mart_customer_overview PRIMARY KEY (customer_id, currency)
+);
+COMMENT ON TABLE mart_customer_overview IS 'One row per customer and settlement currency with a balance transaction or a charge attempt.';
+COMMENT ON COLUMN mart_customer_overview.customer_id IS 'Stripe id of the customer.';
+COMMENT ON COLUMN mart_customer_overview.currency IS 'Lowercase ISO 4217 code of the amounts.';
+COMMENT ON COLUMN mart_customer_overview.total_sales IS 'Gross of the customer''s charge balance transactions, lifetime, minor units.';
+COMMENT ON COLUMN mart_customer_overview.total_refunds IS 'Refunded to the customer, lifetime (positive), minor units.';
+COMMENT ON COLUMN mart_customer_overview.total_disputes IS 'Disputed amounts net of reversals, lifetime (positive is money lost), minor units.';
+COMMENT ON COLUMN mart_customer_overview.total_fees IS 'Fees on the customer''s transactions, lifetime, minor units.';
+COMMENT ON COLUMN mart_customer_overview.total_net IS 'Net of every balance transaction, lifetime, minor units (sales - refunds - disputes - fees).';
+COMMENT ON COLUMN mart_customer_overview.total_sales_count IS 'Charges settled.';
+COMMENT ON COLUMN mart_customer_overview.total_refund_count IS 'Refunds settled.';
+COMMENT ON COLUMN mart_customer_overview.sales_this_month IS 'Sales in the as-of month, minor units.';
+COMMENT ON COLUMN mart_customer_overview.refunds_this_month IS 'Refunds in the as-of month, minor units.';
+COMMENT ON COLUMN mart_customer_overview.net_this_month IS 'Net in the as-of month, minor units.';
+COMMENT ON COLUMN mart_customer_overview.failed_charge_count IS 'Failed charge attempts, lifetime.';
+COMMENT ON COLUMN mart_customer_overview.failed_charge_amount IS 'Amount of the failed attempts, lifetime, minor units.';
+COMMENT ON COLUMN mart_customer_overview.failed_charge_count_this_month IS 'Failed attempts in the as-of month.';
+COMMENT ON COLUMN mart_customer_overview.first_sale_date IS 'Day of the first charge settled.';
+COMMENT ON COLUMN mart_customer_overview.most_recent_sale_date IS 'Day of the latest charge settled.';
+
+-- mart_daily_overview: One row per day from the first to the as-of day and per settlement currency.
+CREATE TABLE mart_daily_overview (
+	date DATE NOT NULL,
+	currency TEXT NOT NULL,
+	iso_year INTEGER NOT NULL,
+	iso_week INTEGER NOT NULL,
+	month_start DATE NOT NULL,
+	quarter_start DATE NOT NULL,
+	sales BIGINT NOT NULL,
+	refunds BIGINT NOT NULL,
+	disputes BIGINT NOT NULL,
+	adjustments BIGINT NOT NULL,
+	payouts BIGINT NOT NULL,
+	fees BIGINT NOT NULL,
+	net BIGINT NOT NULL,
+	sales_count BIGINT NOT NULL,
+	failed_charge_count BIGINT NOT NULL,
+	failed_charge_amount BIGINT NOT NULL,
+	running_balance BIGINT NOT NULL,
+	rolling_30d_sales BIGINT NOT NULL,
+	rolling_30d_refunds BIGINT NOT NULL,
+	rolling_30d_net BIGINT NOT NULL,
+	CONSTRAINT pk_mart_daily_overview PRIMARY KEY (date, currency)
+);
+COMMENT ON TABLE mart_daily_overview IS 'One row per day from the first to the as-of day and per settlement currency.';
+COMMENT ON COLUMN mart_daily_overview.date IS 'The day (UTC).';
+COMMENT ON COLUMN mart_daily_overview.currency IS 'Lowercase ISO 4217 code of the amounts.';
+COMMENT ON COLUMN mart_daily_overview.iso_year IS 'ISO year of the day (weekly roll-ups: with iso_week).';
+COMMENT ON COLUMN mart_daily_overview.iso_week IS 'ISO week of the day.';
+COMMENT ON COLUMN mart_daily_overview.month_start IS 'First day of the day''s month (monthly roll-ups).';
+COMMENT ON COLUMN mart_daily_overview.quarter_start IS 'First day of the day''s quarter (quarterly roll-ups).';
+COMMENT ON COLUMN mart_daily_overview.sales IS 'Gross of charge balance transactions, minor units.';
+COMMENT ON COLUMN mart_daily_overview.refunds IS 'Refunds (positive), minor units.';
+COMMENT ON COLUMN mart_daily_overview.disputes IS 'Disputes net of reversals (positive is money lost), minor units.';
+COMMENT ON COLUMN mart_daily_overview.adjustments IS 'Other adjustments, minor units.';
+COMMENT ON COLUMN mart_daily_overview.payouts IS 'Payouts (negative: money leaving the balance), minor units.';
+COMMENT ON COLUMN mart_daily_overview.fees IS 'Fees, minor units.';
+COMMENT ON COLUMN mart_daily_overview.net IS 'Net of every balance transaction of the day, minor units.';
+COMMENT ON COLUMN mart_daily_overview.sales_count IS 'Charges settled.';
+COMMENT ON COLUMN mart_daily_overview.failed_charge_count IS 'Failed charge attempts (in the charge''s currency, which may not be the settlement currency).';
+COMMENT ON COLUMN mart_daily_overview.failed_charge_amount IS 'Amount of the failed attempts, minor units.';
+COMMENT ON COLUMN mart_daily_overview.running_balance IS 'Net of every day up to this one, minor units.';
+COMMENT ON COLUMN mart_daily_overview.rolling_30d_sales IS 'Sales of the 30 days ending this day, minor units.';
+COMMENT ON COLUMN mart_daily_overview.rolling_30d_refunds IS 'Refunds of the 30 days ending this day, minor units.';
+COMMENT ON COLUMN mart_daily_overview.rolling_30d_net IS 'Net of the 30 days ending this day, minor units.';

@@ -61,6 +61,13 @@ def _outcome(key: str, status: str, network: str, risk: str, failure: str) -> di
             "risk_level": risk, "failure_code": failure, "outcome_type": "authorized"}  # fmt: skip
 
 
+def _txn(tid: str, category: str, customer: str | None, day: dt.date, amount: int,
+         fee: int) -> dict:  # fmt: skip
+    return {"balance_transaction_id": tid, "reporting_category": category, "type": category,
+            "customer_id": customer, "created_date_key": int(f"{day:%Y%m%d}"),
+            "currency": "usd", "amount": amount, "fee": fee, "net": amount - fee}  # fmt: skip
+
+
 def _item(item: str, sub: str, customer: str, month: dt.date, status: str, mrr: int) -> dict:
     return {
         "subscription_item_id": item, "subscription_id": sub, "customer_id": customer,
@@ -73,8 +80,16 @@ def star() -> dict[str, ibis.Table]:
     """Five charges, three disputes, four intents, three customers' subscriptions."""
     days = pd.date_range("2024-01-01", "2024-05-31").date  # dim_date runs past the as-of
     return {
-        "dim_date": _typed("dim_date", [{"date": d, "month_start": d.replace(day=1)}
-                                        for d in days]),
+        "dim_date": _typed("dim_date", [
+            {"date": d, "month_start": d.replace(day=1), "date_key": int(f"{d:%Y%m%d}"),
+             "iso_year": d.isocalendar()[0], "iso_week": d.isocalendar()[1]} for d in days]),
+        "fact_balance_transactions": _typed("fact_balance_transactions", [
+            _txn("txn_1", "charge", "cus_1", dt.date(2024, 1, 10), 1000, 59),
+            _txn("txn_2", "charge", "cus_1", dt.date(2024, 3, 5), 2000, 88),
+            _txn("txn_3", "refund", "cus_1", dt.date(2024, 3, 6), -500, 0),
+            _txn("txn_4", "dispute", "cus_2", dt.date(2024, 3, 20), -500, 1500),
+            _txn("txn_5", "payout", None, dt.date(2024, 3, 25), -1000, 0),
+        ]),
         "currencies": _typed("currencies", [{"code": "usd", "exponent": 2},
                                             {"code": "eur", "exponent": 2}], OLTP),
         "fx_rates": fx_rates(),
@@ -272,6 +287,42 @@ def test_risk_levels_and_dispute_outcomes(on_duckdb: dict[str, pd.DataFrame]) ->
     assert (d["fraudulent"].disputes_lost, _d(d["fraudulent"].win_rate)) == (1, 0)
     pnr = d["product_not_received"]
     assert (pnr.disputes, pnr.disputes_won, _d(pnr.win_rate)) == (2, 1, 1), "one undecided"
+
+
+def test_customer_overview(on_duckdb: dict[str, pd.DataFrame]) -> None:
+    c = _by(on_duckdb["mart_customer_overview"], "customer_id")
+    one, two = c["cus_1"], c["cus_2"]
+    got = [one[k] for k in ("total_sales", "total_refunds", "total_fees", "total_net",
+                            "total_sales_count", "total_refund_count", "sales_this_month",
+                            "refunds_this_month", "net_this_month", "failed_charge_count",
+                            "failed_charge_amount", "failed_charge_count_this_month")]  # fmt: skip
+    assert got == [3000, 500, 147, 2353, 2, 1, 2000, 500, 1412, 2, 2000, 0]
+    assert (one.first_sale_date, one.most_recent_sale_date) == (
+        dt.date(2024, 1, 10), dt.date(2024, 3, 5),
+    )  # fmt: skip
+    assert (two.total_disputes, two.total_fees, two.total_net, two.total_sales) == (
+        500, 1500, -2000, 0,
+    )  # fmt: skip
+    assert set(c) == {"cus_1", "cus_2"}, "the payout has no customer"
+    assert len(on_duckdb["mart_customer_overview"]) == 2, "one row per customer and currency"
+
+
+def test_daily_overview(on_duckdb: dict[str, pd.DataFrame]) -> None:
+    d = on_duckdb["mart_daily_overview"]
+    assert len(d) == 82, "every day from 10 January to the as-of day, 31 March"
+    assert d.net.sum() == 941 + 1912 - 500 - 2000 - 1000
+    last = d.iloc[-1]
+    assert last.date == dt.date(2024, 3, 31)
+    assert (last.running_balance, last.rolling_30d_sales, last.rolling_30d_net) == (
+        -647, 2000, 1912 - 500 - 2000 - 1000,
+    )  # fmt: skip
+    assert last.quarter_start == dt.date(2024, 1, 1)
+    jan10 = d[d.date == dt.date(2024, 1, 10)].iloc[0]
+    assert (jan10.sales, jan10.fees, jan10.failed_charge_count, jan10.failed_charge_amount) == (
+        1000, 59, 2, 2000,
+    )  # fmt: skip
+    assert d[d.date == dt.date(2024, 3, 25)].payouts.iloc[0] == -1000
+    assert d.groupby("month_start").sales.sum().tolist() == [1000, 0, 2000], "monthly roll-up"
 
 
 def test_metric_functions_work_on_any_table_with_their_columns() -> None:

@@ -59,12 +59,34 @@ def account(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     w = duckdb.connect(str(wh), read_only=True)
     marts = {
         name: w.sql(f"SELECT * FROM {name}").to_arrow_table().to_pylist()
-        for name in ("mart_mrr_movements", "mart_mrr_bridge", "mart_subscription_item_mrr")
+        for name in ("mart_mrr_movements", "mart_mrr_bridge", "mart_subscription_item_mrr",
+                     "mart_customer_overview", "mart_daily_overview")
+    }  # fmt: skip
+    sums = (
+        "SELECT currency, sum(net), sum(amount) FILTER (reporting_category = 'charge') "
+        "FROM {} GROUP BY 1"
+    )
+    ledger = {
+        "fact": {c: (n, s) for c, n, s in w.sql(sums.format("fact_balance_transactions")).fetchall()},
+        "fact_no_customer": dict(w.sql("SELECT currency, sum(net) FROM fact_balance_transactions "
+                                       "WHERE customer_id IS NULL GROUP BY 1").fetchall()),
+    }  # fmt: skip
+    o = duckdb.connect(str(oltp), read_only=True)
+    ledger["oltp"] = {
+        c: (n, s) for c, n, s in o.sql(sums.format("balance_transactions")).fetchall()
     }
+    o.close()
     months = sorted(r[0] for r in w.sql("SELECT DISTINCT month_start FROM dim_date").fetchall())
     months = [m for m in months if m <= report.as_of.date()]
     w.close()
-    return {"data": data, "as_of": report.as_of, "months": months, **tables, **marts}
+    return {
+        "ledger": ledger,
+        "data": data,
+        "as_of": report.as_of,
+        "months": months,
+        **tables,
+        **marts,
+    }
 
 
 def _reference(account: dict[str, Any]) -> list[Any]:
@@ -141,3 +163,28 @@ def test_no_dbt_stripe_mistakes_on_the_account(account: dict[str, Any]) -> None:
     assert {r["movement"] for r in account["mart_mrr_movements"]} <= set(MOVEMENTS)
     keys = [(r["subscription_item_id"], r["month"]) for r in items]
     assert len(keys) == len(set(keys)), "one row per item and month"
+
+
+def test_overviews_reconcile_with_the_facts_and_the_oltp(account: dict[str, Any]) -> None:
+    """Net and sales per currency: customer overview + customerless = facts = OLTP = daily."""
+    ledger = account["ledger"]
+    assert ledger["fact"] == ledger["oltp"]
+    per_customer: dict[str, int] = defaultdict(int)
+    for r in account["mart_customer_overview"]:
+        per_customer[r["currency"]] += r["total_net"]
+    daily_net: dict[str, int] = defaultdict(int)
+    daily_sales: dict[str, int] = defaultdict(int)
+    for r in account["mart_daily_overview"]:
+        daily_net[r["currency"]] += r["net"]
+        daily_sales[r["currency"]] += r["sales"]
+    for cur, (net, sales) in ledger["oltp"].items():
+        assert per_customer[cur] + ledger["fact_no_customer"].get(cur, 0) == net, cur
+        assert (daily_net[cur], daily_sales[cur]) == (net, sales or 0), cur
+    last = max(r["date"] for r in account["mart_daily_overview"])
+    assert last == account["as_of"].date()
+    balances = {r["currency"]: r["running_balance"] for r in account["mart_daily_overview"]
+                if r["date"] == last}  # fmt: skip
+    # failed attempts are in the charge's currency; the ledger settles in another
+    assert {c: b for c, b in balances.items() if b} == {
+        c: n for c, (n, _) in ledger["oltp"].items()
+    }

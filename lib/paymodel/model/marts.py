@@ -37,9 +37,7 @@ from paymodel.model.core import (
 
 __all__ = ["EXACT_DECIMAL", "MARTS", "METRICS", "MOVEMENTS", "Metric"]
 
-EXACT_DECIMAL = LogicalType(
-    "exact_decimal", "decimal", "string", precision=38, scale=12
-)
+EXACT_DECIMAL = LogicalType("exact_decimal", "decimal", "string", precision=38, scale=12)
 """A 12-place conversion factor, or a minor-unit amount times one, kept exact (no rounding)
 so that the bridge identity holds in the reporting currency to the last digit."""
 
@@ -389,6 +387,73 @@ mart_dispute_outcomes = Table(
     why="Which disputes are worth fighting.",
 )
 
+mart_customer_overview = Table(
+    "mart_customer_overview",
+    "One row per customer and settlement currency with a balance transaction or a charge "
+    "attempt.",
+    None,
+    [
+        _col("customer_id", ID, "Stripe id of the customer."),
+        _currency(),
+        _mrr("total_sales", "Gross of the customer's charge balance transactions, lifetime"),
+        _mrr("total_refunds", "Refunded to the customer, lifetime (positive)"),
+        _col("total_disputes", SIGNED_AMOUNT, "Disputed amounts net of reversals, lifetime "
+             "(positive is money lost), minor units."),
+        _mrr("total_fees", "Fees on the customer's transactions, lifetime"),
+        _col("total_net", SIGNED_AMOUNT, "Net of every balance transaction, lifetime, minor "
+             "units (sales - refunds - disputes - fees)."),
+        _count("total_sales_count", "Charges settled."),
+        _count("total_refund_count", "Refunds settled."),
+        _mrr("sales_this_month", "Sales in the as-of month"),
+        _mrr("refunds_this_month", "Refunds in the as-of month"),
+        _col("net_this_month", SIGNED_AMOUNT, "Net in the as-of month, minor units."),
+        _count("failed_charge_count", "Failed charge attempts, lifetime."),
+        _mrr("failed_charge_amount", "Amount of the failed attempts, lifetime"),
+        _count("failed_charge_count_this_month", "Failed attempts in the as-of month."),
+        _col("first_sale_date", DATE, "Day of the first charge settled.", nullable=True),
+        _col("most_recent_sale_date", DATE, "Day of the latest charge settled.", nullable=True),
+    ],
+    primary_key=("customer_id", "currency"),
+    why="fivetran/dbt_stripe's customer overview, per currency (amounts in two currencies "
+    "are never added), with 'this month' the data's as-of month, not today's.",
+)  # fmt: skip
+
+mart_daily_overview = Table(
+    "mart_daily_overview",
+    "One row per day from the first to the as-of day and per settlement currency.",
+    None,
+    [
+        _col("date", DATE, "The day (UTC)."),
+        _currency(),
+        _col("iso_year", INTEGER, "ISO year of the day (weekly roll-ups: with iso_week)."),
+        _col("iso_week", INTEGER, "ISO week of the day."),
+        _col("month_start", DATE, "First day of the day's month (monthly roll-ups)."),
+        _col("quarter_start", DATE, "First day of the day's quarter (quarterly roll-ups)."),
+        _mrr("sales", "Gross of charge balance transactions"),
+        _mrr("refunds", "Refunds (positive)"),
+        _col("disputes", SIGNED_AMOUNT, "Disputes net of reversals (positive is money lost), "
+             "minor units."),
+        _col("adjustments", SIGNED_AMOUNT, "Other adjustments, minor units."),
+        _col("payouts", SIGNED_AMOUNT, "Payouts (negative: money leaving the balance), minor "
+             "units."),
+        _mrr("fees", "Fees"),
+        _col("net", SIGNED_AMOUNT, "Net of every balance transaction of the day, minor units."),
+        _count("sales_count", "Charges settled."),
+        _count("failed_charge_count", "Failed charge attempts (in the charge's currency, "
+               "which may not be the settlement currency)."),
+        _mrr("failed_charge_amount", "Amount of the failed attempts"),
+        _col("running_balance", SIGNED_AMOUNT, "Net of every day up to this one, minor units."),
+        _mrr("rolling_30d_sales", "Sales of the 30 days ending this day"),
+        _mrr("rolling_30d_refunds", "Refunds of the 30 days ending this day"),
+        _col("rolling_30d_net", SIGNED_AMOUNT, "Net of the 30 days ending this day, minor "
+             "units."),
+    ],
+    primary_key=("date", "currency"),
+    why="fivetran/dbt_stripe's daily overview, per currency, on every day (zero days "
+    "included, so rolling windows are 30 days, not 30 rows); week, month and quarter "
+    "columns make the roll-ups a GROUP BY.",
+)  # fmt: skip
+
 MART_TABLES = [
     mart_subscription_item_mrr,
     mart_mrr_movements,
@@ -402,6 +467,8 @@ MART_TABLES = [
     mart_refund_rates,
     mart_risk_levels,
     mart_dispute_outcomes,
+    mart_customer_overview,
+    mart_daily_overview,
 ]
 
 MARTS = Model(

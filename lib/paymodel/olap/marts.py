@@ -30,6 +30,7 @@ __all__ = ["STAR_INPUTS", "STEPS", "mart_expressions", "register_marts"]
 
 STAR_INPUTS = (
     "dim_date",
+    "fact_balance_transactions",
     "fact_subscription_item_months",
     "fact_payment_attempts",
     "dim_payment_method",
@@ -109,6 +110,29 @@ def mart_risk_levels(
 
 def mart_dispute_outcomes(fact_disputes: ir.Table) -> ir.Table:
     return metrics.mart_dispute_outcomes(fact_disputes)
+
+
+def mart_customer_overview(
+    fact_balance_transactions: ir.Table,
+    fact_payment_attempts: ir.Table,
+    dim_date: ir.Table,
+    params: BuildParams,
+) -> ir.Table:
+    as_of_month = params.as_of.date().replace(day=1)
+    return metrics.mart_customer_overview(
+        fact_balance_transactions, fact_payment_attempts, dim_date, as_of_month
+    )
+
+
+def mart_daily_overview(
+    fact_balance_transactions: ir.Table,
+    fact_payment_attempts: ir.Table,
+    dim_date: ir.Table,
+    params: BuildParams,
+) -> ir.Table:
+    return metrics.mart_daily_overview(
+        fact_balance_transactions, fact_payment_attempts, dim_date, params.as_of.date()
+    )
 
 
 STEPS = [Step(t, globals()[t.name], model=MARTS, whole=True) for t in MARTS.tables]

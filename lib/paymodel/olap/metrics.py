@@ -45,6 +45,8 @@ __all__ = [
     "logo_churn_rate",
     "ltv",
     "mart_cohort_retention",
+    "mart_customer_overview",
+    "mart_daily_overview",
     "mart_decline_codes",
     "mart_dispute_outcomes",
     "mart_mrr_metrics",
@@ -380,3 +382,105 @@ def mart_dispute_outcomes(disputes: ir.Table) -> ir.Table:
         disputes_lost=(d.status == "lost").sum().cast("int64"),
     )
     return out.mutate(win_rate=dispute_win_rate(out))
+
+
+# --- overviews, over the ledger ----------------------------------------------------------
+
+
+def _ledger(balance_transactions: ir.Table, dim_date: ir.Table) -> ir.Table:
+    """Balance transactions with their day and each reporting category's signed amount."""
+    b, d = balance_transactions, dim_date
+    j = b.join(d, b.created_date_key == d.date_key)
+    cat = j.reporting_category
+
+    def only(kind: str, amount: ir.IntegerValue) -> ir.IntegerValue:
+        return ibis.ifelse(cat == kind, amount, 0)
+
+    return j.select(
+        customer_id=j.customer_id, currency=j.currency, date=j.date,
+        sales=only("charge", j.amount), refunds=only("refund", -j.amount),
+        disputes=ibis.ifelse(cat.isin(("dispute", "dispute_reversal")), -j.amount, 0),
+        adjustments=ibis.ifelse(cat.isin(("other_adjustment", "fee")), j.amount, 0),
+        payouts=only("payout", j.amount), fees=j.fee, net=j.net,
+        is_sale=cat == "charge", is_refund=cat == "refund",
+    )  # fmt: skip
+
+
+def _failed(attempts: ir.Table) -> ir.Table:
+    a = attempts.filter(~attempts.is_success)
+    return a.select("customer_id", "currency", "amount", date=a.created.date())
+
+
+def mart_customer_overview(
+    balance_transactions: ir.Table, attempts: ir.Table, dim_date: ir.Table, as_of_month: object
+) -> ir.Table:
+    """``mart_customer_overview`` from ``fact_balance_transactions`` and
+    ``fact_payment_attempts``; "this month" is the as-of month (a date, its first day)."""
+    led = _ledger(balance_transactions, dim_date)
+    led = led.filter(led.customer_id.notnull())
+    now = led.date >= as_of_month
+    money = led.group_by("customer_id", "currency").aggregate(
+        total_sales=led.sales.sum(), total_refunds=led.refunds.sum(),
+        total_disputes=led.disputes.sum(), total_fees=led.fees.sum(), total_net=led.net.sum(),
+        total_sales_count=led.is_sale.sum(), total_refund_count=led.is_refund.sum(),
+        sales_this_month=ibis.ifelse(now, led.sales, 0).sum(),
+        refunds_this_month=ibis.ifelse(now, led.refunds, 0).sum(),
+        net_this_month=ibis.ifelse(now, led.net, 0).sum(),
+        first_sale_date=ibis.ifelse(led.is_sale, led.date, None).min(),
+        most_recent_sale_date=ibis.ifelse(led.is_sale, led.date, None).max(),
+    )  # fmt: skip
+    f = _failed(attempts)
+    failed = f.group_by("customer_id", "currency").aggregate(
+        failed_charge_count=f.count(), failed_charge_amount=f.amount.sum(),
+        failed_charge_count_this_month=(f.date >= as_of_month).sum(),
+    )  # fmt: skip
+    keys = money.select("customer_id", "currency").union(
+        failed.select("customer_id", "currency"), distinct=True
+    )
+    j = keys.left_join(money, ["customer_id", "currency"]).left_join(
+        failed, ["customer_id", "currency"]
+    )
+    zero = [c for c in (*money.columns, *failed.columns)
+            if c not in ("customer_id", "currency", "first_sale_date", "most_recent_sale_date")]  # fmt: skip
+    return j.select(
+        keys.customer_id, keys.currency,
+        **{c: ibis.coalesce(j[c], 0).cast("int64") for c in zero},
+        first_sale_date=j.first_sale_date, most_recent_sale_date=j.most_recent_sale_date,
+    )  # fmt: skip
+
+
+def mart_daily_overview(
+    balance_transactions: ir.Table, attempts: ir.Table, dim_date: ir.Table, as_of_day: object
+) -> ir.Table:
+    """``mart_daily_overview``: every day up to ``as_of_day`` and currency of the ledger."""
+    led = _ledger(balance_transactions, dim_date)
+    day = led.group_by("date", "currency").aggregate(
+        sales=led.sales.sum(), refunds=led.refunds.sum(), disputes=led.disputes.sum(),
+        adjustments=led.adjustments.sum(), payouts=led.payouts.sum(), fees=led.fees.sum(),
+        net=led.net.sum(), sales_count=led.is_sale.sum(),
+    )  # fmt: skip
+    f = _failed(attempts)
+    failed = f.group_by("date", "currency").aggregate(
+        failed_charge_count=f.count(), failed_charge_amount=f.amount.sum()
+    )
+    currencies = day.select("currency").union(failed.select("currency"), distinct=True)
+    firsts = day.aggregate(first=day.date.min())
+    d = dim_date
+    days = d.cross_join(firsts).filter((d.date >= firsts.first) & (d.date <= as_of_day))
+    grid = days.select("date", "iso_year", "iso_week", "month_start").cross_join(currencies)
+    j = grid.left_join(day, ["date", "currency"]).left_join(failed, ["date", "currency"])
+    amounts = [c for c in (*day.columns, *failed.columns) if c not in ("date", "currency")]
+    filled = j.select(
+        grid.date, grid.currency, grid.iso_year, grid.iso_week, grid.month_start,
+        **{c: ibis.coalesce(j[c], 0).cast("int64") for c in amounts},
+    )  # fmt: skip
+    quarter = ((filled.month_start.month() - 1) // 3) * 3 + 1
+    running = ibis.cumulative_window(group_by="currency", order_by="date")
+    rolling = ibis.window(group_by="currency", order_by="date", preceding=29, following=0)
+    return filled.mutate(
+        quarter_start=ibis.date(filled.month_start.year(), quarter, 1),
+        running_balance=filled.net.sum().over(running),
+        rolling_30d_sales=filled.sales.sum().over(rolling),
+        rolling_30d_refunds=filled.refunds.sum().over(rolling),
+        rolling_30d_net=filled.net.sum().over(rolling),
+    )

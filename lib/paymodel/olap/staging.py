@@ -110,7 +110,10 @@ def _utc(value: object) -> datetime:
 
 def _existing(con: BaseBackend, as_of: datetime) -> dict[str, ir.Table]:
     """Every staged OLTP table with only the rows that existed at ``as_of``."""
-    t = {name: con.table(name).select(*staged_columns(name)) for name in (*REFERENCE, *CUSTOMER_OWNED)}
+    t = {
+        name: con.table(name).select(*staged_columns(name))
+        for name in (*REFERENCE, *CUSTOMER_OWNED)
+    }
     for name in (*REFERENCE, *CUSTOMER_OWNED):
         if name in ("currencies", "fx_rates", "customer_addresses", "invoice_line_items",
                     "balance_transaction_fee_details"):  # fmt: skip
@@ -170,17 +173,24 @@ def _owners(t: dict[str, ir.Table]) -> ir.Table:
     """``(object_type, object_id, customer_id)`` of every customer-owned Stripe object."""
     ch = t["charges"].select(c_id=t["charges"].id, c_customer=t["charges"].customer_id)
     parts = [
-        t["customers"].select(object_type=ibis.literal("customer"), object_id=t["customers"].id,
-                              customer_id=t["customers"].id),
+        t["customers"].select(
+            object_type=ibis.literal("customer"),
+            object_id=t["customers"].id,
+            customer_id=t["customers"].id,
+        ),
     ]
     for name, kind in (("subscriptions", "subscription"), ("invoices", "invoice"),
                        ("payment_intents", "payment_intent"), ("charges", "charge"),
                        ("payment_methods", "payment_method"), ("discounts", "discount")):  # fmt: skip
         x = t[name]
-        parts.append(x.select(object_type=ibis.literal(kind), object_id=x.id, customer_id=x.customer_id))
+        parts.append(
+            x.select(object_type=ibis.literal(kind), object_id=x.id, customer_id=x.customer_id)
+        )
     for name, kind in (("refunds", "refund"), ("disputes", "dispute")):
         x = t[name].join(ch, t[name].charge_id == ch.c_id)
-        parts.append(x.select(object_type=ibis.literal(kind), object_id=x.id, customer_id=x.c_customer))
+        parts.append(
+            x.select(object_type=ibis.literal(kind), object_id=x.id, customer_id=x.c_customer)
+        )
     return _union(parts).filter(ibis._.customer_id.notnull())
 
 
@@ -206,7 +216,9 @@ def changed_customers(con: BaseBackend, since: datetime, until: datetime) -> ir.
     owners = _owners(t)
     ev = con.table("events")
     ev = ev.filter((ev.created > lo) & (ev.created <= hi))
-    touched = ev.join(owners, [ev.object_type == owners.object_type, ev.object_id == owners.object_id])
+    touched = ev.join(
+        owners, [ev.object_type == owners.object_type, ev.object_id == owners.object_id]
+    )
     ids = [touched.select("customer_id")]
     for name in ("customers", "subscriptions", "discounts", "invoices", "payment_intents", "charges",
                  "payment_methods"):  # fmt: skip
@@ -254,7 +266,11 @@ def oltp_tables(
         events = events.filter(
             events.id.isin(
                 events.join(
-                    owners, [events.object_type == owners.object_type, events.object_id == owners.object_id]
+                    owners,
+                    [
+                        events.object_type == owners.object_type,
+                        events.object_id == owners.object_id,
+                    ],
                 ).id
             )
         )
@@ -289,7 +305,9 @@ def customer_pii(con: BaseBackend, key: PIIKey, customers: ir.Table) -> pa.Table
     return pa.table(
         {
             "customer_id": pa.array([r["id"] for r in rows], pa.string()),
-            "email_hash": pa.array([pseudonymise(r["email"], k, kind="email") for r in rows], pa.string()),
+            "email_hash": pa.array(
+                [pseudonymise(r["email"], k, kind="email") for r in rows], pa.string()
+            ),
             "name_hash": pa.array([pseudonymise(r["name"], k) for r in rows], pa.string()),
             "phone_hash": pa.array([pseudonymise(r["phone"], k) for r in rows], pa.string()),
             "address_hash": pa.array([pseudonymise(address(r), k) for r in rows], pa.string()),
@@ -300,7 +318,9 @@ def customer_pii(con: BaseBackend, key: PIIKey, customers: ir.Table) -> pa.Table
 def calendar(first: date, last: date) -> pa.Table:
     """One row per day from ``first`` to ``last`` inclusive (column ``date``)."""
     days = (last - first).days + 1
-    return pa.table({"date": pa.array([first + timedelta(days=i) for i in range(days)], pa.date32())})
+    return pa.table(
+        {"date": pa.array([first + timedelta(days=i) for i in range(days)], pa.date32())}
+    )
 
 
 def calendar_span(fx_rates: pa.Table) -> tuple[date, date]:
@@ -332,7 +352,13 @@ def fx_factors(
         [('jpy', '0.0070000000000000'), ('kwd', '0.0032500000000000'), ('usd', '0.0100000000000000')]
     """
     reporting_currency = reporting_currency.lower()
-    exponents = dict(zip(currencies.column("code").to_pylist(), currencies.column("exponent").to_pylist(), strict=True))
+    exponents = dict(
+        zip(
+            currencies.column("code").to_pylist(),
+            currencies.column("exponent").to_pylist(),
+            strict=True,
+        )
+    )
     if reporting_currency not in exponents:
         raise ValueError(f"reporting currency {reporting_currency!r} is not in currencies")
     rates: dict[str, list[tuple[date, Decimal]]] = {}

@@ -67,7 +67,13 @@ _CUR_CODES = np.array(C.CURRENCIES, dtype=object)
 # invoice kinds
 TRIAL, CREATE, CYCLE, UPDATE, MANUAL = 0, 1, 2, 3, 4
 _BILLING_REASON = np.array(
-    ["subscription_create", "subscription_create", "subscription_cycle", "subscription_update", "manual"],
+    [
+        "subscription_create",
+        "subscription_create",
+        "subscription_cycle",
+        "subscription_update",
+        "manual",
+    ],
     dtype=object,
 )
 # invoice outcomes as of the horizon
@@ -146,7 +152,9 @@ def _rank_within(groups: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------ customers
 
 
-def _customers(seed: int, chunk: int, signup: np.ndarray, ids: np.random.Generator) -> tuple[Frame, Frame, dict]:
+def _customers(
+    seed: int, chunk: int, signup: np.ndarray, ids: np.random.Generator
+) -> tuple[Frame, Frame, dict]:
     g = rng(seed, "customers", chunk)
     n = len(signup)
     country = _choice(g, tuple(c.weight for c in C.COUNTRIES), n)
@@ -172,14 +180,20 @@ def _customers(seed: int, chunk: int, signup: np.ndarray, ids: np.random.Generat
         ascii_last = np.array([_ascii(s) for s in pool.last], dtype=object)
         fi = g.integers(0, len(pool.first), k)
         la = g.integers(0, len(pool.last), k)
-        name[m] = np.array(pool.first, dtype=object)[fi] + " " + np.array(pool.last, dtype=object)[la]
+        name[m] = (
+            np.array(pool.first, dtype=object)[fi] + " " + np.array(pool.last, dtype=object)[la]
+        )
         num = g.integers(1, 1000, k).astype(str).astype(object)
         dom = np.array(pool.email_domains, dtype=object)[g.integers(0, len(pool.email_domains), k)]
         email[m] = ascii_first[fi] + "." + ascii_last[la] + num + "@" + dom
-        phone[m] = pool.phone_prefix + " " + g.integers(1_000_000, 9_999_999, k).astype(str).astype(object)
+        phone[m] = (
+            pool.phone_prefix + " " + g.integers(1_000_000, 9_999_999, k).astype(str).astype(object)
+        )
         street = np.array(pool.streets, dtype=object)[g.integers(0, len(pool.streets), k)]
         line1[m] = g.integers(1, 400, k).astype(str).astype(object) + " " + street
-        l2 = np.where(g.random(k) < 0.15, "Suite " + g.integers(1, 40, k).astype(str).astype(object), None)
+        l2 = np.where(
+            g.random(k) < 0.15, "Suite " + g.integers(1, 40, k).astype(str).astype(object), None
+        )
         line2[m] = l2
         cities = pool.cities
         ci_idx = g.integers(0, len(cities), k)
@@ -231,7 +245,9 @@ def _customers(seed: int, chunk: int, signup: np.ndarray, ids: np.random.Generat
 def _ascii(s: str) -> str:
     import unicodedata
 
-    return unicodedata.normalize("NFKD", s).encode("ascii", "ignore").decode().lower().replace(" ", "")
+    return (
+        unicodedata.normalize("NFKD", s).encode("ascii", "ignore").decode().lower().replace(" ", "")
+    )
 
 
 # ------------------------------------------------------------------------ payment methods
@@ -256,8 +272,10 @@ def _payment_methods(g, ids, cust_created, billed, country, fraud, horizon):
     card_country = np.where(intl & (country[owner] == 0) & (card_country == 0), 1, card_country)
     brands = np.array(["visa", "mastercard", "amex", "discover", "jcb"], dtype=object)
     brand = brands[_choice(g, (0.55, 0.32, 0.08, 0.02, 0.03), m)]
-    funding = np.array(["credit", "debit", "prepaid"], dtype=object)[_choice(g, (0.6, 0.37, 0.03), m)]
-    year = (pm_created.astype("datetime64[s]").astype("datetime64[Y]").astype(np.int64) + 1970)
+    funding = np.array(["credit", "debit", "prepaid"], dtype=object)[
+        _choice(g, (0.6, 0.37, 0.03), m)
+    ]
+    year = pm_created.astype("datetime64[s]").astype("datetime64[Y]").astype(np.int64) + 1970
     pm: Frame = {
         "id": stripe_ids(ids, "pm_", m),
         "customer_id": _objs(m),  # filled by the caller
@@ -312,7 +330,9 @@ def _attempt_offsets(kind: np.ndarray) -> np.ndarray:
     return table[kind]
 
 
-def _spells(g, cust, start, allow_trial, latent, cat: Catalog, horizon: int, months: int) -> _Spells:
+def _spells(
+    g, cust, start, allow_trial, latent, cat: Catalog, horizon: int, months: int
+) -> _Spells:
     s = len(cust)
     e = latent["engagement"][cust]
     tier = _choice(g, C.TIER_WEIGHTS, s)
@@ -388,7 +408,11 @@ def _spells(g, cust, start, allow_trial, latent, cat: Catalog, horizon: int, mon
     last_idx = np.full(s, -1, dtype=np.int64)
     np.maximum.at(last_idx, per["sub"], np.arange(len(per["sub"])))
     has_per = n_eff > 0
-    last_outcome = np.where(has_per, per["outcome"][np.maximum(last_idx, 0)], PAID) if len(per["sub"]) else np.full(s, PAID)
+    last_outcome = (
+        np.where(has_per, per["outcome"][np.maximum(last_idx, 0)], PAID)
+        if len(per["sub"])
+        else np.full(s, PAID)
+    )
     last_outcome = np.where(has_per, last_outcome, PAID)
     # ---- status, as of the horizon
     status = _objs(s, "active")
@@ -417,12 +441,16 @@ def _spells(g, cust, start, allow_trial, latent, cat: Catalog, horizon: int, mon
     first_kind = per["kind"][lp] if len(per["sub"]) else np.zeros(s, dtype=np.int64)
     status[pend & (first_kind == CREATE)] = "incomplete"
     # past_due only once a renewal attempt has failed before the horizon
-    failed_before = pend & (per["t0"][lp] < horizon) & (per["failures"][lp] > 0) if len(per["sub"]) else pend
+    failed_before = (
+        pend & (per["t0"][lp] < horizon) & (per["failures"][lp] > 0) if len(per["sub"]) else pend
+    )
     status[pend & (first_kind == CYCLE) & failed_before] = "past_due"
     term = has_per & (last_outcome == TERMINAL)
     expired = term & (first_kind == CREATE)
     status[expired] = "incomplete_expired"
-    ended_at[expired] = per["created"][lp][expired] + C.INCOMPLETE_EXPIRY_HOURS * HOUR if len(per["sub"]) else 0
+    ended_at[expired] = (
+        per["created"][lp][expired] + C.INCOMPLETE_EXPIRY_HOURS * HOUR if len(per["sub"]) else 0
+    )
     dunned = term & (first_kind == CYCLE)
     unpaid = dunned & (g.random(s) < C.UNPAID_SHARE)
     dun_cancel = dunned & ~unpaid
@@ -466,7 +494,11 @@ def _spells(g, cust, start, allow_trial, latent, cat: Catalog, horizon: int, mon
     ck = np.where((ck == 3) & (qty < 2), 2, ck)
     # team -> starter only for one or two seats (else the prorated credit exceeds the next bill)
     ck = np.where((ck == 1) & (tier == 1) & (qty > 2), 3, ck)
-    new_tier = np.where(ck == 0, np.minimum(tier + 1 + (g.random(s) < 0.3), 2), np.where(ck == 1, np.maximum(tier - 1, 0), tier))
+    new_tier = np.where(
+        ck == 0,
+        np.minimum(tier + 1 + (g.random(s) < 0.3), 2),
+        np.where(ck == 1, np.maximum(tier - 1, 0), tier),
+    )
     # seats down to at least half: the credit never exceeds the next bill
     seats_down = np.minimum(np.maximum(np.ceil(qty / 2).astype(np.int64), 1), qty - 1)
     new_qty = np.select([ck == 2, ck == 3], [qty + 1 + g.geometric(0.4, s), seats_down], qty)
@@ -525,16 +557,29 @@ def simulate_chunk(
     cust_created = customers["created"]
     # ---- first subscriptions, then comebacks
     who = np.flatnonzero(latent["subscriber"])
-    delay = 120 + np.where(g.random(len(who)) < 0.5, g.exponential(3 * DAY, len(who)), g.integers(0, 3600, len(who)))
+    delay = 120 + np.where(
+        g.random(len(who)) < 0.5, g.exponential(3 * DAY, len(who)), g.integers(0, 3600, len(who))
+    )
     start1 = cust_created[who] + delay.astype(np.int64)
     ok = start1 < horizon
-    sp1 = _spells(g, who[ok], start1[ok], np.ones(int(ok.sum()), bool), latent, cat, horizon, months)
+    sp1 = _spells(
+        g, who[ok], start1[ok], np.ones(int(ok.sum()), bool), latent, cat, horizon, months
+    )
     ended = sp1.sub["ended_at"]
     back = (ended != NA) & (g.random(len(ended)) < C.COMEBACK_SHARE)
     gap = g.integers(C.COMEBACK_DAYS[0] * DAY, C.COMEBACK_DAYS[1] * DAY, len(ended))
     start2 = np.where(back, ended + gap, NA)
     back &= (start2 < horizon) & (start2 != NA)
-    sp2 = _spells(g, sp1.sub["cust"][back], start2[back], np.zeros(int(back.sum()), bool), latent, cat, horizon, months)
+    sp2 = _spells(
+        g,
+        sp1.sub["cust"][back],
+        start2[back],
+        np.zeros(int(back.sum()), bool),
+        latent,
+        cat,
+        horizon,
+        months,
+    )
     s1 = len(sp1.sub["cust"])
     sp2.per["sub"] = sp2.per["sub"] + s1
     sub = _cat(sp1.sub, sp2.sub)
@@ -557,8 +602,8 @@ def simulate_chunk(
     np.minimum.at(first_billed, sub["cust"], sub["start"])
     np.minimum.at(first_billed, oo_cust, oo_t)
     customers["currency"] = np.where(billed, _CUR_CODES[_COUNTRY_CUR[latent["country"]]], None)
-    pm, pm_owner, pm_country_idx, pm_detached, pm_detach_t, (pm_first, pm_second, pm_switch) = _payment_methods(
-        gp, ids, cust_created, billed, latent["country"], latent["fraud"], horizon
+    pm, pm_owner, pm_country_idx, pm_detached, pm_detach_t, (pm_first, pm_second, pm_switch) = (
+        _payment_methods(gp, ids, cust_created, billed, latent["country"], latent["fraud"], horizon)
     )
     pm["customer_id"] = np.where(pm_detached, None, customers["id"][pm_owner])
     # ---- subscriptions table
@@ -609,7 +654,11 @@ def simulate_chunk(
     dcoupon = sub["coupon"][dsub]
     months_of = np.array([NA if c[5] is None else c[5] for c in C.COUPONS], dtype=np.int64)
     dur = np.array([c[4] for c in C.COUPONS], dtype=object)
-    d_end = np.where(dur[dcoupon] == "repeating", add_months(sub["start"][dsub], np.where(months_of[dcoupon] == NA, 0, months_of[dcoupon])), NA)
+    d_end = np.where(
+        dur[dcoupon] == "repeating",
+        add_months(sub["start"][dsub], np.where(months_of[dcoupon] == NA, 0, months_of[dcoupon])),
+        NA,
+    )
     discounts: Frame = {
         "id": stripe_ids(ids, "di_", len(dsub)),
         "coupon_id": cat.coupons["id"][dcoupon],
@@ -666,7 +715,11 @@ def simulate_chunk(
     })  # fmt: skip
     inv = _cat(*inv_parts)
     NI = len(inv["cust"])
-    inv_cur = np.where(inv["sub"] >= 0, sub["cur"][np.maximum(inv["sub"], 0)], _COUNTRY_CUR[latent["country"][inv["cust"]]])
+    inv_cur = np.where(
+        inv["sub"] >= 0,
+        sub["cur"][np.maximum(inv["sub"], 0)],
+        _COUNTRY_CUR[latent["country"][inv["cust"]]],
+    )
     inv_exp = _EXP[inv_cur]
     inv_ids = stripe_ids(ids, "in_", NI)
     # ---- lines
@@ -743,7 +796,12 @@ def simulate_chunk(
     # manual invoice lines
     mi2 = np.flatnonzero(inv["kind"] == MANUAL)
     prod_choice = gi.integers(0, len(C.ONE_TIME_PRODUCTS_USD), len(mi2))
-    one_time = np.array([[cat.price_index(p[0], "one_time", c) for c in C.CURRENCIES] for p in C.ONE_TIME_PRODUCTS_USD])
+    one_time = np.array(
+        [
+            [cat.price_index(p[0], "one_time", c) for c in C.CURRENCIES]
+            for p in C.ONE_TIME_PRODUCTS_USD
+        ]
+    )
     o_price = one_time[prod_choice, inv_cur[mi2]]
     o_qty = np.where(prod_choice == 1, gi.integers(1, 4, len(mi2)), 1)
     line_parts.append({
@@ -813,20 +871,40 @@ def simulate_chunk(
     card_cc = pm["card_country"][ch_pm]
     fraud_c = latent["fraud"][ch_cust]
     intl = card_cc != "US"
-    score = np.clip(np.round(gp.gamma(2.0, 7.0, Cn) + 8 * (card_cc != _COUNTRY_CODES[latent["country"][ch_cust]])), 0, 99)
-    score = np.where(fraud_c, np.clip(55 + np.round(gp.gamma(2.0, 9.0, Cn)), 0, 99), score).astype(np.int64)
-    ch_ok_score = np.where(ch_ok & (score >= C.RADAR_BLOCK_SCORE), C.RADAR_BLOCK_SCORE - 1 - gp.integers(0, 10, Cn), score)
+    score = np.clip(
+        np.round(
+            gp.gamma(2.0, 7.0, Cn) + 8 * (card_cc != _COUNTRY_CODES[latent["country"][ch_cust]])
+        ),
+        0,
+        99,
+    )
+    score = np.where(fraud_c, np.clip(55 + np.round(gp.gamma(2.0, 9.0, Cn)), 0, 99), score).astype(
+        np.int64
+    )
+    ch_ok_score = np.where(
+        ch_ok & (score >= C.RADAR_BLOCK_SCORE),
+        C.RADAR_BLOCK_SCORE - 1 - gp.integers(0, 10, Cn),
+        score,
+    )
     score = ch_ok_score
-    risk = np.where(score >= C.RISK_HIGHEST, "highest", np.where(score >= C.RISK_ELEVATED, "elevated", "normal")).astype(object)
+    risk = np.where(
+        score >= C.RISK_HIGHEST, "highest", np.where(score >= C.RISK_ELEVATED, "elevated", "normal")
+    ).astype(object)
     tds_share = np.array([c.three_ds_share for c in C.COUNTRIES])
     card_ci = pm_country_idx[ch_pm]
     tds = gp.random(Cn) < tds_share[card_ci]
     blocked = ~ch_ok & (score >= C.RADAR_BLOCK_SCORE) & (gp.random(Cn) < 0.5)
     tds_fail = ~ch_ok & ~blocked & tds & (gp.random(Cn) < 0.3)
-    codes = np.array(["card_declined", "authentication_required", *(c[0] for c in C.DECLINE_CODES)], dtype=object)
+    codes = np.array(
+        ["card_declined", "authentication_required", *(c[0] for c in C.DECLINE_CODES)], dtype=object
+    )
     decline = 2 + _choice(gp, tuple(c[1] for c in C.DECLINE_CODES), Cn)
-    stolen, fraudulent = (2 + [c[0] for c in C.DECLINE_CODES].index(x) for x in ("stolen_card", "fraudulent"))
-    decline = np.where(fraud_c & (gp.random(Cn) < 0.5), np.where(gp.random(Cn) < 0.5, stolen, fraudulent), decline)
+    stolen, fraudulent = (
+        2 + [c[0] for c in C.DECLINE_CODES].index(x) for x in ("stolen_card", "fraudulent")
+    )
+    decline = np.where(
+        fraud_c & (gp.random(Cn) < 0.5), np.where(gp.random(Cn) < 0.5, stolen, fraudulent), decline
+    )
     fc_idx = np.where(ch_ok, -1, np.where(blocked, 0, np.where(tds_fail, 1, decline)))
     failure_code = np.where(fc_idx >= 0, codes[np.maximum(fc_idx, 0)], None)
     messages = {
@@ -839,10 +917,22 @@ def simulate_chunk(
     }  # fmt: skip
     message_of = np.array([messages[c] for c in codes], dtype=object)
     failure_message = np.where(fc_idx >= 0, message_of[np.maximum(fc_idx, 0)], None)
-    outcome_type = np.where(ch_ok, "authorized", np.where(blocked, "blocked", "issuer_declined")).astype(object)
-    network = np.where(ch_ok, "approved_by_network", np.where(blocked, "not_sent_to_network", "declined_by_network")).astype(object)
+    outcome_type = np.where(
+        ch_ok, "authorized", np.where(blocked, "blocked", "issuer_declined")
+    ).astype(object)
+    network = np.where(
+        ch_ok,
+        "approved_by_network",
+        np.where(blocked, "not_sent_to_network", "declined_by_network"),
+    ).astype(object)
     tds_result = np.where(
-        tds, np.where(tds_fail, "failed", np.where(gp.random(Cn) < 0.06, "attempt_acknowledged", "authenticated")), None
+        tds,
+        np.where(
+            tds_fail,
+            "failed",
+            np.where(gp.random(Cn) < 0.06, "attempt_acknowledged", "authenticated"),
+        ),
+        None,
     ).astype(object)
     tds_result = np.where(blocked, None, tds_result)
     ch_amount = amount_due[ch_inv]
@@ -861,7 +951,9 @@ def simulate_chunk(
         failure_code[last_ch[pi_inv]] == "authentication_required", "payment_intent_authentication_failure",
         failure_code[last_ch[pi_inv]],
     )  # fmt: skip
-    pi_status = np.where(pi_success, "succeeded", np.where(pi_void, "canceled", "requires_payment_method")).astype(object)
+    pi_status = np.where(
+        pi_success, "succeeded", np.where(pi_void, "canceled", "requires_payment_method")
+    ).astype(object)
     pi_cust = inv["cust"][pi_inv]
     payment_intents: Frame = {
         "id": pi_ids,
@@ -910,7 +1002,12 @@ def simulate_chunk(
         ["paid", "void", "void"], "open",
     ).astype(object)  # fmt: skip
     # dunning that canceled the subscription marks the invoice uncollectible
-    dun_cancel = (outcome == TERMINAL) & (inv["kind"] == CYCLE) & (sub["reason"][isub] == "payment_failed") & is_sub
+    dun_cancel = (
+        (outcome == TERMINAL)
+        & (inv["kind"] == CYCLE)
+        & (sub["reason"][isub] == "payment_failed")
+        & is_sub
+    )
     status[dun_cancel] = "uncollectible"
     paid_at = np.where(status == "paid", np.where(zero, inv["finalized"] + 1, succ_t + 1), NA)
     voided_at = np.where(status == "void", inv["void_at"], NA)
@@ -928,7 +1025,9 @@ def simulate_chunk(
         "number": number,
         "status": status,
         "billing_reason": _BILLING_REASON[inv["kind"]],
-        "collection_method": np.where(inv["kind"] == MANUAL, "send_invoice", "charge_automatically").astype(object),
+        "collection_method": np.where(
+            inv["kind"] == MANUAL, "send_invoice", "charge_automatically"
+        ).astype(object),
         "currency": _CUR_CODES[inv_cur],
         "subtotal": subtotal,
         "discount_amount": disc,
@@ -952,7 +1051,9 @@ def simulate_chunk(
     line_items: Frame = {
         "id": stripe_ids(ids, "il_", L),
         "invoice_id": inv_ids[lines["inv"]],
-        "subscription_item_id": np.where(lines["item"] >= 0, item_ids[np.maximum(lines["item"], 0)], None),
+        "subscription_item_id": np.where(
+            lines["item"] >= 0, item_ids[np.maximum(lines["item"], 0)], None
+        ),
         "price_id": cat.prices["id"][lines["price"]],
         "currency": _CUR_CODES[inv_cur[lines["inv"]]],
         "amount": lines["amount"].astype(np.int64),
@@ -985,7 +1086,11 @@ def simulate_chunk(
     ok_idx = np.flatnonzero(ch_ok)
     fraud_ok = fraud_c[ok_idx]
     risk_ok = risk[ok_idx]
-    p_disp = np.select([risk_ok == "highest", risk_ok == "elevated"], [C.DISPUTE_RATE["highest"], C.DISPUTE_RATE["elevated"]], C.DISPUTE_RATE["normal"])
+    p_disp = np.select(
+        [risk_ok == "highest", risk_ok == "elevated"],
+        [C.DISPUTE_RATE["highest"], C.DISPUTE_RATE["elevated"]],
+        C.DISPUTE_RATE["normal"],
+    )
     p_disp = np.where(fraud_ok, C.FRAUD_DISPUTE_RATE, p_disp)
     disputed = gd.random(len(ok_idx)) < p_disp
     d_t = ch_t[ok_idx] + gd.integers(10 * DAY, 60 * DAY, len(ok_idx))
@@ -1025,7 +1130,9 @@ def simulate_chunk(
     }
     refunded_sum = np.bincount(r_ch, weights=r_amt, minlength=Cn).astype(np.int64)
     charges["amount_refunded"] = refunded_sum
-    charges["refunded"] = (charges["amount_captured"] > 0) & (refunded_sum == charges["amount_captured"])
+    charges["refunded"] = (charges["amount_captured"] > 0) & (
+        refunded_sum == charges["amount_captured"]
+    )
     # disputes
     d_ch = ok_idx[disputed]
     D = len(d_ch)
@@ -1033,13 +1140,19 @@ def simulate_chunk(
     d_fraud = fraud_c[d_ch] | (gd.random(D) < np.where(risk[d_ch] == "highest", 0.5, 0.1))
     other = np.array(["product_not_received", "subscription_canceled", "unrecognized", "duplicate",
                       "general", "credit_not_processed", "product_unacceptable"], dtype=object)  # fmt: skip
-    d_reason = np.where(d_fraud, "fraudulent", other[_choice(gd, (0.25, 0.25, 0.2, 0.08, 0.1, 0.07, 0.05), D)]).astype(object)
+    d_reason = np.where(
+        d_fraud, "fraudulent", other[_choice(gd, (0.25, 0.25, 0.2, 0.08, 0.1, 0.07, 0.05), D)]
+    ).astype(object)
     due = d_created + 21 * DAY
     review_t = d_created + gd.integers(2 * DAY, 18 * DAY, D)
     close_t = review_t + gd.integers(20 * DAY, 60 * DAY, D)
-    won = gd.random(D) < np.where(d_fraud, C.DISPUTE_WIN_RATE["fraudulent"], C.DISPUTE_WIN_RATE["other"])
+    won = gd.random(D) < np.where(
+        d_fraud, C.DISPUTE_WIN_RATE["fraudulent"], C.DISPUTE_WIN_RATE["other"]
+    )
     d_status = np.where(
-        close_t < horizon, np.where(won, "won", "lost"), np.where(review_t < horizon, "under_review", "needs_response")
+        close_t < horizon,
+        np.where(won, "won", "lost"),
+        np.where(review_t < horizon, "under_review", "needs_response"),
     ).astype(object)
     disputes: Frame = {
         "id": stripe_ids(ids, "dp_", D),
@@ -1105,7 +1218,9 @@ def simulate_chunk(
     balance_transactions: Frame = {
         "id": bt_ids,
         "type": np.array(["charge", "refund", "adjustment", "adjustment"], dtype=object)[kind],
-        "reporting_category": np.array(["charge", "refund", "dispute", "dispute_reversal"], dtype=object)[kind],
+        "reporting_category": np.array(
+            ["charge", "refund", "dispute", "dispute_reversal"], dtype=object
+        )[kind],
         "amount": bt["amount"],
         "fee": fee,
         "net": bt["amount"] - fee,
@@ -1113,17 +1228,32 @@ def simulate_chunk(
         "exchange_rate": bt["rate"],
         "status": np.where(bt["avail"] <= horizon, "available", "pending").astype(object),
         "available_on": bt["avail"],
-        "description": np.array(["Payment", "REFUND FOR CHARGE", "Chargeback withdrawal", "Chargeback reversal"], dtype=object)[kind],
-        "charge_id": np.where(kind == 0, charges["id"][np.where(kind == 0, bt["src"], 0)] if Cn else None, None),
-        "refund_id": np.where(kind == 1, refunds["id"][np.where(kind == 1, bt["src"], 0)] if R else None, None),
-        "dispute_id": np.where(kind >= 2, disputes["id"][np.where(kind >= 2, bt["src"], 0)] if D else None, None),
+        "description": np.array(
+            ["Payment", "REFUND FOR CHARGE", "Chargeback withdrawal", "Chargeback reversal"],
+            dtype=object,
+        )[kind],
+        "charge_id": np.where(
+            kind == 0, charges["id"][np.where(kind == 0, bt["src"], 0)] if Cn else None, None
+        ),
+        "refund_id": np.where(
+            kind == 1, refunds["id"][np.where(kind == 1, bt["src"], 0)] if R else None, None
+        ),
+        "dispute_id": np.where(
+            kind >= 2, disputes["id"][np.where(kind >= 2, bt["src"], 0)] if D else None, None
+        ),
         "created": bt["t"],
     }
     # fee details: one line per non-zero fee component
     fd_parts = []
-    for line, (col, desc) in enumerate((("f0", None), ("f1", "International card fee"), ("f2", "Currency conversion fee"))):
+    for line, (col, desc) in enumerate(
+        (("f0", None), ("f1", "International card fee"), ("f2", "Currency conversion fee"))
+    ):
         m = bt[col] > 0
-        base_desc = np.where(kind[m] == 2, "Dispute fee", "Stripe processing fees") if desc is None else np.full(int(m.sum()), desc, dtype=object)
+        base_desc = (
+            np.where(kind[m] == 2, "Dispute fee", "Stripe processing fees")
+            if desc is None
+            else np.full(int(m.sum()), desc, dtype=object)
+        )
         fd_parts.append({
             "balance_transaction_id": bt_ids[m], "line": np.full(int(m.sum()), line, dtype=np.int64),
             "type": _objs(int(m.sum()), "stripe_fee"), "amount": bt[col][m],
