@@ -17,6 +17,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 
+import ibis
 import ibis.expr.types as ir
 
 from paymodel.model.marts import MARTS
@@ -43,8 +44,13 @@ STAR_INPUTS = (
 
 def _months(dim_date: ir.Table, params: BuildParams) -> ir.Table:
     """The months of ``dim_date`` up to the as-of month (dim_date runs on past the data)."""
-    as_of_month = params.as_of.date().replace(day=1)
+    as_of_month = _date(params.as_of.date().replace(day=1))
     return M.month_calendar(dim_date.filter(dim_date.month_start <= as_of_month), "month_start")
+
+
+def _date(day: object) -> ir.DateValue:
+    """A date literal every engine compiles (Ibis 12 writes DATE_FROM_PARTS for PostgreSQL)."""
+    return ibis.literal(str(day)).cast("date")
 
 
 def mart_subscription_item_mrr(
@@ -118,7 +124,7 @@ def mart_customer_overview(
     dim_date: ir.Table,
     params: BuildParams,
 ) -> ir.Table:
-    as_of_month = params.as_of.date().replace(day=1)
+    as_of_month = _date(params.as_of.date().replace(day=1))
     return metrics.mart_customer_overview(
         fact_balance_transactions, fact_payment_attempts, dim_date, as_of_month
     )
@@ -131,7 +137,7 @@ def mart_daily_overview(
     params: BuildParams,
 ) -> ir.Table:
     return metrics.mart_daily_overview(
-        fact_balance_transactions, fact_payment_attempts, dim_date, params.as_of.date()
+        fact_balance_transactions, fact_payment_attempts, dim_date, _date(params.as_of.date())
     )
 
 

@@ -474,11 +474,10 @@ def mart_daily_overview(
         grid.date, grid.currency, grid.iso_year, grid.iso_week, grid.month_start,
         **{c: ibis.coalesce(j[c], 0).cast("int64") for c in amounts},
     )  # fmt: skip
-    quarter = ((filled.month_start.month() - 1) // 3) * 3 + 1
     running = ibis.cumulative_window(group_by="currency", order_by="date")
     rolling = ibis.window(group_by="currency", order_by="date", preceding=29, following=0)
     return filled.mutate(
-        quarter_start=ibis.date(filled.month_start.year(), quarter, 1),
+        quarter_start=filled.month_start.truncate("Q").cast("date"),
         running_balance=filled.net.sum().over(running),
         rolling_30d_sales=filled.sales.sum().over(rolling),
         rolling_30d_refunds=filled.refunds.sum().over(rolling),
