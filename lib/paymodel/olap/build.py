@@ -158,11 +158,16 @@ class _Engine:
         """Put ``data`` on the engine as table ``name`` (temporary) and return it."""
         if isinstance(data, ir.Table):
             data = data.to_pyarrow()
+        # every staged column nullable: engines would otherwise differ in NOT NULL flags
+        data = data.cast(pa.schema([f.with_nullable(True) for f in data.schema]))
         if self.name == "pyspark":
-            view = self.con.create_view(name, ibis.memtable(data), overwrite=True)
-            self.con._session.catalog.cacheTable(name)
+            # Spark 4 reads Arrow directly (Ibis's memtable path goes through pandas and
+            # fails on NULL decimals)
+            session = self.con._session
+            session.createDataFrame(data).createOrReplaceTempView(name)
+            session.catalog.cacheTable(name)
             self.created.append(name)
-            return view
+            return self.con.table(name)
         self.created.append(name)
         return self.con.create_table(name, data, temp=True, overwrite=True)
 

@@ -186,11 +186,7 @@ def _owners(t: dict[str, ir.Table]) -> ir.Table:
 
 def _union(parts: list[ir.Table]) -> ir.Table:
     """UNION ALL of tables of string columns (cast: key columns differ in nullability)."""
-    parts = [p.select(*(p[c].cast("string").name(c) for c in p.columns)) for p in parts]
-    out = parts[0]
-    for p in parts[1:]:
-        out = out.union(p)
-    return out
+    return T.union_all(*(p.select(*(p[c].cast("string").name(c) for c in p.columns)) for p in parts))
 
 
 def changed_customers(con: BaseBackend, since: datetime, until: datetime) -> ir.Table:

@@ -62,6 +62,7 @@ __all__ = [
     "subscription_history",
     "subscription_item_events",
     "to_reporting_currency",
+    "union_all",
     "version_at",
 ]
 
@@ -168,8 +169,19 @@ def _renamed(table: ir.Table, prefix: str, columns: Iterable[str] | None = None)
     return table.select(**{f"{prefix}{c}": table[c] for c in cols})
 
 
-def _first(expr: ir.Value) -> ir.Value:
-    return expr.min()
+def union_all(*parts: ir.Table) -> ir.Table:
+    """UNION ALL of tables with the same columns, every column made nullable first.
+
+    Engines disagree on which columns of a staged table are NOT NULL; a set operation
+    needs identical schemas.
+    """
+    first = parts[0]
+    types = {c: first[c].type().copy(nullable=True) for c in first.columns}
+    cast = [p.select(*(p[c].cast(types[c]).name(c) for c in first.columns)) for p in parts]
+    out = cast[0]
+    for p in cast[1:]:
+        out = out.union(p)
+    return out
 
 
 def latest_state(
@@ -369,7 +381,7 @@ def subscription_history(
         quantity=s._si_qty.cast("int64"),
     )
     cols = start.columns
-    return ev.select(*cols).union(start).union(end.select(*cols))
+    return union_all(ev.select(*cols), start, end.select(*cols))
 
 
 # --- dimensions ------------------------------------------------------------------------------
@@ -555,16 +567,14 @@ def dim_customer(
     """
     c = customers
     cust_ev = event_history.filter(event_history.object_type == "customer")
-    pts = (
-        c.select(customer_id=c.id, at=c.created, reason=ibis.literal("customer.created"))
-        .union(cust_ev.select(customer_id=cust_ev.object_id, at=cust_ev.created, reason=cust_ev.type))
-        .union(
-            subscription_history.select(
-                customer_id=subscription_history.customer_id,
-                at=subscription_history.created,
-                reason=subscription_history.type,
-            )
-        )
+    pts = union_all(
+        c.select(customer_id=c.id, at=c.created, reason=ibis.literal("customer.created")),
+        cust_ev.select(customer_id=cust_ev.object_id, at=cust_ev.created, reason=cust_ev.type),
+        subscription_history.select(
+            customer_id=subscription_history.customer_id,
+            at=subscription_history.created,
+            reason=subscription_history.type,
+        ),
     )
     known = c.select(_known=c.id, _created=c.created)
     pts = pts.join(known, [pts.customer_id == known._known, pts.at >= known._created])
