@@ -142,7 +142,7 @@ class StripeObjectError(ValueError):
 
 
 class UnknownObjectType(StripeObjectError):
-    """A well-formed Stripe object of a type the model does not hold (``payout``...)."""
+    """A well-formed Stripe object of a type the model does not hold (``transfer``...)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -551,7 +551,12 @@ def _balance_transaction(row: Mapping[str, Any], related: Mapping) -> dict:
         for f in related.get("balance_transaction_fee_details") or []
         if f["balance_transaction_id"] == row["id"]
     ]
-    source = _str(row.get("charge_id")) or _str(row.get("refund_id")) or _str(row.get("dispute_id"))
+    source = (
+        _str(row.get("charge_id"))
+        or _str(row.get("refund_id"))
+        or _str(row.get("dispute_id"))
+        or _str(row.get("source_payout_id"))
+    )
     return {
         "id": row["id"],
         "object": "balance_transaction",
@@ -566,6 +571,7 @@ def _balance_transaction(row: Mapping[str, Any], related: Mapping) -> dict:
         "fee": _int(row["fee"]),
         "fee_details": _fee_details(fees),
         "net": _int(row["net"]),
+        "payout": _str(row.get("payout_id")),
         "reporting_category": row["reporting_category"],
         "source": source,
         "status": row["status"],
@@ -655,6 +661,44 @@ def _dispute(row: Mapping[str, Any], related: Mapping) -> dict:
     }
 
 
+def _payout(row: Mapping[str, Any], related: Mapping) -> dict:
+    own = failure = None
+    settled = []
+    for bt in related.get("balance_transactions") or []:
+        if _str(bt.get("source_payout_id")) == row["id"]:
+            if bt["type"] == "payout":
+                own = _balance_transaction(bt, related)
+            elif bt["type"] == "payout_failure":
+                failure = _balance_transaction(bt, related)
+        if _str(bt.get("payout_id")) == row["id"]:
+            settled.append(_balance_transaction(bt, related))
+    obj = {
+        "id": row["id"],
+        "object": "payout",
+        "amount": _int(row["amount"]),
+        "arrival_date": _unix(row["arrival_date"]),
+        "automatic": _bool(row["automatic"]),
+        "balance_transaction": own,
+        "created": _unix(row["created"]),
+        "currency": row["currency"],
+        "description": _str(row.get("description")),
+        "failure_balance_transaction": failure,
+        "failure_code": _str(row.get("failure_code")),
+        "failure_message": _str(row.get("failure_message")),
+        "livemode": False,
+        "metadata": _json(row.get("metadata")),
+        "method": row["method"],
+        "source_type": "card",
+        "status": row["status"],
+        "type": "bank_account",
+    }
+    if settled:
+        obj["balance_transactions"] = _list(
+            settled, f"/v1/balance_transactions?payout={row['id']}"
+        )
+    return obj
+
+
 def _event(row: Mapping[str, Any], related: Mapping) -> dict:
     data: dict[str, Any] = {"object": _json(row["data_object"])}
     previous = row.get("previous_attributes")
@@ -692,6 +736,7 @@ _RENDERERS: dict[str, Callable[[Mapping[str, Any], Mapping], dict]] = {
     "charges": _charge,
     "refunds": _refund,
     "disputes": _dispute,
+    "payouts": _payout,
     "balance_transactions": _balance_transaction,
     "events": _event,
 }
@@ -713,7 +758,11 @@ def to_stripe_object(
             for an invoice (``lines``), ``balance_transaction_fee_details`` for a balance
             transaction (``fee_details``), and ``balance_transactions`` with their
             ``balance_transaction_fee_details`` for a charge or refund (rendered expanded
-            as ``balance_transaction``) or a dispute (``balance_transactions``).
+            as ``balance_transaction``), a dispute (``balance_transactions``) or a payout
+            (its own as ``balance_transaction``, the one returning a failed payout's funds
+            as ``failure_balance_transaction``, and those it settled as the list
+            ``balance_transactions``, what ``GET /v1/balance_transactions?payout=po_...``
+            answers: paymodel's addition, so a payout's snapshot says what it settled).
 
     Returns:
         A JSON-serialisable dict: unix-second timestamps, ids as plain strings,
@@ -1318,10 +1367,40 @@ def _map_dispute(r: _Reader) -> None:
     _map_transactions(r, "balance_transactions", r.list_data("balance_transactions"), r.id)
 
 
+def _map_payout(r: _Reader) -> None:
+    r.rows.add(
+        "payouts",
+        {
+            "id": r.id,
+            "amount": r.get("amount"),
+            "currency": r.get("currency"),
+            "status": r.get("status"),
+            "arrival_date": r.time("arrival_date"),
+            "method": r.get("method"),
+            "automatic": r.get("automatic"),
+            "failure_code": r.get("failure_code"),
+            "failure_message": r.get("failure_message"),
+            "description": r.get("description"),
+            "created": r.time("created"),
+            "metadata": _metadata(r),
+        },
+    )
+    for key in ("balance_transaction", "failure_balance_transaction"):
+        _map_transactions(r, key, [r.get(key)], r.id)
+    for value in r.list_data("balance_transactions"):
+        # the payout's settled list: each one was paid out by this payout
+        bt = dict(r.nested("balance_transactions", value, "balance_transaction"))
+        bt.setdefault("object", "balance_transaction")
+        if bt.get("payout") is None:
+            bt["payout"] = r.id
+        r.rows.add_object(bt, r.depth + 1)
+
+
 _SOURCE_COLUMNS = (
     (("ch_", "py_"), "charge_id", ("charge",)),
     (("re_", "pyr_"), "refund_id", ("refund",)),
     (("dp_", "du_"), "dispute_id", ("dispute",)),
+    (("po_",), "source_payout_id", ("payout",)),
 )
 """Balance transaction ``source`` id prefix -> the typed foreign key column it fills."""
 
@@ -1329,7 +1408,9 @@ _SOURCE_COLUMNS = (
 def _map_balance_transaction(r: _Reader) -> None:
     source = r.get("source")
     source_id = source.get("id") if isinstance(source, Mapping) else source
-    columns: dict[str, str | None] = {"charge_id": None, "refund_id": None, "dispute_id": None}
+    columns: dict[str, str | None] = {
+        "charge_id": None, "refund_id": None, "dispute_id": None, "source_payout_id": None,
+    }  # fmt: skip
     if source_id is not None and not isinstance(source_id, str):
         raise r.fail(f"source must be an id or an expanded object, got {_kind(source_id)}")
     for prefixes, column, kinds in _SOURCE_COLUMNS:
@@ -1350,6 +1431,7 @@ def _map_balance_transaction(r: _Reader) -> None:
             "available_on": r.time("available_on"),
             "description": r.get("description"),
             **columns,
+            "payout_id": r.ref("payout", "payout"),
             "created": r.time("created"),
         },
     )
@@ -1424,6 +1506,7 @@ _MAPPERS: dict[str, Callable[[_Reader], None]] = {
     "charge": _map_charge,
     "refund": _map_refund,
     "dispute": _map_dispute,
+    "payout": _map_payout,
     "balance_transaction": _map_balance_transaction,
     "event": _map_event,
 }
@@ -1447,7 +1530,7 @@ def from_stripe_object(obj: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]
 
     Raises:
         UnknownObjectType: ``obj`` (or an expanded object in it) is of a type the model
-            does not hold, such as ``payout``.
+            does not hold, such as ``transfer``.
         StripeObjectError: the object is malformed or breaks a rule of the model; the
             message names the object and the rule.
 
@@ -1462,10 +1545,10 @@ def from_stripe_object(obj: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]
         ...                      "description": "Stripe processing fees"}]})
         >>> [(t, r.get("charge_id", r.get("line"))) for t, r in rows]
         [('balance_transactions', 'ch_1'), ('balance_transaction_fee_details', 0)]
-        >>> from_stripe_object({"object": "payout", "id": "po_1"})
+        >>> from_stripe_object({"object": "transfer", "id": "tr_1"})
         Traceback (most recent call last):
         ...
-        paymodel.model.stripe.UnknownObjectType: payout po_1: object type 'payout' is not in the model
+        paymodel.model.stripe.UnknownObjectType: transfer tr_1: object type 'transfer' is not in the model
     """
     if isinstance(obj, Mapping) and obj.get("deleted") is True:
         raise StripeObjectError(
