@@ -41,7 +41,7 @@ def at(seconds: int) -> datetime:
 def customer(**changes: Any) -> dict[str, Any]:
     row = {"id": "cus_T1", "email": "li@example.com", "name": "Li Wei", "phone": None,
            "currency": "usd", "balance": 0, "delinquent": False, "preferred_locale": None,
-           "created": T0, "metadata": None}  # fmt: skip
+           "created": T0, "metadata": {}}  # fmt: skip
     return {**row, **changes}
 
 
@@ -50,7 +50,7 @@ def payment_intent(**changes: Any) -> dict[str, Any]:
            "currency": "usd", "amount": 2000, "amount_capturable": 0, "amount_received": 0,
            "status": "requires_payment_method", "capture_method": "automatic",
            "last_payment_error_code": None, "cancellation_reason": None, "canceled_at": None,
-           "description": None, "created": at(10), "metadata": None}  # fmt: skip
+           "description": None, "created": at(10), "metadata": {}}  # fmt: skip
     return {**row, **changes}
 
 
@@ -62,7 +62,7 @@ def charge(**changes: Any) -> dict[str, Any]:
            "failure_message": None, "outcome_type": "authorized",
            "outcome_network_status": "approved_by_network", "outcome_risk_level": "normal",
            "outcome_risk_score": 7, "three_d_secure_result": None, "created": at(20),
-           "metadata": None}  # fmt: skip
+           "metadata": {}}  # fmt: skip
     return {**row, **changes}
 
 
@@ -560,7 +560,10 @@ def test_references_that_change_while_referenced(db: sa.Engine) -> None:
             {"customer_addresses": [address]},
             currency="eur",
         ),
-        changed("payment_intents", "pi_3RZqA3Jenny", "payment_intent.updated", customer_id=None),
+        # (its customer must stay: the charge's customer agrees with it, an agreement key)
+        changed(
+            "payment_intents", "pi_3RZqA3Jenny", "payment_intent.updated", payment_method_id=None
+        ),
     ]
     report = ingest(records, db)
     assert (report.applied, report.quarantined) == (5, 0)
@@ -568,5 +571,24 @@ def test_references_that_change_while_referenced(db: sa.Engine) -> None:
     assert table_rows(db, "subscription_items")[0]["price_id"] == "price_annual"
     assert table_rows(db, "customers")[0]["currency"] == "eur"
     assert table_rows(db, "subscriptions")[0]["default_payment_method_id"] is None
-    assert table_rows(db, "payment_intents")[0]["customer_id"] is None
+    assert table_rows(db, "payment_intents")[0]["payment_method_id"] is None
     assert count(db, "charges") == 1  # still referencing the detached card
+
+
+def test_a_disagreeing_reference_is_quarantined_naming_the_columns(db: sa.Engine) -> None:
+    """A refund whose payment intent is not its charge's: refused on every engine, by rule."""
+    ingest(STORY, db)
+    (charge,) = table_rows(db, "charges")
+    bad = {
+        "object": "refund", "id": "re_disagrees", "amount": 100, "currency": charge["currency"],
+        "charge": charge["id"], "payment_intent": "pi_someoneelse", "status": "succeeded",
+        "reason": None, "created": int(T0.timestamp()) + 86400, "metadata": {},
+    }  # fmt: skip
+    intent = {**table_rows(db, "payment_intents")[0], "id": "pi_someoneelse"}
+    from paymodel.model.stripe import to_stripe_object
+
+    report = ingest([to_stripe_object("payment_intents", intent), bad], db)
+    assert (report.applied, report.quarantined) == (1, 1)
+    (row,) = [r for r in table_rows(db, "ingest_quarantine") if r["object_id"] == "re_disagrees"]
+    assert row["rule"] == "invalid_object"
+    assert "refund re_disagrees: payment_intent_id pi_someoneelse disagrees with charges" in row["error"]

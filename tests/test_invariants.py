@@ -168,7 +168,21 @@ def _move_settled_transaction(c: sa.Connection) -> str:
     return str(payout)
 
 
+def _refund_of_another_intent(c: sa.Connection) -> str:
+    """A refund pointing at a payment intent other than its charge's."""
+    re_, other = c.execute(
+        sa.text(
+            "SELECT r.id, (SELECT MIN(p.id) FROM payment_intents p WHERE p.id <> r.payment_intent_id) "
+            "FROM refunds r ORDER BY r.id LIMIT 1"
+        )
+    ).one()
+    c.execute(sa.text("UPDATE refunds SET payment_intent_id = :pi WHERE id = :id"), {"pi": other, "id": re_})
+    charge = _one(c, f"SELECT charge_id FROM refunds WHERE id = '{re_}'")
+    return f"refunds (charge_id, payment_intent_id) {re_} -> {charge}, {other}"
+
+
 PLANTS: dict[str, Plant] = {
+    "references_agree": _refund_of_another_intent,
     "event_objects_exist": _orphan_event,
     "payout_balance_transaction": _update(
         "payouts", "amount = amount + 1", "SELECT MIN(id) FROM payouts"

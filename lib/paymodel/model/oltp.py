@@ -27,6 +27,8 @@ Design decisions (each one is visible in the tables below):
 * **Addresses** of customers live in ``customer_addresses``: all optional, all
   personal data, erasable in one place (GDPR).
 * **Metadata** is a JSON column per object: keys are free-form and never joined on.
+  Empty metadata is ``{}``, as Stripe sends it, and the column is NOT NULL: one
+  representation whether a row was loaded, ingested or written by a payment flow.
 * **No card number or CVC** anywhere (PCI DSS): brand, funding, country, expiry,
   last 4 and fingerprint only. A test enforces it.
 """
@@ -51,17 +53,21 @@ from paymodel.model.core import (
     TIMESTAMP,
     Check,
     Column,
+    ForeignKey,
     Model,
     Table,
 )
 from paymodel.model.operational import IDEMPOTENCY_TABLES, INGESTION_TABLES
 
 __all__ = [
+    "DECLINE_CODES",
+    "ERROR_CODES",
     "OLTP",
     "STATUSES",
     "STRIPE_TABLES",
     "THREE_DECIMAL_CURRENCIES",
     "ZERO_DECIMAL_CURRENCIES",
+    "error_code",
 ]
 
 ZERO_DECIMAL_CURRENCIES = (
@@ -113,7 +119,6 @@ STATUSES: dict[str, tuple[str, ...]] = {
 
 DECLINE_CODES = (
     "authentication_required",
-    "card_declined",
     "card_velocity_exceeded",
     "do_not_honor",
     "expired_card",
@@ -125,7 +130,33 @@ DECLINE_CODES = (
     "processing_error",
     "stolen_card",
 )
-"""Failure and decline codes the model accepts on charges and payment intents."""
+"""The card issuer's reasons (Stripe's decline codes): ``charges.outcome_reason`` and
+``payment_intents.last_payment_error_decline_code``."""
+
+ERROR_CODES = (
+    "authentication_required",
+    "card_declined",
+    "expired_card",
+    "incorrect_cvc",
+    "incorrect_number",
+    "processing_error",
+)
+"""Stripe's error codes for a failed card payment: ``charges.failure_code`` and
+``payment_intents.last_payment_error_code``. An issuer decline is ``card_declined`` with
+its decline code beside it, except the codes Stripe reports as errors of their own."""
+
+RADAR_REASONS = ("highest_risk_level", "elevated_risk_level", "rule")
+"""``outcome.reason`` of a charge Radar blocked or sent to review."""
+
+
+def error_code(decline_code: str) -> str:
+    """Stripe's error code for a decline code: ``card_declined`` unless it is one itself.
+
+    Example:
+        >>> error_code("insufficient_funds"), error_code("expired_card")
+        ('card_declined', 'expired_card')
+    """
+    return decline_code if decline_code in ERROR_CODES else "card_declined"
 
 
 _MUTABLE_REFERENCE = ("postgresql",)
@@ -151,8 +182,8 @@ def _metadata() -> Column:
     return Column(
         "metadata",
         JSON,
-        "Free-form key-value pairs set by the account; may hold personal data.",
-        nullable=True,
+        "Free-form key-value pairs set by the account; may hold personal data. Empty is {} "
+        "(as Stripe sends it), never NULL: loading and ingestion store it the same way.",
         pii=PII.QUASI,
     )
 
@@ -623,6 +654,14 @@ discounts = Table(
             nullable=True,
         ),
     ],
+    foreign_keys=[
+        ForeignKey(
+            ("subscription_id", "customer_id"),
+            "subscriptions",
+            ("id", "customer_id"),
+            why="A discount on a subscription is for the subscription's customer.",
+        )
+    ],
     checks=[_ordered("discounts", "starts_at", "ends_at")],
     stripe_object="discount",
     why="A coupon's use by one customer, with its own start and end (repeating coupons).",
@@ -688,6 +727,14 @@ invoices = Table(
         Column("voided_at", TIMESTAMP, "When it was voided.", nullable=True),
         _created("invoice"),
         _metadata(),
+    ],
+    foreign_keys=[
+        ForeignKey(
+            ("subscription_id", "customer_id"),
+            "subscriptions",
+            ("id", "customer_id"),
+            why="A subscription's invoice bills the subscription's customer.",
+        )
     ],
     checks=[
         Check(
@@ -779,7 +826,15 @@ payment_intents = Table(
             TEXT,
             "Code of the last failed attempt: a decline code, or a failed 3-D Secure check.",
             nullable=True,
-            accepted=(*DECLINE_CODES, "payment_intent_authentication_failure"),
+            accepted=(*ERROR_CODES, "payment_intent_authentication_failure"),
+        ),
+        Column(
+            "last_payment_error_decline_code",
+            TEXT,
+            "The issuer's decline code of the last failed attempt (Stripe's "
+            "last_payment_error.decline_code), when it gave one.",
+            nullable=True,
+            accepted=DECLINE_CODES,
         ),
         Column(
             "cancellation_reason",
@@ -886,9 +941,10 @@ charges = Table(
         Column(
             "failure_code",
             TEXT,
-            "Decline or failure code.",
+            "Stripe's error code of the failure: card_declined for an issuer decline (the "
+            "reason is in outcome_reason), or expired_card, incorrect_cvc, processing_error...",
             nullable=True,
-            accepted=DECLINE_CODES,
+            accepted=ERROR_CODES,
         ),
         Column("failure_message", TEXT, "Explanation of the failure.", nullable=True),
         Column(
@@ -897,6 +953,14 @@ charges = Table(
             "What happened: authorised, declined by issuer, blocked by Radar...",
             nullable=True,
             accepted=("authorized", "manual_review", "issuer_declined", "blocked", "invalid"),
+        ),
+        Column(
+            "outcome_reason",
+            TEXT,
+            "Why: the issuer's decline code for a decline, Radar's reason for a block or "
+            "review; NULL for an authorisation.",
+            nullable=True,
+            accepted=(*DECLINE_CODES, *RADAR_REASONS),
         ),
         Column(
             "outcome_network_status",
@@ -941,6 +1005,18 @@ charges = Table(
         ),
         _created("charge"),
         _metadata(),
+    ],
+    foreign_keys=[
+        ForeignKey(
+            ("payment_intent_id", "customer_id"),
+            "payment_intents",
+            ("id", "customer_id"),
+            dialects=_MUTABLE_REFERENCE,
+            why="The charge's customer is its payment intent's. Declared on PostgreSQL only: "
+            "a payment intent's customer may be set after it is created, and DuckDB refuses "
+            "to update an indexed column of a referenced row; on DuckDB the ingester and the "
+            "payment flows check it, and the invariant references_agree reports a disagreement.",
+        )
     ],
     checks=[
         Check(
@@ -1007,6 +1083,14 @@ refunds = Table(
         _created("refund"),
         _metadata(),
     ],
+    foreign_keys=[
+        ForeignKey(
+            ("charge_id", "payment_intent_id"),
+            "charges",
+            ("id", "payment_intent_id"),
+            why="The refund's payment intent is its charge's (Stripe's refund carries both).",
+        )
+    ],
     checks=[_three_decimal("refunds", "amount")],
     stripe_object="refund",
     why="Money returned from a charge; several partial refunds may add up to the whole.",
@@ -1054,6 +1138,14 @@ disputes = Table(
         Column("is_charge_refundable", BOOLEAN, "Whether the charge can still be refunded."),
         _created("dispute"),
         _metadata(),
+    ],
+    foreign_keys=[
+        ForeignKey(
+            ("charge_id", "payment_intent_id"),
+            "charges",
+            ("id", "payment_intent_id"),
+            why="The dispute's payment intent is its charge's (Stripe's dispute carries both).",
+        )
     ],
     checks=[_three_decimal("disputes", "amount")],
     stripe_object="dispute",

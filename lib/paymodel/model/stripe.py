@@ -22,8 +22,9 @@ Conventions of the rows (both directions):
   ``Decimal``. Stripe sends them as JSON numbers, so :func:`to_stripe_object` renders
   a float and refuses a rate a float cannot carry exactly (more than 15 significant
   digits).
-* ``metadata``: NULL and ``{}`` mean the same thing. A NULL row renders as ``{}``
-  and ``{}`` is read back as ``None``: store empty metadata as NULL.
+* ``metadata``: empty is ``{}``, as Stripe sends it, in the objects and in the rows
+  (the column is NOT NULL); an object without ``metadata`` or with ``null`` reads as
+  ``{}``.
 * A customer's address is a row of ``customer_addresses`` when Stripe's ``address``
   is an object with at least one non-null field; ``address: null`` (or all fields
   null) means no row.
@@ -38,7 +39,7 @@ the rule it broke instead of surfacing as a database exception.
 Example:
     >>> from datetime import UTC, datetime
     >>> row = {"id": "prod_1", "name": "Pro plan", "description": None, "active": True,
-    ...        "created": datetime(2025, 1, 2, tzinfo=UTC), "metadata": None}
+    ...        "created": datetime(2025, 1, 2, tzinfo=UTC), "metadata": {}}
     >>> obj = to_stripe_object("products", row)
     >>> obj["object"], obj["created"], obj["metadata"]
     ('product', 1735776000, {})
@@ -503,7 +504,13 @@ def _payment_intent(row: Mapping[str, Any], related: Mapping) -> dict:
         "currency": row["currency"],
         "customer": _str(row.get("customer_id")),
         "description": _str(row.get("description")),
-        "last_payment_error": None if code is None else {"code": code, "type": "card_error"},
+        "last_payment_error": None
+        if code is None
+        else {
+            "code": code,
+            "decline_code": _str(row.get("last_payment_error_decline_code")),
+            "type": "card_error",
+        },
         "livemode": False,
         "metadata": _json(row.get("metadata")),
         "payment_method": _str(row.get("payment_method_id")),
@@ -591,8 +598,12 @@ def _charge(row: Mapping[str, Any], related: Mapping) -> dict:
         "type": _str(row.get("outcome_type")),
     }
     outcome = None
-    if any(v is not None for v in outcome_fields.values()):
-        outcome = {"reason": None, "seller_message": None, **outcome_fields}
+    if any(v is not None for v in outcome_fields.values()) or row.get("outcome_reason"):
+        outcome = {
+            "reason": _str(row.get("outcome_reason")),
+            "seller_message": None,
+            **outcome_fields,
+        }
     tds = _str(row.get("three_d_secure_result"))
     details = None
     if tds is not None:
@@ -777,7 +788,7 @@ def to_stripe_object(
         >>> t = datetime(2025, 1, 1, tzinfo=UTC)
         >>> row = {"id": "cus_1", "email": "ana@example.com", "name": "Ana", "phone": None,
         ...        "currency": "eur", "balance": 0, "delinquent": False,
-        ...        "preferred_locale": "pt", "created": t, "metadata": None}
+        ...        "preferred_locale": "pt", "created": t, "metadata": {}}
         >>> to_stripe_object("customers", row)["preferred_locales"]
         ['pt']
     """
@@ -970,10 +981,10 @@ def _identify(obj: Any) -> tuple[str, str]:
     return kind, oid
 
 
-def _metadata(r: _Reader) -> dict[str, Any] | None:
+def _metadata(r: _Reader) -> dict[str, Any]:
     m = r.get("metadata")
-    if m is None or m == {}:
-        return None
+    if m is None:
+        return {}
     if not isinstance(m, Mapping):
         raise r.fail(f"metadata must be an object, got {_kind(m)}")
     return dict(m)
@@ -1243,6 +1254,7 @@ def _map_payment_intent(r: _Reader) -> None:
             "status": r.get("status"),
             "capture_method": r.get("capture_method"),
             "last_payment_error_code": None if error is None else error.get("code"),
+            "last_payment_error_decline_code": None if error is None else error.get("decline_code"),
             "cancellation_reason": r.get("cancellation_reason"),
             "canceled_at": r.time("canceled_at"),
             "description": r.get("description"),
@@ -1313,6 +1325,7 @@ def _map_charge(r: _Reader) -> None:
             "failure_code": r.get("failure_code"),
             "failure_message": r.get("failure_message"),
             "outcome_type": r.sub("outcome", "type"),
+            "outcome_reason": r.sub("outcome", "reason"),
             "outcome_network_status": r.sub("outcome", "network_status"),
             "outcome_risk_level": r.sub("outcome", "risk_level"),
             "outcome_risk_score": r.sub("outcome", "risk_score"),

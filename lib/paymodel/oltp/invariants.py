@@ -218,15 +218,29 @@ def _generated(dialect_name: str) -> tuple[Invariant, ...]:
     from paymodel.model.sql import dialect
 
     q = dialect(dialect_name).identifier_preparer.quote
-    uniques, fks = [], []
+    uniques, fks, agree = [], [], []
     for t in STRIPE_TABLES:
         if t.primary_key == ("id",) and t.name != "events":
             uniques.append(
                 f"SELECT {q('id')} AS example FROM {q(t.name)} GROUP BY {q('id')} HAVING COUNT(*) > 1"
             )
+        child_key = f"CAST(c.{q(t.primary_key[0])} AS TEXT)"  # names the violating row
+        for fk in t.agreement_keys:
+            cols = ", ".join(fk.columns)
+            values = " || ', ' || ".join(f"CAST(c.{q(c)} AS TEXT)" for c in fk.columns)
+            present = " AND ".join(f"c.{q(c)} IS NOT NULL" for c in fk.columns)
+            match = " AND ".join(
+                f"p.{q(r)} = c.{q(c)}" for c, r in zip(fk.columns, fk.referred, strict=True)
+            )
+            agree.append(
+                f"SELECT '{t.name} ({cols}) ' || {child_key} || ' -> ' || {values} AS example "
+                f"FROM {q(t.name)} c WHERE {present} AND NOT EXISTS "
+                f"(SELECT 1 FROM {q(fk.table)} p WHERE {match})"
+            )
         for fk in t.all_foreign_keys:
+            if len(fk.columns) > 1:
+                continue
             (col,), (ref,) = fk.columns, fk.referred
-            child_key = f"CAST({q(t.primary_key[0])} AS TEXT)"  # names the violating row
             fks.append(
                 f"SELECT '{t.name}.{col} ' || {child_key} || ' -> ' || CAST(c.{q(col)} AS TEXT) AS example "
                 f"FROM {q(t.name)} c WHERE c.{q(col)} IS NOT NULL AND NOT EXISTS "
@@ -245,6 +259,14 @@ def _generated(dialect_name: str) -> tuple[Invariant, ...]:
     return (
         Invariant("ids_unique", "ids are unique in every table", " UNION ALL ".join(uniques)),
         Invariant("foreign_keys_resolve", "every foreign key resolves", " UNION ALL ".join(fks)),
+        Invariant(
+            "references_agree",
+            "a redundant reference agrees with the path it repeats (each agreement key of "
+            "the model: a refund's or dispute's payment intent is its charge's, a charge's "
+            "customer its payment intent's, an invoice's or discount's customer its "
+            "subscription's)",
+            " UNION ALL ".join(agree),
+        ),
         Invariant(
             "event_objects_exist",
             "every event's object (data.object) is a row of its table",

@@ -170,7 +170,10 @@ def _groups_of(result: ChunkResult, cat: Catalog) -> list[_Group]:
     pm = t["payment_methods"]
     owner_ids = cust["id"][x["pm_owner"]]
     G(_Group("payment_methods", np.arange(len(pm["id"])), pm["created"], "payment_method.attached",
-             {"customer_id": owner_ids}, api=True))  # fmt: skip
+             {"customer_id": owner_ids, "card_exp_year": x["pm_old_exp_year"]}, api=True))  # fmt: skip
+    upd = np.flatnonzero(x["pm_update_t"] != NA)
+    G(_Group("payment_methods", upd, x["pm_update_t"][upd], "payment_method.updated",
+             {"card_exp_year": pm["card_exp_year"][upd]}))  # the card updater's new expiry  # fmt: skip
     det = np.flatnonzero(x["pm_detached"])
     G(_Group("payment_methods", det, x["pm_detach_t"][det], "payment_method.detached", {"customer_id": None}, api=True))
     # subscriptions
@@ -271,7 +274,7 @@ def _groups_of(result: ChunkResult, cat: Catalog) -> list[_Group]:
     np.minimum.at(first_ch, pi_of_ch, np.arange(len(ch_inv)))
     G(_Group("payment_intents", np.arange(npi), p["created"], "payment_intent.created", {
         "status": "requires_confirmation", "amount_received": 0, "last_payment_error_code": None,
-        "canceled_at": None, "cancellation_reason": None,
+        "last_payment_error_decline_code": None, "canceled_at": None, "cancellation_reason": None,
         "payment_method_id": ch["payment_method_id"][first_ch] if npi else np.zeros(0, object),
     }))  # fmt: skip
     tds = np.flatnonzero(x["tds"] != None)  # noqa: E711
@@ -280,12 +283,16 @@ def _groups_of(result: ChunkResult, cat: Catalog) -> list[_Group]:
     ok = np.flatnonzero(x["ch_ok"])
     G(_Group("payment_intents", pi_of_ch[ok], ch["created"][ok], "payment_intent.succeeded", {
         "status": "succeeded", "amount_received": ch["amount_captured"][ok], "last_payment_error_code": None,
-        "payment_method_id": ch["payment_method_id"][ok],
+        "last_payment_error_decline_code": None, "payment_method_id": ch["payment_method_id"][ok],
     }))  # fmt: skip
     code = np.where(ch["failure_code"][bad] == "authentication_required", "payment_intent_authentication_failure",
                     ch["failure_code"][bad]).astype(object)  # fmt: skip
+    reason = ch["outcome_reason"][bad]
+    decline = np.where(code == "payment_intent_authentication_failure", None,
+                       np.where(reason == "highest_risk_level", "fraudulent", reason)).astype(object)  # fmt: skip
     G(_Group("payment_intents", pi_of_ch[bad], ch["created"][bad], "payment_intent.payment_failed", {
         "status": "requires_payment_method", "last_payment_error_code": code,
+        "last_payment_error_decline_code": decline,
         "payment_method_id": ch["payment_method_id"][bad],
     }))  # fmt: skip
     m = np.flatnonzero(p["status"] == "canceled")
