@@ -55,6 +55,7 @@ __all__ = [
     "fact_invoice_lines",
     "fact_payment_attempts",
     "fact_payment_intents",
+    "fact_payouts",
     "fact_refunds",
     "fact_subscription_item_months",
     "latest_state",
@@ -922,6 +923,7 @@ def fact_disputes(
 def fact_balance_transactions(
     balance_transactions: ir.Table,
     balance_transaction_fee_details: ir.Table,
+    payouts: ir.Table,
     charges: ir.Table,
     refunds: ir.Table,
     disputes: ir.Table,
@@ -931,6 +933,8 @@ def fact_balance_transactions(
 ) -> ir.Table:
     """One row per balance transaction, with its fee breakdown and its status at the as-of time."""
     bt = balance_transactions
+    po = payouts.select(_po_id=payouts.id)
+    bt = bt.left_join(po, bt.payout_id == po._po_id).mutate(payout_id=ibis._._po_id).drop("_po_id")
     fd = balance_transaction_fee_details
     fees = fd.group_by(f_id=fd.balance_transaction_id).aggregate(
         f_stripe=fd.amount.sum(where=fd.type == "stripe_fee"),
@@ -950,7 +954,8 @@ def fact_balance_transactions(
         balance_transaction_id=t.id,
         type=t.type,
         reporting_category=t.reporting_category,
-        source_id=ibis.coalesce(t.charge_id, t.refund_id, t.dispute_id),
+        source_id=ibis.coalesce(t.charge_id, t.refund_id, t.dispute_id, t.source_payout_id),
+        payout_id=t.payout_id,
         charge_id=t._charge,
         customer_id=t.customer_id,
         customer_key=t.customer_key,
@@ -971,6 +976,36 @@ def fact_balance_transactions(
         t, fx_factors, ["amount", "fee", "net"], on="_created",
         reporting_currency=params.reporting_currency,
     ).drop("_created")  # fmt: skip
+
+
+def fact_payouts(
+    payout_settlements: ir.Table,
+    payouts: ir.Table,
+    event_history: ir.Table,
+    fx_factors: ir.Table,
+    params: BuildParams,
+) -> ir.Table:
+    """One row per payout of ``payout_settlements``, with its status as of the build time."""
+    ps = payout_settlements
+    last = _last_status(event_history, "payout")
+    t = ps.join(payouts, ps.payout_id == payouts.id).left_join(last, ps.payout_id == last.s_id)
+    t = t.select(
+        payout_id=t.payout_id,
+        created_date_key=date_key(t.created),
+        arrival_date_key=date_key(t.arrival_date),
+        currency=t.currency,
+        status=ibis.coalesce(t.s_status, t.status),
+        method=t.method,
+        automatic=t.automatic,
+        failure_code=t.failure_code,
+        settled_count=t.settled_count,
+        amount=t.amount,
+        settled_net=t.settled_net,
+        _created=t.created,
+    )
+    return to_reporting_currency(
+        t, fx_factors, ["amount"], on="_created", reporting_currency=params.reporting_currency
+    ).drop("_created")
 
 
 def fact_subscription_item_months(
