@@ -57,7 +57,7 @@ def load_oltp_with_events(data_dir: Path, engine: sa.Engine) -> None:
 
 def warehouse_rows(target: str) -> dict[str, list[tuple]]:
     """Every warehouse table's rows (build log excepted), sorted by primary key."""
-    con = staging.connect(target)
+    con = staging.connect(target, read_only=True)
     try:
         out = {}
         for table in WAREHOUSE.tables:
