@@ -112,7 +112,8 @@ steps = pd.DataFrame(
         for t in facts
     ]
 )
-assert len(facts) == 8 and all(t.business_process and t.measures for t in facts)
+assert len(facts) == 8
+assert all(t.business_process and t.measures for t in facts)
 assert all(t.grain.startswith("One row per") for t in STAR.tables)
 steps
 
@@ -143,7 +144,8 @@ bus = pd.DataFrame(
     columns=[d.removeprefix("dim_") for d in all_dims],
 )
 shared = {d: sum(d in ds for _, _, ds in matrix) for d in all_dims}
-assert shared["dim_date"] == len(matrix) and shared["dim_customer"] == len(matrix) - 1
+assert shared["dim_date"] == len(matrix)
+assert shared["dim_customer"] == len(matrix) - 1
 bus
 
 # %% [markdown]
@@ -187,7 +189,8 @@ history = q(
     f"change_reason FROM dim_customer WHERE customer_id = '{busiest.customer_id}' ORDER BY valid_from"
 )
 assert len(history) == busiest.versions >= 3
-assert history.is_current.sum() == 1 and bool(history.is_current.iloc[-1])
+assert history.is_current.sum() == 1
+assert bool(history.is_current.iloc[-1])
 assert (history.valid_to.iloc[:-1].to_numpy() == history.valid_from.iloc[1:].to_numpy()).all()
 print(f"customer {busiest.customer_id}: {busiest.versions} versions")
 history
@@ -204,7 +207,8 @@ checks = q(
     " AND a.customer_key < b.customer_key AND a.valid_from < coalesce(b.valid_to, 'infinity') "
     " AND b.valid_from < coalesce(a.valid_to, 'infinity')) AS overlaps"
 ).iloc[0]
-assert checks.customers == checks.current_rows and checks.overlaps == 0
+assert checks.customers == checks.current_rows
+assert checks.overlaps == 0
 checks.to_frame("value")
 
 # %% [markdown]
