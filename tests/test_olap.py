@@ -83,6 +83,9 @@ def differences(a: dict[str, list[tuple]], b: dict[str, list[tuple]]) -> dict[st
     return out
 
 
+# One worker runs the whole module: its fixtures (data, OLTP, baseline warehouse) are built once.
+pytestmark = pytest.mark.xdist_group("olap")
+
 # --- fixtures --------------------------------------------------------------------------------
 
 SCALE, MONTHS, SEED = 0.006, 4, 3  # seed 3: refunds and disputes at this scale
