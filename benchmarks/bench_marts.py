@@ -41,7 +41,7 @@ from paymodel.oltp.engines import duckdb_engine
 from paymodel.oltp.schema import create_schema
 from paymodel.paths import BUILD_DIR
 from paymodel.synthetic import generate
-from paymodel.synthetic.load import load_events_into_oltp, load_into_oltp
+from paymodel.synthetic.load import load_into_oltp
 
 MOVEMENTS_SQL = """
 WITH months AS (SELECT DISTINCT month_start AS month FROM dim_date WHERE month_start <= $last),
@@ -197,7 +197,6 @@ def _build(scale: float, root: Path) -> tuple[Path, Any]:
     engine = duckdb_engine(oltp)
     create_schema(engine)
     load_into_oltp(data, engine)
-    load_events_into_oltp(data, engine)
     engine.dispose()
     report = build_warehouse(oltp, wh, pii_key=resolve_pii_key(demo=True))
     return wh, report.as_of

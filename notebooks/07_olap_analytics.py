@@ -50,7 +50,7 @@ from paymodel.oltp.engines import duckdb_engine
 from paymodel.oltp.schema import create_schema
 from paymodel.synthetic import generate
 from paymodel.synthetic.events import iter_events
-from paymodel.synthetic.load import load_events_into_oltp, load_into_oltp
+from paymodel.synthetic.load import load_into_oltp
 
 # %% tags=["parameters"]
 scale = 0.02
@@ -74,7 +74,6 @@ generate(data, scale=scale, seed=seed, progress=False)
 engine = duckdb_engine(oltp)
 create_schema(engine)
 load_into_oltp(data, engine)
-load_events_into_oltp(data, engine)
 engine.dispose()
 report = build_warehouse(oltp, wh, pii_key=resolve_pii_key(demo=True))
 built = {t.table: t.rows for t in report.tables if t.table.startswith("mart_")}

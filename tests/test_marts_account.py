@@ -29,7 +29,7 @@ from paymodel.oltp.engines import duckdb_engine
 from paymodel.oltp.schema import create_schema
 from paymodel.synthetic import generate
 from paymodel.synthetic.events import iter_events
-from paymodel.synthetic.load import load_events_into_oltp, load_into_oltp
+from paymodel.synthetic.load import load_into_oltp
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +40,6 @@ def _load(data_dir: Path, db: Path) -> None:
     try:
         create_schema(engine)
         load_into_oltp(data_dir, engine)
-        load_events_into_oltp(data_dir, engine)
     finally:
         engine.dispose()
 

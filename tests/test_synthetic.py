@@ -77,22 +77,13 @@ def test_same_seed_is_byte_identical_and_another_seed_differs(tmp_path: Path) ->
     assert "charges/part-00000.parquet" in da
     assert da == db_
     assert set(da) == set(dc)
-    for k in (
-        "customers/part-00000.parquet",
-        "charges/part-00000.parquet",
-        "fx_rates/part-00000.parquet",
-        "events.jsonl",
-        "documents/behaviour_events.jsonl",
-    ):
+    for k in ("customers/part-00000.parquet", "charges/part-00000.parquet", "fx_rates/part-00000.parquet",
+              "events.jsonl", "documents/behaviour_events.jsonl"):
         assert da[k] != dc[k], k
-    assert (
-        da["currencies/part-00000.parquet"] == dc["currencies/part-00000.parquet"]
-    )  # reference data
+    assert da["currencies/part-00000.parquet"] == dc["currencies/part-00000.parquet"]  # reference data
 
 
-def test_cohorts_bound_the_work_not_the_signups(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cohorts_bound_the_work_not_the_signups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Smaller cohorts write more files; sign-ups are drawn once for the run, before chunking."""
     from paymodel.synthetic import config
 
@@ -141,9 +132,7 @@ def test_countries_currencies_and_exponents(db: duckdb.DuckDBPyConnection) -> No
     currencies = {r[0] for r in _q(db, "SELECT DISTINCT currency FROM invoices")}
     assert {"usd", "eur", "jpy", "kwd"} <= currencies
     # JPY amounts are whole yen in round figures; KWD amounts end in 0
-    assert (
-        _one(db, "SELECT unit_amount FROM prices WHERE lookup_key = 'starter_month_jpy'") % 100 == 0
-    )
+    assert _one(db, "SELECT unit_amount FROM prices WHERE lookup_key = 'starter_month_jpy'") % 100 == 0
     assert _one(db, "SELECT COUNT(*) FROM charges WHERE currency = 'kwd' AND amount % 10 <> 0") == 0
     assert _one(db, "SELECT COUNT(*) FROM charges WHERE currency = 'kwd'") > 0
 
@@ -167,12 +156,7 @@ def test_catalog_has_every_kind_of_price(db: duckdb.DuckDBPyConnection) -> None:
 
 
 def test_coupons_once_repeating_forever_are_used(db: duckdb.DuckDBPyConnection) -> None:
-    used = {
-        r[0]
-        for r in _q(
-            db, "SELECT DISTINCT c.duration FROM discounts d JOIN coupons c ON c.id = d.coupon_id"
-        )
-    }
+    used = {r[0] for r in _q(db, "SELECT DISTINCT c.duration FROM discounts d JOIN coupons c ON c.id = d.coupon_id")}
     assert used == {"once", "repeating", "forever"}
     assert _one(db, "SELECT COUNT(*) FROM invoices WHERE discount_amount > 0") > 0
 
@@ -182,50 +166,21 @@ def test_subscription_lifecycles(db: duckdb.DuckDBPyConnection) -> None:
     assert {"active", "canceled", "trialing", "incomplete_expired"} <= statuses
     assert statuses & {"past_due", "unpaid"}
     # trials that convert and trials that lapse
-    assert (
-        _one(
-            db,
-            "SELECT COUNT(*) FROM subscriptions WHERE trial_end IS NOT NULL AND status = 'active'",
-        )
-        > 0
-    )
-    assert (
-        _one(
-            db,
-            "SELECT COUNT(*) FROM subscriptions WHERE trial_end IS NOT NULL AND ended_at = trial_end",
-        )
-        > 0
-    )
+    assert _one(db, "SELECT COUNT(*) FROM subscriptions WHERE trial_end IS NOT NULL AND status = 'active'") > 0
+    assert _one(db, "SELECT COUNT(*) FROM subscriptions WHERE trial_end IS NOT NULL AND ended_at = trial_end") > 0
     # cancellation immediately and at period end, and for failed payments
-    assert (
-        _one(
-            db,
-            "SELECT COUNT(*) FROM subscriptions WHERE status = 'canceled' AND cancel_at_period_end",
-        )
-        > 0
-    )
+    assert _one(db, "SELECT COUNT(*) FROM subscriptions WHERE status = 'canceled' AND cancel_at_period_end") > 0
     assert _one(db, "SELECT COUNT(*) FROM subscriptions WHERE status = 'canceled' AND NOT cancel_at_period_end "
                     "AND cancellation_reason = 'cancellation_requested'") > 0  # fmt: skip
-    assert (
-        _one(db, "SELECT COUNT(*) FROM subscriptions WHERE cancellation_reason = 'payment_failed'")
-        > 0
-    )
+    assert _one(db, "SELECT COUNT(*) FROM subscriptions WHERE cancellation_reason = 'payment_failed'") > 0
     # churned customers who come back
-    assert (
-        _one(
-            db,
-            "SELECT COUNT(*) FROM (SELECT customer_id FROM subscriptions GROUP BY 1 HAVING COUNT(*) > 1)",
-        )
-        > 0
-    )
+    assert _one(db, "SELECT COUNT(*) FROM (SELECT customer_id FROM subscriptions GROUP BY 1 HAVING COUNT(*) > 1)") > 0
 
 
 def test_prorations_and_dunning(db: duckdb.DuckDBPyConnection) -> None:
     assert _one(db, "SELECT COUNT(*) FROM invoice_line_items WHERE proration AND amount < 0") > 0
     assert _one(db, "SELECT COUNT(*) FROM invoice_line_items WHERE proration AND amount > 0") > 0
-    assert (
-        _one(db, "SELECT COUNT(*) FROM invoices WHERE billing_reason = 'subscription_update'") > 0
-    )
+    assert _one(db, "SELECT COUNT(*) FROM invoices WHERE billing_reason = 'subscription_update'") > 0
     # recovered dunning: a paid renewal after failed attempts
     assert _one(db, "SELECT COUNT(*) FROM invoices WHERE status = 'paid' AND attempt_count > 1") > 0
     assert _one(db, "SELECT COUNT(*) FROM invoices WHERE status = 'uncollectible'") > 0
@@ -233,18 +188,18 @@ def test_prorations_and_dunning(db: duckdb.DuckDBPyConnection) -> None:
 
 
 def test_declines_3ds_and_risk(db: duckdb.DuckDBPyConnection) -> None:
-    failed, total = _q(
-        db, "SELECT COUNT(*) FILTER (WHERE status = 'failed'), COUNT(*) FROM charges"
-    )[0]
+    failed, total = _q(db, "SELECT COUNT(*) FILTER (WHERE status = 'failed'), COUNT(*) FROM charges")[0]
     assert 0.01 < failed / total < 0.12
-    codes = {
-        r[0]
-        for r in _q(db, "SELECT DISTINCT failure_code FROM charges WHERE failure_code IS NOT NULL")
-    }
-    assert {"insufficient_funds", "generic_decline", "do_not_honor"} <= codes
-    assert (
-        _one(db, "SELECT COUNT(*) FROM charges WHERE three_d_secure_result = 'authenticated'") > 0
-    )
+    codes = {r[0] for r in _q(db, "SELECT DISTINCT failure_code FROM charges WHERE failure_code IS NOT NULL")}
+    assert codes <= {"card_declined", "expired_card", "incorrect_cvc", "processing_error", "authentication_required"}
+    reasons = {r[0] for r in _q(db, "SELECT DISTINCT outcome_reason FROM charges WHERE failure_code = 'card_declined'")}
+    assert {"insufficient_funds", "generic_decline", "do_not_honor"} <= reasons
+    assert _one(db, "SELECT COUNT(*) FROM charges WHERE outcome_type = 'blocked' "
+                    "AND outcome_reason IS DISTINCT FROM 'highest_risk_level'") == 0  # fmt: skip
+    # a payment intent's last error carries both: Stripe's error code and the issuer's decline code
+    assert _one(db, "SELECT COUNT(*) FROM payment_intents WHERE last_payment_error_code = 'card_declined' "
+                    "AND last_payment_error_decline_code = 'insufficient_funds'") > 0  # fmt: skip
+    assert _one(db, "SELECT COUNT(*) FROM charges WHERE three_d_secure_result = 'authenticated'") > 0
     fraud = _one(db, "SELECT AVG(c.outcome_risk_score) FROM charges c JOIN disputes d ON d.charge_id = c.id "
                      "WHERE d.reason = 'fraudulent'")  # fmt: skip
     other = _one(db, "SELECT AVG(outcome_risk_score) FROM charges WHERE NOT disputed")
@@ -255,25 +210,14 @@ def test_refunds_disputes_fees_and_fx(db: duckdb.DuckDBPyConnection) -> None:
     assert _one(db, "SELECT COUNT(*) FROM charges WHERE refunded") > 0
     assert _one(db, "SELECT COUNT(*) FROM charges WHERE amount_refunded > 0 AND NOT refunded") > 0
     assert {r[0] for r in _q(db, "SELECT DISTINCT status FROM disputes")} >= {"won", "lost"}
-    assert (
-        _one(db, "SELECT MIN(fee) FROM balance_transactions WHERE reporting_category = 'dispute'")
-        == 1500
-    )
+    assert _one(db, "SELECT MIN(fee) FROM balance_transactions WHERE reporting_category = 'dispute'") == 1500
     # a converted international charge pays all three fees
-    assert (
-        _one(
-            db,
-            "SELECT MAX(n) FROM (SELECT COUNT(*) AS n FROM balance_transaction_fee_details "
-            "GROUP BY balance_transaction_id)",
-        )
-        == 3
-    )
+    assert _one(db, "SELECT MAX(n) FROM (SELECT COUNT(*) AS n FROM balance_transaction_fee_details "
+                    "GROUP BY balance_transaction_id)") == 3
     assert _one(db, "SELECT COUNT(*) FROM balance_transactions WHERE currency <> 'usd'") == 0
     assert _one(db, "SELECT COUNT(*) FROM balance_transactions WHERE exchange_rate IS NOT NULL") > 0
     days = _one(db, "SELECT COUNT(DISTINCT rate_date) FROM fx_rates")
-    assert _one(db, "SELECT COUNT(*) FROM fx_rates") == days * _one(
-        db, "SELECT COUNT(DISTINCT currency) FROM fx_rates"
-    )
+    assert _one(db, "SELECT COUNT(*) FROM fx_rates") == days * _one(db, "SELECT COUNT(DISTINCT currency) FROM fx_rates")
     # the domestic fee is 2.9% + 30 cents
     fee, amount = _q(db, "SELECT bt.fee, bt.amount FROM balance_transactions bt JOIN charges c ON c.id = bt.charge_id "
                          "JOIN payment_methods pm ON pm.id = c.payment_method_id "
@@ -282,16 +226,8 @@ def test_refunds_disputes_fees_and_fx(db: duckdb.DuckDBPyConnection) -> None:
 
 
 def test_ids_look_like_stripe(db: duckdb.DuckDBPyConnection) -> None:
-    for table, prefix in (
-        ("customers", "cus_"),
-        ("charges", "ch_"),
-        ("invoices", "in_"),
-        ("subscriptions", "sub_"),
-    ):
-        bad = _one(
-            db,
-            f"SELECT COUNT(*) FROM {table} WHERE NOT regexp_full_match(id, '{prefix}[0-9A-Za-z]{{14}}')",
-        )
+    for table, prefix in (("customers", "cus_"), ("charges", "ch_"), ("invoices", "in_"), ("subscriptions", "sub_")):
+        bad = _one(db, f"SELECT COUNT(*) FROM {table} WHERE NOT regexp_full_match(id, '{prefix}[0-9A-Za-z]{{14}}')")
         assert bad == 0, table
 
 
@@ -329,10 +265,7 @@ def test_events_are_ordered_and_last_snapshots_equal_the_tables(data: Path) -> N
         key = (obj["object"], obj["id"])
         assert event["created"] > seen_at.get(key, -1), key
         seen_at[key] = event["created"]
-        if (
-            event["type"].endswith((".created", ".attached", ".succeeded", ".failed", ".paid"))
-            and key not in last
-        ):
+        if event["type"].endswith((".created", ".attached", ".succeeded", ".failed", ".paid")) and key not in last:
             created.add(key)
         elif key in last:
             assert "previous_attributes" in event["data"], event["type"]
@@ -390,47 +323,27 @@ def test_replaying_events_rebuilds_the_tables(tmp_path: Path) -> None:
 
 
 def test_documents_relate_to_the_tables(data: Path, db: duckdb.DuckDBPyConnection) -> None:
-    ev = db.execute(
-        f"SELECT * FROM read_json_auto('{data}/documents/behaviour_events.jsonl')"
-    ).fetch_arrow_table()
-    assert set(ev.column_names) >= {
-        "customer_id",
-        "session_id",
-        "timestamp",
-        "event",
-        "page",
-        "properties",
-    }
-    fb = db.execute(
-        f"SELECT * FROM read_json_auto('{data}/documents/feedback.jsonl')"
-    ).fetch_arrow_table()
+    ev = db.execute(f"SELECT * FROM read_json_auto('{data}/documents/behaviour_events.jsonl')").fetch_arrow_table()
+    assert set(ev.column_names) >= {"customer_id", "session_id", "timestamp", "event", "page", "properties"}
+    fb = db.execute(f"SELECT * FROM read_json_auto('{data}/documents/feedback.jsonl')").fetch_arrow_table()
     assert set(fb.column_names) >= {"customer_id", "created", "channel", "rating", "text"}
     db.register("ev", ev)
     db.register("fb", fb)
-    assert (
-        _one(db, "SELECT COUNT(*) FROM ev WHERE customer_id NOT IN (SELECT id FROM customers)") == 0
-    )
+    assert _one(db, "SELECT COUNT(*) FROM ev WHERE customer_id NOT IN (SELECT id FROM customers)") == 0
     # every voluntary cancellation is preceded by the cancel flow and followed by a survey
     cancels = _one(db, "SELECT COUNT(DISTINCT customer_id) FROM subscriptions "
                        "WHERE cancellation_reason = 'cancellation_requested'")  # fmt: skip
-    flows = _one(
-        db, "SELECT COUNT(DISTINCT customer_id) FROM ev WHERE event = 'cancel_flow_started'"
-    )
-    surveys = _one(
-        db, "SELECT COUNT(DISTINCT customer_id) FROM fb WHERE channel = 'cancellation_survey'"
-    )
+    flows = _one(db, "SELECT COUNT(DISTINCT customer_id) FROM ev WHERE event = 'cancel_flow_started'")
+    surveys = _one(db, "SELECT COUNT(DISTINCT customer_id) FROM fb WHERE channel = 'cancellation_survey'")
     assert cancels > 0
     assert flows >= 0.9 * cancels
     assert surveys >= 0.9 * cancels
     # NPS of customers still active is higher than of those who canceled (engagement drives both)
-    stay, leave = _q(
-        db,
-        """
+    stay, leave = _q(db, """
         WITH leavers AS (SELECT customer_id FROM subscriptions WHERE cancellation_reason = 'cancellation_requested'),
              stayers AS (SELECT customer_id FROM subscriptions WHERE status = 'active'
                          AND customer_id NOT IN (SELECT customer_id FROM leavers))
         SELECT AVG(rating) FILTER (WHERE customer_id IN (SELECT customer_id FROM stayers)),
                AVG(rating) FILTER (WHERE customer_id IN (SELECT customer_id FROM leavers))
-        FROM fb WHERE channel = 'nps_survey'""",
-    )[0]
+        FROM fb WHERE channel = 'nps_survey'""")[0]
     assert stay > leave

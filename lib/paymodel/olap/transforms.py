@@ -55,6 +55,7 @@ __all__ = [
     "fact_invoice_lines",
     "fact_payment_attempts",
     "fact_payment_intents",
+    "fact_payouts",
     "fact_refunds",
     "fact_subscription_item_months",
     "latest_state",
@@ -62,6 +63,7 @@ __all__ = [
     "subscription_history",
     "subscription_item_events",
     "to_reporting_currency",
+    "union_all",
     "version_at",
 ]
 
@@ -168,8 +170,19 @@ def _renamed(table: ir.Table, prefix: str, columns: Iterable[str] | None = None)
     return table.select(**{f"{prefix}{c}": table[c] for c in cols})
 
 
-def _first(expr: ir.Value) -> ir.Value:
-    return expr.min()
+def union_all(*parts: ir.Table) -> ir.Table:
+    """UNION ALL of tables with the same columns, every column made nullable first.
+
+    Engines disagree on which columns of a staged table are NOT NULL; a set operation
+    needs identical schemas.
+    """
+    first = parts[0]
+    types = {c: first[c].type().copy(nullable=True) for c in first.columns}
+    cast = [p.select(*(p[c].cast(types[c]).name(c) for c in first.columns)) for p in parts]
+    out = cast[0]
+    for p in cast[1:]:
+        out = out.union(p)
+    return out
 
 
 def latest_state(
@@ -238,9 +251,7 @@ def to_reporting_currency(
     from zero to six places: exact decimal arithmetic on every engine, never a float.
     """
     f = fx_factors.select(
-        _fx_date=fx_factors.rate_date,
-        _fx_currency=fx_factors.currency,
-        _fx_factor=fx_factors.factor,
+        _fx_date=fx_factors.rate_date, _fx_currency=fx_factors.currency, _fx_factor=fx_factors.factor
     )
     day = table[on].date() if table[on].type().is_timestamp() else table[on]
     t = table.mutate(_fx_day=day)
@@ -271,11 +282,8 @@ def monthly_amount(
         (interval == "day", 365), (interval == "week", 52), (interval == "month", 12),
         (interval == "year", 1), else_=0,
     ).cast("int64")  # fmt: skip
-    numerator = (
-        unit_amount.cast("int64")
-        * quantity.cast("int64")
-        * per_year
-        * (10000 - discount_basis_points.cast("int64"))
+    numerator = unit_amount.cast("int64") * quantity.cast("int64") * per_year * (
+        10000 - discount_basis_points.cast("int64")
     )
     denominator = interval_count.cast("int64") * 12 * 10000
     return ((numerator * 2 + denominator) // (denominator * 2)).cast("int64")
@@ -374,7 +382,7 @@ def subscription_history(
         quantity=s._si_qty.cast("int64"),
     )
     cols = start.columns
-    return ev.select(*cols).union(start).union(end.select(*cols))
+    return union_all(ev.select(*cols), start, end.select(*cols))
 
 
 # --- dimensions ------------------------------------------------------------------------------
@@ -407,9 +415,7 @@ def dim_date(calendar: ir.Table, params: BuildParams) -> ir.Table:
 
 def dim_currency(currencies: ir.Table) -> ir.Table:
     """One row per currency, with its minor-unit exponent."""
-    return currencies.select(
-        currency=currencies.code, name=currencies.name, exponent=currencies.exponent
-    )
+    return currencies.select(currency=currencies.code, name=currencies.name, exponent=currencies.exponent)
 
 
 def dim_geography() -> ir.Table:
@@ -533,14 +539,12 @@ def _live_tier(
     j = j.join(pr, j.i_price == pr.p_id).join(pn, ibis._.p_product == pn.n_id)
     j = j.filter(j.p_usage == "licensed").mutate(
         _amount=monthly_amount(
-            j.p_unit.fill_null(0),
-            j.i_quantity.fill_null(1),
-            j.p_interval,
-            j.p_count,
-            ibis.literal(0),
+            j.p_unit.fill_null(0), j.i_quantity.fill_null(1), j.p_interval, j.p_count, ibis.literal(0)
         )
     )
-    w = ibis.window(group_by=[j.customer_id, j.at], order_by=[ibis.desc(j._amount), j.n_name])
+    w = ibis.window(
+        group_by=[j.customer_id, j.at], order_by=[ibis.desc(j._amount), j.n_name]
+    )
     j = j.mutate(_rn=ibis.row_number().over(w)).filter(ibis._._rn == 0)
     return j.select("customer_id", "at", plan_tier=j.n_name)
 
@@ -564,18 +568,14 @@ def dim_customer(
     """
     c = customers
     cust_ev = event_history.filter(event_history.object_type == "customer")
-    pts = (
-        c.select(customer_id=c.id, at=c.created, reason=ibis.literal("customer.created"))
-        .union(
-            cust_ev.select(customer_id=cust_ev.object_id, at=cust_ev.created, reason=cust_ev.type)
-        )
-        .union(
-            subscription_history.select(
-                customer_id=subscription_history.customer_id,
-                at=subscription_history.created,
-                reason=subscription_history.type,
-            )
-        )
+    pts = union_all(
+        c.select(customer_id=c.id, at=c.created, reason=ibis.literal("customer.created")),
+        cust_ev.select(customer_id=cust_ev.object_id, at=cust_ev.created, reason=cust_ev.type),
+        subscription_history.select(
+            customer_id=subscription_history.customer_id,
+            at=subscription_history.created,
+            reason=subscription_history.type,
+        ),
     )
     known = c.select(_known=c.id, _created=c.created)
     pts = pts.join(known, [pts.customer_id == known._known, pts.at >= known._created])
@@ -593,15 +593,9 @@ def dim_customer(
         by="h_created", tie="h_event_id",
     ).select("customer_id", "at", "h_event_id", "h_currency", "h_delinquent", "h_country")  # fmt: skip
     attrs = _renamed(attrs, "a_")
-    tiers = _renamed(
-        _live_tier(pts.select("customer_id", "at"), subscription_history, prices, products), "t_"
-    )
-    base = c.select(
-        b_id=c.id, b_currency=c.currency, b_delinquent=c.delinquent, b_created=c.created
-    )
-    addr = customer_addresses.select(
-        d_id=customer_addresses.customer_id, d_country=customer_addresses.country
-    )
+    tiers = _renamed(_live_tier(pts.select("customer_id", "at"), subscription_history, prices, products), "t_")
+    base = c.select(b_id=c.id, b_currency=c.currency, b_delinquent=c.delinquent, b_created=c.created)
+    addr = customer_addresses.select(d_id=customer_addresses.customer_id, d_country=customer_addresses.country)
     j = (
         pts.left_join(attrs, [pts.customer_id == attrs.a_customer_id, pts.at == attrs.a_at])
         .left_join(tiers, [pts.customer_id == tiers.t_customer_id, pts.at == tiers.t_at])
@@ -706,12 +700,8 @@ def fact_payment_attempts(
     refunded = ok.group_by(r_charge=ok.charge_id).aggregate(r_amount=ok.amount.sum())
     disputed = disputes.select(d_charge=disputes.charge_id).distinct()
     w = ibis.window(group_by=ch.payment_intent_id, order_by=[ch.created, ch.id])
-    t = ch.mutate(
-        attempt_number=ibis.row_number().over(w) + 1, payment_outcome_key=payment_outcome_key(ch)
-    )
-    t = t.left_join(refunded, t.id == refunded.r_charge).left_join(
-        disputed, t.id == disputed.d_charge
-    )
+    t = ch.mutate(attempt_number=ibis.row_number().over(w) + 1, payment_outcome_key=payment_outcome_key(ch))
+    t = t.left_join(refunded, t.id == refunded.r_charge).left_join(disputed, t.id == disputed.d_charge)
     t = version_at(t, dim_customer, "created")
     geo = dim_geography.select(_geo=dim_geography.geography_key)
     t = t.left_join(geo, t._country == geo._geo)
@@ -725,9 +715,7 @@ def fact_payment_attempts(
         payment_outcome_key=t.payment_outcome_key,
         geography_key=t._geo.fill_null(UNKNOWN_COUNTRY),
         created_date_key=date_key(t.created),
-        captured_date_key=ibis.ifelse(
-            t.amount_captured > 0, date_key(t.created), ibis.null("int32")
-        ),
+        captured_date_key=ibis.ifelse(t.amount_captured > 0, date_key(t.created), ibis.null("int32")),
         currency=t.currency,
         created=t.created,
         attempt_number=t.attempt_number,
@@ -803,12 +791,8 @@ def fact_payment_intents(
         failed_at=ibis.ifelse(has_events, t.m_failed, t.a_first_failed),
         canceled_at=t._canceled_at,
         attempt_count=t.a_count.fill_null(0),
-        seconds_to_first_confirmation=(
-            t._confirmed.epoch_seconds() - t.created.epoch_seconds()
-        ).cast("int64"),
-        seconds_to_success=(t._succeeded_at.epoch_seconds() - t.created.epoch_seconds()).cast(
-            "int64"
-        ),
+        seconds_to_first_confirmation=(t._confirmed.epoch_seconds() - t.created.epoch_seconds()).cast("int64"),
+        seconds_to_success=(t._succeeded_at.epoch_seconds() - t.created.epoch_seconds()).cast("int64"),
         amount=t.amount,
         amount_received=t._received,
     )
@@ -939,6 +923,7 @@ def fact_disputes(
 def fact_balance_transactions(
     balance_transactions: ir.Table,
     balance_transaction_fee_details: ir.Table,
+    payouts: ir.Table,
     charges: ir.Table,
     refunds: ir.Table,
     disputes: ir.Table,
@@ -948,6 +933,8 @@ def fact_balance_transactions(
 ) -> ir.Table:
     """One row per balance transaction, with its fee breakdown and its status at the as-of time."""
     bt = balance_transactions
+    po = payouts.select(_po_id=payouts.id)
+    bt = bt.left_join(po, bt.payout_id == po._po_id).mutate(payout_id=ibis._._po_id).drop("_po_id")
     fd = balance_transaction_fee_details
     fees = fd.group_by(f_id=fd.balance_transaction_id).aggregate(
         f_stripe=fd.amount.sum(where=fd.type == "stripe_fee"),
@@ -967,7 +954,8 @@ def fact_balance_transactions(
         balance_transaction_id=t.id,
         type=t.type,
         reporting_category=t.reporting_category,
-        source_id=ibis.coalesce(t.charge_id, t.refund_id, t.dispute_id),
+        source_id=ibis.coalesce(t.charge_id, t.refund_id, t.dispute_id, t.source_payout_id),
+        payout_id=t.payout_id,
         charge_id=t._charge,
         customer_id=t.customer_id,
         customer_key=t.customer_key,
@@ -988,6 +976,36 @@ def fact_balance_transactions(
         t, fx_factors, ["amount", "fee", "net"], on="_created",
         reporting_currency=params.reporting_currency,
     ).drop("_created")  # fmt: skip
+
+
+def fact_payouts(
+    payout_settlements: ir.Table,
+    payouts: ir.Table,
+    event_history: ir.Table,
+    fx_factors: ir.Table,
+    params: BuildParams,
+) -> ir.Table:
+    """One row per payout of ``payout_settlements``, with its status as of the build time."""
+    ps = payout_settlements
+    last = _last_status(event_history, "payout")
+    t = ps.join(payouts, ps.payout_id == payouts.id).left_join(last, ps.payout_id == last.s_id)
+    t = t.select(
+        payout_id=t.payout_id,
+        created_date_key=date_key(t.created),
+        arrival_date_key=date_key(t.arrival_date),
+        currency=t.currency,
+        status=ibis.coalesce(t.s_status, t.status),
+        method=t.method,
+        automatic=t.automatic,
+        failure_code=t.failure_code,
+        settled_count=t.settled_count,
+        amount=t.amount,
+        settled_net=t.settled_net,
+        _created=t.created,
+    )
+    return to_reporting_currency(
+        t, fx_factors, ["amount"], on="_created", reporting_currency=params.reporting_currency
+    ).drop("_created")
 
 
 def fact_subscription_item_months(
@@ -1025,10 +1043,7 @@ def fact_subscription_item_months(
     months = dim_date.select(m_start=dim_date.month_start).distinct()
     sm = spans.join(
         months,
-        [
-            months.m_start >= spans.first_at.date().truncate("M"),
-            months.m_start <= spans.last_at.date(),
-        ],
+        [months.m_start >= spans.first_at.date().truncate("M"), months.m_start <= spans.last_at.date()],
     )
     next_month = (sm.m_start + ibis.interval(months=1)).cast(dt.Timestamp(timezone="UTC"))
     sm = sm.mutate(measured_at=ibis.least(next_month - _SECOND, as_of)).drop("first_at", "last_at")
@@ -1037,12 +1052,7 @@ def fact_subscription_item_months(
         h_status=h.status, h_price=h.price_id, h_quantity=h.quantity,
     )  # fmt: skip
     state = latest_state(
-        sm,
-        hist,
-        {"subscription_item_id": "h_item"},
-        "measured_at",
-        by="h_created",
-        tie="h_event_id",
+        sm, hist, {"subscription_item_id": "h_item"}, "measured_at", by="h_created", tie="h_event_id"
     )
     pr = prices.select(
         p_id=prices.id, p_product=prices.product_id, p_currency=prices.currency,
@@ -1071,13 +1081,9 @@ def fact_subscription_item_months(
             di.di_end.isnull() | (s.measured_at < di.di_end),
         ],
     )
-    first_item = ibis.window(
-        group_by=[s.subscription_id, s.m_start], order_by=s.subscription_item_id
-    )
+    first_item = ibis.window(group_by=[s.subscription_id, s.m_start], order_by=s.subscription_item_id)
     s = s.mutate(_is_first=ibis.row_number().over(first_item) == 0)
-    best = applies.group_by(
-        a_item=applies.subscription_item_id, a_month=applies.month_key_
-    ).aggregate(
+    best = applies.group_by(a_item=applies.subscription_item_id, a_month=applies.month_key_).aggregate(
         a_bp=applies.di_bp.max(),
         a_off=applies.di_off.max(where=applies.di_currency == applies.p_currency),
     )

@@ -142,7 +142,7 @@ def build_catalog(seed: int, start_ts: int) -> Catalog:
         ),
         "active": np.array([not r.get("retired") for r in rows], dtype=bool),
         "created": created + n_prod + np.arange(n, dtype=np.int64),
-        "metadata": np.full(n, None, dtype=object),
+        "metadata": np.full(n, "{}", dtype=object),
     }
     nc = len(C.COUPONS)
     coupons: Frame = {
@@ -159,7 +159,7 @@ def build_catalog(seed: int, start_ts: int) -> Catalog:
         ),
         "valid": np.ones(nc, dtype=bool),
         "created": created + n_prod + n + np.arange(nc, dtype=np.int64),
-        "metadata": np.full(nc, None, dtype=object),
+        "metadata": np.full(nc, "{}", dtype=object),
     }
     return Catalog(products, prices, coupons, created, keys)
 

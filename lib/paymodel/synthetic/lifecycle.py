@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from paymodel.model.oltp import error_code
 from paymodel.model.reference import EXPONENTS
 from paymodel.synthetic import config as C
 from paymodel.synthetic.catalog import Catalog, Frame
@@ -67,13 +68,7 @@ _CUR_CODES = np.array(C.CURRENCIES, dtype=object)
 # invoice kinds
 TRIAL, CREATE, CYCLE, UPDATE, MANUAL = 0, 1, 2, 3, 4
 _BILLING_REASON = np.array(
-    [
-        "subscription_create",
-        "subscription_create",
-        "subscription_cycle",
-        "subscription_update",
-        "manual",
-    ],
+    ["subscription_create", "subscription_create", "subscription_cycle", "subscription_update", "manual"],
     dtype=object,
 )
 # invoice outcomes as of the horizon
@@ -152,9 +147,7 @@ def _rank_within(groups: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------ customers
 
 
-def _customers(
-    seed: int, chunk: int, signup: np.ndarray, ids: np.random.Generator
-) -> tuple[Frame, Frame, dict]:
+def _customers(seed: int, chunk: int, signup: np.ndarray, ids: np.random.Generator) -> tuple[Frame, Frame, dict]:
     g = rng(seed, "customers", chunk)
     n = len(signup)
     country = _choice(g, tuple(c.weight for c in C.COUNTRIES), n)
@@ -180,20 +173,14 @@ def _customers(
         ascii_last = np.array([_ascii(s) for s in pool.last], dtype=object)
         fi = g.integers(0, len(pool.first), k)
         la = g.integers(0, len(pool.last), k)
-        name[m] = (
-            np.array(pool.first, dtype=object)[fi] + " " + np.array(pool.last, dtype=object)[la]
-        )
+        name[m] = np.array(pool.first, dtype=object)[fi] + " " + np.array(pool.last, dtype=object)[la]
         num = g.integers(1, 1000, k).astype(str).astype(object)
         dom = np.array(pool.email_domains, dtype=object)[g.integers(0, len(pool.email_domains), k)]
         email[m] = ascii_first[fi] + "." + ascii_last[la] + num + "@" + dom
-        phone[m] = (
-            pool.phone_prefix + " " + g.integers(1_000_000, 9_999_999, k).astype(str).astype(object)
-        )
+        phone[m] = pool.phone_prefix + " " + g.integers(1_000_000, 9_999_999, k).astype(str).astype(object)
         street = np.array(pool.streets, dtype=object)[g.integers(0, len(pool.streets), k)]
         line1[m] = g.integers(1, 400, k).astype(str).astype(object) + " " + street
-        l2 = np.where(
-            g.random(k) < 0.15, "Suite " + g.integers(1, 40, k).astype(str).astype(object), None
-        )
+        l2 = np.where(g.random(k) < 0.15, "Suite " + g.integers(1, 40, k).astype(str).astype(object), None)
         line2[m] = l2
         cities = pool.cities
         ci_idx = g.integers(0, len(cities), k)
@@ -245,20 +232,47 @@ def _customers(
 def _ascii(s: str) -> str:
     import unicodedata
 
-    return (
-        unicodedata.normalize("NFKD", s).encode("ascii", "ignore").decode().lower().replace(" ", "")
-    )
+    return unicodedata.normalize("NFKD", s).encode("ascii", "ignore").decode().lower().replace(" ", "")
 
 
 # ------------------------------------------------------------------------ payment methods
 
 
-def _payment_methods(g, ids, cust_created, billed, country, fraud, horizon):
-    """One card per billed customer; some replace it later (the old card is detached)."""
+def _card_expiry(g: np.random.Generator, created: np.ndarray, horizon: int) -> dict[str, np.ndarray]:
+    """Expiry of each customer's first card, and what happens when it comes in the window.
+
+    A card expires at the end of its expiry month. If that is before the horizon, the
+    issuer's card updater gives a share (:data:`config.CARD_UPDATER_SHARE`) a new
+    expiry a few days before (a ``payment_method.updated``); the others' card is dead
+    from its expiry (``dead_at``): every later attempt declines with ``expired_card``.
+    """
+    n = len(created)
+    year = created.astype("datetime64[s]").astype("datetime64[Y]").astype(np.int64) + 1970
+    exp_year = year + g.integers(1, 6, n)
+    exp_month = g.integers(1, 13, n)
+    expires = add_months(np.zeros(n, dtype=np.int64), (exp_year - 1970) * 12 + exp_month)
+    in_window = expires < horizon
+    updated = in_window & (g.random(n) < C.CARD_UPDATER_SHARE)
+    update_at = np.where(updated, expires - g.integers(1, 20, n) * DAY, NA)
+    update_at = np.where(updated, np.maximum(update_at, created + 1), NA)
+    never = np.iinfo(np.int64).max
+    return {
+        "exp_year": exp_year, "exp_month": exp_month, "in_window": in_window,
+        "update_at": update_at, "new_exp_year": exp_year + g.integers(3, 5, n),
+        "dead_at": np.where(in_window & ~updated, expires, never),
+    }  # fmt: skip
+
+
+def _payment_methods(g, ids, cust_created, billed, country, fraud, horizon, cards):
+    """One card per billed customer; some replace it later (the old card is detached).
+
+    A card that expires in the window is updated or dies (:func:`_card_expiry`), never
+    replaced: the replacement cards expire after the window.
+    """
     who = np.flatnonzero(billed)
     n = len(who)
     created = cust_created[who] + 60
-    replace = g.random(n) < C.CARD_REPLACEMENT_SHARE
+    replace = (g.random(n) < C.CARD_REPLACEMENT_SHARE) & ~cards["in_window"][who]
     lo = created + 30 * DAY
     t_replace = lo + (g.random(n) * np.maximum(horizon - lo, 0)).astype(np.int64)
     replace &= t_replace < horizon
@@ -272,10 +286,8 @@ def _payment_methods(g, ids, cust_created, billed, country, fraud, horizon):
     card_country = np.where(intl & (country[owner] == 0) & (card_country == 0), 1, card_country)
     brands = np.array(["visa", "mastercard", "amex", "discover", "jcb"], dtype=object)
     brand = brands[_choice(g, (0.55, 0.32, 0.08, 0.02, 0.03), m)]
-    funding = np.array(["credit", "debit", "prepaid"], dtype=object)[
-        _choice(g, (0.6, 0.37, 0.03), m)
-    ]
-    year = pm_created.astype("datetime64[s]").astype("datetime64[Y]").astype(np.int64) + 1970
+    funding = np.array(["credit", "debit", "prepaid"], dtype=object)[_choice(g, (0.6, 0.37, 0.03), m)]
+    year = (pm_created.astype("datetime64[s]").astype("datetime64[Y]").astype(np.int64) + 1970)
     pm: Frame = {
         "id": stripe_ids(ids, "pm_", m),
         "customer_id": _objs(m),  # filled by the caller
@@ -284,8 +296,11 @@ def _payment_methods(g, ids, cust_created, billed, country, fraud, horizon):
         "card_funding": funding,
         "card_country": _COUNTRY_CODES[card_country],
         "card_last4": zero_padded(g.integers(0, 10_000, m), 4),
-        "card_exp_month": g.integers(1, 13, m).astype(np.int64),
-        "card_exp_year": (year + g.integers(1, 6, m)).astype(np.int64),
+        "card_exp_month": np.r_[cards["exp_month"][who], g.integers(1, 13, m - n)].astype(np.int64),
+        "card_exp_year": np.r_[
+            np.where(cards["update_at"][who] != NA, cards["new_exp_year"][who], cards["exp_year"][who]),
+            year[n:] + g.integers(3, 6, m - n),
+        ].astype(np.int64),
         "card_fingerprint": stripe_ids(ids, "", m, 16),
         "created": pm_created,
     }
@@ -330,9 +345,7 @@ def _attempt_offsets(kind: np.ndarray) -> np.ndarray:
     return table[kind]
 
 
-def _spells(
-    g, cust, start, allow_trial, latent, cat: Catalog, horizon: int, months: int
-) -> _Spells:
+def _spells(g, cust, start, allow_trial, latent, cat: Catalog, horizon: int, months: int) -> _Spells:
     s = len(cust)
     e = latent["engagement"][cust]
     tier = _choice(g, C.TIER_WEIGHTS, s)
@@ -349,6 +362,11 @@ def _spells(
     P = _period_matrix(anchor, step, k_max)
     n_fit = (horizon > P).sum(axis=1)
     n_fit = np.where(trial & (~converts | (trial_end >= horizon)), 0, n_fit)
+    # a fraudster's charges are disputed as fraudulent by the card's owner weeks later, and
+    # the merchant stops serving them then: no period starts after that (fraud_cut)
+    fraud_sub = latent["fraud"][cust]
+    fraud_cut = np.where(fraud_sub, P[:, 0] + g.integers(*C.FRAUD_DISPUTE_DAYS, s) * DAY, NA)
+    n_fit = np.where(fraud_sub, np.minimum(n_fit, (fraud_cut[:, None] > P).sum(axis=1)), n_fit)
     h = np.asarray(C.MONTHLY_CHURN_BY_TIER)[tier] * (0.2 + 1.6 * (1 - e))
     h = np.where(yearly, 0.6 * (1 - (1 - h) ** 12), h)
     n_churn = g.geometric(np.clip(h, 1e-4, 0.99), s)
@@ -375,12 +393,16 @@ def _spells(
     fail_p = np.where(latent["fraud"][cust[sub_of]], C.FRAUDSTER_DECLINE, C.FIRST_ATTEMPT_DECLINE)
     failures = _draw_failures(g, len(sub_of), fail_p)
     max_att = np.where(kind == CREATE, 2, 4)
-    attempts = np.minimum(failures + 1, max_att)
-    success = failures < max_att
     off = _attempt_offsets(kind)
     jitter = g.integers(0, HOUR, (len(sub_of), 4))
     jitter[:, 0] = 0
     times = finalized[:, None] + 1 + off + np.where(off > 0, jitter, 0)
+    # an expired card the customer did not update declines every attempt from its expiry
+    dead = latent["card_dead_at"][cust[sub_of]]
+    would_pay = times[np.arange(len(sub_of)), np.minimum(failures, max_att - 1)]
+    failures = np.where(would_pay >= dead, max_att, failures)
+    attempts = np.minimum(failures + 1, max_att)
+    success = failures < max_att
     last_t = times[np.arange(len(sub_of)), attempts - 1]
     expire_t = created + C.INCOMPLETE_EXPIRY_HOURS * HOUR
     outcome = np.where(
@@ -408,11 +430,7 @@ def _spells(
     last_idx = np.full(s, -1, dtype=np.int64)
     np.maximum.at(last_idx, per["sub"], np.arange(len(per["sub"])))
     has_per = n_eff > 0
-    last_outcome = (
-        np.where(has_per, per["outcome"][np.maximum(last_idx, 0)], PAID)
-        if len(per["sub"])
-        else np.full(s, PAID)
-    )
+    last_outcome = np.where(has_per, per["outcome"][np.maximum(last_idx, 0)], PAID) if len(per["sub"]) else np.full(s, PAID)
     last_outcome = np.where(has_per, last_outcome, PAID)
     # ---- status, as of the horizon
     status = _objs(s, "active")
@@ -441,16 +459,12 @@ def _spells(
     first_kind = per["kind"][lp] if len(per["sub"]) else np.zeros(s, dtype=np.int64)
     status[pend & (first_kind == CREATE)] = "incomplete"
     # past_due only once a renewal attempt has failed before the horizon
-    failed_before = (
-        pend & (per["t0"][lp] < horizon) & (per["failures"][lp] > 0) if len(per["sub"]) else pend
-    )
+    failed_before = pend & (per["t0"][lp] < horizon) & (per["failures"][lp] > 0) if len(per["sub"]) else pend
     status[pend & (first_kind == CYCLE) & failed_before] = "past_due"
     term = has_per & (last_outcome == TERMINAL)
     expired = term & (first_kind == CREATE)
     status[expired] = "incomplete_expired"
-    ended_at[expired] = (
-        per["created"][lp][expired] + C.INCOMPLETE_EXPIRY_HOURS * HOUR if len(per["sub"]) else 0
-    )
+    ended_at[expired] = per["created"][lp][expired] + C.INCOMPLETE_EXPIRY_HOURS * HOUR if len(per["sub"]) else 0
     dunned = term & (first_kind == CYCLE)
     unpaid = dunned & (g.random(s) < C.UNPAID_SHARE)
     dun_cancel = dunned & ~unpaid
@@ -481,6 +495,15 @@ def _spells(
     ended_now = at_end & (l_end < horizon)
     status[ended_now] = "canceled"
     ended_at[ended_now] = l_end[ended_now]
+    # the merchant cancels a fraudster's subscription when the fraud dispute arrives
+    cut = fraud_sub & has_per & (last_outcome == PAID) & (fraud_cut < horizon)
+    cut &= (ended_at == NA) | (ended_at > fraud_cut)
+    status[cut] = "canceled"
+    cancel_at_period_end[cut] = False
+    cancel_at[cut] = NA
+    canceled_at[cut] = fraud_cut[cut]
+    ended_at[cut] = fraud_cut[cut]
+    reason[cut] = "payment_disputed"
     # current period of the items
     cps = np.where(has_per, l_start, np.where(trial, start, start))
     cpe = np.where(has_per, l_end, np.where(trial, trial_end, add_months(start, step)))
@@ -494,11 +517,7 @@ def _spells(
     ck = np.where((ck == 3) & (qty < 2), 2, ck)
     # team -> starter only for one or two seats (else the prorated credit exceeds the next bill)
     ck = np.where((ck == 1) & (tier == 1) & (qty > 2), 3, ck)
-    new_tier = np.where(
-        ck == 0,
-        np.minimum(tier + 1 + (g.random(s) < 0.3), 2),
-        np.where(ck == 1, np.maximum(tier - 1, 0), tier),
-    )
+    new_tier = np.where(ck == 0, np.minimum(tier + 1 + (g.random(s) < 0.3), 2), np.where(ck == 1, np.maximum(tier - 1, 0), tier))
     # seats down to at least half: the credit never exceeds the next bill
     seats_down = np.minimum(np.maximum(np.ceil(qty / 2).astype(np.int64), 1), qty - 1)
     new_qty = np.select([ck == 2, ck == 3], [qty + 1 + g.geometric(0.4, s), seats_down], qty)
@@ -514,6 +533,7 @@ def _spells(
     u = g.random(s)
     frac = np.where(ck == 1, 0.5 + 0.4 * u, 0.1 + 0.8 * u)  # downgrades happen late in the period
     t_change = c_start + (frac * (c_end - c_start)).astype(np.int64)
+    change &= t_change + 7 * DAY < latent["card_dead_at"][cust]  # paid at once, on a valid card
     price_tab = cat.tier_price_table()
     price0 = price_tab[tier, yearly.astype(int), cur]
     price1 = price_tab[new_tier, yearly.astype(int), cur]
@@ -527,6 +547,7 @@ def _spells(
         "new_tier": new_tier, "new_qty": new_qty, "t_change": t_change, "c_start": c_start,
         "c_end": c_end, "price0": price0, "price1": price1, "lapse_req": lapse_req,
         "last_outcome": np.where(has_per, last_outcome, -1), "t_term": t_term, "churn_req": req_ok,
+        "fraud_cut": fraud_cut,
     }  # fmt: skip
     return _Spells(sub, per)
 
@@ -555,31 +576,22 @@ def simulate_chunk(
     gi = rng(seed, "invoices", chunk)
     gp = rng(seed, "payments", chunk)
     cust_created = customers["created"]
+    # ---- cards: when each customer's first card expires, and whether its issuer updates it
+    cards = _card_expiry(rng(seed, "cards", chunk), cust_created + 60, horizon)
+    latent["card_dead_at"] = cards["dead_at"]
     # ---- first subscriptions, then comebacks
     who = np.flatnonzero(latent["subscriber"])
-    delay = 120 + np.where(
-        g.random(len(who)) < 0.5, g.exponential(3 * DAY, len(who)), g.integers(0, 3600, len(who))
-    )
+    delay = 120 + np.where(g.random(len(who)) < 0.5, g.exponential(3 * DAY, len(who)), g.integers(0, 3600, len(who)))
     start1 = cust_created[who] + delay.astype(np.int64)
     ok = start1 < horizon
-    sp1 = _spells(
-        g, who[ok], start1[ok], np.ones(int(ok.sum()), bool), latent, cat, horizon, months
-    )
+    sp1 = _spells(g, who[ok], start1[ok], np.ones(int(ok.sum()), bool), latent, cat, horizon, months)
     ended = sp1.sub["ended_at"]
     back = (ended != NA) & (g.random(len(ended)) < C.COMEBACK_SHARE)
+    back &= ~latent["fraud"][sp1.sub["cust"]]  # a merchant does not take a fraudster back
     gap = g.integers(C.COMEBACK_DAYS[0] * DAY, C.COMEBACK_DAYS[1] * DAY, len(ended))
     start2 = np.where(back, ended + gap, NA)
-    back &= (start2 < horizon) & (start2 != NA)
-    sp2 = _spells(
-        g,
-        sp1.sub["cust"][back],
-        start2[back],
-        np.zeros(int(back.sum()), bool),
-        latent,
-        cat,
-        horizon,
-        months,
-    )
+    back &= (start2 < horizon) & (start2 != NA) & (start2 < cards["dead_at"][sp1.sub["cust"]])
+    sp2 = _spells(g, sp1.sub["cust"][back], start2[back], np.zeros(int(back.sum()), bool), latent, cat, horizon, months)
     s1 = len(sp1.sub["cust"])
     sp2.per["sub"] = sp2.per["sub"] + s1
     sub = _cat(sp1.sub, sp2.sub)
@@ -593,6 +605,8 @@ def simulate_chunk(
     lo = cust_created[oo_cust] + DAY
     oo_t = lo + (g.random(len(oo_cust)) * np.maximum(horizon - lo, 0)).astype(np.int64)
     oo_ok = oo_t < horizon - HOUR
+    # paid on a valid card by an honest customer (a one-off takes up to weeks to be paid)
+    oo_ok &= ~latent["fraud"][oo_cust] & (oo_t + 60 * DAY < cards["dead_at"][oo_cust])
     oo_cust, oo_t = oo_cust[oo_ok], oo_t[oo_ok]
     # ---- who is billed, and their currency and cards
     billed = np.zeros(n, dtype=bool)
@@ -602,10 +616,16 @@ def simulate_chunk(
     np.minimum.at(first_billed, sub["cust"], sub["start"])
     np.minimum.at(first_billed, oo_cust, oo_t)
     customers["currency"] = np.where(billed, _CUR_CODES[_COUNTRY_CUR[latent["country"]]], None)
-    pm, pm_owner, pm_country_idx, pm_detached, pm_detach_t, (pm_first, pm_second, pm_switch) = (
-        _payment_methods(gp, ids, cust_created, billed, latent["country"], latent["fraud"], horizon)
+    pm, pm_owner, pm_country_idx, pm_detached, pm_detach_t, (pm_first, pm_second, pm_switch) = _payment_methods(
+        gp, ids, cust_created, billed, latent["country"], latent["fraud"], horizon, cards
     )
     pm["customer_id"] = np.where(pm_detached, None, customers["id"][pm_owner])
+    # the card updater's renewals: when, and the expiry year before
+    billed_idx = np.flatnonzero(billed)
+    pm_update_t = _ints(len(pm["id"]))
+    pm_update_t[pm_first[billed_idx]] = cards["update_at"][billed_idx]
+    pm_old_exp_year = pm["card_exp_year"].copy()
+    pm_old_exp_year[pm_first[billed_idx]] = cards["exp_year"][billed_idx]
     # ---- subscriptions table
     sub_ids = stripe_ids(ids, "sub_", S)
     subscriptions: Frame = {
@@ -625,7 +645,7 @@ def simulate_chunk(
         "ended_at": sub["ended_at"],
         "cancellation_reason": sub["reason"],
         "created": sub["start"],
-        "metadata": np.where(sub["spell"] == 2, json.dumps({"reactivation": "true"}), None),
+        "metadata": np.where(sub["spell"] == 2, json.dumps({"reactivation": "true"}), "{}").astype(object),
     }
     # ---- items: the licensed one, and a metered one for some
     changed = sub["change"]
@@ -645,7 +665,7 @@ def simulate_chunk(
         "current_period_start": sub["cps"][item_sub],
         "current_period_end": sub["cpe"][item_sub],
         "created": sub["start"][item_sub],
-        "metadata": _objs(n_items),
+        "metadata": _objs(n_items, "{}"),
     }
     metered_item = np.full(S, -1, dtype=np.int64)
     metered_item[met_subs] = S + np.arange(len(met_subs))
@@ -654,11 +674,7 @@ def simulate_chunk(
     dcoupon = sub["coupon"][dsub]
     months_of = np.array([NA if c[5] is None else c[5] for c in C.COUPONS], dtype=np.int64)
     dur = np.array([c[4] for c in C.COUPONS], dtype=object)
-    d_end = np.where(
-        dur[dcoupon] == "repeating",
-        add_months(sub["start"][dsub], np.where(months_of[dcoupon] == NA, 0, months_of[dcoupon])),
-        NA,
-    )
+    d_end = np.where(dur[dcoupon] == "repeating", add_months(sub["start"][dsub], np.where(months_of[dcoupon] == NA, 0, months_of[dcoupon])), NA)
     discounts: Frame = {
         "id": stripe_ids(ids, "di_", len(dsub)),
         "coupon_id": cat.coupons["id"][dcoupon],
@@ -715,11 +731,7 @@ def simulate_chunk(
     })  # fmt: skip
     inv = _cat(*inv_parts)
     NI = len(inv["cust"])
-    inv_cur = np.where(
-        inv["sub"] >= 0,
-        sub["cur"][np.maximum(inv["sub"], 0)],
-        _COUNTRY_CUR[latent["country"][inv["cust"]]],
-    )
+    inv_cur = np.where(inv["sub"] >= 0, sub["cur"][np.maximum(inv["sub"], 0)], _COUNTRY_CUR[latent["country"][inv["cust"]]])
     inv_exp = _EXP[inv_cur]
     inv_ids = stripe_ids(ids, "in_", NI)
     # ---- lines
@@ -796,12 +808,7 @@ def simulate_chunk(
     # manual invoice lines
     mi2 = np.flatnonzero(inv["kind"] == MANUAL)
     prod_choice = gi.integers(0, len(C.ONE_TIME_PRODUCTS_USD), len(mi2))
-    one_time = np.array(
-        [
-            [cat.price_index(p[0], "one_time", c) for c in C.CURRENCIES]
-            for p in C.ONE_TIME_PRODUCTS_USD
-        ]
-    )
+    one_time = np.array([[cat.price_index(p[0], "one_time", c) for c in C.CURRENCIES] for p in C.ONE_TIME_PRODUCTS_USD])
     o_price = one_time[prod_choice, inv_cur[mi2]]
     o_qty = np.where(prod_choice == 1, gi.integers(1, 4, len(mi2)), 1)
     line_parts.append({
@@ -871,42 +878,34 @@ def simulate_chunk(
     card_cc = pm["card_country"][ch_pm]
     fraud_c = latent["fraud"][ch_cust]
     intl = card_cc != "US"
-    score = np.clip(
-        np.round(
-            gp.gamma(2.0, 7.0, Cn) + 8 * (card_cc != _COUNTRY_CODES[latent["country"][ch_cust]])
-        ),
-        0,
-        99,
-    )
-    score = np.where(fraud_c, np.clip(55 + np.round(gp.gamma(2.0, 9.0, Cn)), 0, 99), score).astype(
-        np.int64
-    )
-    ch_ok_score = np.where(
-        ch_ok & (score >= C.RADAR_BLOCK_SCORE),
-        C.RADAR_BLOCK_SCORE - 1 - gp.integers(0, 10, Cn),
-        score,
-    )
+    score = np.clip(np.round(gp.gamma(2.0, 7.0, Cn) + 8 * (card_cc != _COUNTRY_CODES[latent["country"][ch_cust]])), 0, 99)
+    score = np.where(fraud_c, np.clip(55 + np.round(gp.gamma(2.0, 9.0, Cn)), 0, 99), score).astype(np.int64)
+    ch_ok_score = np.where(ch_ok & (score >= C.RADAR_BLOCK_SCORE), C.RADAR_BLOCK_SCORE - 1 - gp.integers(0, 10, Cn), score)
     score = ch_ok_score
-    risk = np.where(
-        score >= C.RISK_HIGHEST, "highest", np.where(score >= C.RISK_ELEVATED, "elevated", "normal")
-    ).astype(object)
+    risk = np.where(score >= C.RISK_HIGHEST, "highest", np.where(score >= C.RISK_ELEVATED, "elevated", "normal")).astype(object)
     tds_share = np.array([c.three_ds_share for c in C.COUNTRIES])
     card_ci = pm_country_idx[ch_pm]
     tds = gp.random(Cn) < tds_share[card_ci]
     blocked = ~ch_ok & (score >= C.RADAR_BLOCK_SCORE) & (gp.random(Cn) < 0.5)
     tds_fail = ~ch_ok & ~blocked & tds & (gp.random(Cn) < 0.3)
-    codes = np.array(
-        ["card_declined", "authentication_required", *(c[0] for c in C.DECLINE_CODES)], dtype=object
-    )
+    # decline codes: 0 Radar block, 1 failed 3-D Secure, then the issuer's codes
+    codes = np.array(["fraudulent", "authentication_required", *(c[0] for c in C.DECLINE_CODES), "expired_card"],
+                     dtype=object)  # fmt: skip
     decline = 2 + _choice(gp, tuple(c[1] for c in C.DECLINE_CODES), Cn)
-    stolen, fraudulent = (
-        2 + [c[0] for c in C.DECLINE_CODES].index(x) for x in ("stolen_card", "fraudulent")
-    )
-    decline = np.where(
-        fraud_c & (gp.random(Cn) < 0.5), np.where(gp.random(Cn) < 0.5, stolen, fraudulent), decline
-    )
+    stolen, fraudulent = (2 + [c[0] for c in C.DECLINE_CODES].index(x) for x in ("stolen_card", "fraudulent"))
+    decline = np.where(fraud_c & (gp.random(Cn) < 0.5), np.where(gp.random(Cn) < 0.5, stolen, fraudulent), decline)
+    # the first card past its expiry (not updated) declines with expired_card, and only it
+    expired = ~ch_ok & (ch_pm == pm_first[ch_cust]) & (ch_t >= latent["card_dead_at"][ch_cust])
+    blocked &= ~expired
+    tds_fail &= ~expired
+    decline = np.where(expired, len(codes) - 1, decline)
     fc_idx = np.where(ch_ok, -1, np.where(blocked, 0, np.where(tds_fail, 1, decline)))
-    failure_code = np.where(fc_idx >= 0, codes[np.maximum(fc_idx, 0)], None)
+    decline_code = np.where(fc_idx >= 0, codes[np.maximum(fc_idx, 0)], None).astype(object)
+    # Stripe's places: failure_code is the error code (card_declined for an issuer
+    # decline), outcome.reason the decline code (Radar's reason for a block)
+    failure_code = np.array([None if c is None else error_code(c) for c in decline_code], dtype=object)
+    failure_code[fc_idx == 1] = "authentication_required"
+    outcome_reason = np.where(fc_idx == 0, "highest_risk_level", np.where(fc_idx >= 2, decline_code, None)).astype(object)
     messages = {
         "card_declined": "Your card was declined.", "authentication_required": "Your card was declined. This transaction requires authentication.",
         "insufficient_funds": "Your card has insufficient funds.", "expired_card": "Your card has expired.",
@@ -916,23 +915,12 @@ def simulate_chunk(
         "card_velocity_exceeded": "Your card was declined for making repeated attempts too frequently or exceeding its amount limit.",
     }  # fmt: skip
     message_of = np.array([messages[c] for c in codes], dtype=object)
+    message_of[0] = messages["card_declined"]
     failure_message = np.where(fc_idx >= 0, message_of[np.maximum(fc_idx, 0)], None)
-    outcome_type = np.where(
-        ch_ok, "authorized", np.where(blocked, "blocked", "issuer_declined")
-    ).astype(object)
-    network = np.where(
-        ch_ok,
-        "approved_by_network",
-        np.where(blocked, "not_sent_to_network", "declined_by_network"),
-    ).astype(object)
+    outcome_type = np.where(ch_ok, "authorized", np.where(blocked, "blocked", "issuer_declined")).astype(object)
+    network = np.where(ch_ok, "approved_by_network", np.where(blocked, "not_sent_to_network", "declined_by_network")).astype(object)
     tds_result = np.where(
-        tds,
-        np.where(
-            tds_fail,
-            "failed",
-            np.where(gp.random(Cn) < 0.06, "attempt_acknowledged", "authenticated"),
-        ),
-        None,
+        tds, np.where(tds_fail, "failed", np.where(gp.random(Cn) < 0.06, "attempt_acknowledged", "authenticated")), None
     ).astype(object)
     tds_result = np.where(blocked, None, tds_result)
     ch_amount = amount_due[ch_inv]
@@ -951,9 +939,8 @@ def simulate_chunk(
         failure_code[last_ch[pi_inv]] == "authentication_required", "payment_intent_authentication_failure",
         failure_code[last_ch[pi_inv]],
     )  # fmt: skip
-    pi_status = np.where(
-        pi_success, "succeeded", np.where(pi_void, "canceled", "requires_payment_method")
-    ).astype(object)
+    pi_decline = np.where(fc_idx[last_ch[pi_inv]] == 1, None, decline_code[last_ch[pi_inv]]).astype(object)
+    pi_status = np.where(pi_success, "succeeded", np.where(pi_void, "canceled", "requires_payment_method")).astype(object)
     pi_cust = inv["cust"][pi_inv]
     payment_intents: Frame = {
         "id": pi_ids,
@@ -966,11 +953,12 @@ def simulate_chunk(
         "status": pi_status,
         "capture_method": _objs(P, "automatic"),
         "last_payment_error_code": np.where(pi_success, None, last_fail_code),
+        "last_payment_error_decline_code": np.where(pi_success, None, pi_decline),
         "cancellation_reason": np.where(pi_void, "void_invoice", None).astype(object),
         "canceled_at": np.where(pi_void, inv["void_at"][pi_inv], NA),
         "description": _objs(P),  # filled once invoice numbers exist
         "created": att_t[pi_inv, 0] - 1,
-        "metadata": _objs(P),
+        "metadata": _objs(P, "{}"),
     }
     charges: Frame = {
         "id": stripe_ids(ids, "ch_", Cn),
@@ -989,12 +977,13 @@ def simulate_chunk(
         "failure_code": failure_code.astype(object),
         "failure_message": failure_message,
         "outcome_type": outcome_type,
+        "outcome_reason": outcome_reason,
         "outcome_network_status": network,
         "outcome_risk_level": risk,
         "outcome_risk_score": score,
         "three_d_secure_result": tds_result,
         "created": ch_t,
-        "metadata": _objs(Cn),
+        "metadata": _objs(Cn, "{}"),
     }
     # ---- invoices table
     status = np.select(
@@ -1002,12 +991,7 @@ def simulate_chunk(
         ["paid", "void", "void"], "open",
     ).astype(object)  # fmt: skip
     # dunning that canceled the subscription marks the invoice uncollectible
-    dun_cancel = (
-        (outcome == TERMINAL)
-        & (inv["kind"] == CYCLE)
-        & (sub["reason"][isub] == "payment_failed")
-        & is_sub
-    )
+    dun_cancel = (outcome == TERMINAL) & (inv["kind"] == CYCLE) & (sub["reason"][isub] == "payment_failed") & is_sub
     status[dun_cancel] = "uncollectible"
     paid_at = np.where(status == "paid", np.where(zero, inv["finalized"] + 1, succ_t + 1), NA)
     voided_at = np.where(status == "void", inv["void_at"], NA)
@@ -1025,9 +1009,7 @@ def simulate_chunk(
         "number": number,
         "status": status,
         "billing_reason": _BILLING_REASON[inv["kind"]],
-        "collection_method": np.where(
-            inv["kind"] == MANUAL, "send_invoice", "charge_automatically"
-        ).astype(object),
+        "collection_method": np.where(inv["kind"] == MANUAL, "send_invoice", "charge_automatically").astype(object),
         "currency": _CUR_CODES[inv_cur],
         "subtotal": subtotal,
         "discount_amount": disc,
@@ -1045,15 +1027,13 @@ def simulate_chunk(
         "paid_at": paid_at,
         "voided_at": voided_at,
         "created": inv["created"],
-        "metadata": _objs(NI),
+        "metadata": _objs(NI, "{}"),
     }
     payment_intents["description"] = "Payment for Invoice " + number[pi_inv]
     line_items: Frame = {
         "id": stripe_ids(ids, "il_", L),
         "invoice_id": inv_ids[lines["inv"]],
-        "subscription_item_id": np.where(
-            lines["item"] >= 0, item_ids[np.maximum(lines["item"], 0)], None
-        ),
+        "subscription_item_id": np.where(lines["item"] >= 0, item_ids[np.maximum(lines["item"], 0)], None),
         "price_id": cat.prices["id"][lines["price"]],
         "currency": _CUR_CODES[inv_cur[lines["inv"]]],
         "amount": lines["amount"].astype(np.int64),
@@ -1086,14 +1066,19 @@ def simulate_chunk(
     ok_idx = np.flatnonzero(ch_ok)
     fraud_ok = fraud_c[ok_idx]
     risk_ok = risk[ok_idx]
-    p_disp = np.select(
-        [risk_ok == "highest", risk_ok == "elevated"],
-        [C.DISPUTE_RATE["highest"], C.DISPUTE_RATE["elevated"]],
-        C.DISPUTE_RATE["normal"],
-    )
-    p_disp = np.where(fraud_ok, C.FRAUD_DISPUTE_RATE, p_disp)
-    disputed = gd.random(len(ok_idx)) < p_disp
+    p_disp = np.select([risk_ok == "highest", risk_ok == "elevated"], [C.DISPUTE_RATE["highest"], C.DISPUTE_RATE["elevated"]], C.DISPUTE_RATE["normal"])
+    disputed = ~fraud_ok & (gd.random(len(ok_idx)) < p_disp)
     d_t = ch_t[ok_idx] + gd.integers(10 * DAY, 60 * DAY, len(ok_idx))
+    # a fraudster's subscription: the card's owner disputes its first charge at the cut,
+    # when the merchant cancels it (no later charge: see _spells)
+    ch_sub = np.where(inv["sub"][ch_inv[ok_idx]] >= 0, inv["sub"][ch_inv[ok_idx]], -1)
+    cut_t = np.where(ch_sub >= 0, sub["fraud_cut"][np.maximum(ch_sub, 0)], NA)
+    first_of_sub = np.ones(len(ok_idx), dtype=bool)
+    o = np.lexsort((ch_t[ok_idx], ch_sub))
+    first_of_sub[o[1:]] = ch_sub[o][1:] != ch_sub[o][:-1]
+    fraud_dispute = fraud_ok & (ch_sub >= 0) & first_of_sub & (cut_t != NA) & (cut_t > ch_t[ok_idx])
+    disputed |= fraud_dispute
+    d_t = np.where(fraud_dispute, cut_t, d_t)
     disputed &= d_t < horizon
     refund_p = np.where(inv["kind"][ch_inv[ok_idx]] == MANUAL, 4 * C.REFUND_SHARE, C.REFUND_SHARE)
     refunded = ~disputed & (gr.random(len(ok_idx)) < refund_p)
@@ -1126,33 +1111,25 @@ def simulate_chunk(
         "reason": reasons[_choice(gr, (0.85, 0.1, 0.05), R)],
         "failure_reason": _objs(R),
         "created": r_t,
-        "metadata": _objs(R),
+        "metadata": _objs(R, "{}"),
     }
     refunded_sum = np.bincount(r_ch, weights=r_amt, minlength=Cn).astype(np.int64)
     charges["amount_refunded"] = refunded_sum
-    charges["refunded"] = (charges["amount_captured"] > 0) & (
-        refunded_sum == charges["amount_captured"]
-    )
+    charges["refunded"] = (charges["amount_captured"] > 0) & (refunded_sum == charges["amount_captured"])
     # disputes
     d_ch = ok_idx[disputed]
     D = len(d_ch)
     d_created = d_t[disputed]
-    d_fraud = fraud_c[d_ch] | (gd.random(D) < np.where(risk[d_ch] == "highest", 0.5, 0.1))
+    d_fraud = fraud_c[d_ch]  # honest customers dispute for other reasons
     other = np.array(["product_not_received", "subscription_canceled", "unrecognized", "duplicate",
                       "general", "credit_not_processed", "product_unacceptable"], dtype=object)  # fmt: skip
-    d_reason = np.where(
-        d_fraud, "fraudulent", other[_choice(gd, (0.25, 0.25, 0.2, 0.08, 0.1, 0.07, 0.05), D)]
-    ).astype(object)
+    d_reason = np.where(d_fraud, "fraudulent", other[_choice(gd, (0.25, 0.25, 0.2, 0.08, 0.1, 0.07, 0.05), D)]).astype(object)
     due = d_created + 21 * DAY
     review_t = d_created + gd.integers(2 * DAY, 18 * DAY, D)
     close_t = review_t + gd.integers(20 * DAY, 60 * DAY, D)
-    won = gd.random(D) < np.where(
-        d_fraud, C.DISPUTE_WIN_RATE["fraudulent"], C.DISPUTE_WIN_RATE["other"]
-    )
+    won = gd.random(D) < np.where(d_fraud, C.DISPUTE_WIN_RATE["fraudulent"], C.DISPUTE_WIN_RATE["other"])
     d_status = np.where(
-        close_t < horizon,
-        np.where(won, "won", "lost"),
-        np.where(review_t < horizon, "under_review", "needs_response"),
+        close_t < horizon, np.where(won, "won", "lost"), np.where(review_t < horizon, "under_review", "needs_response")
     ).astype(object)
     disputes: Frame = {
         "id": stripe_ids(ids, "dp_", D),
@@ -1165,7 +1142,7 @@ def simulate_chunk(
         "evidence_due_by": due,
         "is_charge_refundable": np.zeros(D, dtype=bool),
         "created": d_created,
-        "metadata": _objs(D),
+        "metadata": _objs(D, "{}"),
     }
     charges["disputed"][d_ch] = True
     # balance transactions: charges, refunds, dispute withdrawals and reinstatements
@@ -1218,9 +1195,7 @@ def simulate_chunk(
     balance_transactions: Frame = {
         "id": bt_ids,
         "type": np.array(["charge", "refund", "adjustment", "adjustment"], dtype=object)[kind],
-        "reporting_category": np.array(
-            ["charge", "refund", "dispute", "dispute_reversal"], dtype=object
-        )[kind],
+        "reporting_category": np.array(["charge", "refund", "dispute", "dispute_reversal"], dtype=object)[kind],
         "amount": bt["amount"],
         "fee": fee,
         "net": bt["amount"] - fee,
@@ -1228,32 +1203,19 @@ def simulate_chunk(
         "exchange_rate": bt["rate"],
         "status": np.where(bt["avail"] <= horizon, "available", "pending").astype(object),
         "available_on": bt["avail"],
-        "description": np.array(
-            ["Payment", "REFUND FOR CHARGE", "Chargeback withdrawal", "Chargeback reversal"],
-            dtype=object,
-        )[kind],
-        "charge_id": np.where(
-            kind == 0, charges["id"][np.where(kind == 0, bt["src"], 0)] if Cn else None, None
-        ),
-        "refund_id": np.where(
-            kind == 1, refunds["id"][np.where(kind == 1, bt["src"], 0)] if R else None, None
-        ),
-        "dispute_id": np.where(
-            kind >= 2, disputes["id"][np.where(kind >= 2, bt["src"], 0)] if D else None, None
-        ),
+        "description": np.array(["Payment", "REFUND FOR CHARGE", "Chargeback withdrawal", "Chargeback reversal"], dtype=object)[kind],
+        "charge_id": np.where(kind == 0, charges["id"][np.where(kind == 0, bt["src"], 0)] if Cn else None, None),
+        "refund_id": np.where(kind == 1, refunds["id"][np.where(kind == 1, bt["src"], 0)] if R else None, None),
+        "dispute_id": np.where(kind >= 2, disputes["id"][np.where(kind >= 2, bt["src"], 0)] if D else None, None),
+        "source_payout_id": _objs(B),
+        "payout_id": _objs(B),  # stamped by the account's payout schedule (synthetic.payouts)
         "created": bt["t"],
     }
     # fee details: one line per non-zero fee component
     fd_parts = []
-    for line, (col, desc) in enumerate(
-        (("f0", None), ("f1", "International card fee"), ("f2", "Currency conversion fee"))
-    ):
+    for line, (col, desc) in enumerate((("f0", None), ("f1", "International card fee"), ("f2", "Currency conversion fee"))):
         m = bt[col] > 0
-        base_desc = (
-            np.where(kind[m] == 2, "Dispute fee", "Stripe processing fees")
-            if desc is None
-            else np.full(int(m.sum()), desc, dtype=object)
-        )
+        base_desc = np.where(kind[m] == 2, "Dispute fee", "Stripe processing fees") if desc is None else np.full(int(m.sum()), desc, dtype=object)
         fd_parts.append({
             "balance_transaction_id": bt_ids[m], "line": np.full(int(m.sum()), line, dtype=np.int64),
             "type": _objs(int(m.sum()), "stripe_fee"), "amount": bt[col][m],
@@ -1296,6 +1258,7 @@ def simulate_chunk(
         paid_now=paid_now, succ_t=succ_t, zero=zero, pi_inv=pi_inv, pi_row=pi_row, ch_inv=ch_inv, ch_j=ch_j,
         ch_ok=ch_ok, tds=tds_result, r_ch=r_ch, d_ch=d_ch, review_t=review_t, close_t=close_t,
         pm_owner=pm_owner, pm_detached=pm_detached, pm_detach_t=pm_detach_t, first_billed=first_billed,
+        pm_update_t=pm_update_t, pm_old_exp_year=pm_old_exp_year,
         item_sub=item_sub, metered_item=metered_item, billed=billed, inv_failed=inv_failed,
         last_inv=last_inv, bt_kind=kind, bt_src=bt["src"], horizon=horizon, cat=cat,
     )  # fmt: skip

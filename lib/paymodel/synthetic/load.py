@@ -1,8 +1,11 @@
-"""Bulk-load generated Parquet into an OLTP database, every constraint on, parents first.
+"""Bulk-load generated Parquet and the event log into an OLTP database, constraints on.
 
-DuckDB reads the files itself (``INSERT INTO t SELECT ... FROM read_parquet(?)``);
-PostgreSQL gets them through ``COPY ... FROM STDIN`` (psycopg), streamed in record
-batches so memory stays bounded.
+Tables are loaded parents first. DuckDB reads the files itself (``INSERT INTO t SELECT
+... FROM read_parquet(?)``); PostgreSQL gets them through ``COPY ... FROM STDIN``
+(psycopg), streamed in record batches so memory stays bounded. ``events.jsonl``, when
+the folder has one, fills ``events`` the same way: DuckDB reads it with ``read_json``,
+PostgreSQL gets it through ``COPY`` line by line; each row is what ``paymodel ingest``
+records for the same event (the replay test compares the two column by column).
 
 Example:
     >>> import tempfile, pathlib
@@ -22,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -30,12 +34,18 @@ import sqlalchemy as sa
 from psycopg import sql
 
 from paymodel.model.oltp import OLTP
-from paymodel.model.sql import metadata
-from paymodel.model.stripe import from_stripe_object
 from paymodel.oltp.schema import dialect_name
 from paymodel.synthetic import TABLES
 
-__all__ = ["load_events_into_oltp", "load_into_oltp", "parquet_files"]
+__all__ = ["EVENT_LOG", "LOADED", "load_into_oltp", "parquet_files"]
+
+EVENT_LOG = "events.jsonl"
+"""The event log of a generated folder, loaded into ``events``."""
+
+LOADED = (*TABLES, "events")
+"""What :func:`load_into_oltp` loads by default: every generated table, then the event log."""
+
+_EVENT_COLUMNS = tuple(c.name for c in OLTP.table("events").columns)
 
 
 def parquet_files(data_dir: Path | str, table: str) -> list[Path]:
@@ -48,7 +58,7 @@ def _count(conn: sa.Connection, table: sa.Table) -> int:
 
 
 def load_into_oltp(
-    data_dir: Path | str, engine: sa.Engine, *, tables: tuple[str, ...] = TABLES
+    data_dir: Path | str, engine: sa.Engine, *, tables: tuple[str, ...] = LOADED
 ) -> dict[str, int]:
     """Insert every generated table into an OLTP database made by ``create_schema``.
 
@@ -60,7 +70,8 @@ def load_into_oltp(
     Args:
         data_dir: a folder written by :func:`paymodel.synthetic.generate`.
         engine: a DuckDB or PostgreSQL engine holding the (empty) OLTP schema.
-        tables: the tables to load (default: all, in dependency order).
+        tables: the tables to load (default: all, in dependency order, and ``events``
+            from ``events.jsonl``; a folder generated without events loads none).
 
     Returns:
         Rows in each loaded table afterwards.
@@ -70,6 +81,9 @@ def load_into_oltp(
     counts: dict[str, int] = {}
     with engine.begin() as conn:
         for name in order:
+            if name == "events":
+                counts[name] = _load_events(conn, Path(data_dir) / EVENT_LOG, dialect)
+                continue
             files = parquet_files(data_dir, name)
             if not files:
                 raise FileNotFoundError(f"{data_dir}: no Parquet files for table {name}")
@@ -105,19 +119,52 @@ def _copy_postgres(conn: sa.Connection, name: str, cols: list[str], files: list[
                     copy.write_row(row)
 
 
-def load_events_into_oltp(data_dir: Path | str, engine: sa.Engine) -> int:
-    """Insert the generated ``events.jsonl`` into the OLTP ``events`` table, if it is empty.
+def _load_events(conn: sa.Connection, path: Path, dialect: str) -> int:
+    """``events.jsonl`` into ``events``, in bulk; 0 when the folder has no event log."""
+    if not path.exists():
+        return 0
+    if dialect == "duckdb":
+        # read_json with declared columns: one pass over the file, no Python per row
+        conn.exec_driver_sql(
+            "INSERT INTO events (id, type, api_version, object_type, object_id, data_object, "
+            "previous_attributes, request_id, idempotency_key, livemode, pending_webhooks, "
+            "created) "
+            "SELECT id, type, api_version, data->'object'->>'object', data->'object'->>'id', "
+            "data->'object', data->'previous_attributes', request->>'id', "
+            "request->>'idempotency_key', livemode, pending_webhooks, to_timestamp(created) "
+            "FROM read_json(?, format = 'newline_delimited', columns = {id: 'VARCHAR', "
+            "type: 'VARCHAR', api_version: 'VARCHAR', created: 'BIGINT', data: 'JSON', "
+            "livemode: 'BOOLEAN', pending_webhooks: 'INTEGER', request: 'JSON'})",
+            (str(path),),
+        )
+    else:
+        raw = conn.connection.driver_connection  # a psycopg connection
+        stmt = sql.SQL("COPY events ({}) FROM STDIN").format(
+            sql.SQL(", ").join(sql.Identifier(c) for c in _EVENT_COLUMNS)
+        )
+        with raw.cursor() as cur, cur.copy(stmt) as copy, path.open("rb") as f:
+            for line in f:
+                if line.strip():
+                    copy.write_row(_event_row(orjson.loads(line)))
+    return _count(conn, sa.table("events"))
 
-    These are the rows ``paymodel ingest`` records for the same events; the warehouse's
-    history (SCD2 customers, subscription item months) and the MRR recomputation of the
-    marts' tests read them. Returns the rows inserted (0 when the table held events).
-    """
-    events = metadata(OLTP, dialect_name(engine)).tables["events"]
-    with engine.begin() as conn:
-        if _count(conn, events):
-            return 0
-        with (Path(data_dir) / "events.jsonl").open("rb") as f:
-            rows = [from_stripe_object(orjson.loads(line))[0][1] for line in f]
-        if rows:
-            conn.execute(sa.insert(events), rows)
-    return len(rows)
+
+def _event_row(event: dict) -> tuple:
+    data = event["data"]
+    obj = data["object"]
+    previous = data.get("previous_attributes")
+    request = event.get("request") or {}
+    return (
+        event["id"],
+        event["type"],
+        event.get("api_version"),
+        obj["object"],
+        obj["id"],
+        orjson.dumps(obj).decode(),
+        None if previous is None else orjson.dumps(previous).decode(),
+        request.get("id"),
+        request.get("idempotency_key"),
+        event["livemode"],
+        event["pending_webhooks"],
+        datetime.fromtimestamp(event["created"], UTC),
+    )
