@@ -117,9 +117,7 @@ def _line_amount(c: sa.Connection) -> str:
     line, invoice = c.execute(
         sa.text("SELECT id, invoice_id FROM invoice_line_items ORDER BY id LIMIT 1")
     ).one()
-    c.execute(
-        sa.text("UPDATE invoice_line_items SET amount = amount + 1 WHERE id = :id"), {"id": line}
-    )
+    c.execute(sa.text("UPDATE invoice_line_items SET amount = amount + 1 WHERE id = :id"), {"id": line})
     return str(invoice)
 
 
@@ -133,9 +131,7 @@ def _unpay_invoice_payment(c: sa.Connection) -> str:
 
 def _fail_charge(c: sa.Connection) -> str:
     ch, pi = c.execute(
-        sa.text(
-            "SELECT id, payment_intent_id FROM charges WHERE status = 'succeeded' ORDER BY id LIMIT 1"
-        )
+        sa.text("SELECT id, payment_intent_id FROM charges WHERE status = 'succeeded' ORDER BY id LIMIT 1")
     ).one()
     c.execute(sa.text("UPDATE charges SET status = 'failed' WHERE id = :id"), {"id": ch})
     return str(pi)
@@ -200,13 +196,11 @@ PLANTS: dict[str, Plant] = {
     ),
     "balance_transaction_fee_details": _fee_detail,
     "charge_captured_within_amount": _update(
-        "charges",
-        "amount_captured = amount + 1",
+        "charges", "amount_captured = amount + 1",
         "SELECT MIN(id) FROM charges WHERE status = 'succeeded'",
     ),
     "charge_refunded_within_captured": _update(
-        "charges",
-        "amount_refunded = amount_captured + 1",
+        "charges", "amount_refunded = amount_captured + 1",
         "SELECT MIN(id) FROM charges WHERE status = 'succeeded'",
     ),
     "charge_refunds_sum": _refund_amount,
@@ -216,15 +210,13 @@ PLANTS: dict[str, Plant] = {
     "invoice_subtotal_is_sum_of_lines": _line_amount,
     "invoice_total": _update("invoices", "tax = tax + 1", "SELECT MIN(id) FROM invoices"),
     "invoice_paid_in_full": _update(
-        "invoices",
-        "amount_paid = amount_paid - 1",
+        "invoices", "amount_paid = amount_paid - 1",
         "SELECT MIN(id) FROM invoices WHERE status = 'paid' AND amount_due > 0",
     ),
     "invoice_paid_by_succeeded_payments": _unpay_invoice_payment,
     "payment_intent_succeeded_iff_one_charge": _fail_charge,
     "payment_intent_amount_received": _update(
-        "payment_intents",
-        "amount_received = amount_received - 1",
+        "payment_intents", "amount_received = amount_received - 1",
         "SELECT MIN(id) FROM payment_intents WHERE status = 'succeeded'",
     ),
     "disputed_charge_has_dispute": _update(

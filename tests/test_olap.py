@@ -171,12 +171,7 @@ def test_accepted_values(wh):
         for col in table.columns:
             if col.accepted is None:
                 continue
-            values = {
-                v
-                for (v,) in wh.execute(
-                    f"SELECT DISTINCT {_q(col.name)} FROM {_q(table.name)}"
-                ).fetchall()
-            }
+            values = {v for (v,) in wh.execute(f"SELECT DISTINCT {_q(col.name)} FROM {_q(table.name)}").fetchall()}
             bad = values - set(col.accepted) - {None}
             assert not bad, f"{table.name}.{col.name}: values {bad} not accepted"
             checked += 1
@@ -284,24 +279,16 @@ def test_no_text_column_holds_a_customers_email_or_name(wh, oltp):
                 continue
             values = wh.execute(f"SELECT DISTINCT {_q(col.name)} FROM {_q(table.name)}").fetchall()
             leaked = {v.lower() for (v,) in values if v} & secrets
-            assert not leaked, (
-                f"{table.name}.{col.name} holds clear identifiers: {sorted(leaked)[:3]}"
-            )
+            assert not leaked, f"{table.name}.{col.name} holds clear identifiers: {sorted(leaked)[:3]}"
             scanned += 1
     assert scanned > 50
-    hashed = wh.execute(
-        "SELECT count(*) FROM dim_customer WHERE email_hash ~ '^[0-9a-f]{64}$'"
-    ).fetchone()[0]
+    hashed = wh.execute("SELECT count(*) FROM dim_customer WHERE email_hash ~ '^[0-9a-f]{64}$'").fetchone()[0]
     assert hashed > 0
 
 
 def test_the_email_hash_is_the_keyed_hash_of_the_oltp_email(wh, oltp):
-    cid, email = oltp.execute(
-        "SELECT id, email FROM customers WHERE email IS NOT NULL LIMIT 1"
-    ).fetchone()
-    (h,) = wh.execute(
-        "SELECT DISTINCT email_hash FROM dim_customer WHERE customer_id = ?", [cid]
-    ).fetchone()
+    cid, email = oltp.execute("SELECT id, email FROM customers WHERE email IS NOT NULL LIMIT 1").fetchone()
+    (h,) = wh.execute("SELECT DISTINCT email_hash FROM dim_customer WHERE customer_id = ?", [cid]).fetchone()
     assert h == pseudonymise(email, DEMO_KEY, kind="email")
     assert h != pseudonymise(email, b"another key of sixteen bytes", kind="email")
 
@@ -370,24 +357,14 @@ def test_jpy_and_kwd_convert_exactly_to_the_reporting_currency():
 
     def convert(reporting: str) -> list:
         factors = ibis.memtable(fx_factors(fx, cur, reporting, days))
-        out = to_reporting_currency(
-            facts, factors, ["amount"], on="day", reporting_currency=reporting
-        )
+        out = to_reporting_currency(facts, factors, ["amount"], on="day", reporting_currency=reporting)
         return con.to_pyarrow(out.order_by("currency")).to_pylist()
 
     usd = {r["currency"]: r["amount_reporting"] for r in convert("usd")}
-    assert usd == {
-        "jpy": Decimal("3.350000"),
-        "kwd": Decimal("4.062500"),
-        "usd": Decimal("19.990000"),
-    }
+    assert usd == {"jpy": Decimal("3.350000"), "kwd": Decimal("4.062500"), "usd": Decimal("19.990000")}
     kwd = {r["currency"]: r["amount_reporting"] for r in convert("kwd")}
     # 500 JPY = 3.35 USD = 1.030769... KWD; 19.99 USD = 6.150769... KWD (six places, half up)
-    assert kwd == {
-        "jpy": Decimal("1.030769"),
-        "kwd": Decimal("1.250000"),
-        "usd": Decimal("6.150769"),
-    }
+    assert kwd == {"jpy": Decimal("1.030769"), "kwd": Decimal("1.250000"), "usd": Decimal("6.150769")}
     jpy = {r["currency"]: r["amount_reporting"] for r in convert("jpy")}
     assert jpy["kwd"] == Decimal("606.343284")  # 1.250 KWD x 3.25 / 0.0067
     assert all(r["reporting_currency"] == "jpy" for r in convert("jpy"))
@@ -415,11 +392,9 @@ def test_monthly_amount_normalises_intervals_and_discounts():
         "count": [1, 1, 1, 1, 3, 1],
         "bp": [0, 0, 0, 0, 0, 2000],
     })  # fmt: skip
-    out = (
-        con.to_pyarrow(t.select(m=monthly_amount(t.unit, t.qty, t.interval, t["count"], t.bp)))
-        .column("m")
-        .to_pylist()
-    )
+    out = con.to_pyarrow(
+        t.select(m=monthly_amount(t.unit, t.qty, t.interval, t["count"], t.bp))
+    ).column("m").to_pylist()
     # 1200; 12000/12; 100 x 365/12 = 3041.67; 700 x 3 x 52/12 = 9100; 2000/3 = 666.67; 999 x 0.8 = 799.2
     assert out == [1200, 1000, 3042, 9100, 667, 799]
 
@@ -465,10 +440,7 @@ def test_an_update_gives_the_rows_of_a_rebuild_and_recomputes_only_the_change(
     assert update.as_of == t1
     assert differences(warehouse_rows(str(path)), baseline_rows) == {}
     customers = full.rows["dim_customer"]
-    assert (
-        0 < day.changed_customers < update.changed_customers
-        or day.changed_customers < customers / 2
-    )
+    assert 0 < day.changed_customers < update.changed_customers or day.changed_customers < customers / 2
     with pytest.raises(ValueError, match="cannot go back"):
         update_warehouse(oltp_path, path, pii_key=key, as_of=t0)
 

@@ -207,9 +207,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 built; 2 usage error (no PII key, bad target, as-of before the "
         "last build). The PII key comes from --pii-key-file or $PAYMODEL_PII_KEY.",
     )
-    o.add_argument(
-        "oltp", metavar="OLTP_TARGET", help="DuckDB file or postgresql:// URL (read only)"
-    )
+    o.add_argument("oltp", metavar="OLTP_TARGET", help="DuckDB file or postgresql:// URL (read only)")
     o.add_argument("--out", required=True, metavar="WAREHOUSE",
                    help="DuckDB file (created if missing) or postgresql:// URL")  # fmt: skip
     o.add_argument("--engine", choices=("duckdb", "postgres", "pyspark"), default="duckdb",

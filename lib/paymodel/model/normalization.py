@@ -304,9 +304,7 @@ def split_on(
             f"{dependency} does not hold: {where} has several values of "
             f"{', '.join(dependency.rhs)}; splitting on it would be lossy"
         )
-    determined = project(
-        df, [*dependency.lhs, *(c for c in dependency.rhs if c not in dependency.lhs)]
-    )
+    determined = project(df, [*dependency.lhs, *(c for c in dependency.rhs if c not in dependency.lhs)])
     rest = project(df, [c for c in df.columns if c not in dependency.rhs or c in dependency.lhs])
     return determined, rest
 
@@ -471,9 +469,7 @@ def unnest(
     """
     _check_columns(df, lists)
     keys = _columns(key) if key is not None else None
-    split = {
-        c: df[c].map(lambda v: [] if pd.isna(v) or v == "" else str(v).split(sep)) for c in lists
-    }
+    split = {c: df[c].map(lambda v: [] if pd.isna(v) or v == "" else str(v).split(sep)) for c in lists}
     lengths = pd.DataFrame({c: s.map(len) for c, s in split.items()})
     first = next(iter(lists))
     for i, (row, n) in enumerate(zip(df.index, lengths[first], strict=True)):
@@ -532,9 +528,7 @@ def nest(
 
 
 # --------------------------------------------------------------------------- theory
-def closure(
-    attributes: Iterable[str], dependencies: Iterable[FunctionalDependency]
-) -> frozenset[str]:
+def closure(attributes: Iterable[str], dependencies: Iterable[FunctionalDependency]) -> frozenset[str]:
     """Every attribute that ``attributes`` determine under ``dependencies`` (X+).
 
     Example:
@@ -657,9 +651,7 @@ def minimal_cover(dependencies: Iterable[FunctionalDependency]) -> list[Function
     return kept
 
 
-def _group(
-    deps: Iterable[FunctionalDependency], order: Sequence[str]
-) -> list[FunctionalDependency]:
+def _group(deps: Iterable[FunctionalDependency], order: Sequence[str]) -> list[FunctionalDependency]:
     """Merge dependencies with the same left side; sides in ``order``; sorted by left side."""
     rank = {a: i for i, a in enumerate(order)}
     by_lhs: dict[tuple[str, ...], set[str]] = {}
@@ -791,7 +783,9 @@ def synthesize_3nf(
     attrs = list(dict.fromkeys(attributes))
     deps = list(dependencies)
     cover = _group(minimal_cover(project_dependencies(deps, attrs)), attrs)
-    schemas = [(*d.lhs, *(a for a in attrs if a in d.rhs and a not in d.lhs)) for d in cover]
+    schemas = [
+        (*d.lhs, *(a for a in attrs if a in d.rhs and a not in d.lhs)) for d in cover
+    ]
     keys = implied_keys(attrs, deps)
     if not any(set(k) <= set(s) for s in schemas for k in keys):
         schemas.insert(0, keys[0])

@@ -209,11 +209,7 @@ def _engine(
     if name not in ENGINES:
         raise ValueError(f"engine {name!r}: expected one of {', '.join(ENGINES)}")
     if name == "duckdb":
-        eng = (
-            _Engine(name, out, False)
-            if out.name == "duckdb"
-            else _Engine(name, ibis.duckdb.connect(), True)
-        )
+        eng = _Engine(name, out, False) if out.name == "duckdb" else _Engine(name, ibis.duckdb.connect(), True)
     elif name == "postgres":
         if out.name == "postgres":
             eng = _Engine(name, out, False)
@@ -242,10 +238,7 @@ def _create_warehouse(out: BaseBackend, model: Model, tables: Sequence[str]) -> 
     dialect = "postgresql" if out.name == "postgres" else "duckdb"
     for name in reversed(model.table_names):
         if name in tables:
-            out.raw_sql(
-                f"DROP TABLE IF EXISTS {_q(name, out)}"
-                + (" CASCADE" if dialect == "postgresql" else "")
-            )
+            out.raw_sql(f"DROP TABLE IF EXISTS {_q(name, out)}" + (" CASCADE" if dialect == "postgresql" else ""))
     wanted = set(tables)
     by_table = {t.name: t for t in model.tables}
     for name, stmts in table_statements(model, dialect).items():
@@ -279,12 +272,8 @@ def _upsert(out: BaseBackend, table: ModelTable, new: str) -> int:
     t, n = q(table.name), q(new)
     match = " AND ".join(f"{t}.{q(c)} = n.{q(c)}" for c in pk)
     moved = " OR ".join(f"{t}.{q(c)} IS DISTINCT FROM n.{q(c)}" for c in sorted(keyed - set(pk)))
-    if moved and _count_sql(
-        out, f"SELECT count(*) FROM {t} JOIN {n} AS n ON {match} WHERE {moved}"
-    ):
-        raise ValueError(
-            f"{table.name}: an update would change key columns of existing rows; rebuild"
-        )
+    if moved and _count_sql(out, f"SELECT count(*) FROM {t} JOIN {n} AS n ON {match} WHERE {moved}"):
+        raise ValueError(f"{table.name}: an update would change key columns of existing rows; rebuild")
     differs = " OR ".join(f"{t}.{q(c)} IS DISTINCT FROM n.{q(c)}" for c in rest) or "FALSE"
     changed = _count_sql(out, f"SELECT count(*) FROM {t} JOIN {n} AS n ON {match} WHERE {differs}")
     if changed:
@@ -356,9 +345,7 @@ def _run(
         ns[name] = eng.stage(f"olap_stg_{name}", arrow)
     ns["subscription_history"] = eng.materialise(
         "olap_tmp_subscription_history",
-        T.subscription_history(
-            ns["subscription_item_events"], ns["subscriptions"], ns["subscription_items"]
-        ),
+        T.subscription_history(ns["subscription_item_events"], ns["subscriptions"], ns["subscription_items"]),
     )
     staging_seconds = time.perf_counter() - t0
     reports = []

@@ -26,14 +26,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = [
-    "DEMO_KEY",
-    "PII_KEY_ENV",
-    "MissingPIIKeyError",
-    "PIIKey",
-    "pseudonymise",
-    "resolve_pii_key",
-]
+__all__ = ["DEMO_KEY", "PII_KEY_ENV", "MissingPIIKeyError", "PIIKey", "pseudonymise", "resolve_pii_key"]
 
 PII_KEY_ENV = "PAYMODEL_PII_KEY"
 """Environment variable holding the pseudonymisation key (any string, at least 16 bytes)."""
@@ -56,9 +49,7 @@ class PIIKey:
     source: str
 
 
-def resolve_pii_key(
-    key_file: str | os.PathLike[str] | None = None, *, demo: bool = False
-) -> PIIKey:
+def resolve_pii_key(key_file: str | os.PathLike[str] | None = None, *, demo: bool = False) -> PIIKey:
     """The pseudonymisation key: a key file, else ``PAYMODEL_PII_KEY``, else the demo key if asked.
 
     Raises:

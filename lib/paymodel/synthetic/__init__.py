@@ -116,11 +116,9 @@ def signup_times(seed: int, n: int, start_ts: int, horizon_ts: int) -> np.ndarra
     days = (horizon_ts - start_ts) // DAY
     d = np.arange(days)
     day_ts = start_ts + d * DAY
-    doy = (
-        (day_ts.astype("datetime64[s]") - day_ts.astype("datetime64[s]").astype("datetime64[Y]"))
-        .astype("timedelta64[D]")
-        .astype(np.int64)
-    )
+    doy = (day_ts.astype("datetime64[s]") - day_ts.astype("datetime64[s]").astype("datetime64[Y]")).astype(
+        "timedelta64[D]"
+    ).astype(np.int64)
     weekday = (day_ts // DAY + 3) % 7  # 0 = Monday (1970-01-01 was a Thursday)
     w = np.exp(C.SIGNUP_GROWTH_PER_YEAR * d / 365.25)
     w *= 1 + C.SIGNUP_SEASONALITY * np.cos(2 * np.pi * (doy - 15) / 365.25)

@@ -132,14 +132,8 @@ def build_catalog(seed: int, start_ts: int) -> Catalog:
         "recurring_usage_type": np.array([r["usage"] for r in rows], dtype=object),
         "nickname": np.array([r["nickname"] for r in rows], dtype=object),
         "lookup_key": np.array(
-            [
-                None
-                if r.get("retired")
-                else f"{r['product']}_{r['interval'] or 'once'}_{r['currency']}"
-                for r in rows
-            ],
-            dtype=object,
-        ),
+            [None if r.get("retired") else f"{r['product']}_{r['interval'] or 'once'}_{r['currency']}"
+             for r in rows], dtype=object),
         "active": np.array([not r.get("retired") for r in rows], dtype=bool),
         "created": created + n_prod + np.arange(n, dtype=np.int64),
         "metadata": np.full(n, "{}", dtype=object),
@@ -154,9 +148,7 @@ def build_catalog(seed: int, start_ts: int) -> Catalog:
         "amount_off": np.array([NA if c[3] is None else c[3] for c in C.COUPONS], dtype=np.int64),
         "currency": np.array([None if c[3] is None else "usd" for c in C.COUPONS], dtype=object),
         "duration": np.array([c[4] for c in C.COUPONS], dtype=object),
-        "duration_in_months": np.array(
-            [NA if c[5] is None else c[5] for c in C.COUPONS], dtype=np.int64
-        ),
+        "duration_in_months": np.array([NA if c[5] is None else c[5] for c in C.COUPONS], dtype=np.int64),
         "valid": np.ones(nc, dtype=bool),
         "created": created + n_prod + n + np.arange(nc, dtype=np.int64),
         "metadata": np.full(nc, "{}", dtype=object),

@@ -127,10 +127,7 @@ METERED_USD_PER_1000 = 0.5
 """Metered API usage: price per 1,000 requests (a monthly metered price, not MRR)."""
 METERED_SHARE = 0.25
 """Share of monthly team and business subscriptions with a metered usage item."""
-ONE_TIME_PRODUCTS_USD = (
-    ("onboarding", "Onboarding package", 500.0),
-    ("support_pack", "Priority support pack", 150.0),
-)
+ONE_TIME_PRODUCTS_USD = (("onboarding", "Onboarding package", 500.0), ("support_pack", "Priority support pack", 150.0))
 
 # ---------------------------------------------------------------- lifecycles
 TRIAL_SHARE = 0.35

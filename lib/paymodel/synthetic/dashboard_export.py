@@ -92,11 +92,7 @@ _FIXED_FEE = {"usd": 30, "eur": 25, "gbp": 20, "jpy": 0}
 _FEE_VAT = {"eur": 20, "gbp": 20}
 """Percent of VAT Stripe charges on its fee, as a separate ``tax`` fee line."""
 
-_PRODUCTS = (
-    ("prod_QkA1", "Starter plan"),
-    ("prod_QkB2", "Team plan"),
-    ("prod_QkC3", "Extra seats"),
-)
+_PRODUCTS = (("prod_QkA1", "Starter plan"), ("prod_QkB2", "Team plan"), ("prod_QkC3", "Extra seats"))
 _PRICES = (  # price id, product index, nickname, list price in USD
     ("price_1Aa", 0, "Starter monthly", 12.0),
     ("price_1Ab", 0, "Starter yearly", 120.0),

@@ -46,15 +46,7 @@ from paymodel.synthetic.primitives import DAY, HOUR, NA, rng, stripe_ids
 __all__ = ["FEEDBACK_CHANNELS", "PAGES", "DocumentWriter"]
 
 PAGES = {
-    "page_view": (
-        "/dashboard",
-        "/reports",
-        "/settings",
-        "/team",
-        "/billing",
-        "/docs",
-        "/integrations",
-    ),
+    "page_view": ("/dashboard", "/reports", "/settings", "/team", "/billing", "/docs", "/integrations"),
     "feature_used": ("/reports", "/dashboard", "/integrations"),
     "report_exported": ("/reports",),
     "invite_sent": ("/team",),
@@ -123,9 +115,7 @@ _TEXTS = {
 
 
 def _iso(ts: np.ndarray) -> np.ndarray:
-    return np.char.add(np.datetime_as_string(ts.astype("datetime64[s]"), unit="s"), "Z").astype(
-        object
-    )
+    return np.char.add(np.datetime_as_string(ts.astype("datetime64[s]"), unit="s"), "Z").astype(object)
 
 
 def _texts(gen: np.random.Generator, channel: str, topics: np.ndarray) -> np.ndarray:
@@ -137,9 +127,7 @@ def _texts(gen: np.random.Generator, channel: str, topics: np.ndarray) -> np.nda
     return out
 
 
-def behaviour_events(
-    seed: int, chunk: int, result: ChunkResult, horizon: int
-) -> dict[str, np.ndarray]:
+def behaviour_events(seed: int, chunk: int, result: ChunkResult, horizon: int) -> dict[str, np.ndarray]:
     """Clickstream of one cohort, as columns (one row per event, sorted by customer, time)."""
     g = rng(seed, "documents", chunk)
     lat = result.latent
@@ -155,13 +143,9 @@ def behaviour_events(
     weeks = np.maximum(end - created, HOUR) / (7 * DAY)
     n_sessions = g.poisson(0.15 + 0.9 * e * weeks)
     s_cust = np.repeat(np.arange(n), n_sessions)
-    s_start = created[s_cust] + (g.random(len(s_cust)) * (end[s_cust] - created[s_cust])).astype(
-        np.int64
-    )
+    s_start = created[s_cust] + (g.random(len(s_cust)) * (end[s_cust] - created[s_cust])).astype(np.int64)
     # signal sessions: before cancellations and before upgrades
-    canc = np.flatnonzero(
-        (lat["sub_reason"] == "cancellation_requested") & (lat["sub_canceled_at"] != NA)
-    )
+    canc = np.flatnonzero((lat["sub_reason"] == "cancellation_requested") & (lat["sub_canceled_at"] != NA))
     up = np.flatnonzero(np.isin(lat["sub_change_kind"], (0, 2)))
     sig_cust = np.r_[lat["sub_cust"][canc], lat["sub_cust"][up]]
     sig_t = np.r_[lat["sub_canceled_at"][canc] - g.integers(60, 2 * HOUR, len(canc)),
@@ -193,11 +177,7 @@ def behaviour_events(
     for ev_name, pages in PAGES.items():
         m = name == ev_name
         page[m] = np.array(pages, dtype=object)[g.integers(0, len(pages), int(m.sum()))]
-    feature = np.where(
-        name == "feature_used",
-        np.array(_FEATURES, dtype=object)[g.integers(0, len(_FEATURES), len(ev_s))],
-        None,
-    )
+    feature = np.where(name == "feature_used", np.array(_FEATURES, dtype=object)[g.integers(0, len(_FEATURES), len(ev_s))], None)
     # the plan at the time: the tier of the customer's latest subscription started before
     tier_names = np.array(C.TIERS, dtype=object)
     plan = np.full(n, None, dtype=object)
@@ -235,9 +215,7 @@ def feedback(seed: int, chunk: int, result: ChunkResult, horizon: int) -> dict[s
                      np.where(g.random(len(c)) < 0.5, "pricing", "reliability"))).astype(object)  # fmt: skip
     parts.append(("nps_survey", c, t, score, topic, "0-10"))
     # cancellation surveys
-    canc = np.flatnonzero(
-        (lat["sub_reason"] == "cancellation_requested") & (lat["sub_canceled_at"] != NA)
-    )
+    canc = np.flatnonzero((lat["sub_reason"] == "cancellation_requested") & (lat["sub_canceled_at"] != NA))
     c = lat["sub_cust"][canc]
     t = lat["sub_canceled_at"][canc] + g.integers(10, HOUR, len(canc))
     score = np.clip(np.round(g.normal(1.5 + 2.5 * e[c], 0.8)), 1, 5).astype(np.int64)
@@ -245,27 +223,17 @@ def feedback(seed: int, chunk: int, result: ChunkResult, horizon: int) -> dict[s
     topic = topics[g.choice(4, len(c), p=(0.35, 0.25, 0.25, 0.15))]
     parts.append(("cancellation_survey", c, t, score, topic, "1-5"))
     # support tickets: billing after failed payments, how-to questions otherwise
-    dunned = np.flatnonzero(
-        np.isin(lat["sub_status"], ("unpaid", "past_due")) | (lat["sub_reason"] == "payment_failed")
-    )
+    dunned = np.flatnonzero(np.isin(lat["sub_status"], ("unpaid", "past_due")) | (lat["sub_reason"] == "payment_failed"))
     c_b = lat["sub_cust"][dunned]
-    t_b = np.where(
-        lat["sub_end"][dunned] != NA, lat["sub_end"][dunned], horizon - DAY
-    ) - g.integers(HOUR, 5 * DAY, len(dunned))
+    t_b = np.where(lat["sub_end"][dunned] != NA, lat["sub_end"][dunned], horizon - DAY) - g.integers(HOUR, 5 * DAY, len(dunned))
     asks = np.flatnonzero(g.random(n) < 0.12)
     t_a = cust["created"][asks] + g.integers(DAY, 300 * DAY, len(asks))
     c = np.r_[c_b, asks]
     t = np.r_[t_b, t_a]
-    score = np.clip(
-        np.round(g.normal(np.r_[np.full(len(c_b), 2.0), np.full(len(asks), 4.0)], 0.8)), 1, 5
-    ).astype(np.int64)
-    topic = np.r_[
-        np.full(len(c_b), "billing", dtype=object), np.full(len(asks), "support", dtype=object)
-    ]
+    score = np.clip(np.round(g.normal(np.r_[np.full(len(c_b), 2.0), np.full(len(asks), 4.0)], 0.8)), 1, 5).astype(np.int64)
+    topic = np.r_[np.full(len(c_b), "billing", dtype=object), np.full(len(asks), "support", dtype=object)]
     parts.append(("support_ticket", c, t, score, topic, "1-5"))
-    cols: dict[str, list[np.ndarray]] = {
-        k: [] for k in ("customer", "created", "channel", "rating", "scale", "topic", "text")
-    }
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("customer", "created", "channel", "rating", "scale", "topic", "text")}
     for channel, c, t, score, topic, scale in parts:
         ok = (t < horizon) & (t > cust["created"][c])
         cols["customer"].append(c[ok])
@@ -310,10 +278,7 @@ class DocumentWriter:
 
     def chunk(self, chunk: int, result: ChunkResult) -> None:
         """Write the documents of one cohort."""
-        ev = {
-            k: v.tolist()
-            for k, v in behaviour_events(self.seed, chunk, result, self.horizon).items()
-        }
+        ev = {k: v.tolist() for k, v in behaviour_events(self.seed, chunk, result, self.horizon).items()}
         stamp = _iso(np.asarray(ev["timestamp"], dtype=np.int64)).tolist()
         with self.paths["behaviour_events"][0].open("ab") as f:
             for i in range(len(stamp)):

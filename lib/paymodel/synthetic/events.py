@@ -95,11 +95,7 @@ class _Group:
         self.time = np.broadcast_to(np.asarray(time, dtype=np.int64), self.index.shape).copy()
         self.type = type_
         self.values = {
-            k: (
-                np.broadcast_to(np.asarray(v, dtype=object), self.index.shape)
-                if np.ndim(v) == 0
-                else np.asarray(v)
-            )
+            k: (np.broadcast_to(np.asarray(v, dtype=object), self.index.shape) if np.ndim(v) == 0 else np.asarray(v))
             for k, v in (values or {}).items()
         }
         self.api = api
@@ -179,30 +175,17 @@ def _groups_of(result: ChunkResult, cat: Catalog) -> list[_Group]:
     G(_Group("payment_methods", upd, x["pm_update_t"][upd], "payment_method.updated",
              {"card_exp_year": pm["card_exp_year"][upd]}))  # the card updater's new expiry  # fmt: skip
     det = np.flatnonzero(x["pm_detached"])
-    G(
-        _Group(
-            "payment_methods",
-            det,
-            x["pm_detach_t"][det],
-            "payment_method.detached",
-            {"customer_id": None},
-            api=True,
-        )
-    )
+    G(_Group("payment_methods", det, x["pm_detach_t"][det], "payment_method.detached", {"customer_id": None}, api=True))
     # subscriptions
     s_n = len(sub["cust"])
     prices = cat.prices["id"]
     trial = sub["trial"]
-    first_start = np.where(
-        trial, sub["start"], np.where(sub["n_eff"] > 0, sub["start"], sub["start"])
-    )
+    first_start = np.where(trial, sub["start"], np.where(sub["n_eff"] > 0, sub["start"], sub["start"]))
     first_end = np.where(trial, sub["trial_end"], 0)
     # first period of non-trial subscriptions
     base = np.r_[0, np.cumsum(sub["n_eff"])[:-1]] if s_n else np.zeros(0, np.int64)
     has = sub["n_eff"] > 0
-    p0_end = np.where(
-        has, per["end"][np.minimum(base, max(len(per["end"]) - 1, 0))] if len(per["end"]) else 0, 0
-    )
+    p0_end = np.where(has, per["end"][np.minimum(base, max(len(per["end"]) - 1, 0))] if len(per["end"]) else 0, 0)
     first_end = np.where(trial, sub["trial_end"], p0_end)
     G(_Group("subscriptions", np.arange(s_n), sub["start"], "customer.subscription.created", {
         "status": np.where(trial, "trialing", "incomplete").astype(object),
@@ -215,52 +198,24 @@ def _groups_of(result: ChunkResult, cat: Catalog) -> list[_Group]:
     pi_ = np.arange(len(per["sub"]))
     psub = per["sub"]
     k = per["k"]
-    att_times = (
-        np.stack([per["t0"], per["t1"], per["t2"], per["t3"]], axis=1)
-        if len(psub)
-        else np.zeros((0, 4), np.int64)
-    )
+    att_times = np.stack([per["t0"], per["t1"], per["t2"], per["t3"]], axis=1) if len(psub) else np.zeros((0, 4), np.int64)
     succ_t = att_times[pi_, per["attempts"] - 1] if len(psub) else np.zeros(0, np.int64)
-    paid = per["outcome"] == 0
+    paid = (per["outcome"] == 0)
     after = sub["change"][psub] & (k > sub["c_at"][psub])
     price_k = prices[np.where(after, sub["price1"][psub], sub["price0"][psub])]
     qty_k = np.where(after, sub["new_qty"][psub], sub["qty"][psub])
     create = per["kind"] == CREATE
     m = create & paid
-    G(
-        _Group(
-            "subscriptions",
-            psub[m],
-            succ_t[m] + 2,
-            "customer.subscription.updated",
-            {"status": "active"},
-        )
-    )
+    G(_Group("subscriptions", psub[m], succ_t[m] + 2, "customer.subscription.updated", {"status": "active"}))
     m = per["kind"] == CYCLE
     G(_Group("subscriptions", psub[m], per["start"][m], "customer.subscription.updated", {
         "status": "active", "item:price_id": price_k[m], "item:quantity": qty_k[m],
         "items:current_period_start": per["start"][m], "items:current_period_end": per["end"][m],
     }))  # fmt: skip
     m = (per["kind"] == CYCLE) & (per["failures"] > 0) & (per["t0"] < horizon)
-    G(
-        _Group(
-            "subscriptions",
-            psub[m],
-            per["t0"][m] + 2,
-            "customer.subscription.updated",
-            {"status": "past_due"},
-        )
-    )
+    G(_Group("subscriptions", psub[m], per["t0"][m] + 2, "customer.subscription.updated", {"status": "past_due"}))
     m = (per["kind"] == CYCLE) & (per["failures"] > 0) & paid
-    G(
-        _Group(
-            "subscriptions",
-            psub[m],
-            succ_t[m] + 2,
-            "customer.subscription.updated",
-            {"status": "active"},
-        )
-    )
+    G(_Group("subscriptions", psub[m], succ_t[m] + 2, "customer.subscription.updated", {"status": "active"}))
     # plan and seat changes take effect at once (prorated on an immediate or the next invoice)
     m = np.flatnonzero(sub["change"])
     G(_Group("subscriptions", m, sub["t_change"][m], "customer.subscription.updated",
@@ -282,29 +237,13 @@ def _groups_of(result: ChunkResult, cat: Catalog) -> list[_Group]:
         "cancellation_reason": reason[now],
     }, api=True))  # fmt: skip
     m = np.flatnonzero(status == "unpaid")
-    G(
-        _Group(
-            "subscriptions",
-            m,
-            sub["t_term"][m],
-            "customer.subscription.updated",
-            {"status": "unpaid"},
-        )
-    )
+    G(_Group("subscriptions", m, sub["t_term"][m], "customer.subscription.updated", {"status": "unpaid"}))
     m = np.flatnonzero(status == "incomplete_expired")
     G(_Group("subscriptions", m, ended_at[m], "customer.subscription.updated",
              {"status": "incomplete_expired", "ended_at": ended_at[m]}))  # fmt: skip
     # discounts
     d = t["discounts"]
-    G(
-        _Group(
-            "discounts",
-            np.arange(len(d["id"])),
-            d["starts_at"],
-            "customer.discount.created",
-            api=True,
-        )
-    )
+    G(_Group("discounts", np.arange(len(d["id"])), d["starts_at"], "customer.discount.created", api=True))
     # invoices
     iv = t["invoices"]
     ni = len(iv["id"])
@@ -316,15 +255,7 @@ def _groups_of(result: ChunkResult, cat: Catalog) -> list[_Group]:
              {"status": "open", "number": iv["number"], "finalized_at": iv["finalized_at"]}))  # fmt: skip
     ch_j = x["ch_j"]
     bad = np.flatnonzero(~x["ch_ok"])
-    G(
-        _Group(
-            "invoices",
-            ch_inv[bad],
-            ch["created"][bad],
-            "invoice.payment_failed",
-            {"attempt_count": ch_j[bad] + 1},
-        )
-    )
+    G(_Group("invoices", ch_inv[bad], ch["created"][bad], "invoice.payment_failed", {"attempt_count": ch_j[bad] + 1}))
     m = np.flatnonzero(iv["status"] == "paid")
     G(_Group("invoices", m, iv["paid_at"][m], "invoice.paid", {
         "status": "paid", "amount_paid": iv["amount_paid"][m], "amount_remaining": 0,
@@ -334,15 +265,7 @@ def _groups_of(result: ChunkResult, cat: Catalog) -> list[_Group]:
     G(_Group("invoices", m, iv["voided_at"][m], "invoice.voided", {"status": "void", "voided_at": iv["voided_at"][m]},
              api=True))  # fmt: skip
     m = np.flatnonzero(iv["status"] == "uncollectible")
-    G(
-        _Group(
-            "invoices",
-            m,
-            sub["t_term"][inv["sub"][m]],
-            "invoice.marked_uncollectible",
-            {"status": "uncollectible"},
-        )
-    )
+    G(_Group("invoices", m, sub["t_term"][inv["sub"][m]], "invoice.marked_uncollectible", {"status": "uncollectible"}))
     # payment intents: created, then per attempt (3-D Secure step, result), then canceled
     p = t["payment_intents"]
     npi = len(p["id"])
@@ -382,15 +305,7 @@ def _groups_of(result: ChunkResult, cat: Catalog) -> list[_Group]:
     nc = len(ch["id"])
     G(_Group("charges", ok, ch["created"][ok], "charge.succeeded",
              {"amount_refunded": 0, "refunded": False, "disputed": False}))  # fmt: skip
-    G(
-        _Group(
-            "charges",
-            bad,
-            ch["created"][bad],
-            "charge.failed",
-            {"amount_refunded": 0, "refunded": False, "disputed": False},
-        )
-    )
+    G(_Group("charges", bad, ch["created"][bad], "charge.failed", {"amount_refunded": 0, "refunded": False, "disputed": False}))
     r = t["refunds"]
     r_ch = x["r_ch"]
     cum = np.zeros(len(r_ch), dtype=np.int64)
@@ -409,15 +324,7 @@ def _groups_of(result: ChunkResult, cat: Catalog) -> list[_Group]:
     G(_Group("refunds", np.arange(len(r_ch)), r["created"], "refund.created", api=True))
     nd = len(d_ch)
     rev, close = x["review_t"], x["close_t"]
-    G(
-        _Group(
-            "disputes",
-            np.arange(nd),
-            dp["created"],
-            "charge.dispute.created",
-            {"status": "needs_response"},
-        )
-    )
+    G(_Group("disputes", np.arange(nd), dp["created"], "charge.dispute.created", {"status": "needs_response"}))
     m = np.flatnonzero(rev < horizon)
     G(_Group("disputes", m, rev[m], "charge.dispute.updated", {"status": "under_review"}))
     m = np.flatnonzero(close < horizon)
@@ -466,14 +373,10 @@ class _Renderer:
         self._lines_cache: dict[int, dict[str, list[dict[str, Any]]]] = {}
         self.bt_of: dict[tuple[str, int], list[int]] = defaultdict(list)
         src_table = {0: "charges", 1: "refunds", 2: "disputes", 3: "disputes"}
-        for i, (kind, src) in enumerate(
-            zip(x["bt_kind"].tolist(), x["bt_src"].tolist(), strict=True)
-        ):
+        for i, (kind, src) in enumerate(zip(x["bt_kind"].tolist(), x["bt_src"].tolist(), strict=True)):
             self.bt_of[(src_table[kind], src)].append(i)
 
-    def related(
-        self, table: str, idx: int, obj: dict[str, Any], state: dict[str, Any], at: int
-    ) -> dict | None:
+    def related(self, table: str, idx: int, obj: dict[str, Any], state: dict[str, Any], at: int) -> dict | None:
         if table == "customers":
             addr = self.addresses.get(obj["id"])
             return {"customer_addresses": [addr] if addr else []}
@@ -605,9 +508,7 @@ def _event_lines(renderer: _Renderer, seed: int, chunk: int) -> Iterator[tuple[i
             "data": data,
             "livemode": False,
             "pending_webhooks": 0,
-            "request": {"id": str(req_ids[j]), "idempotency_key": str(keys[j])}
-            if api
-            else {"id": None, "idempotency_key": None},
+            "request": {"id": str(req_ids[j]), "idempotency_key": str(keys[j])} if api else {"id": None, "idempotency_key": None},
             "type": type_,
         }
         yield at, orjson.dumps(event, option=orjson.OPT_SORT_KEYS)

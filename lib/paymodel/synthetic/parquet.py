@@ -57,9 +57,7 @@ def _decimal(values: np.ndarray, mask: np.ndarray, typ: pa.Decimal128Type) -> pa
     words[:, 0] = v
     words[:, 1] = np.where(v < 0, -1, 0)
     validity = pa.array(~mask).buffers()[1] if mask.any() else None
-    return pa.Array.from_buffers(
-        typ, len(v), [validity, pa.py_buffer(words.tobytes())], null_count=int(mask.sum())
-    )
+    return pa.Array.from_buffers(typ, len(v), [validity, pa.py_buffer(words.tobytes())], null_count=int(mask.sum()))
 
 
 def _column(values: np.ndarray, typ: pa.DataType) -> pa.Array:
