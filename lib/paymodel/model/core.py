@@ -46,6 +46,7 @@ __all__ = [
     "Additivity",
     "Check",
     "Column",
+    "Denormalised",
     "ForeignKey",
     "LogicalType",
     "Model",
@@ -402,6 +403,22 @@ class Table:
 
 
 @dataclass(frozen=True)
+class Denormalised:
+    """A stored value another path derives (a transitive dependency under 3NF), kept on purpose.
+
+    Attributes:
+        table, column: where it is stored.
+        derived_from: how it is derived, in words.
+        guard: the check constraint or invariant that keeps it equal to its derivation.
+    """
+
+    table: str
+    column: str
+    derived_from: str
+    guard: str
+
+
+@dataclass(frozen=True)
 class Model:
     """A set of tables, checked for dangling references and cycles.
 
@@ -413,8 +430,13 @@ class Model:
     name: str
     description: str
     tables: Sequence[Table]
+    denormalised: Sequence[Denormalised] = ()
+    """Stored values derivable from other rows, kept on purpose, with what guards each."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "denormalised", tuple(self.denormalised))
+        for d in self.denormalised:
+            self.table(d.table).column(d.column)
         by_name = {t.name: t for t in self.tables}
         if len(by_name) != len(self.tables):
             raise ValueError(f"model {self.name}: duplicate table names")

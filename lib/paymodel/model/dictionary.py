@@ -119,6 +119,36 @@ def data_dictionary(model: Model) -> str:
         "|---|---|---|",
     ]
     lines += [f"| [`{t.name}`](#{t.name}) | {t.grain} | {len(t.columns)} |" for t in model.tables]
+    if model.denormalised:
+        lines += [
+            "",
+            "## Derived values kept on purpose",
+            "",
+            "Under 3NF these are transitive dependencies: another path derives them. They are "
+            "stored because Stripe's objects carry them (a consumer reads them without the "
+            "join), and each is guarded so that it cannot drift from its derivation.",
+            "",
+            "| column | derived from | guarded by |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| `{d.table}.{d.column}` | {_cell(d.derived_from)} | {_cell(d.guard)} |"
+            for d in model.denormalised
+        ]
+        agreements = [(t, fk) for t in model.tables for fk in t.agreement_keys]
+        if agreements:
+            lines += [
+                "",
+                "Redundant references (a column another path implies) are enforced by "
+                "agreement keys, composite foreign keys onto a UNIQUE key that contains the "
+                "parent's primary key, and reported by the invariant `references_agree`:",
+                "",
+            ]
+            lines += [
+                f"- `{t.name}` ({', '.join(fk.columns)}) -> `{fk.table}` ({', '.join(fk.referred)})"
+                f"{_engines(fk.dialects)}"
+                for t, fk in agreements
+            ]
     lines.append("")
     for table in model.tables:
         lines += _table_section(table, model)

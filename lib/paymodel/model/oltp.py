@@ -29,6 +29,21 @@ Design decisions (each one is visible in the tables below):
 * **Metadata** is a JSON column per object: keys are free-form and never joined on.
   Empty metadata is ``{}``, as Stripe sends it, and the column is NOT NULL: one
   representation whether a row was loaded, ingested or written by a payment flow.
+* **Redundant references agree.** Some tables repeat a reference another path implies,
+  because Stripe's objects carry it: ``refunds.payment_intent_id`` and
+  ``disputes.payment_intent_id`` (also the charge's), ``charges.customer_id`` (also the
+  payment intent's), ``invoices.customer_id`` and ``discounts.customer_id`` (also the
+  subscription's). Each is kept and enforced by an *agreement key*: a composite foreign
+  key onto a UNIQUE key that contains the parent's primary key (``charges (id,
+  payment_intent_id)``), on both engines where the parent's column never changes, on
+  PostgreSQL only for a payment intent's customer (DuckDB refuses updates of indexed
+  columns of referenced rows); the ingester checks every one on every engine and the
+  invariant ``references_agree`` reports a disagreement.
+* **Derived values kept on purpose** (:data:`DENORMALISED`): ``invoices.subtotal``,
+  ``total``, ``amount_remaining``, ``charges.amount_refunded``, ``refunded``,
+  ``disputed``, ``payment_intents.amount_received``, ``customers.balance`` are
+  transitive dependencies stored because Stripe's objects carry them; each names the
+  check or invariant that guards it (``customers.balance``: none, it is Stripe's).
 * **No card number or CVC** anywhere (PCI DSS): brand, funding, country, expiry,
   last 4 and fingerprint only. A test enforces it.
 """
@@ -53,6 +68,7 @@ from paymodel.model.core import (
     TIMESTAMP,
     Check,
     Column,
+    Denormalised,
     ForeignKey,
     Model,
     Table,
@@ -61,6 +77,7 @@ from paymodel.model.operational import IDEMPOTENCY_TABLES, INGESTION_TABLES
 
 __all__ = [
     "DECLINE_CODES",
+    "DENORMALISED",
     "ERROR_CODES",
     "OLTP",
     "STATUSES",
@@ -1399,9 +1416,32 @@ STRIPE_TABLES = [
 ]
 """Tables of Stripe's objects and the reference data they need."""
 
+DENORMALISED = (
+    Denormalised("invoices", "subtotal", "the sum of the invoice's line amounts",
+                 "invariant invoice_subtotal_is_sum_of_lines"),
+    Denormalised("invoices", "total", "subtotal - discount_amount + tax",
+                 "check ck_invoices_total; invariant invoice_total"),
+    Denormalised("invoices", "amount_remaining", "amount_due - amount_paid",
+                 "check ck_invoices_remaining; invariant invoice_amount_remaining"),
+    Denormalised("charges", "amount_refunded", "the sum of the charge's succeeded refunds",
+                 "check ck_charges_amounts (at most amount_captured); invariant charge_refunds_sum"),
+    Denormalised("charges", "refunded", "amount_refunded = amount_captured > 0",
+                 "check ck_charges_refunded"),
+    Denormalised("charges", "disputed", "whether a dispute of the charge exists",
+                 "invariant disputed_charge_has_dispute"),
+    Denormalised("payment_intents", "amount_received", "the captured amount of its succeeded charge",
+                 "invariant payment_intent_amount_received"),
+    Denormalised("customers", "balance", "the customer's credit and debit movements (Stripe's "
+                 "customer balance transactions, which the model does not hold)",
+                 "none: taken as Stripe sends it; the payment flows change it only when finalising "
+                 "an invoice that applies it (its starting_balance)"),
+)  # fmt: skip
+"""Stored values another path derives, kept because Stripe's objects carry them."""
+
 OLTP = Model(
     "oltp",
     "Normalised (3NF) transactional schema of Stripe's API objects.",
     [*STRIPE_TABLES, *IDEMPOTENCY_TABLES, *INGESTION_TABLES],
+    DENORMALISED,
 )
 """The OLTP model. Tables are in dependency order (parents first)."""

@@ -13,7 +13,9 @@ The contract (shared with :mod:`paymodel.oltp.ingest`, see ``docs`` in the READM
 * Every state change of every Stripe object has an event. Nested rows travel inside
   their parent's snapshot: subscription items in the subscription, invoice lines in the
   invoice, the address in the customer, balance transactions (expanded, with their fee
-  details) in the charge, the refund and the dispute. Stripe sends no events for
+  details) in the charge, the refund, the dispute and the payout (its own as
+  ``balance_transaction``, a failure's return as ``failure_balance_transaction``, and
+  the list of those it settled as ``balance_transactions``). Stripe sends no events for
   balance transactions, subscription items or line items, and neither do we.
 * Lines are sorted by ``created``, then parents before children (customers, payment
   methods, subscriptions, discounts, invoices, payment intents, invoice payments,
@@ -25,19 +27,22 @@ The contract (shared with :mod:`paymodel.oltp.ingest`, see ``docs`` in the READM
   Stripe-object tables exactly. ``currencies`` and ``fx_rates`` are reference data, not
   Stripe objects: load them from Parquet.
 * Balance transactions are final in every snapshot (their ``status`` is the one at the
-  end of the window): Stripe sends no event when funds become available.
+  end of the window): Stripe sends no event when funds become available. Their
+  ``payout`` (the automatic payout that settled them) is set only in snapshots taken
+  after that payout was created; the payout's own events carry them with it.
 * Invoice payments are created when they are paid (one ``invoice_payment.paid`` each).
 
 Event types emitted: ``product.created``, ``price.created``, ``coupon.created``,
 ``customer.created``, ``customer.updated`` (currency set at the first bill,
-``delinquent``), ``payment_method.attached`` / ``.detached``,
+``delinquent``), ``payment_method.attached`` / ``.updated`` (the card updater's new
+expiry) / ``.detached``,
 ``customer.subscription.created`` / ``.updated`` / ``.deleted``,
 ``customer.discount.created``, ``invoice.created`` / ``.finalized`` / ``.payment_failed``
 / ``.paid`` / ``.voided`` / ``.marked_uncollectible``, ``payment_intent.created`` /
 ``.requires_action`` / ``.payment_failed`` / ``.succeeded`` / ``.canceled``,
 ``invoice_payment.paid``, ``charge.succeeded`` / ``.failed`` / ``.refunded`` /
 ``.updated`` (disputed), ``refund.created``, ``charge.dispute.created`` / ``.updated`` /
-``.closed``.
+``.closed``, ``payout.created`` / ``.paid`` / ``.failed``.
 
 Rendering is the one per-row step of the generator (a Python dict per event); each
 cohort is written to a sorted temporary file and the files are merged in time order at
