@@ -52,20 +52,21 @@ $(VENV_STAMP): pyproject.toml
 SCALE ?= 0.1
 SEED ?= 0
 
-run: venv ## Main job: schemas/, generate data, load + check it in DuckDB, ingest data/stripe, run every notebook
+run: venv ## Main job: schemas/, generate data, load + check it in DuckDB, ingest data/stripe, build the warehouse and its marts, run every notebook
 	$(BIN)/paymodel schemas
-	rm -rf $(BUILD)/data $(BUILD)/oltp.duckdb $(BUILD)/stripe-story.duckdb
+	rm -rf $(BUILD)/data $(BUILD)/oltp.duckdb $(BUILD)/stripe-story.duckdb $(BUILD)/warehouse.duckdb
 	$(BIN)/paymodel generate --scale $(SCALE) --seed $(SEED) --out $(BUILD)/data
 	$(BIN)/paymodel load $(BUILD)/data --db $(BUILD)/oltp.duckdb
 	@# data/stripe holds one malformed record on purpose: exit 3 (quarantined) is the expected outcome.
 	$(BIN)/paymodel ingest data/stripe/catalog.json data/stripe/events.jsonl \
 	  --db $(BUILD)/stripe-story.duckdb || [ $$? -eq 3 ]
-	$(BIN)/paymodel notebooks --out $(BUILD)/notebooks
+	$(BIN)/paymodel olap $(BUILD)/oltp.duckdb --out $(BUILD)/warehouse.duckdb --demo --no-progress
+	$(BIN)/paymodel notebooks --out $(BUILD)/notebooks -p oltp_db=$(BUILD)/oltp.duckdb
 
 test: venv ## Lint, check schemas/ is up to date, run the test suite on 2 workers
 	$(BIN)/ruff check .
 	$(BIN)/paymodel schemas --check
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # Mutation testing: MUTANTS narrows the run (mutmut names, globs allowed) and MUTATION_TESTS
 # the tests it runs, e.g. make mutants MUTANTS='paymodel.oltp.flows.money.*'

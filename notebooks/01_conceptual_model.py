@@ -236,10 +236,17 @@ list(stripe.table_names)
 #
 # Stripe's `balance_transaction.source` may be a charge, a refund, a dispute or a payout.
 # A polymorphic column cannot be a foreign key. The model gives the ledger one nullable
-# foreign key per source kind, and a rule that at most one is set. What holds where:
+# foreign key per source kind (`charge_id`, `refund_id`, `dispute_id`, and `source_payout_id`
+# for a payout's own movement and its failure's return), and a rule that at most one is
+# set. Apart from its source, a movement names the automatic payout that settled it
+# (`payout_id`). A payout has no pointer back to its own movement: child -> parent only.
+# What holds where:
 #
-# * the **foreign keys** are declared for both engines: DuckDB and PostgreSQL refuse a
-#   source that does not exist;
+# * the **source foreign keys** are declared for both engines: DuckDB and PostgreSQL refuse
+#   a source that does not exist;
+# * `payout_id` is set after the movement exists, so its foreign key is declared on
+#   PostgreSQL only (DuckDB refuses updates of indexed columns of referenced rows) and
+#   checked by the ingester everywhere;
 # * the **at most one source** check is declared in PostgreSQL's DDL only. On DuckDB a
 #   check over three indexed columns breaks ordinary updates of the row (notebook 03 shows
 #   that limit), so there the writers check it: the ingestion validates every row against
@@ -249,9 +256,13 @@ list(stripe.table_names)
 # %%
 ledger = stripe.table("balance_transactions")
 sources = [r for r in relationships(stripe) if r.child == "balance_transactions"]
-assert {r.parent for r in sources} == {"charges", "refunds", "disputes"}
+source_fks = [r for r in sources if r.columns != ("payout_id",)]
+assert {r.parent for r in source_fks} == {"charges", "refunds", "disputes", "payouts"}
 assert all(r.child_side == "zero or one" for r in sources)
-assert all(fk.dialects is None for fk in ledger.all_foreign_keys if fk.table != "currencies")
+settled_by = [fk for fk in ledger.all_foreign_keys if fk.columns == ("payout_id",)]
+assert [fk.dialects for fk in settled_by] == [("postgresql",)]
+assert all(fk.dialects is None for fk in ledger.all_foreign_keys
+           if fk.table != "currencies" and fk.columns != ("payout_id",))  # fmt: skip
 one_source = next(c for c in ledger.checks if c.name == "ck_balance_transactions_one_source")
 assert one_source.dialects == ("postgresql",)
 two_sources = {c.name: None for c in ledger.columns} | {
@@ -260,8 +271,9 @@ two_sources = {c.name: None for c in ledger.columns} | {
     "available_on": pd.Timestamp("2026-01-03", tz="UTC").to_pydatetime(),
     "created": pd.Timestamp("2026-01-01", tz="UTC").to_pydatetime(),
 }  # fmt: skip
-assert row_problems("balance_transactions", two_sources) == [one_source.description]
-rules = [{"rule": f"{r.columns[0]} references {r.parent}", "DuckDB": "database",
+assert row_problems("balance_transactions", two_sources) == [f"{one_source.description} ({one_source.name})"]
+rules = [{"rule": f"{r.columns[0]} references {r.parent}",
+          "DuckDB": "ingester" if r.columns == ("payout_id",) else "database",
           "PostgreSQL": "database"} for r in sources]  # fmt: skip
 rules.append({"rule": one_source.description, "DuckDB": "writers (row_problems)",
               "PostgreSQL": "database"})  # fmt: skip

@@ -329,15 +329,20 @@ display(Markdown(f"DuckDB: `{same_value['duckdb'].message}`"))
 # %% [markdown]
 # **Constraints declared on PostgreSQL only.** That DuckDB limit reaches further: a
 # foreign key on a column that changes while its row is referenced (a payment method is
-# detached from its customer, a subscription item changes price), or a multi-column check
-# on an indexed column, would make ordinary updates fail on DuckDB. The model declares
-# those on PostgreSQL only (`ForeignKey.dialects`, `Check.dialects`), and on DuckDB the
-# payment flows enforce them instead. On DuckDB the database itself lets such a bad row in.
+# detached from its customer, a subscription item changes price, a payment balance
+# transaction is settled by a payout later), or a multi-column check on an indexed
+# column, would make ordinary updates fail on DuckDB. The model declares those on
+# PostgreSQL only (`ForeignKey.dialects`, `Check.dialects`), with the UNIQUE key such a
+# foreign key refers to (`payment_intents (id, customer_id)`, the target of the agreement
+# key that makes a charge's customer its payment intent's), and on DuckDB the payment
+# flows and the ingester enforce them instead. On DuckDB the database itself lets such a
+# bad row in.
 
 # %%
 postgres_only = sorted(set(declared["postgresql"]) - set(declared["duckdb"]))
 assert postgres_only
-assert all(kind in ("FOREIGN KEY", "CHECK") for _, _, kind in postgres_only)
+assert all(kind in ("FOREIGN KEY", "CHECK") for _, _, kind in postgres_only if kind != "UNIQUE")
+assert [c for _, c, kind in postgres_only if kind == "UNIQUE"] == ["uq_payment_intents_id_customer_id"]
 only_pg = {name: run_case(e, POSTGRES_ONLY_CASE) for name, e in engines.items()}
 assert only_pg["duckdb"].valid.accepted
 assert only_pg["postgresql"].valid.accepted

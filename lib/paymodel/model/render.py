@@ -9,8 +9,8 @@ each SVG that is missing or was rendered from another version of its ``.mmd``
 
 Example:
     >>> files = render_schemas()
-    >>> sorted(files)[:2]
-    ['oltp.dictionary.md', 'oltp.duckdb.sql']
+    >>> [name for name in sorted(files) if name.endswith(".dictionary.md")]
+    ['marts.dictionary.md', 'oltp.dictionary.md', 'warehouse.dictionary.md']
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ from pathlib import Path
 
 from paymodel.model.core import SUBJECT_AREAS, Model
 from paymodel.model.diagrams import stale_diagrams
-from paymodel.model.dictionary import data_dictionary
+from paymodel.model.dictionary import data_dictionary, metrics_section
 from paymodel.model.jsonschema import json_schema
-from paymodel.model.mermaid import er_diagram, subject_area_diagram
+from paymodel.model.marts import MARTS, METRICS
+from paymodel.model.mermaid import er_diagram, star_diagram, subject_area_diagram
 from paymodel.model.oltp import OLTP
 from paymodel.model.sql import ddl
+from paymodel.model.warehouse import SNOWFLAKE, STAR, WAREHOUSE
 
 __all__ = ["GENERATED_MARK", "SchemaCheck", "check_schemas", "render_schemas", "write_schemas"]
 
@@ -40,6 +42,11 @@ def _head(model: Model, view: str) -> str:
 def diagram_names(model: Model = OLTP) -> dict[str, str]:
     """The Mermaid files of ``model`` (``NAME.mmd``, each rendered to ``NAME.svg``) and titles."""
     name = model.name
+    if model is WAREHOUSE:
+        return {
+            f"{name}_star.mmd": "Star schema: facts and their dimensions",
+            f"{name}_snowflake.mmd": "Snowflake: the star with price and geography normalised out",
+        }
     areas = {a for a in (t.subject_area for t in model.tables) if a}
     return {
         f"{name}_conceptual.mmd": "Conceptual model: entities and relationships",
@@ -49,8 +56,21 @@ def diagram_names(model: Model = OLTP) -> dict[str, str]:
     }  # fmt: skip
 
 
-def render_schemas(model: Model = OLTP) -> dict[str, str]:
-    """Every generated file, by name relative to ``schemas/``, with its content."""
+MODELS: tuple[Model, ...] = (OLTP, WAREHOUSE, MARTS)
+"""Every model whose files ``paymodel schemas`` writes, in this order."""
+
+
+def render_schemas(model: Model | None = None) -> dict[str, str]:
+    """Every generated file, by name relative to ``schemas/``, with its content.
+
+    ``model`` None (the default) renders every model of :data:`MODELS`.
+    """
+    if model is None:
+        return {name: text for m in MODELS for name, text in render_schemas(m).items()}
+    if model is WAREHOUSE:
+        return _render_warehouse()
+    if model is MARTS:
+        return _render_marts()
     # The state machine lives with the flows that enforce it; imported here, lazily, only
     # to draw it (the model itself never depends on the OLTP code).
     from paymodel.oltp.flows.states import PAYMENT_INTENT
@@ -76,7 +96,33 @@ def render_schemas(model: Model = OLTP) -> dict[str, str]:
     }
 
 
-def write_schemas(out_dir: Path, model: Model = OLTP) -> list[Path]:
+def _star(model: Model, view: str) -> str:
+    return _head(model, view) + star_diagram(model)
+
+
+def _render_warehouse() -> dict[str, str]:
+    """The warehouse: DDL and dictionary of every table; the star and the snowflake drawn."""
+    return {
+        "warehouse.duckdb.sql": ddl(WAREHOUSE, "duckdb"),
+        "warehouse.postgresql.sql": ddl(WAREHOUSE, "postgresql"),
+        "warehouse_star.mmd": _star(STAR, "star (facts and denormalised dimensions)"),
+        "warehouse_snowflake.mmd": _star(
+            SNOWFLAKE, "snowflake (product through price, geography through customer)"
+        ),
+        "warehouse.dictionary.md": data_dictionary(WAREHOUSE),
+    }
+
+
+def _render_marts() -> dict[str, str]:
+    """The marts: DDL, and the dictionary with every metric's formula."""
+    return {
+        "marts.duckdb.sql": ddl(MARTS, "duckdb"),
+        "marts.postgresql.sql": ddl(MARTS, "postgresql"),
+        "marts.dictionary.md": data_dictionary(MARTS) + metrics_section(METRICS.values()),
+    }
+
+
+def write_schemas(out_dir: Path, model: Model | None = None) -> list[Path]:
     """Write the generated files into ``out_dir``; return the paths that changed."""
     out_dir.mkdir(parents=True, exist_ok=True)
     changed = []
@@ -113,7 +159,7 @@ class SchemaCheck:
         return out
 
 
-def check_schemas(out_dir: Path, model: Model = OLTP) -> SchemaCheck:
+def check_schemas(out_dir: Path, model: Model | None = None) -> SchemaCheck:
     """Compare the files in ``out_dir`` with a fresh rendering (SVGs excepted)."""
     expected = render_schemas(model)
     missing, stale = [], []
@@ -123,17 +169,18 @@ def check_schemas(out_dir: Path, model: Model = OLTP) -> SchemaCheck:
             missing.append(name)
         elif path.read_text(encoding="utf-8") != text:
             stale.append(name)
+    prefixes = tuple(m.name for m in MODELS) if model is None else (model.name,)
     orphaned = []
     if out_dir.exists():
         for path in sorted(out_dir.iterdir()):
             if path.name in expected or not path.is_file():
                 continue
             if path.suffix == ".svg":
-                if path.name.startswith(model.name) and f"{path.stem}.mmd" not in expected:
+                if path.name.startswith(prefixes) and f"{path.stem}.mmd" not in expected:
                     orphaned.append(path.name)
                 continue
             head = path.read_text(encoding="utf-8", errors="replace")[:300]
-            if GENERATED_MARK in head and path.name.startswith(f"{model.name}"):
+            if GENERATED_MARK in head and path.name.startswith(prefixes):
                 orphaned.append(path.name)
     diagrams = tuple(
         f"{mmd}: {problem}" for mmd, problem in stale_diagrams(out_dir) if mmd in expected
