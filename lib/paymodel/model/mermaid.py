@@ -21,7 +21,8 @@ from paymodel.model.core import CURRENCY_TABLE, SUBJECT_AREAS, ForeignKey, Model
 __all__ = ["er_diagram", "relationship_label", "subject_area_diagram"]
 
 _LABELS = {
-    # (parent, child): a verb phrase that reads "a <parent> <label> <children>".
+    # (parent, child) or (parent, child, foreign-key column): a verb phrase that reads
+    # "a <parent> <label> <children>".
     ("customers", "subscriptions"): "holds",
     ("customers", "payment_methods"): "saves",
     ("customers", "invoices"): "receives",
@@ -53,6 +54,9 @@ _LABELS = {
     ("balance_transactions", "balance_transaction_fee_details"): "is itemised by",
     ("coupons", "discounts"): "is applied as",
     ("currencies", "fx_rates"): "is valued daily by",
+    # Two relationships between one pair of tables: keyed by the foreign-key column too.
+    ("payouts", "balance_transactions", "payout_id"): "pays out",
+    ("payouts", "balance_transactions", "source_payout_id"): "settles as",
 }
 
 
@@ -79,7 +83,8 @@ def _mention_edges(model: Model, keep: Callable[[str, str], bool]) -> list[str]:
 
 def relationship_label(parent: str, child: str, fk: ForeignKey) -> str:
     """A verb phrase for the relationship, or the foreign-key column when none is known."""
-    return _LABELS.get((parent, child), "_".join(fk.columns))
+    column = "_".join(fk.columns)
+    return _LABELS.get((parent, child, column)) or _LABELS.get((parent, child), column)
 
 
 def _cardinality(child: Table, fk: ForeignKey) -> str:
