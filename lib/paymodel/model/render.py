@@ -8,7 +8,7 @@ Chromium) and are not checked.
 Example:
     >>> files = render_schemas()
     >>> sorted(files)[:2]
-    ['oltp.dictionary.md', 'oltp.duckdb.sql']
+    ['documents/behaviour.schema.json', 'documents/customer_profiles.schema.json']
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from paymodel.model.core import Model
 from paymodel.model.dictionary import data_dictionary
+from paymodel.model.documents import COLLECTIONS
 from paymodel.model.jsonschema import json_schema
 from paymodel.model.mermaid import er_diagram
 from paymodel.model.oltp import OLTP
@@ -36,10 +37,26 @@ def _mermaid(model: Model, *, columns: bool) -> str:
     return head + er_diagram(model, columns=columns)
 
 
+def document_schemas() -> dict[str, str]:
+    """The JSON Schema of each document collection (and of its older versions)."""
+    out = {}
+    for c in COLLECTIONS.values():
+        for version in c.versions or (None,):
+            schema = {
+                "$comment": f"{GENERATED_MARK} from paymodel.model.documents; do not edit.",
+                **c.json_schema(version),
+            }
+            suffix = "" if version in (None, c.version) else f".v{version}"
+            text = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+            out[f"documents/{c.name}{suffix}.schema.json"] = text
+    return out
+
+
 def render_schemas(model: Model = OLTP) -> dict[str, str]:
     """Every generated file, by name relative to ``schemas/``, with its content."""
     name = model.name
-    return {
+    documents = document_schemas() if model is OLTP else {}
+    return documents | {
         f"{name}.duckdb.sql": ddl(model, "duckdb"),
         f"{name}.postgresql.sql": ddl(model, "postgresql"),
         f"{name}.mmd": _mermaid(model, columns=True),
@@ -55,6 +72,7 @@ def write_schemas(out_dir: Path, model: Model = OLTP) -> list[Path]:
     changed = []
     for name, text in render_schemas(model).items():
         path = out_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
             changed.append(path)
@@ -101,4 +119,9 @@ def check_schemas(out_dir: Path, model: Model = OLTP) -> SchemaCheck:
             head = path.read_text(encoding="utf-8", errors="replace")[:300]
             if GENERATED_MARK in head and path.name.startswith(f"{model.name}"):
                 orphaned.append(path.name)
+    if model is OLTP and (out_dir / "documents").is_dir():
+        for path in sorted((out_dir / "documents").glob("*.json")):
+            name = f"documents/{path.name}"
+            if name not in expected and GENERATED_MARK in path.read_text(encoding="utf-8")[:300]:
+                orphaned.append(name)
     return SchemaCheck(tuple(missing), tuple(stale), tuple(orphaned))
