@@ -95,7 +95,11 @@ _CURRENCY = _string("Lowercase ISO 4217 code.", pattern="^[a-z]{3}$")
 
 
 def _object(
-    description: str, properties: Mapping[str, Json], *, optional: Sequence[str] = (), closed: bool = True
+    description: str,
+    properties: Mapping[str, Json],
+    *,
+    optional: Sequence[str] = (),
+    closed: bool = True,
 ) -> Json:
     """An object whose properties are all required but ``optional``; closed to others."""
     return {
@@ -243,18 +247,34 @@ _CONTACT = {
     "phone": _nullable(_string("Phone number (personal data).")),
 }
 
+_ADDRESS = (
+    ("line1", "Street."),
+    ("line2", "Suite."),
+    ("city", "City."),
+    ("state", "State."),
+    ("postal_code", "Postal code."),
+    ("country", "Country (ISO 3166-1)."),
+)
+
 _PROFILE_V1 = {
     "customer_id": _id("Customer id.", "cus_"),
     "schema_version": {"const": 1},
     **_CONTACT,
+    "currency": _nullable(_CURRENCY),
     "created": _instant("When the customer was created."),
+    "delinquent": {"type": "boolean", "description": "Whether the latest invoice payment failed."},
     "payment_methods": _array("Attached payment methods.", _PAYMENT_METHOD),
     "subscriptions": _array(
-        "Every subscription, id and status.",
-        _object("A subscription.", {"id": _id("Id.", "sub_"), "status": _string("Status.")}),
+        "Every subscription (unbounded).",
+        _object(
+            "A subscription.",
+            {"id": _id("Id.", "sub_"), "status": _string("Status."), "started": _instant("Start.")},
+        ),
     ),
     "charges": _array("Every charge (unbounded: the reason for version 2).", _CHARGE),
-    "total_charged": _int("Sum of succeeded amounts over all currencies (meaningless: v2 splits it)."),
+    "total_charged": _int(
+        "Sum of succeeded amounts over all currencies (meaningless: v2 splits it)."
+    ),
 }
 
 customer_profiles = Collection(
@@ -269,18 +289,16 @@ customer_profiles = Collection(
             {
                 **_object(
                     "Billing address (personal data).",
-                    {
-                        k: _nullable(_string(d))
-                        for k, d in (("line1", "Street."), ("line2", "Suite."), ("city", "City."),
-                                     ("state", "State."), ("postal_code", "Postal code."),
-                                     ("country", "Country (ISO 3166-1)."))  # fmt: skip
-                    },
+                    {k: _nullable(_string(d)) for k, d in _ADDRESS},
                 ),
             }
         ),
         "currency": _nullable(_CURRENCY),
         "created": _instant("When the customer was created."),
-        "delinquent": {"type": "boolean", "description": "Whether the latest invoice payment failed."},
+        "delinquent": {
+            "type": "boolean",
+            "description": "Whether the latest invoice payment failed.",
+        },
         "payment_methods": _array("Attached payment methods (embedded).", _PAYMENT_METHOD),
         "subscriptions": _object(
             "Summary of the customer's subscriptions (computed pattern).",
@@ -318,7 +336,10 @@ customer_profiles = Collection(
                     "patternProperties": {
                         "^[a-z]{3}$": _object(
                             "Totals in one currency.",
-                            {"charged": _int("Succeeded amount."), "refunded": _int("Refunded amount.")},
+                            {
+                                "charged": _int("Succeeded amount."),
+                                "refunded": _int("Refunded amount."),
+                            },
                         )
                     },
                     "additionalProperties": False,
@@ -399,7 +420,9 @@ behaviour = Collection(
     "One document per customer per day with clickstream activity.",
     "bucket_id",
     {
-        "bucket_id": _string("customer id, colon, day.", pattern=r"^cus_[A-Za-z0-9]+:\d{4}-\d\d-\d\d$"),
+        "bucket_id": _string(
+            "customer id, colon, day.", pattern=r"^cus_[A-Za-z0-9]+:\d{4}-\d\d-\d\d$"
+        ),
         "customer_id": _id("Customer id.", "cus_"),
         "day": _day("UTC day of the bucket."),
         "n_events": _int("Events in the bucket."),
@@ -434,7 +457,11 @@ feedback = Collection(
         "topic": _string("What it is about (pricing, billing...)."),
         "text": _string("The free text, as written.", minLength=1),
         "locale": _nullable(_string("Language of the text.")),
-        "tags": _array("Tags: channel, topic, and subjects found in the text.", _string("A tag."), uniqueItems=True),
+        "tags": _array(
+            "Tags: channel, topic, and subjects found in the text.",
+            _string("A tag."),
+            uniqueItems=True,
+        ),
         "sentiment": _object(
             "Sentiment derived from the rating on its scale.",
             {
