@@ -3,7 +3,8 @@
 Each subcommand is a thin shell over a library function, so everything the command
 does can also be done from Python. Imports are lazy: ``paymodel --help`` stays fast.
 
-Exit codes: 0 success; 1 a check failed (``schemas --check``, ``load``'s invariants); 2 usage error;
+Exit codes: 0 success; 1 a check failed (``schemas --check``, ``load``'s invariants, a document
+``documents`` built broke its schema); 2 usage error;
 3 ``ingest`` quarantined at least one record.
 """
 
@@ -115,6 +116,22 @@ def _ingest(args: argparse.Namespace) -> int:
     return main_ingest(args.files, args.db, args.json)
 
 
+def _documents(args: argparse.Namespace) -> int:
+    from paymodel.documents import InvalidDocuments, StoreLockedError, build_documents
+
+    data_dir = Path(args.data)
+    if not (data_dir / "events.jsonl").is_file():
+        print(f"--data {data_dir}: no events.jsonl (a folder written by paymodel generate)", file=sys.stderr)
+        return 2
+    try:
+        report = build_documents(args.oltp, data_dir, args.out, progress=not args.no_progress)
+    except (ValueError, StoreLockedError) as err:
+        print(err, file=sys.stderr)
+        return 1 if isinstance(err, InvalidDocuments) else 2
+    print(report)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     from paymodel.paths import BUILD_DIR, SCHEMAS_DIR
 
@@ -172,6 +189,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     i.add_argument("--json", action="store_true", help="print the counts as one JSON object")
     i.set_defaults(func=_ingest)
+
+    d = sub.add_parser(
+        "documents",
+        help="build the document collections (TinyDB files or PostgreSQL JSONB)",
+        epilog="Exit status: 0 built; 1 a built document broke its schema (that collection "
+        "keeps its previous content); 2 usage error (bad target, folder locked by another writer).",
+    )
+    d.add_argument("oltp", metavar="OLTP_TARGET", help="OLTP DuckDB file or postgresql:// URL")
+    d.add_argument("--data", required=True, metavar="DATA_DIR",
+                   help="folder written by paymodel generate (events.jsonl, documents/)")  # fmt: skip
+    d.add_argument("--out", required=True, metavar="DIR_OR_URL",
+                   help="folder of TinyDB files (one per collection) or postgresql:// URL")  # fmt: skip
+    d.add_argument("--no-progress", action="store_true", help="no progress bar")
+    d.set_defaults(func=_documents)
     return p
 
 
