@@ -51,7 +51,7 @@ $(VENV_STAMP): pyproject.toml
 SCALE ?= 0.1
 SEED ?= 0
 
-run: venv ## Main job: schemas/, generate data, load + check it in DuckDB, ingest data/stripe, run every notebook
+run: venv ## Main job: schemas/, generate data, load + check it in DuckDB, ingest data/stripe, build the documents, run every notebook
 	$(BIN)/paymodel schemas
 	rm -rf $(BUILD)/data $(BUILD)/oltp.duckdb $(BUILD)/stripe-story.duckdb
 	$(BIN)/paymodel generate --scale $(SCALE) --seed $(SEED) --out $(BUILD)/data
@@ -59,6 +59,8 @@ run: venv ## Main job: schemas/, generate data, load + check it in DuckDB, inges
 	@# data/stripe holds one malformed record on purpose: exit 3 (quarantined) is the expected outcome.
 	$(BIN)/paymodel ingest data/stripe/catalog.json data/stripe/events.jsonl \
 	  --db $(BUILD)/stripe-story.duckdb || [ $$? -eq 3 ]
+	@# Document collections, one TinyDB file each; a rebuild over them gives identical files.
+	$(BIN)/paymodel documents $(BUILD)/oltp.duckdb --data $(BUILD)/data --out $(BUILD)/documents
 	$(BIN)/paymodel notebooks --out $(BUILD)/notebooks
 
 test: venv ## Lint, check schemas/ is up to date, run the test suite on 2 workers

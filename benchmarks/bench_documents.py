@@ -42,6 +42,7 @@ from paymodel.documents.build import (
     oltp_links,
     profile_documents,
 )
+from paymodel.documents.measure import clone_documents
 from paymodel.documents.search import LABELLED_QUERIES
 from paymodel.oltp.engines import (
     PG_DSN_ENV,
@@ -49,24 +50,6 @@ from paymodel.oltp.engines import (
     fresh_postgres_database,
     temporary_postgres,
 )
-
-_ID = re.compile(
-    rb'"((?:evt|cus|ch|pm|sub|fb|dp|bev|sess|pi|in|req|prod|price|si|re|txn|il|ii|dc|cpn)_[A-Za-z0-9]+)'
-)
-
-
-def clone_to(docs: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
-    """``n`` documents: the originals, then copies whose every id gets the suffix ``X<k>``."""
-    out = list(docs[:n])
-    k = 1
-    while len(out) < n:
-        suffix = b"X%d" % k
-        for d in docs[: n - len(out)]:
-            out.append(
-                orjson.loads(_ID.sub(lambda m, s=suffix: b'"' + m.group(1) + s, orjson.dumps(d)))
-            )
-        k += 1
-    return out
 
 
 def _bound(query: Callable[[Any, Any], Any], collection: Any) -> Callable[[Any], Any]:
@@ -221,7 +204,7 @@ def main() -> None:
         tiny_dir = Path(tmp) / "tinydb"
         with open_store(tiny_dir) as tiny:
             for name, source in sources.items():
-                docs = clone_to(source(), args.n)
+                docs = clone_documents(source(), args.n)
                 load = {}
                 for label, store in (("tinydb", tiny), ("postgres", pg)):
                     t0 = time.perf_counter()

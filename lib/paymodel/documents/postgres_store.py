@@ -33,6 +33,8 @@ SCHEMA = "documents"
 """The PostgreSQL schema holding one table per collection."""
 
 _WORD = re.compile(r"[A-Za-z0-9]+")
+_INLINE_ROWS = 500
+"""Batches up to this many rows are sent as VALUES; larger ones through COPY."""
 
 
 def _path(path: str, *, text: bool = False) -> sql.Composable:
@@ -95,22 +97,29 @@ class PostgresCollection(DocumentCollection):
     def conn(self) -> psycopg.Connection:
         return self.store.conn
 
-    def _stage(self, docs: Sequence[Mapping[str, Any]]) -> None:
+    def _source(self, docs: Sequence[Mapping[str, Any]]) -> tuple[sql.Composable, list[str]]:
+        """A ``SELECT key, doc`` of the batch: inline VALUES when small, else COPY into a temp table."""
+        if len(docs) <= _INLINE_ROWS:
+            values = sql.SQL(", ").join([sql.SQL("(%s, %s::jsonb)")] * len(docs))
+            params = [v for d in docs for v in (d[self.key], orjson.dumps(d).decode())]
+            return sql.SQL("SELECT * FROM (VALUES {}) AS v (key, doc)").format(values), params
         self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS _incoming (key text, doc jsonb)")
         self.conn.execute("TRUNCATE _incoming")
         with self.conn.cursor().copy("COPY _incoming (key, doc) FROM STDIN") as copy:
             for d in docs:
                 copy.write_row((d[self.key], orjson.dumps(d).decode()))
+        return sql.SQL("SELECT key, doc FROM _incoming"), []
 
     def _insert_new(self, docs: Sequence[Mapping[str, Any]]) -> int:
         if not docs:
             return 0
         with self.conn.transaction():
-            self._stage(docs)
+            source, params = self._source(docs)
             cur = self.conn.execute(
-                sql.SQL(
-                    "INSERT INTO {} (key, doc) SELECT key, doc FROM _incoming ON CONFLICT (key) DO NOTHING"
-                ).format(self.table)
+                sql.SQL("INSERT INTO {} (key, doc) {} ON CONFLICT (key) DO NOTHING").format(
+                    self.table, source
+                ),
+                params,
             )
             return cur.rowcount
 
@@ -118,12 +127,13 @@ class PostgresCollection(DocumentCollection):
         if not docs:
             return 0, 0
         with self.conn.transaction():
-            self._stage(docs)
+            source, params = self._source(docs)
             rows = self.conn.execute(
                 sql.SQL(
-                    "INSERT INTO {} (key, doc) SELECT key, doc FROM _incoming "
+                    "INSERT INTO {} (key, doc) {} "
                     "ON CONFLICT (key) DO UPDATE SET doc = EXCLUDED.doc RETURNING (xmax = 0)"
-                ).format(self.table)
+                ).format(self.table, source),
+                params,
             ).fetchall()
         inserted = sum(1 for (new,) in rows if new)
         return inserted, len(rows) - inserted

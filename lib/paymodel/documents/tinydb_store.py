@@ -43,7 +43,9 @@ class TinyDBCollection(DocumentCollection):
         super().__init__(spec)
         self.path = path
         self.db = TinyDB(path, storage=AtomicJSONStorage, read_only=read_only)
-        self.table = self.db.table(spec.name)
+        # No query cache: a reader's file may be replaced by the writer, and TinyDB clears
+        # its cache only on its own writes.
+        self.table = self.db.table(spec.name, cache_size=0)
         self._ids: dict[str, int] | None = None
         self._text: TextIndex | None = None
         self._source: object = None  # the storage state the two caches above were built from
