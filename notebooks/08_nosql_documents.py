@@ -42,7 +42,7 @@ import duckdb
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
-from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator, ScalarFormatter
+from matplotlib.ticker import FixedLocator, LogLocator, NullFormatter, NullLocator, ScalarFormatter
 
 from paymodel.documents import (
     InvalidDocuments,
@@ -426,11 +426,13 @@ for ax, (column, title, unit) in zip(axes, panels, strict=True):
     ax.xaxis.set_major_locator(FixedLocator(growth_sizes))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+    ax.yaxis.set_major_formatter(ScalarFormatter())
     ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("documents in the collection (log scale)")
     ax.set_ylabel(unit)
     ax.set_title(title)
-    ax.legend(loc="upper left")
+    ax.legend(loc="best")
 fig.tight_layout()
 fig.savefig(out / "tinydb_growth.png", dpi=100)
 plt.show()

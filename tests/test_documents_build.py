@@ -11,6 +11,7 @@ import pytest
 from paymodel.cli import main
 from paymodel.documents import build_documents, open_store
 from paymodel.documents.build import read_jsonl
+from paymodel.documents.search import search_quality
 from paymodel.model.documents import COLLECTIONS
 from paymodel.synthetic import generate
 from paymodel.synthetic.load import load_into_oltp
@@ -98,6 +99,10 @@ def test_the_postgres_twin_holds_the_same_documents(source, built, pg_dsn):
     with open_store(pg_dsn) as pg, open_store(built, read_only=True) as tiny:
         for name in COLLECTIONS:
             assert pg.collection(name).all() == tiny.collection(name).all(), name
+        for store in (pg, tiny):
+            hits, asked = search_quality(store.collection("feedback"))
+            assert asked >= 10, "most labelled texts occur in the generated feedback"
+            assert hits / asked >= 0.8, f"{store}: best match relevant for {hits} of {asked}"
         customer = tiny.collection("feedback").all()[0]["customer_id"]
         assert pg.collection("feedback").find({"customer_id": customer}) == tiny.collection(
             "feedback"

@@ -100,11 +100,13 @@ def growth_costs(
                 c.clear()
                 with store.batch():
                     c.insert(pool[:n])
-                extra = iter(pool[n : n + repeat])
+                extra = iter(pool[n : n + repeat + 1])
                 insert_ms = _ms(lambda c=c, extra=extra: c.insert([next(extra)]), repeat)
+                written = _bytes_written(
+                    store, collection, lambda c=c, extra=extra: c.insert([next(extra)])
+                )
                 query_ms = _ms(lambda c=c: query(c), repeat)
                 c.clear()
-            rows.append(
-                {"store": name, "documents": n, "insert_one_ms": insert_ms, "query_ms": query_ms}
-            )
+            rows.append({"store": name, "documents": n, "insert_one_ms": insert_ms,
+                         "query_ms": query_ms, "bytes_written": written})  # fmt: skip
     return rows
