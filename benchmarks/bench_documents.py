@@ -239,7 +239,7 @@ def main() -> None:
           f" {'TinyDB/DuckDB':>14} {'PG/DuckDB':>10}")  # fmt: skip
     for name, pattern, t in rows:
         print(f"{name:18} {pattern:26} {t['tinydb']:10.2f} {t['postgres']:8.2f} {t['duckdb']:10.2f}"
-              f" {t['tinydb'] / t['duckdb']:14.1f} {t['postgres'] / t['duckdb']:10.1f}")  # fmt: skip
+              f" {t['tinydb'] / t['duckdb']:14.3g} {t['postgres'] / t['duckdb']:10.3g}")  # fmt: skip
     print("\nsearch quality on the held labelled queries (best match relevant):")
     for label, (hits, asked) in quality.items():
         print(f"  {label:34} {hits}/{asked} = {hits / asked:.0%}")
