@@ -132,6 +132,34 @@ def _documents(args: argparse.Namespace) -> int:
     return 0
 
 
+def _olap(args: argparse.Namespace) -> int:
+    from paymodel.olap import MissingPIIKeyError, build_warehouse, resolve_pii_key, update_warehouse
+
+    try:
+        key = resolve_pii_key(args.pii_key_file, demo=args.demo)
+    except (MissingPIIKeyError, OSError) as err:
+        print(f"paymodel olap: {err}", file=sys.stderr)
+        return 2
+    if args.demo and key.source.startswith("the published demo key"):
+        print("paymodel olap: --demo: identifiers are hashed with the published demo key, "
+              "which protects nothing (synthetic data only)")  # fmt: skip
+    common = {"pii_key": key, "engine": args.engine, "as_of": args.as_of,
+              "progress": not args.no_progress}  # fmt: skip
+    try:
+        if args.update:
+            report = update_warehouse(args.oltp, args.out, **common)
+        else:
+            report = build_warehouse(
+                args.oltp, args.out, reporting_currency=args.reporting_currency,
+                fiscal_year_start_month=args.fiscal_year_start_month, **common,
+            )  # fmt: skip
+    except (ValueError, FileNotFoundError) as err:
+        print(f"paymodel olap: {err}", file=sys.stderr)
+        return 2
+    print(report)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     from paymodel.paths import BUILD_DIR, SCHEMAS_DIR
 
@@ -203,6 +231,32 @@ def _parser() -> argparse.ArgumentParser:
                    help="folder of TinyDB files (one per collection) or postgresql:// URL")  # fmt: skip
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.set_defaults(func=_documents)
+
+    o = sub.add_parser(
+        "olap",
+        help="build the warehouse (star schema) from an OLTP database with Ibis",
+        epilog="Exit status: 0 built; 2 usage error (no PII key, bad target, as-of before the "
+        "last build). The PII key comes from --pii-key-file or $PAYMODEL_PII_KEY.",
+    )
+    o.add_argument("oltp", metavar="OLTP_TARGET", help="DuckDB file or postgresql:// URL (read only)")
+    o.add_argument("--out", required=True, metavar="WAREHOUSE",
+                   help="DuckDB file (created if missing) or postgresql:// URL")  # fmt: skip
+    o.add_argument("--engine", choices=("duckdb", "postgres", "pyspark"), default="duckdb",
+                   help="engine that runs the transforms (default: %(default)s)")  # fmt: skip
+    o.add_argument("--as-of", metavar="TIMESTAMP",
+                   help="ISO time the warehouse describes (default: the latest in the OLTP)")  # fmt: skip
+    o.add_argument("--reporting-currency", default="usd", type=str.lower,
+                   help="currency of the *_reporting amounts (default: %(default)s)")  # fmt: skip
+    o.add_argument("--fiscal-year-start-month", type=int, default=1, metavar="N",
+                   help="first month of the fiscal year, 1-12 (default: %(default)s)")  # fmt: skip
+    o.add_argument("--update", action="store_true",
+                   help="move the warehouse forward from its last build to --as-of, recomputing "
+                   "only the customers that changed")  # fmt: skip
+    o.add_argument("--pii-key-file", metavar="FILE", help="file holding the pseudonymisation key")
+    o.add_argument("--demo", action="store_true",
+                   help="without a key, hash with the published demo key (synthetic data only)")  # fmt: skip
+    o.add_argument("--no-progress", action="store_true", help="no progress bar")
+    o.set_defaults(func=_olap)
     return p
 
 

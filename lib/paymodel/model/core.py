@@ -33,6 +33,7 @@ __all__ = [
     "COUNTRY",
     "CURRENCY",
     "DATE",
+    "DECIMAL_AMOUNT",
     "ID",
     "INTEGER",
     "JSON",
@@ -42,6 +43,7 @@ __all__ = [
     "SMALLINT",
     "TEXT",
     "TIMESTAMP",
+    "Additivity",
     "Check",
     "Column",
     "ForeignKey",
@@ -68,6 +70,19 @@ class PII(enum.Enum):
     NONE = "none"
     QUASI = "quasi"
     DIRECT = "direct"
+
+
+class Additivity(enum.Enum):
+    """How a fact's measure may be summed (Kimball).
+
+    ``additive`` sums over every dimension (an amount); ``semi-additive`` sums over some
+    dimensions but not over time (a balance, a quantity at month end); ``non-additive``
+    never sums (a ratio, a lag, a score): average or count it instead.
+    """
+
+    ADDITIVE = "additive"
+    SEMI_ADDITIVE = "semi-additive"
+    NON_ADDITIVE = "non-additive"
 
 
 @dataclass(frozen=True)
@@ -108,6 +123,8 @@ DATE = LogicalType("date", "date", "string")
 JSON = LogicalType("json", "json", "object")
 RATE = LogicalType("rate", "decimal", "string", precision=20, scale=10)
 """An exchange rate or percentage: exact decimal, never a float."""
+DECIMAL_AMOUNT = LogicalType("decimal_amount", "decimal", "string", precision=20, scale=6)
+"""An amount in a currency's major unit, converted: exact decimal, six places, never a float."""
 
 
 @dataclass(frozen=True)
@@ -169,6 +186,7 @@ class Column:
         accepted: the accepted values (a check constraint ``IN (...)``).
         minimum/maximum: bounds (a check constraint). Amount types get ``0..99999999``
             (``AMOUNT``) by default; pass ``maximum=None`` to lift the 8-digit limit.
+        additivity: set on the measures of a fact table (see :class:`Additivity`).
     """
 
     name: str
@@ -182,6 +200,7 @@ class Column:
     accepted: tuple[str, ...] | None = None
     minimum: int | None = None
     maximum: int | None = None
+    additivity: Additivity | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -260,6 +279,11 @@ class Table:
         checks: row-level rules that involve several columns.
         stripe_object: the Stripe API object type this table holds, if any.
         why: why the table exists (shown in the dictionary and notebook 01).
+        kind: ``"fact"`` or ``"dimension"`` for a warehouse table, ``None`` otherwise.
+        business_process: a fact's business process (Kimball's first step).
+        natural_key: a dimension's key in the source (``customer_id``), beside its
+            surrogate primary key.
+        history: how a dimension keeps history (``"type 1: overwritten"``, ``"type 2: ..."``).
     """
 
     name: str
@@ -272,6 +296,10 @@ class Table:
     checks: Sequence[Check] = ()
     stripe_object: str | None = None
     why: str = ""
+    kind: str | None = None
+    business_process: str = ""
+    natural_key: tuple[str, ...] = ()
+    history: str = ""
     _by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -292,6 +320,20 @@ class Table:
                 raise ValueError(f"table {self.name}: primary key column {col} is nullable")
         if not self.grain.startswith("One row per"):
             raise ValueError(f"table {self.name}: grain must read 'One row per ...'")
+        self._check_kind()
+
+    def _check_kind(self) -> None:
+        """A fact states its process and measures; a dimension its natural key and history."""
+        if self.kind not in (None, "fact", "dimension"):
+            raise ValueError(f"table {self.name}: kind {self.kind!r} is not fact or dimension")
+        if self.kind == "fact" and not (self.business_process and self.measures):
+            raise ValueError(f"table {self.name}: a fact states its business process and measures")
+        if self.kind == "dimension" and not (self.natural_key and self.history):
+            raise ValueError(f"table {self.name}: a dimension states its natural key and history")
+        for col in self.natural_key:
+            self.column(col)
+        if self.kind != "fact" and self.measures:
+            raise ValueError(f"table {self.name}: only a fact has measures (additivity)")
 
     def column(self, name: str) -> Column:
         """The column called ``name``; ``KeyError`` names the table when it is missing."""
@@ -303,6 +345,11 @@ class Table:
     @property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
+
+    @property
+    def measures(self) -> tuple[Column, ...]:
+        """A fact's measures: the columns that state their additivity."""
+        return tuple(c for c in self.columns if c.additivity is not None)
 
     @property
     def all_foreign_keys(self) -> tuple[ForeignKey, ...]:
@@ -377,6 +424,14 @@ class Model:
     @property
     def table_names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.tables)
+
+    def dimension_keys(self, table: str) -> tuple[tuple[str, str], ...]:
+        """A fact's ``(column, dimension)`` pairs: its foreign keys to dimension tables."""
+        return tuple(
+            (fk.columns[0], fk.table)
+            for fk in self.table(table).all_foreign_keys
+            if self.table(fk.table).kind == "dimension"
+        )
 
     def checks(self) -> dict[str, tuple[Table, Check]]:
         """Every check in the model by constraint name (names are unique)."""

@@ -37,6 +37,7 @@ def _table_section(table: Table) -> list[str]:
         )
     if table.why:
         out.append(f"**Why:** {table.why}")
+    out += _warehouse_lines(table)
     out.append(f"**Primary key:** ({', '.join(table.primary_key)})")
     if table.unique_keys:
         keys = "; ".join(f"({', '.join(k)})" for k in table.unique_keys)
@@ -54,6 +55,8 @@ def _table_section(table: Table) -> list[str]:
     for c in table.columns:
         ref = refs.get(c.name, "")
         accepted = f" One of: {', '.join(f'`{v}`' for v in c.accepted)}." if c.accepted else ""
+        if c.additivity is not None:
+            accepted += f" Measure: {c.additivity.value}."
         out.append(
             f"| `{c.name}` | {c.type.name} | {'yes' if c.nullable else 'no'} | {c.pii.value} "
             f"| {ref} | {_cell(c.description + accepted)} |"
@@ -65,6 +68,21 @@ def _table_section(table: Table) -> list[str]:
             f"| `{ck.name}` | {_cell(ck.description)}{_engines(ck.dialects)} |" for ck in checks
         ]
     return [*out, ""]
+
+
+def _warehouse_lines(table: Table) -> list[str]:
+    """What Kimball asks of a fact (process, measures) and of a dimension (natural key, history)."""
+    out = []
+    if table.kind == "fact":
+        out.append(f"**Fact.** Business process: {table.business_process}.")
+        measures = ", ".join(
+            f"`{c.name}` ({c.additivity.value})" for c in table.measures if c.additivity
+        )
+        out.append(f"**Measures:** {measures}")
+    elif table.kind == "dimension":
+        out.append(f"**Dimension.** Natural key: ({', '.join(table.natural_key)}).")
+        out.append(f"**History:** {table.history}")
+    return out
 
 
 def data_dictionary(model: Model) -> str:

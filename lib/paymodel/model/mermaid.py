@@ -116,3 +116,40 @@ def er_diagram(model: Model, *, columns: bool = True, currencies: bool = False) 
                 lines.append(f'        {_type_name(col.type.sql)} {col.name}{marker} "{comment}"')
             lines.append("    }")
     return "\n".join(lines) + "\n"
+
+
+def star_diagram(model: Model) -> str:
+    """A warehouse model as a Mermaid ``erDiagram``: one edge per fact and dimension.
+
+    A fact that refers to a dimension in several roles (``created_date_key``,
+    ``paid_date_key``) gets one edge labelled with the roles; dimensions that every
+    fact uses (``dim_currency``) are named in a note instead of drawn to every fact.
+
+    Example:
+        >>> from paymodel.model.warehouse import STAR
+        >>> 'dim_date ||--o{ fact_refunds : "created"' in star_diagram(STAR)
+        True
+    """
+    facts = [t for t in model.tables if t.kind == "fact"]
+    used = [{fk.table for fk in f.all_foreign_keys} for f in facts]
+    everywhere = set.intersection(*used) & {"dim_currency"} if used else set()
+    lines = ["erDiagram", "    direction LR"]
+    for table in model.tables:
+        if table.kind is None:
+            continue
+        roles: dict[str, list[str]] = {}
+        for fk in table.all_foreign_keys:
+            if fk.table in everywhere and table.kind == "fact":
+                continue
+            role = fk.columns[0].removesuffix("_date_key").removesuffix("_key")
+            roles.setdefault(fk.table, []).append(role)
+        for parent, names in roles.items():
+            fks = [fk for fk in table.all_foreign_keys if fk.table == parent]
+            nullable = all(table.column(fk.columns[0]).nullable for fk in fks)
+            label = ", ".join(names) if parent == "dim_date" else names[0]
+            lines.append(f'    {parent} {"|o" if nullable else "||"}--o{{ {table.name} : "{label}"')
+    for name in sorted(everywhere):
+        lines.append(f"    {name} {{")
+        lines.append('        text note "every fact refers to it (currency, reporting_currency)"')
+        lines.append("    }")
+    return "\n".join(lines) + "\n"

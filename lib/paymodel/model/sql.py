@@ -83,7 +83,14 @@ def check_sql(sql: str, dialect_name: str) -> str:
 
 def _table(table: Table, md: sa.MetaData, dialect_name: str) -> sa.Table:
     cols = [
-        sa.Column(c.name, sqlalchemy_type(c.type), nullable=c.nullable, comment=c.description)
+        # autoincrement=False: an integer key is a value of the model (a date key), never SERIAL.
+        sa.Column(
+            c.name,
+            sqlalchemy_type(c.type),
+            nullable=c.nullable,
+            comment=c.description,
+            autoincrement=False,
+        )
         for c in table.columns
     ]
     constraints: list[sa.schema.Constraint] = [
