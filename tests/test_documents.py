@@ -7,6 +7,7 @@ PostgreSQL database. TinyDB-only properties (files, locks, crashes) are in
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,9 @@ from paymodel.documents import (
     read_profile,
     validate,
 )
+from paymodel.documents.features import subject_of
 from paymodel.documents.store import DocumentStore
+from paymodel.model.documents import FEATURE_SET, FEATURE_SET_VERSION
 
 
 @pytest.fixture(
@@ -77,6 +80,27 @@ def feedback(
         "charge_id": None,
         "dispute_id": None,
     }
+
+
+KEY = b"a test key of at least 16 bytes"
+
+
+def features(customer: str) -> dict:
+    subject = subject_of(customer, KEY)
+    return {
+        "feature_id": f"{subject}:{FEATURE_SET}:{FEATURE_SET_VERSION}",
+        "subject": subject,
+        "email_hash": None,
+        "feature_set": FEATURE_SET,
+        "feature_set_version": FEATURE_SET_VERSION,
+        "as_of": "2025-12-31T00:00:00Z",
+        "churn": {"tenure_days": 30, "plan_tier": "team", "delinquent": False, "months_billed": 1,
+                  "mrr_last_month_reporting": 19.5},
+        "payments": {"attempts_90d": 2, "failure_rate_90d": 0.5, "days_since_last_success": 3,
+                     "refund_rate": None, "disputes": 0},
+        "fraud": {"max_risk_score": 40, "mean_risk_score": 30.0, "payment_methods": 1,
+                  "card_countries": 1, "fraud_disputes": 0},
+    }  # fmt: skip
 
 
 CUSTOMER = {"id": "cus_a", "email": "a@example.org", "name": "Ada", "phone": None, "currency": "eur",
@@ -221,11 +245,36 @@ def test_erase_customer_removes_their_documents_in_every_collection(store):
     ])  # fmt: skip
     store.collection("feedback").insert([feedback(1, "hello"), feedback(2, "hi", customer="cus_b")])
     store.collection("customer_profiles").insert([profile_v1(CUSTOMER, [], [], [])])
-    counts = erase_customer(store, "cus_a")
-    assert counts == {"events": 2, "customer_profiles": 1, "behaviour": 0, "feedback": 1}
+    store.collection("ml_features").insert([features("cus_a"), features("cus_b")])
+    with pytest.raises(ValueError, match="ml_features holds pseudonymised documents"):
+        erase_customer(store, "cus_a")
+    assert store.collection("events").count() == 3, "a refused erasure deletes nothing"
+    counts = erase_customer(store, "cus_a", pii_key=KEY)
+    assert counts == {
+        "events": 2,
+        "customer_profiles": 1,
+        "behaviour": 0,
+        "feedback": 1,
+        "ml_features": 1,
+    }
     assert [e["id"] for e in store.collection("events").all()] == ["evt_3"]
     assert store.collection("customer_profiles").get("cus_a") is None
-    assert erase_customer(store, "cus_a") == dict.fromkeys(counts, 0)
+    assert [d["subject"] for d in store.collection("ml_features").all()] == [
+        subject_of("cus_b", KEY)
+    ]
+    assert erase_customer(store, "cus_a", pii_key=KEY) == dict.fromkeys(counts, 0)
+
+
+def test_ml_features_hold_no_identifier_in_clear(store):
+    doc = features("cus_a")
+    assert "cus_a" not in json.dumps(doc)
+    with pytest.raises(InvalidDocuments) as info:
+        store.collection("ml_features").insert([doc | {"subject": "cus_a"}])
+    assert info.value.errors[0].path == "/subject"
+    assert info.value.errors[0].rule == "pattern"
+    store.collection("ml_features").insert([doc])
+    found = store.collection("ml_features").find({"feature_set_version": FEATURE_SET_VERSION})
+    assert found == [doc]
 
 
 def test_a_failed_batch_writes_nothing(store):

@@ -118,13 +118,31 @@ def _ingest(args: argparse.Namespace) -> int:
 
 def _documents(args: argparse.Namespace) -> int:
     from paymodel.documents import InvalidDocuments, StoreLockedError, build_documents
+    from paymodel.olap import MissingPIIKeyError, resolve_pii_key
 
     data_dir = Path(args.data)
     if not (data_dir / "events.jsonl").is_file():
-        print(f"--data {data_dir}: no events.jsonl (a folder written by paymodel generate)", file=sys.stderr)
+        print(
+            f"--data {data_dir}: no events.jsonl (a folder written by paymodel generate)",
+            file=sys.stderr,
+        )
+        return 2
+    if "://" not in args.warehouse and not Path(args.warehouse).is_file():
+        print(
+            f"--warehouse {args.warehouse}: no such file (build it with paymodel olap)",
+            file=sys.stderr,
+        )
         return 2
     try:
-        report = build_documents(args.oltp, data_dir, args.out, progress=not args.no_progress)
+        key = resolve_pii_key(args.pii_key_file, demo=args.demo)
+    except (MissingPIIKeyError, OSError) as err:
+        print(f"paymodel documents: {err}", file=sys.stderr)
+        return 2
+    try:
+        report = build_documents(
+            args.oltp, data_dir, args.out, warehouse=args.warehouse, pii_key=key.key,
+            progress=not args.no_progress,
+        )  # fmt: skip
     except (ValueError, StoreLockedError) as err:
         print(err, file=sys.stderr)
         return 1 if isinstance(err, InvalidDocuments) else 2
@@ -222,13 +240,20 @@ def _parser() -> argparse.ArgumentParser:
         "documents",
         help="build the document collections (TinyDB files or PostgreSQL JSONB)",
         epilog="Exit status: 0 built; 1 a built document broke its schema (that collection "
-        "keeps its previous content); 2 usage error (bad target, folder locked by another writer).",
+        "keeps its previous content); 2 usage error (bad target, no PII key, folder locked by "
+        "another writer). The key must be the warehouse's (--pii-key-file or $PAYMODEL_PII_KEY).",
     )
     d.add_argument("oltp", metavar="OLTP_TARGET", help="OLTP DuckDB file or postgresql:// URL")
     d.add_argument("--data", required=True, metavar="DATA_DIR",
                    help="folder written by paymodel generate (events.jsonl, documents/)")  # fmt: skip
+    d.add_argument("--warehouse", required=True, metavar="WAREHOUSE",
+                   help="the warehouse built by paymodel olap (DuckDB file or URL): ml_features")  # fmt: skip
     d.add_argument("--out", required=True, metavar="DIR_OR_URL",
                    help="folder of TinyDB files (one per collection) or postgresql:// URL")  # fmt: skip
+    d.add_argument("--pii-key-file", metavar="FILE",
+                   help="file holding the warehouse's pseudonymisation key (else $PAYMODEL_PII_KEY)")  # fmt: skip
+    d.add_argument("--demo", action="store_true",
+                   help="without a key, hash with the published demo key (synthetic data only)")  # fmt: skip
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.set_defaults(func=_documents)
 
@@ -238,7 +263,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 built; 2 usage error (no PII key, bad target, as-of before the "
         "last build). The PII key comes from --pii-key-file or $PAYMODEL_PII_KEY.",
     )
-    o.add_argument("oltp", metavar="OLTP_TARGET", help="DuckDB file or postgresql:// URL (read only)")
+    o.add_argument(
+        "oltp", metavar="OLTP_TARGET", help="DuckDB file or postgresql:// URL (read only)"
+    )
     o.add_argument("--out", required=True, metavar="WAREHOUSE",
                    help="DuckDB file (created if missing) or postgresql:// URL")  # fmt: skip
     o.add_argument("--engine", choices=("duckdb", "postgres", "pyspark"), default="duckdb",

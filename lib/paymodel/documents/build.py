@@ -7,7 +7,8 @@ Sources, one way (model -> synthetic -> OLTP -> documents):
   subscriptions, charges, disputes) of a DuckDB file or PostgreSQL database;
 * ``behaviour``: ``documents/behaviour_events.jsonl`` bucketed per customer per day;
 * ``feedback``: ``documents/feedback.jsonl``, with tags, a sentiment, and the charge or
-  dispute it is about looked up in the OLTP tables.
+  dispute it is about looked up in the OLTP tables;
+* ``ml_features``: the warehouse (``paymodel olap``), pseudonymised with its key.
 
 :func:`build_documents` (the ``paymodel documents`` command) clears each collection and
 writes it again in a fixed order, so a rebuild gives byte-identical TinyDB files.
@@ -284,6 +285,8 @@ def build_documents(
     data_dir: str | Path,
     out: str | Path,
     *,
+    warehouse: str | Path | None = None,
+    pii_key: bytes | None = None,
     progress: bool = True,
 ) -> BuildReport:
     """Build every collection into ``out`` (a folder of TinyDB files, or a ``postgresql://`` URL).
@@ -292,6 +295,9 @@ def build_documents(
         oltp: the OLTP database (DuckDB file, ``postgresql://`` URL, or an engine).
         data_dir: a folder written by ``paymodel generate`` (events and documents).
         out: where the collections go; each is cleared and rewritten.
+        warehouse: the warehouse built from that OLTP database (DuckDB file or URL), the
+            source of ``ml_features``; without it ``ml_features`` is left as it is.
+        pii_key: the warehouse's pseudonymisation key (required with ``warehouse``).
         progress: show a progress bar (documents written).
 
     Raises:
@@ -302,6 +308,8 @@ def build_documents(
 
     from paymodel.oltp.ingest import open_target
 
+    if warehouse is not None and pii_key is None:
+        raise ValueError("ml_features: a warehouse needs its pseudonymisation key (pii_key)")
     data_dir = Path(data_dir)
     engine = open_target(oltp) if isinstance(oltp, str) else oltp
     try:
@@ -312,6 +320,10 @@ def build_documents(
             "behaviour": lambda: behaviour_documents(data_dir),
             "feedback": lambda: feedback_documents(data_dir, links.charges, links.disputes),
         }
+        if warehouse is not None:
+            from paymodel.documents.features import feature_documents
+
+            sources["ml_features"] = lambda: feature_documents(warehouse, pii_key)
         report = BuildReport(str(out))
         with (
             open_store(out) as store,

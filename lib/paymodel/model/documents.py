@@ -16,6 +16,8 @@ Design from the access patterns (each one is an :class:`Index`):
   totals (computed pattern) and a ``schema_version`` (schema versioning pattern).
 * ``behaviour``: one bucket per customer per day of clickstream (bucket pattern).
 * ``feedback``: survey answers and support tickets, by customer, by tag, by keyword.
+* ``ml_features``: per-customer churn and fraud features derived from the warehouse, with a
+  feature-set version and an as-of time; the customer only as the warehouse's keyed hash.
 
 Example:
     >>> COLLECTIONS["events"].key
@@ -34,6 +36,8 @@ from typing import Any, Literal
 
 __all__ = [
     "COLLECTIONS",
+    "FEATURE_SET",
+    "FEATURE_SET_VERSION",
     "FEEDBACK_CHANNELS",
     "FUNNEL_STEPS",
     "PROFILE_VERSION",
@@ -158,6 +162,7 @@ class Collection:
         indexes: the access patterns beyond reading by key.
         append_only: documents are never replaced; a second copy of a key is a duplicate.
         customer_paths: paths holding the customer id (for erasure).
+        pseudonymised: the customer paths hold the keyed hash of the id, not the id.
         previous: older versions' properties, by ``schema_version`` (schema versioning).
         why: why the document has this shape.
     """
@@ -173,6 +178,7 @@ class Collection:
     append_only: bool = False
     customer_paths: Sequence[str] = ("customer_id",)
     previous: Mapping[int, Mapping[str, Json]] = field(default_factory=dict)
+    pseudonymised: bool = False
 
     def __post_init__(self) -> None:
         if not self.grain.startswith("One document per"):
@@ -480,7 +486,88 @@ feedback = Collection(
     "Free text read whole; linked to a charge or dispute by reference (the charge lives in OLTP).",
 )
 
+FEATURE_SET = "churn_fraud"
+FEATURE_SET_VERSION = 1
+"""The feature set ml_features holds, and its version (bump it when a definition changes)."""
+
+_HASH = _string(
+    "HMAC-SHA256 (hex) under PAYMODEL_PII_KEY, as in the warehouse.", pattern="^[0-9a-f]{64}$"
+)
+_RATE = {
+    "type": ["number", "null"],
+    "minimum": 0,
+    "maximum": 1,
+    "description": "A share, 0-1; null without cases.",
+}
+
+ml_features = Collection(
+    "ml_features",
+    "One document per customer per feature-set version.",
+    "feature_id",
+    {
+        "feature_id": _string(
+            "subject, colon, feature set, colon, version.", pattern=r"^[0-9a-f]{64}:[a-z_]+:\d+$"
+        ),
+        "subject": _HASH
+        | {"description": "The customer id, pseudonymised with the warehouse's keyed hash."},
+        "email_hash": _nullable(
+            _HASH | {"description": "The warehouse's keyed hash of the email."}
+        ),
+        "feature_set": {"const": FEATURE_SET},
+        "feature_set_version": {"const": FEATURE_SET_VERSION},
+        "as_of": _instant("The warehouse's as-of time: every feature describes the customer then."),
+        "churn": _object(
+            "Features for a churn model.",
+            {
+                "tenure_days": _int("Days from sign-up to as_of."),
+                "plan_tier": _string("Plan tier at as_of (none without a live subscription)."),
+                "delinquent": {"type": "boolean", "description": "Latest invoice payment failed."},
+                "months_billed": _int("Months with a billed subscription item."),
+                "mrr_last_month_reporting": {
+                    "type": "number",
+                    "minimum": 0,
+                    "description": "MRR of the last month billed, reporting currency, major units.",
+                },
+            },
+        ),
+        "payments": _object(
+            "Payment behaviour.",
+            {
+                "attempts_90d": _int("Charge attempts in the 90 days before as_of."),
+                "failure_rate_90d": _RATE,
+                "days_since_last_success": _nullable(
+                    _int("Days since the last successful charge.")
+                ),
+                "refund_rate": _RATE,
+                "disputes": _int("Disputes ever."),
+            },
+        ),
+        "fraud": _object(
+            "Features for a fraud model.",
+            {
+                "max_risk_score": _nullable(_int("Highest Radar risk score, 0-99.", 0, 99)),
+                "mean_risk_score": {"type": ["number", "null"], "minimum": 0, "maximum": 99},
+                "payment_methods": _int("Distinct payment methods charged."),
+                "card_countries": _int("Distinct issuing countries of the cards charged."),
+                "fraud_disputes": _int("Disputes with reason fraudulent."),
+            },
+        ),
+    },
+    [
+        Index(
+            "feature_set_version",
+            "btree",
+            "a training set: every customer's features of one version",
+        ),
+        Index("as_of", "btree", "features as of a time (point-in-time correctness)"),
+    ],
+    "Derived from the warehouse, read whole by a model at training and scoring time; no "
+    "identifier in clear (GDPR: pseudonymised data is still personal data, the key stays outside).",
+    customer_paths=("subject",),
+    pseudonymised=True,
+)
+
 COLLECTIONS: dict[str, Collection] = {
-    c.name: c for c in (events, customer_profiles, behaviour, feedback)
+    c.name: c for c in (events, customer_profiles, behaviour, feedback, ml_features)
 }
 """Every collection, by name, in build order."""
