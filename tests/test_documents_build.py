@@ -11,15 +11,19 @@ import pytest
 from paymodel.cli import main
 from paymodel.documents import build_documents, open_store
 from paymodel.documents.build import read_jsonl
+from paymodel.documents.features import subject_of
 from paymodel.documents.search import search_quality
 from paymodel.model.documents import COLLECTIONS
+from paymodel.olap import build_warehouse, resolve_pii_key
 from paymodel.synthetic import generate
 from paymodel.synthetic.load import load_into_oltp
 
+KEY = resolve_pii_key(demo=True)
+
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory) -> tuple[Path, Path]:
-    """A small generated folder and its OLTP DuckDB file."""
+def source(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """A small generated folder, its OLTP DuckDB file and its warehouse."""
     from paymodel.oltp.ingest import open_target
 
     root = tmp_path_factory.mktemp("documents_source")
@@ -29,20 +33,35 @@ def source(tmp_path_factory) -> tuple[Path, Path]:
     engine = open_target(str(db))
     load_into_oltp(data, engine)
     engine.dispose()
-    return data, db
+    warehouse = root / "warehouse.duckdb"
+    build_warehouse(str(db), str(warehouse), pii_key=KEY)
+    return data, db, warehouse
+
+
+def _build(source, out) -> None:
+    data, db, warehouse = source
+    report = build_documents(
+        str(db), data, out, warehouse=warehouse, pii_key=KEY.key, progress=False
+    )
+    assert set(report.reports) == set(COLLECTIONS)
+    assert all(not r.rejected for r in report.reports.values())
+
+
+def _command(source, out) -> list[str]:
+    data, db, warehouse = source
+    return ["documents", str(db), "--data", str(data), "--warehouse", str(warehouse), "--out", str(out),
+            "--demo", "--no-progress"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def built(source, tmp_path_factory) -> Path:
-    data, db = source
     out = tmp_path_factory.mktemp("built") / "documents"
-    report = build_documents(str(db), data, out, progress=False)
-    assert all(not r.rejected for r in report.reports.values())
+    _build(source, out)
     return out
 
 
 def test_every_source_record_becomes_a_document(source, built):
-    data, db = source
+    data, db, _ = source
     with open_store(built, read_only=True) as store:
         counts = {name: store.collection(name).count() for name in COLLECTIONS}
         clicks = sum(d["n_events"] for d in store.collection("behaviour").all())
@@ -58,16 +77,33 @@ def test_every_source_record_becomes_a_document(source, built):
 
 
 def test_a_rebuild_gives_identical_files(source, built, tmp_path):
-    data, db = source
-    build_documents(str(db), data, built, progress=False)  # over the existing files
+    _build(source, built)  # over the existing files
     other = tmp_path / "again"
-    build_documents(str(db), data, other, progress=False)
+    _build(source, other)
     for name in COLLECTIONS:
         assert (built / f"{name}.json").read_bytes() == (other / f"{name}.json").read_bytes(), name
 
 
+def test_ml_features_match_the_warehouse_and_name_no_customer(source, built):
+    _, _, warehouse = source
+    text = (built / "ml_features.json").read_text()
+    assert "cus_" not in text, "no customer id in clear"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.sql(
+            "SELECT c.customer_id, c.email_hash, count(a.charge_id) FROM dim_customer c "
+            "LEFT JOIN fact_payment_attempts a ON a.customer_id = c.customer_id "
+            "AND a.created >= (SELECT max(as_of) FROM warehouse_builds) - INTERVAL 90 DAY "
+            "WHERE c.is_current GROUP BY ALL").fetchall()  # fmt: skip
+    with open_store(built, read_only=True) as store:
+        docs = {d["subject"]: d for d in store.collection("ml_features").all()}
+    for customer_id, email_hash, attempts in rows:
+        doc = docs[subject_of(customer_id, KEY.key)]
+        assert doc["email_hash"] == email_hash, "the same keyed hash as the warehouse"
+        assert doc["payments"]["attempts_90d"] == attempts
+
+
 def test_profiles_hold_no_card_number_and_match_the_oltp_totals(source, built):
-    _, db = source
+    _, db, _ = source
     text = (built / "customer_profiles.json").read_text()
     assert not re.search(r"\d{12,19}", text), "no PAN-like digit run in any profile"
     with open_store(built, read_only=True) as store:
@@ -82,7 +118,7 @@ def test_profiles_hold_no_card_number_and_match_the_oltp_totals(source, built):
 
 
 def test_billing_tickets_link_to_a_charge_of_the_same_customer(source, built):
-    _, db = source
+    _, db, _ = source
     with open_store(built, read_only=True) as store:
         tickets = store.collection("feedback").find(contains=("tags", "billing"))
     with duckdb.connect(str(db), read_only=True) as con:
@@ -94,8 +130,7 @@ def test_billing_tickets_link_to_a_charge_of_the_same_customer(source, built):
 
 @pytest.mark.postgres
 def test_the_postgres_twin_holds_the_same_documents(source, built, pg_dsn):
-    data, db = source
-    assert main(["documents", str(db), "--data", str(data), "--out", pg_dsn, "--no-progress"]) == 0
+    assert main(_command(source, pg_dsn)) == 0
     with open_store(pg_dsn) as pg, open_store(built, read_only=True) as tiny:
         for name in COLLECTIONS:
             assert pg.collection(name).all() == tiny.collection(name).all(), name
@@ -109,41 +144,20 @@ def test_the_postgres_twin_holds_the_same_documents(source, built, pg_dsn):
         ).find({"customer_id": customer})
 
 
-def test_the_command_reports_counts_and_refuses_bad_input(source, tmp_path, capsys):
-    data, db = source
-    assert (
-        main(
-            [
-                "documents",
-                str(db),
-                "--data",
-                str(data),
-                "--out",
-                str(tmp_path / "d"),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+def test_the_command_reports_counts_and_refuses_bad_input(source, tmp_path, capsys, monkeypatch):
+    out_dir = tmp_path / "d"
+    assert main(_command(source, out_dir)) == 0
     out = capsys.readouterr().out
     assert re.search(r"events: [\d,]+ written", out)
-    assert "documents in 4 collections" in out
-    assert main(["documents", str(db), "--data", str(tmp_path), "--out", str(tmp_path / "d")]) == 2
+    assert "documents in 5 collections" in out
+    bad_data = _command(source, out_dir)
+    bad_data[bad_data.index("--data") + 1] = str(tmp_path)
+    assert main(bad_data) == 2
     assert "no events.jsonl" in capsys.readouterr().err
-    with open_store(tmp_path / "d") as holder:
+    monkeypatch.delenv("PAYMODEL_PII_KEY", raising=False)
+    assert main([a for a in _command(source, out_dir) if a != "--demo"]) == 2
+    assert "PAYMODEL_PII_KEY" in capsys.readouterr().err
+    with open_store(out_dir) as holder:
         holder.collection("events").count()
-        assert (
-            main(
-                [
-                    "documents",
-                    str(db),
-                    "--data",
-                    str(data),
-                    "--out",
-                    str(tmp_path / "d"),
-                    "--no-progress",
-                ]
-            )
-            == 2
-        )
+        assert main(_command(source, out_dir)) == 2
         assert "open for writing by another writer" in capsys.readouterr().err
