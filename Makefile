@@ -59,8 +59,11 @@ run: venv ## Main job: schemas/, generate data, load + check it in DuckDB, inges
 	@# data/stripe holds one malformed record on purpose: exit 3 (quarantined) is the expected outcome.
 	$(BIN)/paymodel ingest data/stripe/catalog.json data/stripe/events.jsonl \
 	  --db $(BUILD)/stripe-story.duckdb || [ $$? -eq 3 ]
-	@# Document collections, one TinyDB file each; a rebuild over them gives identical files.
-	$(BIN)/paymodel documents $(BUILD)/oltp.duckdb --data $(BUILD)/data --out $(BUILD)/documents
+	@# The warehouse, then the document collections (one TinyDB file each; a rebuild gives
+	@# identical files). Synthetic data: hashed with the published demo key unless PAYMODEL_PII_KEY is set.
+	$(BIN)/paymodel olap $(BUILD)/oltp.duckdb --out $(BUILD)/warehouse.duckdb --demo
+	$(BIN)/paymodel documents $(BUILD)/oltp.duckdb --warehouse $(BUILD)/warehouse.duckdb \
+	  --data $(BUILD)/data --out $(BUILD)/documents --demo
 	$(BIN)/paymodel notebooks --out $(BUILD)/notebooks
 
 test: venv ## Lint, check schemas/ is up to date, run the test suite on 2 workers

@@ -42,7 +42,14 @@ import duckdb
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
-from matplotlib.ticker import FixedLocator, LogLocator, NullFormatter, NullLocator, ScalarFormatter
+from matplotlib.ticker import (
+    FixedLocator,
+    FuncFormatter,
+    LogLocator,
+    NullFormatter,
+    NullLocator,
+    ScalarFormatter,
+)
 
 from paymodel.documents import (
     InvalidDocuments,
@@ -56,7 +63,8 @@ from paymodel.documents import (
 from paymodel.documents.measure import growth_costs
 from paymodel.documents.postgres_store import index_ddl
 from paymodel.documents.search import LABELLED_QUERIES, search_quality
-from paymodel.model.documents import COLLECTIONS, RECENT_CHARGES
+from paymodel.model.documents import COLLECTIONS, FEATURE_SET_VERSION, RECENT_CHARGES
+from paymodel.olap import build_warehouse, resolve_pii_key
 from paymodel.oltp.engines import (
     drop_postgres_database,
     dsn_database,
@@ -78,9 +86,11 @@ growth_sizes = [500, 2000, 8000]
 # ## Setup
 #
 # A small account is generated (`scale` 0.02, about 200 customers), loaded into an OLTP
-# DuckDB file, and the collections are built from it into a folder of TinyDB files (one per
-# collection) and into a PostgreSQL database of their own on the server of `pg_dsn`
-# (dropped at the end), exactly as `paymodel documents` does.
+# DuckDB file, and its warehouse is built (`paymodel olap`; synthetic data, so identifiers
+# are hashed with the published demo key unless `PAYMODEL_PII_KEY` is set). The collections
+# are built from the three into a folder of TinyDB files (one per collection) and into a
+# PostgreSQL database of their own on the server of `pg_dsn` (dropped at the end), exactly
+# as `paymodel documents` does.
 
 # %%
 out = Path(out_dir)
@@ -97,9 +107,12 @@ oltp_path.unlink(missing_ok=True)
 engine = open_target(str(oltp_path))
 load_into_oltp(data, engine)
 engine.dispose()
+warehouse = out / "warehouse.duckdb"
+pii_key = resolve_pii_key(demo=True)
+print(build_warehouse(str(oltp_path), str(warehouse), pii_key=pii_key))
 tiny_dir = out / "documents"
-built = build_documents(str(oltp_path), data, tiny_dir, progress=False)
-build_documents(str(oltp_path), data, docs_dsn, progress=False)
+built = build_documents(str(oltp_path), data, tiny_dir, warehouse=warehouse, pii_key=pii_key.key, progress=False)
+build_documents(str(oltp_path), data, docs_dsn, warehouse=warehouse, pii_key=pii_key.key, progress=False)
 print(built)
 assert all(not r.rejected for r in built.reports.values())
 
@@ -139,7 +152,10 @@ for statement in index_ddl(COLLECTIONS["events"]):
 # click, with the day's counts computed once. **feedback** references its charge or dispute
 # by id (the charge lives in OLTP and changes there). **customer_profiles** embeds what is
 # read with the customer and bounded in number (payment methods, a subscription summary,
-# the last 10 charges) and computes the lifetime totals. One document of each:
+# the last 10 charges) and computes the lifetime totals. **ml_features** holds one customer's
+# churn and fraud features as of the warehouse's build, under a feature-set version, with
+# the customer only as the warehouse's keyed hash. A behaviour bucket, a feature document,
+# and the sizes of all:
 
 # %%
 with open_store(tiny_dir, read_only=True) as tiny:
@@ -151,6 +167,8 @@ with open_store(tiny_dir, read_only=True) as tiny:
     profiles = tiny.collection("customer_profiles").all()
 sample_profile = max(profiles, key=lambda p: p["lifetime"]["charges"])
 print(json.dumps(samples["behaviour"] | {"events": samples["behaviour"]["events"][:2]}, indent=1)[:1200])
+print(json.dumps(samples["ml_features"], indent=1))
+assert "cus_" not in (tiny_dir / "ml_features.json").read_text(), "no customer id in clear"
 display(pd.DataFrame({n: s.describe()[["count", "mean", "50%", "max"]] for n, s in sizes.items()}).T.round(0)
         .rename(columns={"50%": "median"}).rename_axis("JSON bytes per document"))  # fmt: skip
 
@@ -311,6 +329,9 @@ with open_store(tiny_dir, read_only=True) as tiny:
         f"behaviour on {day}": lambda s: s["behaviour"].find({"day": day}),
         f"feedback of {busy_customer}": lambda s: s["feedback"].find({"customer_id": busy_customer}),
         "feedback tagged billing": lambda s: s["feedback"].find(contains=("tags", "billing")),
+        f"ml_features, version {FEATURE_SET_VERSION}": lambda s: s["ml_features"].find(
+            {"feature_set_version": FEATURE_SET_VERSION}
+        ),
     }
     with open_store(docs_dsn) as pg:
         answers = pd.DataFrame(
@@ -383,14 +404,15 @@ assert {c: t["charged"] for c, t in doc["lifetime"]["by_currency"].items() if t[
 # ## 8. Erasure
 #
 # `erase_customer` removes a customer's documents from every collection (events about the
-# customer's objects included), the hook a later erasure of every layer calls.
+# customer's objects included; in ml_features the document of the customer's keyed hash,
+# so it needs the warehouse's key), the hook a later erasure of every layer calls.
 
 # %%
 with open_store(out / "scratch") as scratch:
     scratch.collection("customer_profiles").insert([sample_profile])
     with open_store(tiny_dir, read_only=True) as tiny:
         scratch.collection("feedback").insert(tiny.collection("feedback").find({"customer_id": cid}))
-    erased = erase_customer(scratch, cid)
+    erased = erase_customer(scratch, cid, pii_key=pii_key.key)
     print(erased)
     assert erased["customer_profiles"] == 1
     assert scratch.collection("customer_profiles").get(cid) is None
@@ -415,7 +437,8 @@ costs = pd.DataFrame(growth_costs(
 ))  # fmt: skip
 display(costs.round(2))
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
-panels = (("bytes_written", "bytes written by one insert", "bytes (log scale)"),
+costs["kb_written"] = costs["bytes_written"] / 1000
+panels = (("kb_written", "bytes written by one insert", "kilobytes (log scale)"),
           ("insert_one_ms", "time of one insert", "milliseconds (log scale)"),
           ("query_ms", "one query by customer", "milliseconds (log scale)"))  # fmt: skip
 for ax, (column, title, unit) in zip(axes, panels, strict=True):
@@ -427,7 +450,7 @@ for ax, (column, title, unit) in zip(axes, panels, strict=True):
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
-    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("documents in the collection (log scale)")
     ax.set_ylabel(unit)
@@ -454,6 +477,7 @@ assert tiny_costs["query_ms"].iloc[-1] > tiny_costs["query_ms"].iloc[0], "a Tiny
 #
 # * Each collection was designed from its access patterns; the PostgreSQL twin has one index
 #   per pattern (expression B-trees, GIN on an array, GIN on a `tsvector`).
+# * ml_features came from the warehouse with no customer id in clear.
 # * Embedding every charge (profile version 1) grows without bound; version 2's subset and
 #   computed totals stay bounded, and one read by key beat the relational five-query read.
 # * A profile carrying a card number, or a negative amount, was refused with its path and
