@@ -551,6 +551,7 @@ CREATE TABLE fact_balance_transactions (
 	type TEXT NOT NULL,
 	reporting_category TEXT NOT NULL,
 	source_id TEXT,
+	payout_id TEXT,
 	charge_id TEXT,
 	customer_id TEXT,
 	customer_key TEXT,
@@ -575,8 +576,8 @@ CREATE TABLE fact_balance_transactions (
 	CONSTRAINT fk_fact_balance_transactions_available_date_key FOREIGN KEY(available_date_key) REFERENCES dim_date (date_key),
 	CONSTRAINT fk_fact_balance_transactions_currency FOREIGN KEY(currency) REFERENCES dim_currency (currency),
 	CONSTRAINT fk_fact_balance_transactions_reporting_currency FOREIGN KEY(reporting_currency) REFERENCES dim_currency (currency),
-	CONSTRAINT ck_fact_balance_transactions_type_accepted CHECK (type IN ('adjustment', 'charge', 'payment', 'payment_refund', 'payout', 'refund', 'stripe_fee')),
-	CONSTRAINT ck_fact_balance_transactions_reporting_category_accepted CHECK (reporting_category IN ('charge', 'refund', 'dispute', 'dispute_reversal', 'fee', 'payout', 'other_adjustment')),
+	CONSTRAINT ck_fact_balance_transactions_type_accepted CHECK (type IN ('adjustment', 'charge', 'payment', 'payment_refund', 'payout', 'payout_failure', 'refund', 'stripe_fee')),
+	CONSTRAINT ck_fact_balance_transactions_reporting_category_accepted CHECK (reporting_category IN ('charge', 'refund', 'dispute', 'dispute_reversal', 'fee', 'payout', 'payout_reversal', 'other_adjustment')),
 	CONSTRAINT ck_fact_balance_transactions_currency_iso CHECK (currency ~ '^[a-z]{3}$'),
 	CONSTRAINT ck_fact_balance_transactions_reporting_currency_iso CHECK (reporting_currency ~ '^[a-z]{3}$'),
 	CONSTRAINT ck_fact_balance_transactions_status_accepted CHECK (status IN ('available', 'pending')),
@@ -589,7 +590,8 @@ COMMENT ON TABLE fact_balance_transactions IS 'One row per balance transaction.'
 COMMENT ON COLUMN fact_balance_transactions.balance_transaction_id IS 'Stripe id of the balance transaction.';
 COMMENT ON COLUMN fact_balance_transactions.type IS 'Kind of movement.';
 COMMENT ON COLUMN fact_balance_transactions.reporting_category IS 'Accounting category.';
-COMMENT ON COLUMN fact_balance_transactions.source_id IS 'Charge, refund or dispute that caused it.';
+COMMENT ON COLUMN fact_balance_transactions.source_id IS 'Charge, refund, dispute or payout that caused it.';
+COMMENT ON COLUMN fact_balance_transactions.payout_id IS 'Automatic payout that settled it, once that payout exists at the as-of time.';
 COMMENT ON COLUMN fact_balance_transactions.charge_id IS 'Charge of the source (itself, or the refunded or disputed one).';
 COMMENT ON COLUMN fact_balance_transactions.customer_id IS 'Stripe id of the customer (natural key).';
 COMMENT ON COLUMN fact_balance_transactions.customer_key IS 'Key of the customer version valid at the fact''s time in dim_customer.';
@@ -608,6 +610,47 @@ COMMENT ON COLUMN fact_balance_transactions.net IS 'amount - fee, in the currenc
 COMMENT ON COLUMN fact_balance_transactions.amount_reporting IS 'Gross amount, in the reporting currency''s major units, converted at the fact''s date.';
 COMMENT ON COLUMN fact_balance_transactions.fee_reporting IS 'Total fee, in the reporting currency''s major units, converted at the fact''s date.';
 COMMENT ON COLUMN fact_balance_transactions.net_reporting IS 'Net amount, in the reporting currency''s major units, converted at the fact''s date.';
+
+-- fact_payouts: One row per payout.
+CREATE TABLE fact_payouts (
+	payout_id TEXT NOT NULL,
+	created_date_key INTEGER NOT NULL,
+	arrival_date_key INTEGER NOT NULL,
+	currency TEXT NOT NULL,
+	reporting_currency TEXT NOT NULL,
+	status TEXT NOT NULL,
+	method TEXT NOT NULL,
+	automatic BOOLEAN NOT NULL,
+	failure_code TEXT,
+	settled_count INTEGER NOT NULL,
+	amount BIGINT NOT NULL,
+	settled_net BIGINT NOT NULL,
+	amount_reporting NUMERIC(20, 6) NOT NULL,
+	CONSTRAINT pk_fact_payouts PRIMARY KEY (payout_id),
+	CONSTRAINT fk_fact_payouts_created_date_key FOREIGN KEY(created_date_key) REFERENCES dim_date (date_key),
+	CONSTRAINT fk_fact_payouts_arrival_date_key FOREIGN KEY(arrival_date_key) REFERENCES dim_date (date_key),
+	CONSTRAINT fk_fact_payouts_currency FOREIGN KEY(currency) REFERENCES dim_currency (currency),
+	CONSTRAINT fk_fact_payouts_reporting_currency FOREIGN KEY(reporting_currency) REFERENCES dim_currency (currency),
+	CONSTRAINT ck_fact_payouts_currency_iso CHECK (currency ~ '^[a-z]{3}$'),
+	CONSTRAINT ck_fact_payouts_reporting_currency_iso CHECK (reporting_currency ~ '^[a-z]{3}$'),
+	CONSTRAINT ck_fact_payouts_status_accepted CHECK (status IN ('pending', 'in_transit', 'paid', 'failed', 'canceled')),
+	CONSTRAINT ck_fact_payouts_settled_count_range CHECK (settled_count >= 0),
+	CONSTRAINT ck_fact_payouts_amount_range CHECK (amount >= 0)
+);
+COMMENT ON TABLE fact_payouts IS 'One row per payout.';
+COMMENT ON COLUMN fact_payouts.payout_id IS 'Stripe id of the payout.';
+COMMENT ON COLUMN fact_payouts.created_date_key IS 'Day the payout was made (UTC), a key of dim_date (YYYYMMDD).';
+COMMENT ON COLUMN fact_payouts.arrival_date_key IS 'Day the funds are expected at the bank (UTC), a key of dim_date (YYYYMMDD).';
+COMMENT ON COLUMN fact_payouts.currency IS 'Currency of the amounts.';
+COMMENT ON COLUMN fact_payouts.reporting_currency IS 'Currency of the *_reporting amounts (the build''s reporting currency).';
+COMMENT ON COLUMN fact_payouts.status IS 'Status at the as-of time.';
+COMMENT ON COLUMN fact_payouts.method IS 'Standard or instant.';
+COMMENT ON COLUMN fact_payouts.automatic IS 'Made by the payout schedule (it settles balance transactions).';
+COMMENT ON COLUMN fact_payouts.failure_code IS 'Why the bank refused it.';
+COMMENT ON COLUMN fact_payouts.settled_count IS 'Balance transactions it settled.';
+COMMENT ON COLUMN fact_payouts.amount IS 'Amount sent to the bank, in the currency''s minor units.';
+COMMENT ON COLUMN fact_payouts.settled_net IS 'Net of the balance transactions it settled, in the currency''s minor units.';
+COMMENT ON COLUMN fact_payouts.amount_reporting IS 'Amount sent to the bank, in the reporting currency''s major units, converted at the fact''s date.';
 
 -- fact_subscription_item_months: One row per subscription item per month it was live.
 CREATE TABLE fact_subscription_item_months (

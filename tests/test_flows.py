@@ -203,13 +203,15 @@ def test_decline_then_retry_with_another_card(engine: sa.Engine, pay: Payments) 
     )
     assert (pi["status"], pi["amount_received"]) == ("requires_payment_method", 0)
     failed = one(engine, "charges", payment_intent_id=pi["id"])
+    # Stripe's places: the error code card_declined, the issuer's reason beside it
     assert (failed["status"], failed["failure_code"], failed["outcome_type"]) == (
-        "failed", "insufficient_funds", "issuer_declined",
+        "failed", "card_declined", "issuer_declined",
     )  # fmt: skip
-    assert (
-        one(engine, "payment_intents", id=pi["id"])["last_payment_error_code"]
-        == "insufficient_funds"
-    )
+    assert failed["outcome_reason"] == "insufficient_funds"
+    stored = one(engine, "payment_intents", id=pi["id"])
+    assert (stored["last_payment_error_code"], stored["last_payment_error_decline_code"]) == (
+        "card_declined", "insufficient_funds",
+    )  # fmt: skip
     assert count_rows(engine, "balance_transactions") == 0
     good = pay.create_payment_method("visa")["id"]
     pay.attach_payment_method(good, customer_id=cus)
@@ -218,7 +220,8 @@ def test_decline_then_retry_with_another_card(engine: sa.Engine, pay: Payments) 
     charges = rows(engine, "charges", payment_intent_id=pi["id"])
     assert sorted(c["status"] for c in charges) == ["failed", "succeeded"]
     assert pi["latest_charge"] == next(c["id"] for c in charges if c["status"] == "succeeded")
-    assert one(engine, "payment_intents", id=pi["id"])["last_payment_error_code"] is None
+    stored = one(engine, "payment_intents", id=pi["id"])
+    assert (stored["last_payment_error_code"], stored["last_payment_error_decline_code"]) == (None, None)
 
 
 def test_radar_block_is_not_sent_to_the_network(engine: sa.Engine, pay: Payments) -> None:

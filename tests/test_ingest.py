@@ -41,7 +41,7 @@ def at(seconds: int) -> datetime:
 def customer(**changes: Any) -> dict[str, Any]:
     row = {"id": "cus_T1", "email": "li@example.com", "name": "Li Wei", "phone": None,
            "currency": "usd", "balance": 0, "delinquent": False, "preferred_locale": None,
-           "created": T0, "metadata": None}  # fmt: skip
+           "created": T0, "metadata": {}}  # fmt: skip
     return {**row, **changes}
 
 
@@ -50,7 +50,7 @@ def payment_intent(**changes: Any) -> dict[str, Any]:
            "currency": "usd", "amount": 2000, "amount_capturable": 0, "amount_received": 0,
            "status": "requires_payment_method", "capture_method": "automatic",
            "last_payment_error_code": None, "cancellation_reason": None, "canceled_at": None,
-           "description": None, "created": at(10), "metadata": None}  # fmt: skip
+           "description": None, "created": at(10), "metadata": {}}  # fmt: skip
     return {**row, **changes}
 
 
@@ -62,7 +62,7 @@ def charge(**changes: Any) -> dict[str, Any]:
            "failure_message": None, "outcome_type": "authorized",
            "outcome_network_status": "approved_by_network", "outcome_risk_level": "normal",
            "outcome_risk_score": 7, "three_d_secure_result": None, "created": at(20),
-           "metadata": None}  # fmt: skip
+           "metadata": {}}  # fmt: skip
     return {**row, **changes}
 
 
@@ -291,14 +291,14 @@ def test_owned_rows_follow_the_snapshot(db: sa.Engine) -> None:
 
 def test_quarantine_keeps_the_raw_record_the_rule_and_when(db: sa.Engine, tmp_path: Path) -> None:
     path = tmp_path / "mixed.jsonl"
-    payout = {"id": "evt_9", "object": "event", "type": "payout.paid", "created": 1748854800,
-              "livemode": False, "pending_webhooks": 0, "request": None, "api_version": None,
-              "data": {"object": {"object": "payout", "id": "po_1", "amount": 100}}}  # fmt: skip
+    transfer = {"id": "evt_9", "object": "event", "type": "transfer.created", "created": 1748854800,
+                "livemode": False, "pending_webhooks": 0, "request": None, "api_version": None,
+                "data": {"object": {"object": "transfer", "id": "tr_1", "amount": 100}}}  # fmt: skip
     bad_currency = event("evt_8", "customer.created", "customers", customer(currency="xyz"), T0)
     lines = [
         '{"object": "customer", "id": "cus_T9", ',  # cut short
         "[1, 2, 3]",
-        json.dumps(payout),
+        json.dumps(transfer),
         json.dumps(bad_currency),
         json.dumps(
             {
@@ -315,15 +315,15 @@ def test_quarantine_keeps_the_raw_record_the_rule_and_when(db: sa.Engine, tmp_pa
     report = ingest(path, db)
     assert_adds_up(report)
     assert (report.read, report.applied, report.quarantined) == (6, 1, 5)
-    assert report.by_type["payout"]["quarantined"] == 1
+    assert report.by_type["transfer"]["quarantined"] == 1
     rows = {r["source_line"]: r for r in table_rows(db, "ingest_quarantine")}
     assert rows[1]["rule"] == "malformed_json"
     assert rows[1]["raw"] == lines[0]
     assert rows[2]["rule"] == "not_an_object"
     assert rows[3]["rule"] == "unknown_object_type"
     assert (rows[3]["object_type"], rows[3]["object_id"], rows[3]["event_id"]) == (
-        "payout",
-        "po_1",
+        "transfer",
+        "tr_1",
         "evt_9",
     )
     assert rows[4]["rule"] == "unknown_reference"
@@ -560,7 +560,10 @@ def test_references_that_change_while_referenced(db: sa.Engine) -> None:
             {"customer_addresses": [address]},
             currency="eur",
         ),
-        changed("payment_intents", "pi_3RZqA3Jenny", "payment_intent.updated", customer_id=None),
+        # (its customer must stay: the charge's customer agrees with it, an agreement key)
+        changed(
+            "payment_intents", "pi_3RZqA3Jenny", "payment_intent.updated", payment_method_id=None
+        ),
     ]
     report = ingest(records, db)
     assert (report.applied, report.quarantined) == (5, 0)
@@ -568,5 +571,24 @@ def test_references_that_change_while_referenced(db: sa.Engine) -> None:
     assert table_rows(db, "subscription_items")[0]["price_id"] == "price_annual"
     assert table_rows(db, "customers")[0]["currency"] == "eur"
     assert table_rows(db, "subscriptions")[0]["default_payment_method_id"] is None
-    assert table_rows(db, "payment_intents")[0]["customer_id"] is None
+    assert table_rows(db, "payment_intents")[0]["payment_method_id"] is None
     assert count(db, "charges") == 1  # still referencing the detached card
+
+
+def test_a_disagreeing_reference_is_quarantined_naming_the_columns(db: sa.Engine) -> None:
+    """A refund whose payment intent is not its charge's: refused on every engine, by rule."""
+    ingest(STORY, db)
+    (charge,) = table_rows(db, "charges")
+    bad = {
+        "object": "refund", "id": "re_disagrees", "amount": 100, "currency": charge["currency"],
+        "charge": charge["id"], "payment_intent": "pi_someoneelse", "status": "succeeded",
+        "reason": None, "created": int(T0.timestamp()) + 86400, "metadata": {},
+    }  # fmt: skip
+    intent = {**table_rows(db, "payment_intents")[0], "id": "pi_someoneelse"}
+    from paymodel.model.stripe import to_stripe_object
+
+    report = ingest([to_stripe_object("payment_intents", intent), bad], db)
+    assert (report.applied, report.quarantined) == (1, 1)
+    (row,) = [r for r in table_rows(db, "ingest_quarantine") if r["object_id"] == "re_disagrees"]
+    assert row["rule"] == "invalid_object"
+    assert "refund re_disagrees: payment_intent_id pi_someoneelse disagrees with charges" in row["error"]

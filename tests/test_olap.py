@@ -85,7 +85,7 @@ def differences(a: dict[str, list[tuple]], b: dict[str, list[tuple]]) -> dict[st
 
 # --- fixtures --------------------------------------------------------------------------------
 
-SCALE, MONTHS, SEED = 0.006, 4, 5
+SCALE, MONTHS, SEED = 0.006, 4, 3  # seed 3: refunds and disputes at this scale
 
 
 @pytest.fixture(scope="module")
@@ -322,7 +322,8 @@ def test_mrr_counts_active_licensed_items_only(wh):
 def test_bus_matrix_and_model_declare_kimballs_four_steps():
     matrix = {fact: dims for fact, _, dims in bus_matrix()}
     assert set(matrix) == {t.name for t in WAREHOUSE.tables if t.kind == "fact"}
-    assert all("dim_date" in d and "dim_customer" in d for d in matrix.values())
+    assert all("dim_date" in d for d in matrix.values())
+    assert all("dim_customer" in d for f, d in matrix.items() if f != "fact_payouts")
     for t in WAREHOUSE.tables:
         if t.kind == "fact":
             assert t.business_process

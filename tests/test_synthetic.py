@@ -191,7 +191,14 @@ def test_declines_3ds_and_risk(db: duckdb.DuckDBPyConnection) -> None:
     failed, total = _q(db, "SELECT COUNT(*) FILTER (WHERE status = 'failed'), COUNT(*) FROM charges")[0]
     assert 0.01 < failed / total < 0.12
     codes = {r[0] for r in _q(db, "SELECT DISTINCT failure_code FROM charges WHERE failure_code IS NOT NULL")}
-    assert {"insufficient_funds", "generic_decline", "do_not_honor"} <= codes
+    assert codes <= {"card_declined", "expired_card", "incorrect_cvc", "processing_error", "authentication_required"}
+    reasons = {r[0] for r in _q(db, "SELECT DISTINCT outcome_reason FROM charges WHERE failure_code = 'card_declined'")}
+    assert {"insufficient_funds", "generic_decline", "do_not_honor"} <= reasons
+    assert _one(db, "SELECT COUNT(*) FROM charges WHERE outcome_type = 'blocked' "
+                    "AND outcome_reason IS DISTINCT FROM 'highest_risk_level'") == 0  # fmt: skip
+    # a payment intent's last error carries both: Stripe's error code and the issuer's decline code
+    assert _one(db, "SELECT COUNT(*) FROM payment_intents WHERE last_payment_error_code = 'card_declined' "
+                    "AND last_payment_error_decline_code = 'insufficient_funds'") > 0  # fmt: skip
     assert _one(db, "SELECT COUNT(*) FROM charges WHERE three_d_secure_result = 'authenticated'") > 0
     fraud = _one(db, "SELECT AVG(c.outcome_risk_score) FROM charges c JOIN disputes d ON d.charge_id = c.id "
                      "WHERE d.reason = 'fraudulent'")  # fmt: skip

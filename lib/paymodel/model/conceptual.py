@@ -76,6 +76,8 @@ def relationships(model: Model, *, currencies: bool = False) -> list[Relationshi
         for fk in child.all_foreign_keys:
             if fk.table == CURRENCY_TABLE and not currencies:
                 continue
+            if fk in child.agreement_keys:  # the same relationship as its first column's
+                continue
             nullable = any(child.column(c).nullable for c in fk.columns)
             out.append(
                 Relationship(

@@ -164,6 +164,8 @@ class ForeignKey:
     table: str
     referred: tuple[str, ...] = ("id",)
     dialects: tuple[str, ...] | None = None
+    why: str = ""
+    """Why the key exists, for a key the columns alone do not explain (an agreement key)."""
 
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -368,6 +370,21 @@ class Table:
         return (*single, *self.foreign_keys)
 
     @property
+    def agreement_keys(self) -> tuple[ForeignKey, ...]:
+        """Multi-column foreign keys that make a redundant column agree with its parent's.
+
+        ``refunds (charge_id, payment_intent_id) -> charges (id, payment_intent_id)``: the
+        refund's ``payment_intent_id`` must be its charge's. Their first column already
+        references the parent on its own; they draw no second relationship in diagrams.
+        """
+        single = {fk.columns[0]: fk.table for fk in self.all_foreign_keys if len(fk.columns) == 1}
+        return tuple(
+            fk
+            for fk in self.foreign_keys
+            if len(fk.columns) > 1 and single.get(fk.columns[0]) == fk.table
+        )
+
+    @property
     def unique_keys(self) -> tuple[tuple[str, ...], ...]:
         """Single-column unique keys from the columns, then the multi-column ones."""
         return tuple((c.name,) for c in self.columns if c.unique) + tuple(self.unique)
@@ -408,12 +425,41 @@ class Model:
                     raise ValueError(f"table {t.name}: references unknown table {fk.table}")
                 for col in fk.referred:
                     parent.column(col)
-                if fk.referred != parent.primary_key and fk.referred not in parent.unique_keys:
+                if (
+                    fk.referred != parent.primary_key
+                    and fk.referred not in parent.unique_keys
+                    and not set(parent.primary_key) <= set(fk.referred)
+                ):
                     raise ValueError(
                         f"table {t.name}: foreign key to {fk.table}{fk.referred} "
-                        "is not a primary or unique key there"
+                        "is not a primary or unique key there, nor contains the primary key"
                     )
         object.__setattr__(self, "tables", tuple(_dependency_order(self.tables)))
+
+    def implied_unique_keys(self, name: str) -> tuple[tuple[tuple[str, ...], tuple[str, ...] | None], ...]:
+        """Keys of table ``name`` that other tables' foreign keys refer to beyond its own keys.
+
+        A foreign key may refer to columns that contain the primary key, such as
+        ``charges (id, payment_intent_id)``: unique because ``id`` is, but SQL wants a
+        declared ``UNIQUE`` to refer to. Each comes with the engines whose DDL declares a
+        foreign key onto it (``None``: all), which are the engines that declare it.
+        """
+        parent = self.table(name)
+        found: dict[tuple[str, ...], set[str] | None] = {}
+        for t in self.tables:
+            for fk in t.all_foreign_keys:
+                if fk.table != name or fk.referred == parent.primary_key:
+                    continue
+                if fk.referred in parent.unique_keys:
+                    continue
+                if fk.referred in found and found[fk.referred] is None:
+                    continue
+                engines = found.get(fk.referred, set())
+                found[fk.referred] = None if fk.dialects is None else {*(engines or ()), *fk.dialects}
+        return tuple(
+            (key, None if engines is None else tuple(sorted(engines)))
+            for key, engines in found.items()
+        )
 
     def table(self, name: str) -> Table:
         for t in self.tables:

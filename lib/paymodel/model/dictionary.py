@@ -28,7 +28,7 @@ def _engines(dialects: tuple[str, ...] | None) -> str:
     )
 
 
-def _table_section(table: Table) -> list[str]:
+def _table_section(table: Table, model: Model | None = None) -> list[str]:
     out = [f"## `{table.name}`", "", f"**Grain:** {table.grain}"]
     if table.stripe_object:
         out.append(
@@ -42,6 +42,18 @@ def _table_section(table: Table) -> list[str]:
     if table.unique_keys:
         keys = "; ".join(f"({', '.join(k)})" for k in table.unique_keys)
         out.append(f"**Unique keys:** {keys}")
+    implied = model.implied_unique_keys(table.name) if model is not None else ()
+    if implied:
+        keys = "; ".join(f"({', '.join(k)}){_engines(d)}" for k, d in implied)
+        out.append(
+            f"**Unique keys other tables' agreement keys refer to** (unique because they "
+            f"contain the primary key): {keys}"
+        )
+    for fk in table.agreement_keys:
+        out.append(
+            f"**Agreement key:** ({', '.join(fk.columns)}) references `{fk.table}` "
+            f"({', '.join(fk.referred)}){_engines(fk.dialects)}. {fk.why}"
+        )
     out += [
         "",
         "| column | type | null | PII | references | description |",
@@ -106,5 +118,5 @@ def data_dictionary(model: Model) -> str:
     lines += [f"| [`{t.name}`](#{t.name}) | {t.grain} | {len(t.columns)} |" for t in model.tables]
     lines.append("")
     for table in model.tables:
-        lines += _table_section(table)
+        lines += _table_section(table, model)
     return "\n".join(lines).rstrip() + "\n"

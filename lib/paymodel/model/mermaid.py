@@ -87,6 +87,8 @@ def er_diagram(model: Model, *, columns: bool = True, currencies: bool = False) 
         for fk in child.all_foreign_keys:
             if fk.table == "currencies" and not currencies and child.name != "fx_rates":
                 continue
+            if fk in child.agreement_keys:  # the same relationship as its first column's
+                continue
             label = relationship_label(fk.table, child.name, fk)
             if (fk.table, label) in seen:
                 label = "_".join(fk.columns)

@@ -19,11 +19,16 @@ Design decisions (each one is visible in the tables below):
   a foreign-key cycle at all (no ``ALTER TABLE ... ADD FOREIGN KEY``, no deferrable
   constraints).
 * **Balance transactions** point at their source through one typed foreign key per
-  source kind (charge, refund, dispute) instead of Stripe's polymorphic ``source``,
-  so every reference is enforced.
+  source kind (``charge_id``, ``refund_id``, ``dispute_id``, ``source_payout_id``)
+  instead of Stripe's polymorphic ``source``, so every reference is enforced. Apart
+  from its source, each one names the automatic payout that settled it
+  (``payout_id``); a payout has no pointer back to its own balance transaction (child
+  -> parent only, no cycle): it is the one whose ``source_payout_id`` is the payout.
 * **Addresses** of customers live in ``customer_addresses``: all optional, all
   personal data, erasable in one place (GDPR).
 * **Metadata** is a JSON column per object: keys are free-form and never joined on.
+  Empty metadata is ``{}``, as Stripe sends it, and the column is NOT NULL: one
+  representation whether a row was loaded, ingested or written by a payment flow.
 * **No card number or CVC** anywhere (PCI DSS): brand, funding, country, expiry,
   last 4 and fingerprint only. A test enforces it.
 """
@@ -48,17 +53,21 @@ from paymodel.model.core import (
     TIMESTAMP,
     Check,
     Column,
+    ForeignKey,
     Model,
     Table,
 )
 from paymodel.model.operational import IDEMPOTENCY_TABLES, INGESTION_TABLES
 
 __all__ = [
+    "DECLINE_CODES",
+    "ERROR_CODES",
     "OLTP",
     "STATUSES",
     "STRIPE_TABLES",
     "THREE_DECIMAL_CURRENCIES",
     "ZERO_DECIMAL_CURRENCIES",
+    "error_code",
 ]
 
 ZERO_DECIMAL_CURRENCIES = (
@@ -104,12 +113,12 @@ STATUSES: dict[str, tuple[str, ...]] = {
         "lost",
     ),
     "balance_transactions": ("available", "pending"),
+    "payouts": ("pending", "in_transit", "paid", "failed", "canceled"),
 }
 """Accepted ``status`` values per table, from Stripe's lifecycles."""
 
 DECLINE_CODES = (
     "authentication_required",
-    "card_declined",
     "card_velocity_exceeded",
     "do_not_honor",
     "expired_card",
@@ -121,7 +130,33 @@ DECLINE_CODES = (
     "processing_error",
     "stolen_card",
 )
-"""Failure and decline codes the model accepts on charges and payment intents."""
+"""The card issuer's reasons (Stripe's decline codes): ``charges.outcome_reason`` and
+``payment_intents.last_payment_error_decline_code``."""
+
+ERROR_CODES = (
+    "authentication_required",
+    "card_declined",
+    "expired_card",
+    "incorrect_cvc",
+    "incorrect_number",
+    "processing_error",
+)
+"""Stripe's error codes for a failed card payment: ``charges.failure_code`` and
+``payment_intents.last_payment_error_code``. An issuer decline is ``card_declined`` with
+its decline code beside it, except the codes Stripe reports as errors of their own."""
+
+RADAR_REASONS = ("highest_risk_level", "elevated_risk_level", "rule")
+"""``outcome.reason`` of a charge Radar blocked or sent to review."""
+
+
+def error_code(decline_code: str) -> str:
+    """Stripe's error code for a decline code: ``card_declined`` unless it is one itself.
+
+    Example:
+        >>> error_code("insufficient_funds"), error_code("expired_card")
+        ('card_declined', 'expired_card')
+    """
+    return decline_code if decline_code in ERROR_CODES else "card_declined"
 
 
 _MUTABLE_REFERENCE = ("postgresql",)
@@ -147,8 +182,8 @@ def _metadata() -> Column:
     return Column(
         "metadata",
         JSON,
-        "Free-form key-value pairs set by the account; may hold personal data.",
-        nullable=True,
+        "Free-form key-value pairs set by the account; may hold personal data. Empty is {} "
+        "(as Stripe sends it), never NULL: loading and ingestion store it the same way.",
         pii=PII.QUASI,
     )
 
@@ -619,6 +654,14 @@ discounts = Table(
             nullable=True,
         ),
     ],
+    foreign_keys=[
+        ForeignKey(
+            ("subscription_id", "customer_id"),
+            "subscriptions",
+            ("id", "customer_id"),
+            why="A discount on a subscription is for the subscription's customer.",
+        )
+    ],
     checks=[_ordered("discounts", "starts_at", "ends_at")],
     stripe_object="discount",
     why="A coupon's use by one customer, with its own start and end (repeating coupons).",
@@ -684,6 +727,14 @@ invoices = Table(
         Column("voided_at", TIMESTAMP, "When it was voided.", nullable=True),
         _created("invoice"),
         _metadata(),
+    ],
+    foreign_keys=[
+        ForeignKey(
+            ("subscription_id", "customer_id"),
+            "subscriptions",
+            ("id", "customer_id"),
+            why="A subscription's invoice bills the subscription's customer.",
+        )
     ],
     checks=[
         Check(
@@ -775,7 +826,15 @@ payment_intents = Table(
             TEXT,
             "Code of the last failed attempt: a decline code, or a failed 3-D Secure check.",
             nullable=True,
-            accepted=(*DECLINE_CODES, "payment_intent_authentication_failure"),
+            accepted=(*ERROR_CODES, "payment_intent_authentication_failure"),
+        ),
+        Column(
+            "last_payment_error_decline_code",
+            TEXT,
+            "The issuer's decline code of the last failed attempt (Stripe's "
+            "last_payment_error.decline_code), when it gave one.",
+            nullable=True,
+            accepted=DECLINE_CODES,
         ),
         Column(
             "cancellation_reason",
@@ -882,9 +941,10 @@ charges = Table(
         Column(
             "failure_code",
             TEXT,
-            "Decline or failure code.",
+            "Stripe's error code of the failure: card_declined for an issuer decline (the "
+            "reason is in outcome_reason), or expired_card, incorrect_cvc, processing_error...",
             nullable=True,
-            accepted=DECLINE_CODES,
+            accepted=ERROR_CODES,
         ),
         Column("failure_message", TEXT, "Explanation of the failure.", nullable=True),
         Column(
@@ -893,6 +953,14 @@ charges = Table(
             "What happened: authorised, declined by issuer, blocked by Radar...",
             nullable=True,
             accepted=("authorized", "manual_review", "issuer_declined", "blocked", "invalid"),
+        ),
+        Column(
+            "outcome_reason",
+            TEXT,
+            "Why: the issuer's decline code for a decline, Radar's reason for a block or "
+            "review; NULL for an authorisation.",
+            nullable=True,
+            accepted=(*DECLINE_CODES, *RADAR_REASONS),
         ),
         Column(
             "outcome_network_status",
@@ -937,6 +1005,18 @@ charges = Table(
         ),
         _created("charge"),
         _metadata(),
+    ],
+    foreign_keys=[
+        ForeignKey(
+            ("payment_intent_id", "customer_id"),
+            "payment_intents",
+            ("id", "customer_id"),
+            dialects=_MUTABLE_REFERENCE,
+            why="The charge's customer is its payment intent's. Declared on PostgreSQL only: "
+            "a payment intent's customer may be set after it is created, and DuckDB refuses "
+            "to update an indexed column of a referenced row; on DuckDB the ingester and the "
+            "payment flows check it, and the invariant references_agree reports a disagreement.",
+        )
     ],
     checks=[
         Check(
@@ -1003,6 +1083,14 @@ refunds = Table(
         _created("refund"),
         _metadata(),
     ],
+    foreign_keys=[
+        ForeignKey(
+            ("charge_id", "payment_intent_id"),
+            "charges",
+            ("id", "payment_intent_id"),
+            why="The refund's payment intent is its charge's (Stripe's refund carries both).",
+        )
+    ],
     checks=[_three_decimal("refunds", "amount")],
     stripe_object="refund",
     why="Money returned from a charge; several partial refunds may add up to the whole.",
@@ -1051,9 +1139,88 @@ disputes = Table(
         _created("dispute"),
         _metadata(),
     ],
+    foreign_keys=[
+        ForeignKey(
+            ("charge_id", "payment_intent_id"),
+            "charges",
+            ("id", "payment_intent_id"),
+            why="The dispute's payment intent is its charge's (Stripe's dispute carries both).",
+        )
+    ],
     checks=[_three_decimal("disputes", "amount")],
     stripe_object="dispute",
     why="A cardholder's challenge of a charge; it withdraws the amount plus a fee until won.",
+)
+
+PAYOUT_FAILURE_CODES = (
+    "account_closed",
+    "account_frozen",
+    "bank_account_restricted",
+    "bank_ownership_changed",
+    "could_not_process",
+    "debit_not_authorized",
+    "declined",
+    "incorrect_account_holder_name",
+    "insufficient_funds",
+    "invalid_account_number",
+    "invalid_currency",
+    "no_account",
+)
+"""Stripe's payout ``failure_code`` values the model accepts."""
+
+payouts = Table(
+    "payouts",
+    "One row per payout (a transfer of the available balance to the bank).",
+    "po_",
+    [
+        _id("po_", "payout"),
+        _money("amount", "Amount sent to the bank, minor units.", minimum=1),
+        _currency("payout"),
+        Column("status", TEXT, "Lifecycle status.", accepted=STATUSES["payouts"]),
+        Column(
+            "arrival_date",
+            TIMESTAMP,
+            "When the funds are expected to arrive (or arrived) at the bank.",
+        ),
+        Column(
+            "method",
+            TEXT,
+            "Standard (bank rails, a day or more) or instant.",
+            accepted=("standard", "instant"),
+        ),
+        Column(
+            "automatic",
+            BOOLEAN,
+            "Made by the payout schedule: Stripe links the balance transactions it settles "
+            "(balance_transactions.payout_id); a manual payout settles none.",
+        ),
+        Column(
+            "failure_code",
+            TEXT,
+            "Why the bank refused it; set exactly when the status is failed.",
+            nullable=True,
+            accepted=PAYOUT_FAILURE_CODES,
+        ),
+        Column("failure_message", TEXT, "Explanation of the failure.", nullable=True),
+        Column("description", TEXT, "Description.", nullable=True),
+        _created("payout"),
+        _metadata(),
+    ],
+    checks=[
+        Check(
+            "ck_payouts_failed",
+            "(status = 'failed') = (failure_code IS NOT NULL)",
+            "failure_code is set exactly when the status is failed",
+        ),
+        Check(
+            "ck_payouts_arrival",
+            "arrival_date >= created",
+            "arrival_date is not before created",
+        ),
+    ],
+    stripe_object="payout",
+    why="Finance reconciles the bank statement with payouts, and each automatic payout with "
+    "the charges, refunds, disputes and fees it settles (balance_transactions.payout_id).",
 )
 
 balance_transactions = Table(
@@ -1072,6 +1239,7 @@ balance_transactions = Table(
                 "payment",
                 "payment_refund",
                 "payout",
+                "payout_failure",
                 "refund",
                 "stripe_fee",
             ),
@@ -1087,6 +1255,7 @@ balance_transactions = Table(
                 "dispute_reversal",
                 "fee",
                 "payout",
+                "payout_reversal",
                 "other_adjustment",
             ),
         ),
@@ -1111,6 +1280,26 @@ balance_transactions = Table(
         Column("charge_id", ID, "Source charge.", nullable=True, references="charges"),
         Column("refund_id", ID, "Source refund.", nullable=True, references="refunds"),
         Column("dispute_id", ID, "Source dispute.", nullable=True, references="disputes"),
+        Column(
+            "source_payout_id",
+            ID,
+            "Source payout: the payout this movement is (type payout, negative) or returns "
+            "(type payout_failure, positive). Named apart from payout_id, which says which "
+            "payout settled a movement.",
+            nullable=True,
+            references="payouts",
+        ),
+        Column(
+            "payout_id",
+            ID,
+            "Automatic payout that settled it (Stripe's payout filter on balance "
+            "transactions, Sigma's automatic_transfer_id); NULL until settled. A payout's own "
+            "movement belongs to it too. Set after the row exists, so the foreign key is "
+            "declared on PostgreSQL only (see _MUTABLE_REFERENCE).",
+            nullable=True,
+            references="payouts",
+            reference_dialects=_MUTABLE_REFERENCE,
+        ),
         _created("balance transaction"),
     ],
     checks=[
@@ -1118,8 +1307,8 @@ balance_transactions = Table(
         Check(
             "ck_balance_transactions_one_source",
             "(charge_id IS NOT NULL)::int + (refund_id IS NOT NULL)::int "
-            "+ (dispute_id IS NOT NULL)::int <= 1",
-            "at most one source (charge, refund or dispute)",
+            "+ (dispute_id IS NOT NULL)::int + (source_payout_id IS NOT NULL)::int <= 1",
+            "at most one source (charge, refund, dispute or payout)",
             # PostgreSQL only: it involves three foreign key columns (indexed), and on DuckDB
             # such a check makes every UPDATE of a referenced row fail (status pending ->
             # available once fee details reference it). Ingestion checks it on every engine.
@@ -1203,6 +1392,7 @@ STRIPE_TABLES = [
     charges,
     refunds,
     disputes,
+    payouts,
     balance_transactions,
     balance_transaction_fee_details,
     events,

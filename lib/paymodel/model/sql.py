@@ -70,7 +70,10 @@ def sqlalchemy_type(t: LogicalType) -> sa.types.TypeEngine:
     if t.sql == "date":
         return sa.Date()
     if t.sql == "json":
-        return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+        # None is SQL NULL (not the JSON text null), on both engines
+        return sa.JSON(none_as_null=True).with_variant(
+            postgresql.JSONB(none_as_null=True), "postgresql"
+        )
     if t.sql == "decimal":
         return sa.Numeric(t.precision, t.scale)
     raise ValueError(f"logical type {t.name}: no SQL type for {t.sql!r}")
@@ -81,7 +84,12 @@ def check_sql(sql: str, dialect_name: str) -> str:
     return sqlglot.transpile(sql, read="postgres", write=_SQLGLOT[dialect_name])[0]
 
 
-def _table(table: Table, md: sa.MetaData, dialect_name: str) -> sa.Table:
+def _table(
+    table: Table,
+    md: sa.MetaData,
+    dialect_name: str,
+    implied: tuple[tuple[tuple[str, ...], tuple[str, ...] | None], ...] = (),
+) -> sa.Table:
     cols = [
         # autoincrement=False: an integer key is a value of the model (a date key), never SERIAL.
         sa.Column(
@@ -98,6 +106,9 @@ def _table(table: Table, md: sa.MetaData, dialect_name: str) -> sa.Table:
     ]
     for key in table.unique_keys:
         constraints.append(sa.UniqueConstraint(*key, name=f"uq_{table.name}_{'_'.join(key)}"))
+    for key, dialects in implied:  # the targets of other tables' agreement keys
+        if dialects is None or dialect_name in dialects:
+            constraints.append(sa.UniqueConstraint(*key, name=f"uq_{table.name}_{'_'.join(key)}"))
     for fk in table.all_foreign_keys:
         if fk.dialects is not None and dialect_name not in fk.dialects:
             continue
@@ -124,7 +135,7 @@ def metadata(model: Model, dialect_name: str = "postgresql") -> sa.MetaData:
     """
     md = sa.MetaData()
     for table in model.tables:
-        _table(table, md, dialect_name)
+        _table(table, md, dialect_name, model.implied_unique_keys(table.name))
     return md
 
 

@@ -22,8 +22,9 @@ Conventions of the rows (both directions):
   ``Decimal``. Stripe sends them as JSON numbers, so :func:`to_stripe_object` renders
   a float and refuses a rate a float cannot carry exactly (more than 15 significant
   digits).
-* ``metadata``: NULL and ``{}`` mean the same thing. A NULL row renders as ``{}``
-  and ``{}`` is read back as ``None``: store empty metadata as NULL.
+* ``metadata``: empty is ``{}``, as Stripe sends it, in the objects and in the rows
+  (the column is NOT NULL); an object without ``metadata`` or with ``null`` reads as
+  ``{}``.
 * A customer's address is a row of ``customer_addresses`` when Stripe's ``address``
   is an object with at least one non-null field; ``address: null`` (or all fields
   null) means no row.
@@ -38,7 +39,7 @@ the rule it broke instead of surfacing as a database exception.
 Example:
     >>> from datetime import UTC, datetime
     >>> row = {"id": "prod_1", "name": "Pro plan", "description": None, "active": True,
-    ...        "created": datetime(2025, 1, 2, tzinfo=UTC), "metadata": None}
+    ...        "created": datetime(2025, 1, 2, tzinfo=UTC), "metadata": {}}
     >>> obj = to_stripe_object("products", row)
     >>> obj["object"], obj["created"], obj["metadata"]
     ('product', 1735776000, {})
@@ -142,7 +143,7 @@ class StripeObjectError(ValueError):
 
 
 class UnknownObjectType(StripeObjectError):
-    """A well-formed Stripe object of a type the model does not hold (``payout``...)."""
+    """A well-formed Stripe object of a type the model does not hold (``transfer``...)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -503,7 +504,13 @@ def _payment_intent(row: Mapping[str, Any], related: Mapping) -> dict:
         "currency": row["currency"],
         "customer": _str(row.get("customer_id")),
         "description": _str(row.get("description")),
-        "last_payment_error": None if code is None else {"code": code, "type": "card_error"},
+        "last_payment_error": None
+        if code is None
+        else {
+            "code": code,
+            "decline_code": _str(row.get("last_payment_error_decline_code")),
+            "type": "card_error",
+        },
         "livemode": False,
         "metadata": _json(row.get("metadata")),
         "payment_method": _str(row.get("payment_method_id")),
@@ -551,7 +558,12 @@ def _balance_transaction(row: Mapping[str, Any], related: Mapping) -> dict:
         for f in related.get("balance_transaction_fee_details") or []
         if f["balance_transaction_id"] == row["id"]
     ]
-    source = _str(row.get("charge_id")) or _str(row.get("refund_id")) or _str(row.get("dispute_id"))
+    source = (
+        _str(row.get("charge_id"))
+        or _str(row.get("refund_id"))
+        or _str(row.get("dispute_id"))
+        or _str(row.get("source_payout_id"))
+    )
     return {
         "id": row["id"],
         "object": "balance_transaction",
@@ -566,6 +578,7 @@ def _balance_transaction(row: Mapping[str, Any], related: Mapping) -> dict:
         "fee": _int(row["fee"]),
         "fee_details": _fee_details(fees),
         "net": _int(row["net"]),
+        "payout": _str(row.get("payout_id")),
         "reporting_category": row["reporting_category"],
         "source": source,
         "status": row["status"],
@@ -585,8 +598,12 @@ def _charge(row: Mapping[str, Any], related: Mapping) -> dict:
         "type": _str(row.get("outcome_type")),
     }
     outcome = None
-    if any(v is not None for v in outcome_fields.values()):
-        outcome = {"reason": None, "seller_message": None, **outcome_fields}
+    if any(v is not None for v in outcome_fields.values()) or row.get("outcome_reason"):
+        outcome = {
+            "reason": _str(row.get("outcome_reason")),
+            "seller_message": None,
+            **outcome_fields,
+        }
     tds = _str(row.get("three_d_secure_result"))
     details = None
     if tds is not None:
@@ -655,6 +672,44 @@ def _dispute(row: Mapping[str, Any], related: Mapping) -> dict:
     }
 
 
+def _payout(row: Mapping[str, Any], related: Mapping) -> dict:
+    own = failure = None
+    settled = []
+    for bt in related.get("balance_transactions") or []:
+        if _str(bt.get("source_payout_id")) == row["id"]:
+            if bt["type"] == "payout":
+                own = _balance_transaction(bt, related)
+            elif bt["type"] == "payout_failure":
+                failure = _balance_transaction(bt, related)
+        if _str(bt.get("payout_id")) == row["id"]:
+            settled.append(_balance_transaction(bt, related))
+    obj = {
+        "id": row["id"],
+        "object": "payout",
+        "amount": _int(row["amount"]),
+        "arrival_date": _unix(row["arrival_date"]),
+        "automatic": _bool(row["automatic"]),
+        "balance_transaction": own,
+        "created": _unix(row["created"]),
+        "currency": row["currency"],
+        "description": _str(row.get("description")),
+        "failure_balance_transaction": failure,
+        "failure_code": _str(row.get("failure_code")),
+        "failure_message": _str(row.get("failure_message")),
+        "livemode": False,
+        "metadata": _json(row.get("metadata")),
+        "method": row["method"],
+        "source_type": "card",
+        "status": row["status"],
+        "type": "bank_account",
+    }
+    if settled:
+        obj["balance_transactions"] = _list(
+            settled, f"/v1/balance_transactions?payout={row['id']}"
+        )
+    return obj
+
+
 def _event(row: Mapping[str, Any], related: Mapping) -> dict:
     data: dict[str, Any] = {"object": _json(row["data_object"])}
     previous = row.get("previous_attributes")
@@ -692,6 +747,7 @@ _RENDERERS: dict[str, Callable[[Mapping[str, Any], Mapping], dict]] = {
     "charges": _charge,
     "refunds": _refund,
     "disputes": _dispute,
+    "payouts": _payout,
     "balance_transactions": _balance_transaction,
     "events": _event,
 }
@@ -713,7 +769,11 @@ def to_stripe_object(
             for an invoice (``lines``), ``balance_transaction_fee_details`` for a balance
             transaction (``fee_details``), and ``balance_transactions`` with their
             ``balance_transaction_fee_details`` for a charge or refund (rendered expanded
-            as ``balance_transaction``) or a dispute (``balance_transactions``).
+            as ``balance_transaction``), a dispute (``balance_transactions``) or a payout
+            (its own as ``balance_transaction``, the one returning a failed payout's funds
+            as ``failure_balance_transaction``, and those it settled as the list
+            ``balance_transactions``, what ``GET /v1/balance_transactions?payout=po_...``
+            answers: paymodel's addition, so a payout's snapshot says what it settled).
 
     Returns:
         A JSON-serialisable dict: unix-second timestamps, ids as plain strings,
@@ -728,7 +788,7 @@ def to_stripe_object(
         >>> t = datetime(2025, 1, 1, tzinfo=UTC)
         >>> row = {"id": "cus_1", "email": "ana@example.com", "name": "Ana", "phone": None,
         ...        "currency": "eur", "balance": 0, "delinquent": False,
-        ...        "preferred_locale": "pt", "created": t, "metadata": None}
+        ...        "preferred_locale": "pt", "created": t, "metadata": {}}
         >>> to_stripe_object("customers", row)["preferred_locales"]
         ['pt']
     """
@@ -921,10 +981,10 @@ def _identify(obj: Any) -> tuple[str, str]:
     return kind, oid
 
 
-def _metadata(r: _Reader) -> dict[str, Any] | None:
+def _metadata(r: _Reader) -> dict[str, Any]:
     m = r.get("metadata")
-    if m is None or m == {}:
-        return None
+    if m is None:
+        return {}
     if not isinstance(m, Mapping):
         raise r.fail(f"metadata must be an object, got {_kind(m)}")
     return dict(m)
@@ -1194,6 +1254,7 @@ def _map_payment_intent(r: _Reader) -> None:
             "status": r.get("status"),
             "capture_method": r.get("capture_method"),
             "last_payment_error_code": None if error is None else error.get("code"),
+            "last_payment_error_decline_code": None if error is None else error.get("decline_code"),
             "cancellation_reason": r.get("cancellation_reason"),
             "canceled_at": r.time("canceled_at"),
             "description": r.get("description"),
@@ -1264,6 +1325,7 @@ def _map_charge(r: _Reader) -> None:
             "failure_code": r.get("failure_code"),
             "failure_message": r.get("failure_message"),
             "outcome_type": r.sub("outcome", "type"),
+            "outcome_reason": r.sub("outcome", "reason"),
             "outcome_network_status": r.sub("outcome", "network_status"),
             "outcome_risk_level": r.sub("outcome", "risk_level"),
             "outcome_risk_score": r.sub("outcome", "risk_score"),
@@ -1318,10 +1380,40 @@ def _map_dispute(r: _Reader) -> None:
     _map_transactions(r, "balance_transactions", r.list_data("balance_transactions"), r.id)
 
 
+def _map_payout(r: _Reader) -> None:
+    r.rows.add(
+        "payouts",
+        {
+            "id": r.id,
+            "amount": r.get("amount"),
+            "currency": r.get("currency"),
+            "status": r.get("status"),
+            "arrival_date": r.time("arrival_date"),
+            "method": r.get("method"),
+            "automatic": r.get("automatic"),
+            "failure_code": r.get("failure_code"),
+            "failure_message": r.get("failure_message"),
+            "description": r.get("description"),
+            "created": r.time("created"),
+            "metadata": _metadata(r),
+        },
+    )
+    for key in ("balance_transaction", "failure_balance_transaction"):
+        _map_transactions(r, key, [r.get(key)], r.id)
+    for value in r.list_data("balance_transactions"):
+        # the payout's settled list: each one was paid out by this payout
+        bt = dict(r.nested("balance_transactions", value, "balance_transaction"))
+        bt.setdefault("object", "balance_transaction")
+        if bt.get("payout") is None:
+            bt["payout"] = r.id
+        r.rows.add_object(bt, r.depth + 1)
+
+
 _SOURCE_COLUMNS = (
     (("ch_", "py_"), "charge_id", ("charge",)),
     (("re_", "pyr_"), "refund_id", ("refund",)),
     (("dp_", "du_"), "dispute_id", ("dispute",)),
+    (("po_",), "source_payout_id", ("payout",)),
 )
 """Balance transaction ``source`` id prefix -> the typed foreign key column it fills."""
 
@@ -1329,7 +1421,9 @@ _SOURCE_COLUMNS = (
 def _map_balance_transaction(r: _Reader) -> None:
     source = r.get("source")
     source_id = source.get("id") if isinstance(source, Mapping) else source
-    columns: dict[str, str | None] = {"charge_id": None, "refund_id": None, "dispute_id": None}
+    columns: dict[str, str | None] = {
+        "charge_id": None, "refund_id": None, "dispute_id": None, "source_payout_id": None,
+    }  # fmt: skip
     if source_id is not None and not isinstance(source_id, str):
         raise r.fail(f"source must be an id or an expanded object, got {_kind(source_id)}")
     for prefixes, column, kinds in _SOURCE_COLUMNS:
@@ -1350,6 +1444,7 @@ def _map_balance_transaction(r: _Reader) -> None:
             "available_on": r.time("available_on"),
             "description": r.get("description"),
             **columns,
+            "payout_id": r.ref("payout", "payout"),
             "created": r.time("created"),
         },
     )
@@ -1424,6 +1519,7 @@ _MAPPERS: dict[str, Callable[[_Reader], None]] = {
     "charge": _map_charge,
     "refund": _map_refund,
     "dispute": _map_dispute,
+    "payout": _map_payout,
     "balance_transaction": _map_balance_transaction,
     "event": _map_event,
 }
@@ -1447,7 +1543,7 @@ def from_stripe_object(obj: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]
 
     Raises:
         UnknownObjectType: ``obj`` (or an expanded object in it) is of a type the model
-            does not hold, such as ``payout``.
+            does not hold, such as ``transfer``.
         StripeObjectError: the object is malformed or breaks a rule of the model; the
             message names the object and the rule.
 
@@ -1462,10 +1558,10 @@ def from_stripe_object(obj: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]
         ...                      "description": "Stripe processing fees"}]})
         >>> [(t, r.get("charge_id", r.get("line"))) for t, r in rows]
         [('balance_transactions', 'ch_1'), ('balance_transaction_fee_details', 0)]
-        >>> from_stripe_object({"object": "payout", "id": "po_1"})
+        >>> from_stripe_object({"object": "transfer", "id": "tr_1"})
         Traceback (most recent call last):
         ...
-        paymodel.model.stripe.UnknownObjectType: payout po_1: object type 'payout' is not in the model
+        paymodel.model.stripe.UnknownObjectType: transfer tr_1: object type 'transfer' is not in the model
     """
     if isinstance(obj, Mapping) and obj.get("deleted") is True:
         raise StripeObjectError(

@@ -615,7 +615,13 @@ fact_balance_transactions = Table(
             "Accounting category.",
             accepted=_accepted("balance_transactions", "reporting_category"),
         ),
-        Column("source_id", ID, "Charge, refund or dispute that caused it.", nullable=True),
+        Column("source_id", ID, "Charge, refund, dispute or payout that caused it.", nullable=True),
+        Column(
+            "payout_id",
+            ID,
+            "Automatic payout that settled it, once that payout exists at the as-of time.",
+            nullable=True,
+        ),
         Column(
             "charge_id",
             ID,
@@ -648,6 +654,37 @@ fact_balance_transactions = Table(
     kind="fact",
     business_process="Settlement: every movement of the account's balance",
     why="The ledger: gross, fees and net per day and category reconcile with the OLTP.",
+)
+
+fact_payouts = Table(
+    "fact_payouts",
+    "One row per payout.",
+    "po_",
+    [
+        Column("payout_id", ID, "Stripe id of the payout."),
+        _date_key("created", "the payout was made"),
+        _date_key("arrival", "the funds are expected at the bank"),
+        _currency(),
+        _reporting_currency(),
+        Column("status", TEXT, "Status at the as-of time.", accepted=_accepted("payouts", "status")),
+        Column("method", TEXT, "Standard or instant."),
+        Column("automatic", BOOLEAN, "Made by the payout schedule (it settles balance transactions)."),
+        Column("failure_code", TEXT, "Why the bank refused it.", nullable=True),
+        Column(
+            "settled_count",
+            INTEGER,
+            "Balance transactions it settled.",
+            minimum=0,
+            additivity=_ADD,
+        ),
+        _amount("amount", "Amount sent to the bank"),
+        _amount("settled_net", "Net of the balance transactions it settled", signed=True),
+        _reporting("amount", "Amount sent to the bank"),
+    ],
+    primary_key=("payout_id",),
+    kind="fact",
+    business_process="Payouts: the available balance sent to the bank",
+    why="Reconciling the bank statement: each automatic payout against what it settled.",
 )
 
 fact_subscription_item_months = Table(
@@ -711,6 +748,7 @@ FACTS = [
     fact_refunds,
     fact_disputes,
     fact_balance_transactions,
+    fact_payouts,
     fact_subscription_item_months,
 ]
 

@@ -158,11 +158,16 @@ class _Engine:
         """Put ``data`` on the engine as table ``name`` (temporary) and return it."""
         if isinstance(data, ir.Table):
             data = data.to_pyarrow()
+        # every staged column nullable: engines would otherwise differ in NOT NULL flags
+        data = data.cast(pa.schema([f.with_nullable(True) for f in data.schema]))
         if self.name == "pyspark":
-            view = self.con.create_view(name, ibis.memtable(data), overwrite=True)
-            self.con._session.catalog.cacheTable(name)
+            # Spark 4 reads Arrow directly (Ibis's memtable path goes through pandas and
+            # fails on NULL decimals)
+            session = self.con._session
+            session.createDataFrame(data).createOrReplaceTempView(name)
+            session.catalog.cacheTable(name)
             self.created.append(name)
-            return view
+            return self.con.table(name)
         self.created.append(name)
         return self.con.create_table(name, data, temp=True, overwrite=True)
 
@@ -304,9 +309,10 @@ def _inputs(
     params: T.BuildParams,
     pii_key: PIIKey,
     customers: ir.Table | None,
+    since: datetime | None = None,
 ) -> dict[str, pa.Table]:
     """Every staged input of the steps, as Arrow tables read from the OLTP database."""
-    tables = staging.oltp_tables(oltp, params.as_of, customers)
+    tables = staging.oltp_tables(oltp, params.as_of, customers, since)
     data = {name: expr.to_pyarrow() for name, expr in tables.items()}
     data["customer_pii"] = staging.customer_pii(oltp, pii_key, tables["customers"])
     first, last = staging.calendar_span(data["fx_rates"])
@@ -479,7 +485,7 @@ def _build(
             # computed once: every customer-owned table is then filtered by this list
             changed_ids = staging.changed_customers(oltp, previous, when).to_pyarrow()
             customers = ibis.memtable(changed_ids)
-        data = _inputs(oltp, params, pii_key, customers)
+        data = _inputs(oltp, params, pii_key, customers, previous)
         changed = data["customers"].num_rows if customers is not None else None
         if not incremental:
             _create_warehouse(out, WAREHOUSE, WAREHOUSE.table_names)

@@ -47,6 +47,8 @@ __all__ = [
 
 REFERENCE = ("currencies", "fx_rates", "products", "prices", "coupons")
 """OLTP tables read whole by every build and update (small reference data)."""
+ACCOUNT = ("payouts",)
+"""OLTP tables of the account itself (no customer): an update reads the rows changed since."""
 CUSTOMER_OWNED = (
     "customers", "customer_addresses", "payment_methods", "subscriptions", "subscription_items",
     "discounts", "invoices", "invoice_line_items", "payment_intents", "charges", "refunds",
@@ -110,8 +112,9 @@ def _utc(value: object) -> datetime:
 
 def _existing(con: BaseBackend, as_of: datetime) -> dict[str, ir.Table]:
     """Every staged OLTP table with only the rows that existed at ``as_of``."""
-    t = {name: con.table(name).select(*staged_columns(name)) for name in (*REFERENCE, *CUSTOMER_OWNED)}
-    for name in (*REFERENCE, *CUSTOMER_OWNED):
+    names = (*REFERENCE, *ACCOUNT, *CUSTOMER_OWNED)
+    t = {name: con.table(name).select(*staged_columns(name)) for name in names}
+    for name in names:
         if name in ("currencies", "fx_rates", "customer_addresses", "invoice_line_items",
                     "balance_transaction_fee_details"):  # fmt: skip
             continue
@@ -129,10 +132,16 @@ def _existing(con: BaseBackend, as_of: datetime) -> dict[str, ir.Table]:
     return t
 
 
-def _owned(t: dict[str, ir.Table], customers: ir.Table) -> dict[str, ir.Table]:
-    """The customer-owned tables restricted to the ``id`` column of ``customers``."""
+def _owned(
+    t: dict[str, ir.Table], customers: ir.Table, events: ir.Table, since: datetime
+) -> dict[str, ir.Table]:
+    """The tables restricted to ``customers`` and, for the account's own, to changes since ``since``."""
     ids = customers.select("customer_id").distinct().customer_id
+    lo = ibis.timestamp(since)
     out = dict(t)
+    po = t["payouts"]
+    touched = events.filter((events.object_type == "payout") & (events.created > lo)).object_id
+    out["changed_payouts"] = po.filter((po.created > lo) | po.id.isin(touched))
     for name in ("customers",):
         out[name] = t[name].filter(t[name].id.isin(ids))
     for name in ("customer_addresses", "subscriptions", "discounts", "invoices", "payment_intents",
@@ -158,6 +167,11 @@ def _owned(t: dict[str, ir.Table], customers: ir.Table) -> dict[str, ir.Table]:
         bt.charge_id.isin(charge_ids)
         | bt.refund_id.isin(out["refunds"].id)
         | bt.dispute_id.isin(out["disputes"].id)
+        # the account's own movements (payouts, their failures) belong to no customer
+        | (
+            bt.charge_id.isnull() & bt.refund_id.isnull() & bt.dispute_id.isnull()
+            & ((bt.created > lo) | (bt.available_on > lo) | bt.source_payout_id.isin(out["changed_payouts"].id))
+        )
     )
     fd = t["balance_transaction_fee_details"]
     out["balance_transaction_fee_details"] = fd.filter(
@@ -186,11 +200,7 @@ def _owners(t: dict[str, ir.Table]) -> ir.Table:
 
 def _union(parts: list[ir.Table]) -> ir.Table:
     """UNION ALL of tables of string columns (cast: key columns differ in nullability)."""
-    parts = [p.select(*(p[c].cast("string").name(c) for c in p.columns)) for p in parts]
-    out = parts[0]
-    for p in parts[1:]:
-        out = out.union(p)
-    return out
+    return T.union_all(*(p.select(*(p[c].cast("string").name(c) for c in p.columns)) for p in parts))
 
 
 def changed_customers(con: BaseBackend, since: datetime, until: datetime) -> ir.Table:
@@ -219,7 +229,12 @@ def changed_customers(con: BaseBackend, since: datetime, until: datetime) -> ir.
         x = t[name].filter(t[name].created > lo)
         ids.append(x.join(ch, x.charge_id == ch.c_id).select("customer_id"))
     bt = t["balance_transactions"]
-    bt = bt.filter(((bt.available_on > lo) & (bt.available_on <= hi)) | (bt.created > lo))
+    new_payouts = t["payouts"].filter(t["payouts"].created > lo).id
+    bt = bt.filter(
+        ((bt.available_on > lo) & (bt.available_on <= hi))
+        | (bt.created > lo)
+        | bt.payout_id.isin(new_payouts)  # settled by a payout made since: its link appears
+    )
     rf = t["refunds"].select(r_id=t["refunds"].id, r_charge=t["refunds"].charge_id)
     dp = t["disputes"].select(d_id=t["disputes"].id, d_charge=t["disputes"].charge_id)
     b = bt.left_join(rf, bt.refund_id == rf.r_id).left_join(dp, bt.dispute_id == dp.d_id)
@@ -236,32 +251,55 @@ def changed_customers(con: BaseBackend, since: datetime, until: datetime) -> ir.
 
 
 def oltp_tables(
-    con: BaseBackend, as_of: datetime, customers: ir.Table | None = None
+    con: BaseBackend,
+    as_of: datetime,
+    customers: ir.Table | None = None,
+    since: datetime | None = None,
 ) -> dict[str, ir.Table]:
     """The OLTP inputs of the transforms as of ``as_of``, as expressions on ``con``.
 
-    With ``customers`` (an expression with a ``customer_id`` column), the customer-owned
-    tables and the events are restricted to those customers. Also returns
+    With ``customers`` (an expression with a ``customer_id`` column) and ``since`` (the
+    previous as-of time), the customer-owned tables and the events are restricted to
+    those customers, and the payouts to those made or changed since. Also returns
     ``event_history`` and ``subscription_item_events`` (:func:`transforms.event_history`),
     built from the events at or before ``as_of``.
     """
     t = _existing(con, as_of)
     events = T.as_of(con.table("events"), "created", as_of)
     if customers is not None:
+        assert since is not None, "an update restricts to the changes since the last build"
+        t = _owned(t, customers, events, since)
         owners = _owners(_existing(con, as_of))
         ids = customers.select("customer_id").distinct()
         owners = owners.filter(owners.customer_id.isin(ids.customer_id))
+        owned = events.join(
+            owners, [events.object_type == owners.object_type, events.object_id == owners.object_id]
+        ).id
         events = events.filter(
-            events.id.isin(
-                events.join(
-                    owners, [events.object_type == owners.object_type, events.object_id == owners.object_id]
-                ).id
-            )
+            events.id.isin(owned)
+            | ((events.object_type == "payout") & events.object_id.isin(t["changed_payouts"].id))
         )
-        t = _owned(t, customers)
+    changed = t.pop("changed_payouts", t["payouts"])
+    t["payout_settlements"] = _settlements(changed, _existing(con, as_of)["balance_transactions"])
     t["event_history"] = T.event_history(events)
     t["subscription_item_events"] = T.subscription_item_events(events)
     return t
+
+
+def _settlements(payouts: ir.Table, balance_transactions: ir.Table) -> ir.Table:
+    """Per payout of ``payouts``: the count and net of the balance transactions it settled.
+
+    Computed on the OLTP side over every balance transaction, so that an update that
+    reads only some customers' movements still gives each changed payout its whole total.
+    """
+    bt = balance_transactions.filter(balance_transactions.payout_id.notnull())
+    agg = bt.group_by(b_payout=bt.payout_id).aggregate(b_count=bt.count(), b_net=bt.net.sum())
+    j = payouts.left_join(agg, payouts.id == agg.b_payout)
+    return j.select(
+        payout_id=j.id,
+        settled_count=j.b_count.fill_null(0).cast("int64"),
+        settled_net=j.b_net.fill_null(0).cast("int64"),
+    )
 
 
 def customer_pii(con: BaseBackend, key: PIIKey, customers: ir.Table) -> pa.Table:

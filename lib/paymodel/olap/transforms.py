@@ -55,6 +55,7 @@ __all__ = [
     "fact_invoice_lines",
     "fact_payment_attempts",
     "fact_payment_intents",
+    "fact_payouts",
     "fact_refunds",
     "fact_subscription_item_months",
     "latest_state",
@@ -62,6 +63,7 @@ __all__ = [
     "subscription_history",
     "subscription_item_events",
     "to_reporting_currency",
+    "union_all",
     "version_at",
 ]
 
@@ -168,8 +170,19 @@ def _renamed(table: ir.Table, prefix: str, columns: Iterable[str] | None = None)
     return table.select(**{f"{prefix}{c}": table[c] for c in cols})
 
 
-def _first(expr: ir.Value) -> ir.Value:
-    return expr.min()
+def union_all(*parts: ir.Table) -> ir.Table:
+    """UNION ALL of tables with the same columns, every column made nullable first.
+
+    Engines disagree on which columns of a staged table are NOT NULL; a set operation
+    needs identical schemas.
+    """
+    first = parts[0]
+    types = {c: first[c].type().copy(nullable=True) for c in first.columns}
+    cast = [p.select(*(p[c].cast(types[c]).name(c) for c in first.columns)) for p in parts]
+    out = cast[0]
+    for p in cast[1:]:
+        out = out.union(p)
+    return out
 
 
 def latest_state(
@@ -369,7 +382,7 @@ def subscription_history(
         quantity=s._si_qty.cast("int64"),
     )
     cols = start.columns
-    return ev.select(*cols).union(start).union(end.select(*cols))
+    return union_all(ev.select(*cols), start, end.select(*cols))
 
 
 # --- dimensions ------------------------------------------------------------------------------
@@ -555,16 +568,14 @@ def dim_customer(
     """
     c = customers
     cust_ev = event_history.filter(event_history.object_type == "customer")
-    pts = (
-        c.select(customer_id=c.id, at=c.created, reason=ibis.literal("customer.created"))
-        .union(cust_ev.select(customer_id=cust_ev.object_id, at=cust_ev.created, reason=cust_ev.type))
-        .union(
-            subscription_history.select(
-                customer_id=subscription_history.customer_id,
-                at=subscription_history.created,
-                reason=subscription_history.type,
-            )
-        )
+    pts = union_all(
+        c.select(customer_id=c.id, at=c.created, reason=ibis.literal("customer.created")),
+        cust_ev.select(customer_id=cust_ev.object_id, at=cust_ev.created, reason=cust_ev.type),
+        subscription_history.select(
+            customer_id=subscription_history.customer_id,
+            at=subscription_history.created,
+            reason=subscription_history.type,
+        ),
     )
     known = c.select(_known=c.id, _created=c.created)
     pts = pts.join(known, [pts.customer_id == known._known, pts.at >= known._created])
@@ -912,6 +923,7 @@ def fact_disputes(
 def fact_balance_transactions(
     balance_transactions: ir.Table,
     balance_transaction_fee_details: ir.Table,
+    payouts: ir.Table,
     charges: ir.Table,
     refunds: ir.Table,
     disputes: ir.Table,
@@ -921,6 +933,8 @@ def fact_balance_transactions(
 ) -> ir.Table:
     """One row per balance transaction, with its fee breakdown and its status at the as-of time."""
     bt = balance_transactions
+    po = payouts.select(_po_id=payouts.id)
+    bt = bt.left_join(po, bt.payout_id == po._po_id).mutate(payout_id=ibis._._po_id).drop("_po_id")
     fd = balance_transaction_fee_details
     fees = fd.group_by(f_id=fd.balance_transaction_id).aggregate(
         f_stripe=fd.amount.sum(where=fd.type == "stripe_fee"),
@@ -940,7 +954,8 @@ def fact_balance_transactions(
         balance_transaction_id=t.id,
         type=t.type,
         reporting_category=t.reporting_category,
-        source_id=ibis.coalesce(t.charge_id, t.refund_id, t.dispute_id),
+        source_id=ibis.coalesce(t.charge_id, t.refund_id, t.dispute_id, t.source_payout_id),
+        payout_id=t.payout_id,
         charge_id=t._charge,
         customer_id=t.customer_id,
         customer_key=t.customer_key,
@@ -961,6 +976,36 @@ def fact_balance_transactions(
         t, fx_factors, ["amount", "fee", "net"], on="_created",
         reporting_currency=params.reporting_currency,
     ).drop("_created")  # fmt: skip
+
+
+def fact_payouts(
+    payout_settlements: ir.Table,
+    payouts: ir.Table,
+    event_history: ir.Table,
+    fx_factors: ir.Table,
+    params: BuildParams,
+) -> ir.Table:
+    """One row per payout of ``payout_settlements``, with its status as of the build time."""
+    ps = payout_settlements
+    last = _last_status(event_history, "payout")
+    t = ps.join(payouts, ps.payout_id == payouts.id).left_join(last, ps.payout_id == last.s_id)
+    t = t.select(
+        payout_id=t.payout_id,
+        created_date_key=date_key(t.created),
+        arrival_date_key=date_key(t.arrival_date),
+        currency=t.currency,
+        status=ibis.coalesce(t.s_status, t.status),
+        method=t.method,
+        automatic=t.automatic,
+        failure_code=t.failure_code,
+        settled_count=t.settled_count,
+        amount=t.amount,
+        settled_net=t.settled_net,
+        _created=t.created,
+    )
+    return to_reporting_currency(
+        t, fx_factors, ["amount"], on="_created", reporting_currency=params.reporting_currency
+    ).drop("_created")
 
 
 def fact_subscription_item_months(

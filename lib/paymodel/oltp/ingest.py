@@ -829,6 +829,14 @@ class _FileRun:
                         kind, oid, snapshot.event_id,
                     )  # fmt: skip
                 return self.add_pending(record, snapshot, (parent_table, parent_key))
+        in_snapshot = {(t, _key(t, r)): r for t, r in snapshot.rows}
+        for group in fresh.values():
+            for table, row in group:
+                problem = self.disagreement(table, row, in_snapshot)
+                if problem is not None:
+                    kind, oid = object_key(table, row)
+                    return self.quarantine(record, "invalid_object", f"{kind} {oid}: {problem}",
+                                           kind, oid, snapshot.event_id)  # fmt: skip
         changed = False
         for (object_type, object_id), group in fresh.items():
             for table, row in group:
@@ -847,12 +855,38 @@ class _FileRun:
     ) -> tuple[str, str] | None:
         """The first parent ``row`` references that neither the snapshot nor the database has."""
         for fk in _FKS[table]:
+            if len(fk.columns) > 1:  # an agreement key: its first column's own key covers it
+                continue
             values = tuple(row[c] for c in fk.columns)
             if any(v is None for v in values):
                 continue
             if (fk.table, values) in present or self.exists(fk.table, values):
                 continue
             return fk.table, str(values[0])
+        return None
+
+    def disagreement(self, table: str, row: Mapping[str, Any], in_snapshot: dict) -> str | None:
+        """The agreement key ``row`` breaks (a refund's payment intent not its charge's), if any.
+
+        Checked here on every engine, before the database (which declares some of these
+        keys on PostgreSQL only), so the error names the object and the columns.
+        """
+        for fk in _AGREE[table]:
+            values = [row[c] for c in fk.columns]
+            if any(v is None for v in values):
+                continue
+            key = (values[0],)
+            parent = in_snapshot.get((fk.table, key))
+            if parent is None:
+                parent = self.current(fk.table, key)
+            if parent is None:
+                continue
+            for c, r in zip(fk.columns[1:], fk.referred[1:], strict=True):
+                if parent[r] != row[c]:
+                    return (
+                        f"{c} {row[c]} disagrees with {fk.table} {values[0]}, whose {r} is "
+                        f"{parent[r]} ({fk.why})"
+                    )
         return None
 
     # -- the pending area -------------------------------------------------------------
@@ -927,6 +961,7 @@ class _FileRun:
 _PENDING_COLUMNS = tuple(c.name for c in OLTP.table("ingest_pending").columns)
 _PK = {t.name: t.primary_key for t in OLTP.tables}
 _FKS = {t.name: t.all_foreign_keys for t in OLTP.tables}
+_AGREE = {t.name: t.agreement_keys for t in OLTP.tables}
 
 
 @dataclass

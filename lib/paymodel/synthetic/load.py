@@ -1,8 +1,11 @@
-"""Bulk-load generated Parquet into an OLTP database, every constraint on, parents first.
+"""Bulk-load generated Parquet and the event log into an OLTP database, constraints on.
 
-DuckDB reads the files itself (``INSERT INTO t SELECT ... FROM read_parquet(?)``);
-PostgreSQL gets them through ``COPY ... FROM STDIN`` (psycopg), streamed in record
-batches so memory stays bounded.
+Tables are loaded parents first. DuckDB reads the files itself (``INSERT INTO t SELECT
+... FROM read_parquet(?)``); PostgreSQL gets them through ``COPY ... FROM STDIN``
+(psycopg), streamed in record batches so memory stays bounded. ``events.jsonl``, when
+the folder has one, fills ``events`` the same way: DuckDB reads it with ``read_json``,
+PostgreSQL gets it through ``COPY`` line by line; each row is what ``paymodel ingest``
+records for the same event (the replay test compares the two column by column).
 
 Example:
     >>> import tempfile, pathlib
@@ -22,8 +25,10 @@ Example:
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 from psycopg import sql
@@ -32,7 +37,15 @@ from paymodel.model.oltp import OLTP
 from paymodel.oltp.schema import dialect_name
 from paymodel.synthetic import TABLES
 
-__all__ = ["load_into_oltp", "parquet_files"]
+__all__ = ["EVENT_LOG", "LOADED", "load_into_oltp", "parquet_files"]
+
+EVENT_LOG = "events.jsonl"
+"""The event log of a generated folder, loaded into ``events``."""
+
+LOADED = (*TABLES, "events")
+"""What :func:`load_into_oltp` loads by default: every generated table, then the event log."""
+
+_EVENT_COLUMNS = tuple(c.name for c in OLTP.table("events").columns)
 
 
 def parquet_files(data_dir: Path | str, table: str) -> list[Path]:
@@ -45,7 +58,7 @@ def _count(conn: sa.Connection, table: sa.Table) -> int:
 
 
 def load_into_oltp(
-    data_dir: Path | str, engine: sa.Engine, *, tables: tuple[str, ...] = TABLES
+    data_dir: Path | str, engine: sa.Engine, *, tables: tuple[str, ...] = LOADED
 ) -> dict[str, int]:
     """Insert every generated table into an OLTP database made by ``create_schema``.
 
@@ -57,7 +70,8 @@ def load_into_oltp(
     Args:
         data_dir: a folder written by :func:`paymodel.synthetic.generate`.
         engine: a DuckDB or PostgreSQL engine holding the (empty) OLTP schema.
-        tables: the tables to load (default: all, in dependency order).
+        tables: the tables to load (default: all, in dependency order, and ``events``
+            from ``events.jsonl``; a folder generated without events loads none).
 
     Returns:
         Rows in each loaded table afterwards.
@@ -67,6 +81,9 @@ def load_into_oltp(
     counts: dict[str, int] = {}
     with engine.begin() as conn:
         for name in order:
+            if name == "events":
+                counts[name] = _load_events(conn, Path(data_dir) / EVENT_LOG, dialect)
+                continue
             files = parquet_files(data_dir, name)
             if not files:
                 raise FileNotFoundError(f"{data_dir}: no Parquet files for table {name}")
@@ -100,3 +117,54 @@ def _copy_postgres(conn: sa.Connection, name: str, cols: list[str], files: list[
             for batch in pq.ParquetFile(f).iter_batches(batch_size=50_000, columns=cols):
                 for row in zip(*(batch.column(c).to_pylist() for c in cols), strict=True):
                     copy.write_row(row)
+
+
+def _load_events(conn: sa.Connection, path: Path, dialect: str) -> int:
+    """``events.jsonl`` into ``events``, in bulk; 0 when the folder has no event log."""
+    if not path.exists():
+        return 0
+    if dialect == "duckdb":
+        # read_json with declared columns: one pass over the file, no Python per row
+        conn.exec_driver_sql(
+            "INSERT INTO events (id, type, api_version, object_type, object_id, data_object, "
+            "previous_attributes, request_id, idempotency_key, livemode, pending_webhooks, "
+            "created) "
+            "SELECT id, type, api_version, data->'object'->>'object', data->'object'->>'id', "
+            "data->'object', data->'previous_attributes', request->>'id', "
+            "request->>'idempotency_key', livemode, pending_webhooks, to_timestamp(created) "
+            "FROM read_json(?, format = 'newline_delimited', columns = {id: 'VARCHAR', "
+            "type: 'VARCHAR', api_version: 'VARCHAR', created: 'BIGINT', data: 'JSON', "
+            "livemode: 'BOOLEAN', pending_webhooks: 'INTEGER', request: 'JSON'})",
+            (str(path),),
+        )
+    else:
+        raw = conn.connection.driver_connection  # a psycopg connection
+        stmt = sql.SQL("COPY events ({}) FROM STDIN").format(
+            sql.SQL(", ").join(sql.Identifier(c) for c in _EVENT_COLUMNS)
+        )
+        with raw.cursor() as cur, cur.copy(stmt) as copy, path.open("rb") as f:
+            for line in f:
+                if line.strip():
+                    copy.write_row(_event_row(orjson.loads(line)))
+    return _count(conn, sa.table("events"))
+
+
+def _event_row(event: dict) -> tuple:
+    data = event["data"]
+    obj = data["object"]
+    previous = data.get("previous_attributes")
+    request = event.get("request") or {}
+    return (
+        event["id"],
+        event["type"],
+        event.get("api_version"),
+        obj["object"],
+        obj["id"],
+        orjson.dumps(obj).decode(),
+        None if previous is None else orjson.dumps(previous).decode(),
+        request.get("id"),
+        request.get("idempotency_key"),
+        event["livemode"],
+        event["pending_webhooks"],
+        datetime.fromtimestamp(event["created"], UTC),
+    )
