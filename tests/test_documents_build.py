@@ -28,7 +28,7 @@ def source(tmp_path_factory) -> tuple[Path, Path, Path]:
 
     root = tmp_path_factory.mktemp("documents_source")
     data = root / "data"
-    generate(data, scale=0.01, seed=4, months=8, progress=False)
+    generate(data, scale=0.01, seed=4, months=12, progress=False)
     db = root / "oltp.duckdb"
     engine = open_target(str(db))
     load_into_oltp(data, engine)
