@@ -12,7 +12,9 @@ without full-text search (any-word ILIKE, no ranking: the pinned DuckDB has no f
 
     .venv/bin/paymodel generate --scale 0.1 --out build/data
     .venv/bin/paymodel load build/data --db build/oltp.duckdb
-    .venv/bin/python benchmarks/bench_documents.py --data build/data --db build/oltp.duckdb --n 100000
+    .venv/bin/paymodel olap build/oltp.duckdb --out build/warehouse.duckdb --demo
+    .venv/bin/python benchmarks/bench_documents.py --data build/data --db build/oltp.duckdb \
+        --warehouse build/warehouse.duckdb --n 100000
 """
 
 from __future__ import annotations
@@ -100,6 +102,11 @@ def _relational(name: str, docs: list[dict[str, Any]]) -> dict[str, pd.DataFrame
         rows = [{"customer_id": d["customer_id"], "day": d["day"], **{k: v for k, v in e.items() if k != "feature"}}
                 for d in docs for e in d["events"]]  # fmt: skip
         return {"clicks": pd.DataFrame(rows)}
+    if name == "ml_features":
+        return {"features": pd.DataFrame([{"feature_id": d["feature_id"], "subject": d["subject"],
+                 "feature_set_version": d["feature_set_version"], "as_of": d["as_of"],
+                 **{f"{g}_{k}": v for g in ("churn", "payments", "fraud") for k, v in d[g].items()}}
+                for d in docs])}  # fmt: skip
     fb = pd.DataFrame([{k: d[k] for k in ("feedback_id", "customer_id", "created", "channel", "rating", "text")}
                        for d in docs])  # fmt: skip
     tags = pd.DataFrame(
@@ -144,6 +151,13 @@ def _patterns(
              lambda s, p: s.find({"day": p}),
              "SELECT customer_id, count(*), count(DISTINCT session_id) FROM clicks WHERE day = ? GROUP BY 1 ORDER BY 1"),
         ]  # fmt: skip
+    if name == "ml_features":
+        return [
+            ("features of one customer", pick(d["feature_id"] for d in docs), lambda s, p: s.get(p),
+             "SELECT * FROM features WHERE feature_id = ?"),
+            ("training set (one version)", [1], lambda s, p: s.find({"feature_set_version": p}),
+             "SELECT * FROM features WHERE feature_set_version = ? ORDER BY feature_id"),
+        ]  # fmt: skip
     return [
         ("a customer's feedback", pick(d["customer_id"] for d in docs),
          lambda s, p: s.find({"customer_id": p}), "SELECT * FROM feedback WHERE customer_id = ? ORDER BY feedback_id"),
@@ -186,6 +200,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, required=True, help="a paymodel generate folder")
     p.add_argument("--db", required=True, help="its OLTP DuckDB file (paymodel load)")
+    p.add_argument("--warehouse", help="its warehouse (paymodel olap): adds ml_features")
+    p.add_argument("--collections", nargs="*", help="only these collections (default: all)")
     p.add_argument("--n", type=int, default=100_000, help="documents per collection")
     p.add_argument("--queries", type=int, default=10, help="sampled parameters per access pattern")
     p.add_argument("--seed", type=int, default=0)
@@ -199,6 +215,14 @@ def main() -> None:
         "behaviour": lambda: behaviour_documents(args.data),
         "feedback": lambda: feedback_documents(args.data, links.charges, links.disputes),
     }
+    if args.warehouse:
+        from paymodel.documents.features import feature_documents
+        from paymodel.olap import resolve_pii_key
+
+        key = resolve_pii_key(demo=True).key
+        sources["ml_features"] = lambda: list(feature_documents(args.warehouse, key))
+    if args.collections:
+        sources = {k: v for k, v in sources.items() if k in args.collections}
     rows, quality = [], {}
     with _postgres() as dsn, tempfile.TemporaryDirectory() as tmp, open_store(dsn) as pg:
         tiny_dir = Path(tmp) / "tinydb"
@@ -240,7 +264,8 @@ def main() -> None:
     for name, pattern, t in rows:
         print(f"{name:18} {pattern:26} {t['tinydb']:10.2f} {t['postgres']:8.2f} {t['duckdb']:10.2f}"
               f" {t['tinydb'] / t['duckdb']:14.3g} {t['postgres'] / t['duckdb']:10.3g}")  # fmt: skip
-    print("\nsearch quality on the held labelled queries (best match relevant):")
+    if quality:
+        print("\nsearch quality on the held labelled queries (best match relevant):")
     for label, (hits, asked) in quality.items():
         print(f"  {label:34} {hits}/{asked} = {hits / asked:.0%}")
 
