@@ -52,7 +52,7 @@ $(VENV_STAMP): pyproject.toml
 SCALE ?= 0.1
 SEED ?= 0
 
-run: venv ## Main job: schemas/, generate data, load + check it in DuckDB, ingest data/stripe, build the warehouse and its marts, run every notebook
+run: venv ## Main job: schemas/, generate data, load + check it in DuckDB, ingest data/stripe, build the warehouse, its marts and the documents, run every notebook
 	$(BIN)/paymodel schemas
 	rm -rf $(BUILD)/data $(BUILD)/oltp.duckdb $(BUILD)/stripe-story.duckdb $(BUILD)/warehouse.duckdb
 	$(BIN)/paymodel generate --scale $(SCALE) --seed $(SEED) --out $(BUILD)/data
@@ -60,7 +60,11 @@ run: venv ## Main job: schemas/, generate data, load + check it in DuckDB, inges
 	@# data/stripe holds one malformed record on purpose: exit 3 (quarantined) is the expected outcome.
 	$(BIN)/paymodel ingest data/stripe/catalog.json data/stripe/events.jsonl \
 	  --db $(BUILD)/stripe-story.duckdb || [ $$? -eq 3 ]
+	@# The warehouse and its marts, then the document collections (one TinyDB file each; a
+	@# rebuild gives identical files). Synthetic data: hashed with the published demo key unless PAYMODEL_PII_KEY is set.
 	$(BIN)/paymodel olap $(BUILD)/oltp.duckdb --out $(BUILD)/warehouse.duckdb --demo --no-progress
+	$(BIN)/paymodel documents $(BUILD)/oltp.duckdb --warehouse $(BUILD)/warehouse.duckdb \
+	  --data $(BUILD)/data --out $(BUILD)/documents --demo --no-progress
 	$(BIN)/paymodel notebooks --out $(BUILD)/notebooks -p oltp_db=$(BUILD)/oltp.duckdb
 
 test: venv ## Lint, check schemas/ is up to date, run the test suite on 2 workers

@@ -11,6 +11,8 @@ Example:
     >>> files = render_schemas()
     >>> [name for name in sorted(files) if name.endswith(".dictionary.md")]
     ['marts.dictionary.md', 'oltp.dictionary.md', 'warehouse.dictionary.md']
+    >>> sorted(files)[:2]
+    ['documents/behaviour.schema.json', 'documents/customer_profiles.schema.json']
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from paymodel.model.core import SUBJECT_AREAS, Model
 from paymodel.model.diagrams import stale_diagrams
 from paymodel.model.dictionary import data_dictionary, metrics_section
+from paymodel.model.documents import COLLECTIONS
 from paymodel.model.jsonschema import json_schema
 from paymodel.model.marts import MARTS, METRICS
 from paymodel.model.mermaid import er_diagram, star_diagram, subject_area_diagram
@@ -60,6 +63,21 @@ MODELS: tuple[Model, ...] = (OLTP, WAREHOUSE, MARTS)
 """Every model whose files ``paymodel schemas`` writes, in this order."""
 
 
+def document_schemas() -> dict[str, str]:
+    """The JSON Schema of each document collection (and of its older versions)."""
+    out = {}
+    for c in COLLECTIONS.values():
+        for version in c.versions or (None,):
+            schema = {
+                "$comment": f"{GENERATED_MARK} from paymodel.model.documents; do not edit.",
+                **c.json_schema(version),
+            }
+            suffix = "" if version in (None, c.version) else f".v{version}"
+            text = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+            out[f"documents/{c.name}{suffix}.schema.json"] = text
+    return out
+
+
 def render_schemas(model: Model | None = None) -> dict[str, str]:
     """Every generated file, by name relative to ``schemas/``, with its content.
 
@@ -77,7 +95,8 @@ def render_schemas(model: Model | None = None) -> dict[str, str]:
 
     name = model.name
     areas = {a for a in (t.subject_area for t in model.tables) if a}
-    return {
+    documents = document_schemas() if model is OLTP else {}
+    return documents | {
         f"{name}.duckdb.sql": ddl(model, "duckdb"),
         f"{name}.postgresql.sql": ddl(model, "postgresql"),
         f"{name}_conceptual.mmd": _head(model, "conceptual (entities and relationships)")
@@ -128,6 +147,7 @@ def write_schemas(out_dir: Path, model: Model | None = None) -> list[Path]:
     changed = []
     for name, text in render_schemas(model).items():
         path = out_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
             changed.append(path)
@@ -182,6 +202,11 @@ def check_schemas(out_dir: Path, model: Model | None = None) -> SchemaCheck:
             head = path.read_text(encoding="utf-8", errors="replace")[:300]
             if GENERATED_MARK in head and path.name.startswith(prefixes):
                 orphaned.append(path.name)
+    if model in (None, OLTP) and (out_dir / "documents").is_dir():
+        for path in sorted((out_dir / "documents").glob("*.json")):
+            name = f"documents/{path.name}"
+            if name not in expected and GENERATED_MARK in path.read_text(encoding="utf-8")[:300]:
+                orphaned.append(name)
     diagrams = tuple(
         f"{mmd}: {problem}" for mmd, problem in stale_diagrams(out_dir) if mmd in expected
     )
