@@ -370,13 +370,16 @@ def erase_oltp(conn: sa.Connection, subject: ErasureSubject) -> list[Touched]:
         sa.select(*(customers.c[c] for c in person)).where(customers.c.id == subject.customer_id)
     ).mappings().first()  # fmt: skip
     if row is not None:
-        cleared = {c: None for c in person if row[c] is not None}
+        # A nullable column becomes NULL; metadata, NOT NULL with {} for empty, becomes {}.
+        columns = {c.name: c for c in OLTP.table("customers").columns}
+        cleared = {c: None if columns[c].nullable else {} for c in person
+                   if row[c] is not None and not (not columns[c].nullable and row[c] in ({}, "{}"))}  # fmt: skip
         if cleared:
             conn.execute(
                 sa.update(customers).where(customers.c.id == subject.customer_id).values(cleared)
             )
-            for column in cleared:
-                note("customers", column, "set to NULL")
+            for column, value in cleared.items():
+                note("customers", column, "set to NULL" if value is None else "set to {}")
     addresses = tables["customer_addresses"]
     mine = addresses.c.customer_id == subject.customer_id
     # Counted first: DuckDB's DBAPI does not report a DELETE's row count.
