@@ -44,7 +44,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import SVG, display
 
-from paymodel.display import configure
+from paymodel.display import configure, nulls
 from paymodel.model.warehouse import SNOWFLAKE_TABLES, STAR, WAREHOUSE, bus_matrix
 from paymodel.olap import build_warehouse, resolve_pii_key, update_warehouse
 from paymodel.oltp.engines import duckdb_engine
@@ -196,7 +196,7 @@ assert history.is_current.sum() == 1
 assert bool(history.is_current.iloc[-1])
 assert (history.valid_to.iloc[:-1].to_numpy() == history.valid_from.iloc[1:].to_numpy()).all()
 print(f"customer {busiest.customer_id}: {busiest.versions} versions")
-history
+nulls(history)  # the current version's valid_to is NULL
 
 # %% [markdown]
 # Across the whole dimension: one current row per customer, and no two versions of a
