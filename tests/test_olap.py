@@ -478,7 +478,10 @@ def test_the_same_transforms_on_postgres_and_spark_give_identical_rows(
     session = local_session()
     try:
         out = tmp_path / "spark.duckdb"
-        build_warehouse(oltp_path, out, pii_key=key, engine="pyspark", spark_session=session)
+        # The star on Spark: each step is a Spark job of several seconds even at this scale,
+        # so the marts' Spark parity is tested on a hand-built star (test_marts, test_mrr).
+        build_warehouse(oltp_path, out, pii_key=key, engine="pyspark", spark_session=session,
+                        models={"warehouse"})  # fmt: skip
         assert differences(warehouse_rows(str(out)), baseline_rows) == {}
     finally:
         session.stop()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import inspect
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -429,6 +429,7 @@ def build_warehouse(
     fiscal_year_start_month: int = 1,
     progress: bool = False,
     spark_session: object | None = None,
+    models: Collection[str] | None = None,
 ) -> BuildReport:
     """Build the warehouse from an OLTP database into ``out`` (a DuckDB file or PostgreSQL URL).
 
@@ -442,10 +443,13 @@ def build_warehouse(
         pii_key: from :func:`paymodel.olap.pii.resolve_pii_key`.
         engine: ``duckdb``, ``postgres`` or ``pyspark`` runs the transforms.
         spark_session: a SparkSession to use with ``pyspark`` (default: a local one).
+        models: names of the models whose registered steps run (``{"warehouse"}``: the
+            star alone, without the marts); ``None``, every step of :data:`STEPS`.
     """
     return _build(oltp, out, pii_key=pii_key, engine=engine, as_of=as_of,
                   reporting_currency=reporting_currency, fiscal_year_start_month=fiscal_year_start_month,
-                  progress=progress, spark_session=spark_session, incremental=False)  # fmt: skip
+                  progress=progress, spark_session=spark_session, incremental=False,
+                  models=models)  # fmt: skip
 
 
 def update_warehouse(
@@ -483,6 +487,7 @@ def _build(
     progress: bool,
     spark_session: object | None,
     incremental: bool,
+    models: Collection[str] | None = None,
 ) -> BuildReport:
     start = time.perf_counter()
     oltp_target, out_target = os.fspath(oltp_target), os.fspath(out_target)
@@ -513,7 +518,9 @@ def _build(
             customers = ibis.memtable(changed_ids)
         data = _inputs(oltp, params, pii_key, customers, previous)
         changed = data["customers"].num_rows if customers is not None else None
-        steps = list(STEPS)
+        steps = [s for s in STEPS if models is None or s.model.name in models]
+        if not steps:
+            raise ValueError(f"no registered step belongs to the models {sorted(models or ())}")
         if not incremental:
             _create_warehouse(out, WAREHOUSE, WAREHOUSE.table_names)
             others = {id(s.model): s.model for s in steps if s.model is not WAREHOUSE}
