@@ -65,7 +65,7 @@ run: venv ## Main job: schemas/, generate data, load + check it in DuckDB, inges
 	$(BIN)/paymodel olap $(BUILD)/oltp.duckdb --out $(BUILD)/warehouse.duckdb --demo --no-progress
 	$(BIN)/paymodel documents $(BUILD)/oltp.duckdb --warehouse $(BUILD)/warehouse.duckdb \
 	  --data $(BUILD)/data --out $(BUILD)/documents --demo --no-progress
-	$(BIN)/paymodel notebooks --out $(BUILD)/notebooks -p oltp_db=$(BUILD)/oltp.duckdb
+	$(BIN)/paymodel notebooks --out $(BUILD)/notebooks -p oltp_db=$(abspath $(BUILD))/oltp.duckdb
 
 test: venv ## Lint, check schemas/ is up to date, run the test suite on 2 workers
 	$(BIN)/ruff check .
