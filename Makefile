@@ -96,10 +96,12 @@ mutants: venv ## Mutation testing (mutmut) of money, refunds, idempotency, invar
 	  $(abspath $(BIN))/mutmut run --max-children $(MUTANT_CHILDREN) $(MUTANTS) > mutmut-run.log 2>&1 \
 	  || { tail -20 mutmut-run.log; exit 1; }
 	cd $(MUTATION) && $(abspath $(BIN))/mutmut export-cicd-stats > /dev/null
+	@# No quotes inside the f-strings: Python before 3.12 refuses a backslash there.
 	@cd $(MUTATION) && $(abspath $(BIN))/python -c 'import json; s = json.load(open("mutants/mutmut-cicd-stats.json")); \
-	  caught = s["killed"] + s["timeout"]; judged = caught + s["survived"] + s["no_tests"] + s["suspicious"]; \
+	  k, t, sv, nt, su = (s[n] for n in ("killed", "timeout", "survived", "no_tests", "suspicious")); \
+	  caught = k + t; judged = caught + sv + nt + su; \
 	  print(f"mutation score: {caught}/{judged} = {100 * caught / max(judged, 1):.1f}% ", \
-	        f"(killed {s[\"killed\"]}, timeout {s[\"timeout\"]}, survived {s[\"survived\"]}, no tests {s[\"no_tests\"]})")'
+	        f"(killed {k}, timeout {t}, survived {sv}, no tests {nt})")'
 	@echo "survivors (mutmut show NAME in $(MUTATION) for the diff):"
 	@cd $(MUTATION) && $(abspath $(BIN))/mutmut results
 

@@ -13,6 +13,7 @@ that only its alternative fires: an invariant that lost a branch misses its plan
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,8 +22,10 @@ import sqlalchemy as sa
 import sqlglot
 from sqlglot import exp
 
+from paymodel.model.core import ForeignKey
 from paymodel.model.oltp import OLTP, STRIPE_TABLES
 from paymodel.model.sql import sqlalchemy_type
+from paymodel.model.stripe import OBJECT_TABLES
 from paymodel.oltp.invariants import (
     INVARIANTS,
     InvariantViolation,
@@ -152,16 +155,28 @@ def _refund_amount(c: sa.Connection) -> str:
     return str(ch)
 
 
-def _orphan_event(c: sa.Connection) -> str:
-    c.execute(
-        sa.text(
-            "INSERT INTO events (id, type, object_type, object_id, data_object, livemode, "
-            "pending_webhooks, created) VALUES ('evt_orphan', 'charge.succeeded', 'charge', "
-            "'ch_doesnotexist00', :obj, false, 0, TIMESTAMP '2024-01-01 00:00:00')"
-        ),
-        {"obj": '{"id": "ch_doesnotexist00", "object": "charge"}'},
-    )
-    return "evt_orphan"
+def _event_of(kind: str, object_id: str) -> Plant:
+    """An event whose ``data.object`` is of ``kind`` and names a row that does not exist."""
+    event = f"evt_{kind}_missing14"
+
+    def plant(c: sa.Connection) -> str:
+        c.execute(
+            sa.text(
+                "INSERT INTO events (id, type, object_type, object_id, data_object, livemode, "
+                "pending_webhooks, created) VALUES (:id, :type, :kind, :obj_id, :obj, false, 0, "
+                "TIMESTAMP '2024-01-01 00:00:00')"
+            ),
+            {
+                "id": event,
+                "type": f"{kind}.updated",
+                "kind": kind,
+                "obj_id": object_id,
+                "obj": json.dumps({"id": object_id, "object": kind}),
+            },
+        )
+        return event
+
+    return plant
 
 
 def _move_settled_transaction(c: sa.Connection) -> str:
@@ -192,7 +207,7 @@ def _refund_of_another_intent(c: sa.Connection) -> str:
 
 PLANTS: dict[str, Plant] = {
     "references_agree": _refund_of_another_intent,
-    "event_objects_exist": _orphan_event,
+    "event_objects_exist": _event_of("charge", "ch_doesnotexist00"),
     "payout_balance_transaction": _update(
         "payouts", "amount = amount + 1", "SELECT MIN(id) FROM payouts"
     ),
@@ -364,12 +379,86 @@ def _dangling(table: str, column: str, missing: str) -> Plant:
 
 for _t in STRIPE_TABLES:
     for _fk in _t.all_foreign_keys:
+        if _fk in _t.agreement_keys:  # each column resolves alone: references_agree's plants
+            continue
         _parent = OLTP.table(_fk.table)
         _missing = "zzz" if _fk.table == "currencies" else f"{_parent.id_prefix or ''}missing14"
         for _col in _fk.columns:
             ALTERNATIVES[("foreign_keys_resolve", f"{_t.name}.{_col}")] = _dangling(
                 _t.name, _col, _missing
             )
+
+
+def _disagreeing(table: str, fk: ForeignKey) -> Plant:
+    """A row of ``table`` whose agreement key names a parent row and another row's value.
+
+    Each column still resolves on its own (its foreign key holds), only the pair is no
+    row of the parent: ``references_agree`` alone sees it.
+    """
+    (first, *rest), (ref, *refs) = fk.columns, fk.referred
+    pk = OLTP.table(table).primary_key[0]
+
+    def plant(c: sa.Connection) -> str:
+        present = " AND ".join(f"{r} IS NOT NULL" for r in fk.referred)
+        parent = c.execute(sa.text(
+            f"SELECT {', '.join(fk.referred)} FROM {fk.table} WHERE {present} ORDER BY {ref} LIMIT 1"
+        )).one()  # fmt: skip
+        values = {first: parent[0]}
+        for col, r, mine in zip(rest, refs, parent[1:], strict=True):
+            values[col] = _one(c, f"SELECT MIN({r}) FROM {fk.table} WHERE {r} <> '{mine}'")
+        row = _one(c, f"SELECT MIN({pk}) FROM {table}")
+        sets = ", ".join(f"{col} = :{col}" for col in values)
+        c.execute(sa.text(f"UPDATE {table} SET {sets} WHERE {pk} = :row"), {**values, "row": row})
+        shown = ", ".join(str(values[col]) for col in fk.columns)
+        return f"{table} ({', '.join(fk.columns)}) {row} -> {shown}"
+
+    return plant
+
+
+for _t in STRIPE_TABLES:
+    for _fk in _t.agreement_keys:
+        ALTERNATIVES[("references_agree", f"{_t.name}({', '.join(_fk.columns)})")] = _disagreeing(
+            _t.name, _fk
+        )
+
+
+for _kind, _table in OBJECT_TABLES.items():
+    if _table != "events":
+        ALTERNATIVES[("event_objects_exist", _kind)] = _event_of(
+            _kind, f"{OLTP.table(_table).id_prefix or ''}missing14"
+        )
+ALTERNATIVES[("event_objects_exist", "an object of no known kind")] = _event_of(
+    "zz_unknown", "zz_missing14"
+)
+
+_SETTLING_PAYOUT = (
+    "SELECT MIN(p.id) FROM payouts p WHERE p.automatic AND p.status = 'paid' AND EXISTS "
+    "(SELECT 1 FROM balance_transactions bt WHERE bt.payout_id = p.id AND bt.type <> 'payout')"
+)
+_PAYOUT_MOVEMENT = "(SELECT id FROM balance_transactions WHERE type = 'payout' AND source_payout_id = :id)"
+
+ALTERNATIVES.update({
+    ("payout_balance_transaction", "no payout movement"): _sql_plant(
+        f"UPDATE balance_transactions SET type = 'adjustment' WHERE id IN {_PAYOUT_MOVEMENT}",
+        example="SELECT MIN(id) FROM payouts",
+    ),
+    ("payout_balance_transaction", "a movement of another amount"): _update(
+        "payouts", "amount = amount + 1", "SELECT MIN(id) FROM payouts"
+    ),
+    ("payout_balance_transaction", "a movement in another currency"): _sql_plant(
+        f"UPDATE balance_transactions SET currency = 'zzz' WHERE id IN {_PAYOUT_MOVEMENT}",
+        example="SELECT MIN(id) FROM payouts",
+    ),
+    ("payout_settles_net", "a paid automatic payout not reconciling"): _move_settled_transaction,
+    ("payout_settles_net", "settling a movement in another currency"): _sql_plant(
+        "UPDATE balance_transactions SET currency = 'zzz' WHERE id = (SELECT MIN(id) FROM "
+        "balance_transactions WHERE payout_id = :id AND type <> 'payout')",
+        example=_SETTLING_PAYOUT,
+    ),
+    ("payout_settles_net", "a manual payout settling movements"): _sql_plant(
+        "UPDATE payouts SET automatic = false WHERE id = :id", example=_SETTLING_PAYOUT
+    ),
+})  # fmt: skip
 
 
 @pytest.fixture(scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -422,8 +511,16 @@ def test_every_compound_invariant_has_a_plant_per_alternative() -> None:
     assert compound <= planted
     branches = next(i for i in INVARIANTS if i.name == "payment_intent_succeeded_iff_one_charge")
     assert sum(1 for n, _ in ALTERNATIVES if n == branches.name) >= branches.sql.count(" OR ") + 1
-    fks = sum(len(fk.columns) for t in STRIPE_TABLES for fk in t.all_foreign_keys)
+    fks = sum(len(fk.columns) for t in STRIPE_TABLES for fk in t.all_foreign_keys
+              if fk not in t.agreement_keys)  # fmt: skip
     assert sum(1 for n, _ in ALTERNATIVES if n == "foreign_keys_resolve") == fks
+    agreement_keys = sum(len(t.agreement_keys) for t in STRIPE_TABLES)
+    assert sum(1 for n, _ in ALTERNATIVES if n == "references_agree") == agreement_keys
+    kinds = sum(1 for table in OBJECT_TABLES.values() if table != "events") + 1  # + unknown
+    assert sum(1 for n, _ in ALTERNATIVES if n == "event_objects_exist") == kinds
+    for name in ("payout_balance_transaction", "payout_settles_net"):
+        sql = next(i.sql for i in INVARIANTS if i.name == name)
+        assert sum(1 for n, _ in ALTERNATIVES if n == name) == sql.count(" OR ") + 1, name
 
 
 @pytest.mark.parametrize(("name", "alternative"), sorted(ALTERNATIVES), ids=lambda v: v.replace(" ", "_"))
