@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from paymodel.model.core import JSON
 from paymodel.model.oltp import OLTP
 from paymodel.model.sql import metadata
+from paymodel.model.stripe import previous_attributes
 from paymodel.oltp.errors import NotFound
 from paymodel.oltp.transactions import lock_rows
 
@@ -30,8 +31,6 @@ Row = dict[str, Any]
 
 OBJECT_OF = {t.name: t.stripe_object for t in OLTP.tables if t.stripe_object}
 """Stripe object name of each table (``charges`` -> ``charge``)."""
-
-_REFERENCES = {t.name: {c.name for c in t.columns if c.references is not None} for t in OLTP.tables}
 
 _JSON_COLUMNS = {t.name: {c.name for c in t.columns if c.type is JSON} for t in OLTP.tables}
 
@@ -51,16 +50,6 @@ def plain(value: Any) -> Any:
     if isinstance(value, decimal.Decimal):
         return str(value)
     return value
-
-
-def _field(table: str, column: str) -> str:
-    """Stripe's name of a column in ``previous_attributes``: references lose ``_id``.
-
-    Example:
-        >>> _field("payment_methods", "customer_id"), _field("charges", "amount_refunded")
-        ('customer', 'amount_refunded')
-    """
-    return column.removesuffix("_id") if column in _REFERENCES[table] else column
 
 
 def _normalise(table: str, row: sa.RowMapping) -> Row:
@@ -128,8 +117,9 @@ class Tx:
         """Set the columns of ``changes`` that differ from ``row``; only those are written.
 
         Returns:
-            The row as stored now, and Stripe's ``previous_attributes`` (old values of the
-            changed columns, as JSON data).
+            The row as stored now, and Stripe's ``previous_attributes``: the old values of
+            the changed columns at their paths in the Stripe mapping
+            (:func:`paymodel.model.stripe.previous_attributes`), so the keys are Stripe's.
         """
         changed = {k: v for k, v in changes.items() if row[k] != v}
         if not changed:
@@ -137,7 +127,7 @@ class Tx:
         t = self.t[table]
         # Update, then read back: the one form that behaves alike on both engines.
         self.conn.execute(sa.update(t).where(t.c.id == row["id"]).values(**changed))
-        previous = {_field(table, k): plain(row[k]) for k in changed}
+        previous = previous_attributes(table, row, changed)
         return self.get(table, row["id"]), previous
 
     def event(
