@@ -87,6 +87,7 @@ from paymodel.model.stripe import (
     from_stripe_object,
     object_key,
 )
+from paymodel.oltp.backend import backend
 from paymodel.oltp.schema import create_schema, create_tables, dialect_name, seed_reference_data
 
 __all__ = [
@@ -1092,10 +1093,10 @@ def _lock_ingestion(conn: sa.Connection) -> None:
 
     Two ingesters reading the same events would both find an event new and one would be
     refused by the events table's key. PostgreSQL takes a transaction-level advisory
-    lock; DuckDB needs nothing, since one process at a time may write a database file.
+    lock; DuckDB needs nothing, since one process at a time may write a database file
+    (:meth:`paymodel.oltp.backend.Backend.advisory_lock`).
     """
-    if dialect_name(conn) == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
+    backend(conn).advisory_lock(conn, _ADVISORY_LOCK)
 
 
 def _process(run: _FileRun, record: _Record, culprit: str) -> None:

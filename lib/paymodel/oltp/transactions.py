@@ -1,7 +1,8 @@
-"""One transaction per operation, on DuckDB and PostgreSQL: the only engine branches.
+"""One transaction per operation, on DuckDB and PostgreSQL.
 
-The payment flows run one code path on both engines. The two places where the engines
-differ are here and nowhere else:
+The payment flows run one code path on both engines. The engines differ in two ways
+that matter here; what each engine does is owned by its
+:class:`paymodel.oltp.backend.Backend`:
 
 * **Row locks.** PostgreSQL takes ``SELECT ... FOR UPDATE`` row locks, so concurrent
   writers of one charge queue up behind each other. DuckDB does not parse locking
@@ -35,6 +36,8 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
+from paymodel.oltp.backend import backend
+
 __all__ = [
     "is_lock_unavailable",
     "is_retryable",
@@ -57,7 +60,7 @@ def supports_row_locks(dialect_name: str) -> bool:
         >>> supports_row_locks("postgresql"), supports_row_locks("duckdb")
         (True, False)
     """
-    return dialect_name == "postgresql"
+    return backend(dialect_name).row_locks
 
 
 def locking(statement: sa.Select, dialect_name: str, *, nowait: bool = False) -> sa.Select:
@@ -68,9 +71,7 @@ def locking(statement: sa.Select, dialect_name: str, *, nowait: bool = False) ->
     the same row makes one of the two transactions fail at commit; :func:`run_transaction`
     retries it against the committed state.
     """
-    if not supports_row_locks(dialect_name):
-        return statement
-    return statement.with_for_update(nowait=nowait)
+    return backend(dialect_name).lock(statement, nowait=nowait)
 
 
 def lock_rows(
@@ -97,15 +98,10 @@ def lock_rows(
             update an indexed column of a referenced row), such as ``created``.
         order_by: Order of the returned rows.
     """
-    if not supports_row_locks(conn.dialect.name):
-        # DuckDB registers a write conflict only for a value that changes: move the
-        # timestamp one second and back. The row ends as it was, but it was written.
-        second = sa.text("INTERVAL 1 SECOND")
-        column = table.c[touch]
-        conn.execute(sa.update(table).where(*where).values({touch: column + second}))
-        conn.execute(sa.update(table).where(*where).values({touch: column - second}))
+    engine = backend(conn)
+    engine.claim(conn, table, where, touch)
     query = sa.select(table).where(*where).order_by(*order_by)
-    return conn.execute(locking(query, conn.dialect.name))
+    return conn.execute(engine.lock(query))
 
 
 def is_lock_unavailable(error: BaseException) -> bool:

@@ -24,12 +24,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import sqlalchemy as sa
-from psycopg import sql
 
 from paymodel.model.oltp import OLTP
-from paymodel.oltp.schema import dialect_name
+from paymodel.oltp.backend import backend
 from paymodel.synthetic import TABLES
 
 __all__ = ["load_into_oltp", "parquet_files"]
@@ -63,7 +61,7 @@ def load_into_oltp(
         Rows in each loaded table afterwards.
     """
     order = [t for t in OLTP.table_names if t in tables]
-    dialect = dialect_name(engine)
+    bulk = backend(engine)
     counts: dict[str, int] = {}
     with engine.begin() as conn:
         for name in order:
@@ -75,28 +73,6 @@ def load_into_oltp(
             if name == "currencies" and _count(conn, target) > 0:
                 counts[name] = _count(conn, target)
                 continue
-            if dialect == "duckdb":
-                prep = conn.dialect.identifier_preparer
-                col_sql = ", ".join(prep.quote(c) for c in cols)
-                for f in files:
-                    conn.exec_driver_sql(
-                        f"INSERT INTO {prep.quote(name)} ({col_sql}) "  # identifiers quoted by SQLAlchemy
-                        f"SELECT {col_sql} FROM read_parquet(?)",
-                        (str(f),),
-                    )
-            else:
-                _copy_postgres(conn, name, cols, files)
+            bulk.bulk_load(conn, name, cols, files)
             counts[name] = _count(conn, target)
     return counts
-
-
-def _copy_postgres(conn: sa.Connection, name: str, cols: list[str], files: list[Path]) -> None:
-    raw = conn.connection.driver_connection  # a psycopg connection
-    stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(name), sql.SQL(", ").join(sql.Identifier(c) for c in cols)
-    )
-    with raw.cursor() as cur, cur.copy(stmt) as copy:
-        for f in files:
-            for batch in pq.ParquetFile(f).iter_batches(batch_size=50_000, columns=cols):
-                for row in zip(*(batch.column(c).to_pylist() for c in cols), strict=True):
-                    copy.write_row(row)

@@ -1,0 +1,222 @@
+"""What differs between DuckDB and PostgreSQL, owned by one object per engine.
+
+The flows, the loader and the ingester run one code path on both engines; each place
+where the engines behave differently asks the engine's :class:`Backend` instead of
+testing the dialect's name:
+
+* **Row locks.** PostgreSQL takes ``SELECT ... FOR UPDATE``; DuckDB does not parse
+  locking clauses, and claims rows by writing them (a write-write conflict then makes
+  the second of two claimers retry): :meth:`Backend.lock` and :meth:`Backend.claim`.
+* **Advisory locks.** Ingestion runs take turns on one database: a transaction-level
+  advisory lock on PostgreSQL; DuckDB lets one process at a time write a database file,
+  so it needs none (:meth:`Backend.advisory_lock`).
+* **Bulk load.** DuckDB reads Parquet itself (``read_parquet``); PostgreSQL is fed by
+  ``COPY ... FROM STDIN`` in Arrow batches (:meth:`Backend.bulk_load`).
+* **Results.** A JSON column comes back as text from DuckDB and as data from
+  PostgreSQL; timestamps come back in the session's time zone: :meth:`Backend.value`
+  gives JSON as data and instants in UTC on both.
+* **Rules the DDL cannot declare.** DuckDB refuses a few checks and foreign keys the
+  model has (see :class:`paymodel.model.core.ForeignKey`): the code that writes
+  enforces them; :meth:`Backend.undeclared_checks` and
+  :meth:`Backend.undeclared_foreign_keys` name them.
+* **Connection slots** and the **constraint error** classes of each engine.
+
+Example:
+    >>> from paymodel.oltp.engines import duckdb_engine
+    >>> b = backend(duckdb_engine())
+    >>> b.name, b.row_locks
+    ('duckdb', False)
+    >>> str(backend("postgresql").lock(sa.select(sa.literal(1)))).endswith("FOR UPDATE")
+    True
+    >>> sorted(b.undeclared_foreign_keys("payment_methods"))
+    ['customer_id']
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+
+from paymodel.model.core import JSON, Check
+from paymodel.model.oltp import OLTP
+
+__all__ = ["Backend", "DuckDBBackend", "PostgresBackend", "backend"]
+
+
+class Backend:
+    """The behaviour of one OLTP engine where DuckDB and PostgreSQL differ."""
+
+    name: ClassVar[str] = ""
+    row_locks: ClassVar[bool] = False
+    """Whether ``SELECT ... FOR UPDATE`` takes row locks."""
+
+    # --- locking ---------------------------------------------------------------
+    def lock(self, statement: sa.Select, *, nowait: bool = False) -> sa.Select:
+        """``statement`` with ``FOR UPDATE`` where the engine takes row locks."""
+        return statement
+
+    def claim(
+        self, conn: sa.Connection, table: sa.Table, where: Sequence[Any], touch: str
+    ) -> None:
+        """Make the rows ``where`` selects this transaction's before reading them."""
+
+    def advisory_lock(self, conn: sa.Connection, key: int) -> None:
+        """Wait for the lock ``key`` until the transaction ends (one holder at a time)."""
+
+    # --- loading ---------------------------------------------------------------
+    def bulk_load(
+        self, conn: sa.Connection, table: str, columns: Sequence[str], files: Sequence[Path]
+    ) -> None:
+        """Append the rows of Parquet ``files`` (``columns``) to ``table``."""
+        raise NotImplementedError
+
+    # --- results ---------------------------------------------------------------
+    def value(self, column_type: Any, value: Any) -> Any:
+        """A value as read back, in the model's terms: JSON as data, instants in UTC."""
+        if column_type is JSON and isinstance(value, str):
+            return json.loads(value)
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            return value.astimezone(dt.UTC)
+        return value
+
+    def row(self, table: str, row: Any) -> dict[str, Any]:
+        """A result row of ``table`` through :meth:`value`."""
+        types = _column_types(table)
+        return {k: self.value(types.get(k), v) for k, v in row.items()}
+
+    # --- rules -----------------------------------------------------------------
+    def declares(self, dialects: tuple[str, ...] | None) -> bool:
+        """Whether a rule declared for ``dialects`` (``None``: all) is in this engine's DDL."""
+        return dialects is None or self.name in dialects
+
+    def undeclared_checks(self, table: str) -> list[Check]:
+        """Checks of ``table`` this engine's DDL leaves out (enforced by the writers)."""
+        return [c for c in OLTP.table(table).all_checks if not self.declares(c.dialects)]
+
+    def undeclared_foreign_keys(self, table: str) -> list[str]:
+        """First columns of the foreign keys of ``table`` this engine's DDL leaves out."""
+        return [
+            fk.columns[0]
+            for fk in OLTP.table(table).all_foreign_keys
+            if not self.declares(fk.dialects)
+        ]
+
+    # --- capacity and errors -----------------------------------------------------
+    def connection_slots(self, engine: sa.Engine, *, margin: int = 2) -> int:
+        """How many more connections the server accepts now, less a margin."""
+        return 1_000_000
+
+    def constraint_error(self, kind: str) -> type[Exception]:
+        """The exception class the driver raises for a constraint ``kind``."""
+        raise NotImplementedError
+
+
+class DuckDBBackend(Backend):
+    """DuckDB: optimistic concurrency, one writer process per file, Parquet built in."""
+
+    name = "duckdb"
+    row_locks = False
+
+    def claim(
+        self, conn: sa.Connection, table: sa.Table, where: Sequence[Any], touch: str
+    ) -> None:
+        # DuckDB registers a write conflict only for a value that changes: move the
+        # timestamp one second and back. The row ends as it was, but it was written.
+        second = sa.text("INTERVAL 1 SECOND")
+        column = table.c[touch]
+        conn.execute(sa.update(table).where(*where).values({touch: column + second}))
+        conn.execute(sa.update(table).where(*where).values({touch: column - second}))
+
+    def bulk_load(
+        self, conn: sa.Connection, table: str, columns: Sequence[str], files: Sequence[Path]
+    ) -> None:
+        prep = conn.dialect.identifier_preparer
+        col_sql = ", ".join(prep.quote(c) for c in columns)
+        for f in files:
+            conn.exec_driver_sql(
+                f"INSERT INTO {prep.quote(table)} ({col_sql}) "  # identifiers quoted by SQLAlchemy
+                f"SELECT {col_sql} FROM read_parquet(?)",
+                (str(f),),
+            )
+
+    def constraint_error(self, kind: str) -> type[Exception]:
+        import duckdb
+
+        return duckdb.ConstraintException
+
+
+class PostgresBackend(Backend):
+    """PostgreSQL: row and advisory locks, COPY, a connection limit, one error per SQLSTATE."""
+
+    name = "postgresql"
+    row_locks = True
+
+    def lock(self, statement: sa.Select, *, nowait: bool = False) -> sa.Select:
+        return statement.with_for_update(nowait=nowait)
+
+    def advisory_lock(self, conn: sa.Connection, key: int) -> None:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+    def bulk_load(
+        self, conn: sa.Connection, table: str, columns: Sequence[str], files: Sequence[Path]
+    ) -> None:
+        import pyarrow.parquet as pq
+        from psycopg import sql
+
+        raw = conn.connection.driver_connection  # a psycopg connection
+        stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+        )
+        with raw.cursor() as cur, cur.copy(stmt) as copy:
+            for f in files:
+                for batch in pq.ParquetFile(f).iter_batches(batch_size=50_000, columns=columns):
+                    for row in zip(*(batch.column(c).to_pylist() for c in columns), strict=True):
+                        copy.write_row(row)
+
+    def connection_slots(self, engine: sa.Engine, *, margin: int = 2) -> int:
+        with engine.connect() as conn:
+            limit = int(conn.exec_driver_sql("SHOW max_connections").scalar_one())
+            reserved = int(conn.exec_driver_sql("SHOW superuser_reserved_connections").scalar_one())
+            in_use = conn.exec_driver_sql("SELECT count(*) FROM pg_stat_activity").scalar_one()
+        return max(1, limit - reserved - in_use - margin)
+
+    def constraint_error(self, kind: str) -> type[Exception]:
+        import psycopg
+
+        return {
+            "not_null": psycopg.errors.NotNullViolation,
+            "primary_key": psycopg.errors.UniqueViolation,
+            "unique": psycopg.errors.UniqueViolation,
+            "foreign_key": psycopg.errors.ForeignKeyViolation,
+            "check": psycopg.errors.CheckViolation,
+        }[kind]
+
+
+_BACKENDS: dict[str, Backend] = {b.name: b for b in (DuckDBBackend(), PostgresBackend())}
+
+
+def backend(target: sa.Engine | sa.Connection | str) -> Backend:
+    """The :class:`Backend` of an engine, a connection or a dialect name.
+
+    Raises:
+        ValueError: the engine is neither DuckDB nor PostgreSQL.
+    """
+    name = target if isinstance(target, str) else target.dialect.name
+    try:
+        return _BACKENDS[name]
+    except KeyError:
+        raise ValueError(f"unsupported dialect {name!r}: paymodel runs on duckdb or postgresql") from None
+
+
+@cache
+def _column_types(table: str) -> dict[str, Any]:
+    try:
+        return {c.name: c.type for c in OLTP.table(table).columns}
+    except KeyError:
+        return {}
