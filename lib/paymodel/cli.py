@@ -112,7 +112,7 @@ def _load(args: argparse.Namespace) -> int:
 def _ingest(args: argparse.Namespace) -> int:
     from paymodel.oltp.ingest import main_ingest
 
-    return main_ingest(args.files, args.db, args.json)
+    return main_ingest(args.files, args.db, args.json, args.strict)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -164,13 +164,19 @@ def _parser() -> argparse.ArgumentParser:
         "ingest",
         help="load Stripe API objects and events into an OLTP database",
         epilog="Exit status: 0 all records applied, duplicate or pending; 3 some records "
-        "were quarantined; 2 usage error (unreadable file, bad --db).",
+        "were quarantined (or, with --strict, an invariant of the objects written is "
+        "broken); 2 usage error (unreadable file, bad --db).",
     )
     i.add_argument("files", nargs="+", metavar="FILE", help="JSON Lines, JSON array or list")
     i.add_argument(
         "--db", required=True, help="DuckDB file (created if missing) or postgresql:// URL"
     )
     i.add_argument("--json", action="store_true", help="print the counts as one JSON object")
+    i.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 3 also when an invariant of the objects the run wrote is broken",
+    )
     i.set_defaults(func=_ingest)
     return p
 

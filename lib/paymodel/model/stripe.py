@@ -106,6 +106,7 @@ __all__ = [
     "object_key",
     "previous_attributes",
     "row_problems",
+    "sql_predicate",
     "stripe_paths",
     "to_stripe_object",
 ]
@@ -1380,6 +1381,21 @@ def _compiled_checks(table: str) -> tuple[tuple[Check, Callable[[Mapping[str, An
     )
 
 
+@cache
+def sql_predicate(sql: str) -> Callable[[Mapping[str, Any]], Any]:
+    """A condition in PostgreSQL SQL as a Python function of a row, with SQL's NULL logic.
+
+    Qualified columns (``parent.amount``) are read from the key ``"parent.amount"``.
+    ``None`` is SQL NULL; the function returns ``True``, ``False`` or ``None``.
+
+    Example:
+        >>> ok = sql_predicate("amount <= parent.amount")
+        >>> ok({"amount": 7000, "parent.amount": 6000}), ok({"amount": None, "parent.amount": 1})
+        (False, None)
+    """
+    return _compile(sqlglot.parse_one(sql, read="postgres"))
+
+
 def _compile(node: exp.Expression) -> Callable[[Mapping[str, Any]], Any]:
     """A Python function evaluating a check expression with SQL's three-valued logic.
 
@@ -1388,7 +1404,7 @@ def _compile(node: exp.Expression) -> Callable[[Mapping[str, Any]], Any]:
     if isinstance(node, exp.Paren):
         return _compile(node.this)
     if isinstance(node, exp.Column):
-        name = node.name
+        name = f"{node.table}.{node.name}" if node.table else node.name
         return lambda row: row[name]
     if isinstance(node, exp.Literal):
         value: Any = (

@@ -80,14 +80,18 @@ import sqlalchemy as sa
 from tqdm import tqdm
 
 from paymodel.model.oltp import OLTP
+from paymodel.model.rules import CROSS_ROW_RULES, rules_for
 from paymodel.model.sql import metadata
 from paymodel.model.stripe import (
+    TABLE_OBJECTS,
     StripeObjectError,
     UnknownObjectType,
     from_stripe_object,
     object_key,
+    sql_predicate,
 )
 from paymodel.oltp.backend import backend
+from paymodel.oltp.invariants import InvariantResult, check_invariants
 from paymodel.oltp.schema import create_schema, create_tables, dialect_name, seed_reference_data
 
 __all__ = [
@@ -148,6 +152,12 @@ class IngestReport:
         by_type: the five counts per object type (``charge``, ``invoice``...; ``?`` when
             the record has no readable type).
         sources: the files read, in order.
+        invariants: the dataset invariants (:mod:`paymodel.oltp.invariants`) broken by
+            objects this run wrote, evaluated once at the end of the run; examples are
+            the touched objects that break them. Arrival order can break one for a
+            while (refunds before their ``charge.refunded``): reported, not refused.
+        strict: whether a broken invariant makes :attr:`exit_code` non-zero.
+        touched: ids of the objects the run wrote (what the invariants look at).
     """
 
     read: int = 0
@@ -159,6 +169,9 @@ class IngestReport:
     released: int = 0
     by_type: dict[str, dict[str, int]] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
+    invariants: list[InvariantResult] = field(default_factory=list)
+    strict: bool = False
+    touched: set[str] = field(default_factory=set, repr=False, compare=False)
 
     def count(self, object_type: str, outcome: str) -> None:
         """Add one record of ``object_type`` with ``outcome`` (applied, duplicate...)."""
@@ -176,11 +189,15 @@ class IngestReport:
             for key, n in counts.items():
                 mine[key] += n
         self.sources.extend(other.sources)
+        self.touched |= other.touched
 
     @property
     def exit_code(self) -> int:
-        """:data:`EXIT_QUARANTINED` if anything was quarantined, else :data:`EXIT_OK`."""
-        return EXIT_QUARANTINED if self.quarantined else EXIT_OK
+        """:data:`EXIT_QUARANTINED` if anything was quarantined (or, when ``strict``, an
+        invariant of the touched objects is broken), else :data:`EXIT_OK`."""
+        if self.quarantined or (self.strict and self.invariants):
+            return EXIT_QUARANTINED
+        return EXIT_OK
 
     def as_dict(self) -> dict[str, Any]:
         """The report as a JSON-serialisable dict (what ``--json`` prints)."""
@@ -190,7 +207,12 @@ class IngestReport:
             "released": self.released,
             "by_type": {k: dict(v) for k, v in sorted(self.by_type.items())},
             "sources": list(self.sources),
-        }
+            "invariants": [
+                {"name": r.name, "description": r.description, "violations": r.violations,
+                 "examples": list(r.examples)}
+                for r in self.invariants
+            ],
+        }  # fmt: skip
 
     def summary(self) -> str:
         """The report for people: totals, then one line per object type."""
@@ -212,6 +234,11 @@ class IngestReport:
             )
         if self.quarantined:
             lines.append("quarantined records: SELECT rule, error, raw FROM ingest_quarantine")
+        for r in self.invariants:
+            lines.append(
+                f"invariant broken by {r.violations} touched object(s): {r.name} "
+                f"({r.description}), e.g. {', '.join(r.examples)}"
+            )
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -547,6 +574,7 @@ class _FileRun:
         """Set ``row`` (insert, or update its changed non-key columns); whether it changed."""
         key = _key(table, row)
         before = self.current(table, key)
+        self.report.touched.add(object_key(table, row)[1])
         self.state[(table, key)] = row
         self.dirty.add((table, key))
         self.known[table].add(key)
@@ -830,6 +858,10 @@ class _FileRun:
                         kind, oid, snapshot.event_id,
                     )  # fmt: skip
                 return self.add_pending(record, snapshot, (parent_table, parent_key))
+        broken = self.broken_rule(fresh, snapshot)
+        if broken is not None:
+            rule, error, (kind, oid) = broken
+            return self.quarantine(record, rule, error, kind, oid, snapshot.event_id)
         changed = False
         for (object_type, object_id), group in fresh.items():
             for table, row in group:
@@ -842,6 +874,39 @@ class _FileRun:
         if len(fresh) < len(groups) and not changed:
             return "superseded"
         return "applied" if changed else "unchanged"
+
+    def broken_rule(
+        self, fresh: Mapping[tuple[str, str], list[tuple[str, dict[str, Any]]]],
+        snapshot: _Snapshot,
+    ) -> tuple[str, str, tuple[str, str]] | None:
+        """The first cross-row rule a row of the snapshot breaks against its parent.
+
+        The parent is the one in the same snapshot (an expanded object), else the row
+        as this run sees it. Returns (rule name, error naming both rows, object key).
+        """
+        inside = {(t, _key(t, r)): r for t, r in snapshot.rows}
+        for group in fresh.values():
+            for table, row in group:
+                for rule in _RULES.get(table, ()):
+                    ref = row[rule.column]
+                    if ref is None:
+                        continue
+                    parent = inside.get((rule.parent, (ref,)))
+                    if parent is None:
+                        parent = self.current(rule.parent, (ref,))
+                    if parent is None:
+                        continue
+                    values = {**row, **{f"parent.{k}": v for k, v in parent.items()}}
+                    if sql_predicate(rule.sql)(values) is not False:
+                        continue
+                    mine, theirs = _RULE_COLUMNS[rule.name]
+                    kind, oid = object_key(table, row)
+                    shown = ", ".join(f"{c} {row[c]}" for c in mine)
+                    parents = ", ".join(f"{c} {parent[c]}" for c in theirs)
+                    error = (f"{kind} {oid}: {rule.description} ({shown}; "
+                             f"{TABLE_OBJECTS[rule.parent]} {ref}: {parents})")  # fmt: skip
+                    return rule.name, error, (kind, oid)
+        return None
 
     def missing_parent(
         self, table: str, row: Mapping[str, Any], present: set
@@ -925,6 +990,8 @@ class _FileRun:
         return self.report
 
 
+_RULES = {t.name: rules_for(t.name) for t in OLTP.tables}
+_RULE_COLUMNS = {r.name: r.columns() for r in CROSS_ROW_RULES}
 _PENDING_COLUMNS = tuple(c.name for c in OLTP.table("ingest_pending").columns)
 _PK = {t.name: t.primary_key for t in OLTP.tables}
 _FKS = {t.name: t.all_foreign_keys for t in OLTP.tables}
@@ -1007,6 +1074,7 @@ def ingest(
     engine: sa.Engine,
     *,
     progress: bool = False,
+    strict: bool = False,
 ) -> IngestReport:
     """Ingest Stripe objects and events into the OLTP database on ``engine``.
 
@@ -1018,6 +1086,8 @@ def ingest(
         engine: a DuckDB or PostgreSQL engine whose database has the schema (create it
             with :func:`ensure_schema`).
         progress: show a progress bar per file.
+        strict: a broken invariant of the objects the run touched makes the exit code
+            :data:`EXIT_QUARANTINED` (see :attr:`IngestReport.invariants`).
 
     Returns:
         The :class:`IngestReport` of the run.
@@ -1025,10 +1095,12 @@ def ingest(
     Raises:
         OSError: a file cannot be read (nothing of that file is written).
     """
-    report = IngestReport()
+    report = IngestReport(strict=strict)
     now = datetime.now(UTC).replace(microsecond=0)
     for source, records in _batches(paths_or_records):
         report.merge(_ingest_batch(engine, source, records, now, progress))
+    if report.touched:
+        report.invariants = [r for r in check_invariants(engine, only=report.touched) if not r.ok]
     return report
 
 
@@ -1127,12 +1199,15 @@ def open_target(db: str) -> sa.Engine:
     return engine
 
 
-def main_ingest(files: Sequence[str], db: str, as_json: bool = False) -> int:
+def main_ingest(
+    files: Sequence[str], db: str, as_json: bool = False, strict: bool = False
+) -> int:
     """``paymodel ingest FILE... --db TARGET [--json]``: print the report, return the exit status.
 
     Prints the human summary, or one JSON object with ``--json``. Returns
     :data:`EXIT_OK` (0) when nothing was quarantined, :data:`EXIT_QUARANTINED` (3)
-    when some record was, :data:`EXIT_USAGE` (2) when a file cannot be read or the
+    when some record was (or, with ``strict``, an invariant of the objects the run
+    touched is broken), :data:`EXIT_USAGE` (2) when a file cannot be read or the
     target cannot be opened (nothing is written then).
     """
     for f in files:
@@ -1145,7 +1220,9 @@ def main_ingest(files: Sequence[str], db: str, as_json: bool = False) -> int:
         print(f"paymodel ingest: --db {db}: {str(e).splitlines()[0]}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        report = ingest(list(files), engine, progress=not as_json and sys.stderr.isatty())
+        report = ingest(
+            list(files), engine, progress=not as_json and sys.stderr.isatty(), strict=strict
+        )
     except OSError as e:
         print(f"paymodel ingest: {e}", file=sys.stderr)
         return EXIT_USAGE
