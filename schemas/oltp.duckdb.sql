@@ -644,6 +644,44 @@ COMMENT ON COLUMN disputes.is_charge_refundable IS 'Whether the charge can still
 COMMENT ON COLUMN disputes.created IS 'When the dispute was created (UTC).';
 COMMENT ON COLUMN disputes.metadata IS 'Free-form key-value pairs set by the account; may hold personal data.';
 
+-- payouts: One row per payout (a transfer of the available balance to the bank).
+CREATE TABLE payouts (
+	id TEXT NOT NULL,
+	amount BIGINT NOT NULL,
+	currency TEXT NOT NULL,
+	status TEXT NOT NULL,
+	arrival_date TIMESTAMP WITH TIME ZONE NOT NULL,
+	method TEXT NOT NULL,
+	automatic BOOLEAN NOT NULL,
+	failure_code TEXT,
+	failure_message TEXT,
+	description TEXT,
+	created TIMESTAMP WITH TIME ZONE NOT NULL,
+	metadata JSON,
+	CONSTRAINT pk_payouts PRIMARY KEY (id),
+	CONSTRAINT fk_payouts_currency FOREIGN KEY(currency) REFERENCES currencies (code),
+	CONSTRAINT ck_payouts_amount_range CHECK (amount >= 1 AND amount <= 99999999),
+	CONSTRAINT ck_payouts_currency_iso CHECK (REGEXP_MATCHES(currency, '^[a-z]{3}$')),
+	CONSTRAINT ck_payouts_status_accepted CHECK (status IN ('pending', 'in_transit', 'paid', 'failed', 'canceled')),
+	CONSTRAINT ck_payouts_method_accepted CHECK (method IN ('standard', 'instant')),
+	CONSTRAINT ck_payouts_failure_code_accepted CHECK (failure_code IS NULL OR failure_code IN ('account_closed', 'account_frozen', 'bank_account_restricted', 'bank_ownership_changed', 'could_not_process', 'debit_not_authorized', 'declined', 'incorrect_account_holder_name', 'insufficient_funds', 'invalid_account_number', 'invalid_currency', 'no_account')),
+	CONSTRAINT ck_payouts_failed CHECK ((status = 'failed') = (failure_code IS NOT NULL)),
+	CONSTRAINT ck_payouts_arrival CHECK (arrival_date >= created)
+);
+COMMENT ON TABLE payouts IS 'One row per payout (a transfer of the available balance to the bank).';
+COMMENT ON COLUMN payouts.id IS 'Stripe id of the payout (prefix po_).';
+COMMENT ON COLUMN payouts.amount IS 'Amount sent to the bank, minor units.';
+COMMENT ON COLUMN payouts.currency IS 'Currency of the payout.';
+COMMENT ON COLUMN payouts.status IS 'Lifecycle status.';
+COMMENT ON COLUMN payouts.arrival_date IS 'When the funds are expected to arrive (or arrived) at the bank.';
+COMMENT ON COLUMN payouts.method IS 'Standard (bank rails, a day or more) or instant.';
+COMMENT ON COLUMN payouts.automatic IS 'Made by the payout schedule: Stripe links the balance transactions it settles (balance_transactions.payout_id); a manual payout settles none.';
+COMMENT ON COLUMN payouts.failure_code IS 'Why the bank refused it; set exactly when the status is failed.';
+COMMENT ON COLUMN payouts.failure_message IS 'Explanation of the failure.';
+COMMENT ON COLUMN payouts.description IS 'Description.';
+COMMENT ON COLUMN payouts.created IS 'When the payout was created (UTC).';
+COMMENT ON COLUMN payouts.metadata IS 'Free-form key-value pairs set by the account; may hold personal data.';
+
 -- balance_transactions: One row per movement of the account's balance.
 CREATE TABLE balance_transactions (
 	id TEXT NOT NULL,
@@ -660,14 +698,17 @@ CREATE TABLE balance_transactions (
 	charge_id TEXT,
 	refund_id TEXT,
 	dispute_id TEXT,
+	source_payout_id TEXT,
+	payout_id TEXT,
 	created TIMESTAMP WITH TIME ZONE NOT NULL,
 	CONSTRAINT pk_balance_transactions PRIMARY KEY (id),
 	CONSTRAINT fk_balance_transactions_currency FOREIGN KEY(currency) REFERENCES currencies (code),
 	CONSTRAINT fk_balance_transactions_charge_id FOREIGN KEY(charge_id) REFERENCES charges (id),
 	CONSTRAINT fk_balance_transactions_refund_id FOREIGN KEY(refund_id) REFERENCES refunds (id),
 	CONSTRAINT fk_balance_transactions_dispute_id FOREIGN KEY(dispute_id) REFERENCES disputes (id),
-	CONSTRAINT ck_balance_transactions_type_accepted CHECK (type IN ('adjustment', 'charge', 'payment', 'payment_refund', 'payout', 'refund', 'stripe_fee')),
-	CONSTRAINT ck_balance_transactions_reporting_category_accepted CHECK (reporting_category IN ('charge', 'refund', 'dispute', 'dispute_reversal', 'fee', 'payout', 'other_adjustment')),
+	CONSTRAINT fk_balance_transactions_source_payout_id FOREIGN KEY(source_payout_id) REFERENCES payouts (id),
+	CONSTRAINT ck_balance_transactions_type_accepted CHECK (type IN ('adjustment', 'charge', 'payment', 'payment_refund', 'payout', 'payout_failure', 'refund', 'stripe_fee')),
+	CONSTRAINT ck_balance_transactions_reporting_category_accepted CHECK (reporting_category IN ('charge', 'refund', 'dispute', 'dispute_reversal', 'fee', 'payout', 'payout_reversal', 'other_adjustment')),
 	CONSTRAINT ck_balance_transactions_fee_range CHECK (fee >= 0),
 	CONSTRAINT ck_balance_transactions_currency_iso CHECK (REGEXP_MATCHES(currency, '^[a-z]{3}$')),
 	CONSTRAINT ck_balance_transactions_status_accepted CHECK (status IN ('available', 'pending')),
@@ -689,6 +730,8 @@ COMMENT ON COLUMN balance_transactions.description IS 'Description.';
 COMMENT ON COLUMN balance_transactions.charge_id IS 'Source charge.';
 COMMENT ON COLUMN balance_transactions.refund_id IS 'Source refund.';
 COMMENT ON COLUMN balance_transactions.dispute_id IS 'Source dispute.';
+COMMENT ON COLUMN balance_transactions.source_payout_id IS 'Source payout: the payout this movement is (type payout, negative) or returns (type payout_failure, positive). Named apart from payout_id, which says which payout settled a movement.';
+COMMENT ON COLUMN balance_transactions.payout_id IS 'Automatic payout that settled it (Stripe''s payout filter on balance transactions, Sigma''s automatic_transfer_id); NULL until settled. A payout''s own movement belongs to it too. Set after the row exists, so the foreign key is declared on PostgreSQL only (see _MUTABLE_REFERENCE).';
 COMMENT ON COLUMN balance_transactions.created IS 'When the balance transaction was created (UTC).';
 
 -- balance_transaction_fee_details: One row per fee line of a balance transaction.

@@ -291,14 +291,14 @@ def test_owned_rows_follow_the_snapshot(db: sa.Engine) -> None:
 
 def test_quarantine_keeps_the_raw_record_the_rule_and_when(db: sa.Engine, tmp_path: Path) -> None:
     path = tmp_path / "mixed.jsonl"
-    payout = {"id": "evt_9", "object": "event", "type": "payout.paid", "created": 1748854800,
-              "livemode": False, "pending_webhooks": 0, "request": None, "api_version": None,
-              "data": {"object": {"object": "payout", "id": "po_1", "amount": 100}}}  # fmt: skip
+    transfer = {"id": "evt_9", "object": "event", "type": "transfer.created", "created": 1748854800,
+                "livemode": False, "pending_webhooks": 0, "request": None, "api_version": None,
+                "data": {"object": {"object": "transfer", "id": "tr_1", "amount": 100}}}  # fmt: skip
     bad_currency = event("evt_8", "customer.created", "customers", customer(currency="xyz"), T0)
     lines = [
         '{"object": "customer", "id": "cus_T9", ',  # cut short
         "[1, 2, 3]",
-        json.dumps(payout),
+        json.dumps(transfer),
         json.dumps(bad_currency),
         json.dumps(
             {
@@ -315,15 +315,15 @@ def test_quarantine_keeps_the_raw_record_the_rule_and_when(db: sa.Engine, tmp_pa
     report = ingest(path, db)
     assert_adds_up(report)
     assert (report.read, report.applied, report.quarantined) == (6, 1, 5)
-    assert report.by_type["payout"]["quarantined"] == 1
+    assert report.by_type["transfer"]["quarantined"] == 1
     rows = {r["source_line"]: r for r in table_rows(db, "ingest_quarantine")}
     assert rows[1]["rule"] == "malformed_json"
     assert rows[1]["raw"] == lines[0]
     assert rows[2]["rule"] == "not_an_object"
     assert rows[3]["rule"] == "unknown_object_type"
     assert (rows[3]["object_type"], rows[3]["object_id"], rows[3]["event_id"]) == (
-        "payout",
-        "po_1",
+        "transfer",
+        "tr_1",
         "evt_9",
     )
     assert rows[4]["rule"] == "unknown_reference"

@@ -71,7 +71,7 @@ hostile_values = st.one_of(
     st.lists(st.integers(), max_size=3),
     st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
     st.integers(min_value=60, max_value=300).map(deep),
-    st.sampled_from([{"object": "customer"}, {"id": "cus_x", "object": "payout"}, {"id": 5}]),
+    st.sampled_from([{"object": "customer"}, {"id": "cus_x", "object": "transfer"}, {"id": 5}]),
 )
 
 random_json = st.recursive(
@@ -115,7 +115,7 @@ def hostile_record(draw: st.DrawFn) -> Any:
         return draw(random_json)
     if kind == "object":
         junk = draw(st.dictionaries(st.text(max_size=8), random_json, max_size=5))
-        return {**junk, "object": draw(st.sampled_from(["charge", "event", "customer", "list", "payout"])),
+        return {**junk, "object": draw(st.sampled_from(["charge", "event", "customer", "list", "transfer"])),
                 "id": draw(st.one_of(st.text(max_size=8), st.integers(), st.none()))}  # fmt: skip
     base = draw(st.sampled_from(BASES))
     record = copy.deepcopy(base)

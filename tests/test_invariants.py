@@ -43,6 +43,7 @@ def test_generated_data_satisfies_every_invariant(
     counts = load_into_oltp(tmp_path, engine)
     assert counts["charges"] > 0
     assert counts["disputes"] > 0
+    assert counts["payouts"] > 0
     results = assert_invariants(engine)
     assert [r.name for r in results] == [i.name for i in INVARIANTS]
     assert all(r.violations == 0 for r in results)
@@ -142,7 +143,37 @@ def _refund_amount(c: sa.Connection) -> str:
     return str(ch)
 
 
+def _orphan_event(c: sa.Connection) -> str:
+    c.execute(
+        sa.text(
+            "INSERT INTO events (id, type, object_type, object_id, data_object, livemode, "
+            "pending_webhooks, created) VALUES ('evt_orphan', 'charge.succeeded', 'charge', "
+            "'ch_doesnotexist00', :obj, false, 0, TIMESTAMP '2024-01-01 00:00:00')"
+        ),
+        {"obj": '{"id": "ch_doesnotexist00", "object": "charge"}'},
+    )
+    return "evt_orphan"
+
+
+def _move_settled_transaction(c: sa.Connection) -> str:
+    """A charge's transaction moved from its payout to another paid one: both break."""
+    bt, payout = c.execute(
+        sa.text(
+            "SELECT bt.id, bt.payout_id FROM balance_transactions bt JOIN payouts p "
+            "ON p.id = bt.payout_id WHERE bt.type = 'charge' AND p.status = 'paid' "
+            "ORDER BY bt.id LIMIT 1"
+        )
+    ).one()
+    c.execute(sa.text("UPDATE balance_transactions SET payout_id = NULL WHERE id = :id"), {"id": bt})
+    return str(payout)
+
+
 PLANTS: dict[str, Plant] = {
+    "event_objects_exist": _orphan_event,
+    "payout_balance_transaction": _update(
+        "payouts", "amount = amount + 1", "SELECT MIN(id) FROM payouts"
+    ),
+    "payout_settles_net": _move_settled_transaction,
     "ids_unique": _dup_customer,
     "foreign_keys_resolve": _dangling_charge_customer,
     "event_ids_unique": _dup_event,

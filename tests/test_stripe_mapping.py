@@ -134,7 +134,8 @@ CHARGE_TXN = {
     "id": "txn_Ra1", "type": "charge", "reporting_category": "charge", "amount": 3571, "fee": 134,
     "net": 3437, "currency": "usd", "exchange_rate": Decimal("1.0825"), "status": "available",
     "available_on": at(2), "description": "Subscription creation", "charge_id": "ch_Ra1",
-    "refund_id": None, "dispute_id": None, "created": at(0.05),
+    "refund_id": None, "dispute_id": None, "source_payout_id": None, "payout_id": "po_Ra1",
+    "created": at(0.05),
 }  # fmt: skip
 CHARGE_FEES = [
     {"balance_transaction_id": "txn_Ra1", "line": 0, "type": "stripe_fee", "amount": 104,
@@ -167,7 +168,19 @@ DISPUTE_FEES = [{"balance_transaction_id": "txn_Ra3", "line": 0, "type": "stripe
                  "amount": 1500, "currency": "usd", "description": "Dispute fee"}]  # fmt: skip
 PAYOUT_TXN = {
     **CHARGE_TXN, "id": "txn_Ra4", "type": "payout", "reporting_category": "payout",
-    "amount": -1000, "fee": 0, "net": -1000, "charge_id": None, "exchange_rate": None,
+    "amount": -3437, "fee": 0, "net": -3437, "charge_id": None, "exchange_rate": None,
+    "source_payout_id": "po_Ra1", "payout_id": "po_Ra1", "available_on": at(3),
+    "created": at(3), "description": "STRIPE PAYOUT",
+}  # fmt: skip
+PAYOUT = {
+    "id": "po_Ra1", "amount": 3437, "currency": "usd", "status": "failed",
+    "arrival_date": at(4), "method": "standard", "automatic": True,
+    "failure_code": "account_closed", "failure_message": "The bank account has been closed.",
+    "description": "STRIPE PAYOUT", "created": at(3), "metadata": None,
+}  # fmt: skip
+PAYOUT_FAILURE_TXN = {
+    **PAYOUT_TXN, "id": "txn_Ra5", "type": "payout_failure", "reporting_category": "payout_reversal",
+    "amount": 3437, "net": 3437, "payout_id": None, "available_on": at(4), "created": at(4),
 }  # fmt: skip
 EVENT = {
     "id": "evt_Ra1", "type": "charge.refunded", "api_version": "2025-09-30.clover",
@@ -254,6 +267,19 @@ CASES: list[tuple[str, dict[str, Any], dict[str, list[dict[str, Any]]]]] = [
     ),
     ("balance_transactions", CHARGE_TXN, {"balance_transaction_fee_details": CHARGE_FEES}),
     ("balance_transactions", PAYOUT_TXN, {}),
+    (
+        "payouts",
+        PAYOUT,
+        {
+            "balance_transactions": [PAYOUT_TXN, PAYOUT_FAILURE_TXN, CHARGE_TXN],
+            "balance_transaction_fee_details": CHARGE_FEES,
+        },
+    ),
+    (
+        "payouts",
+        {**PAYOUT, "id": "po_Ra2", "status": "pending", "failure_code": None, "failure_message": None},
+        {},
+    ),
     ("events", EVENT, {}),
     (
         "events",
@@ -379,11 +405,11 @@ def test_expanded_customer_in_charge_comes_first_with_its_address() -> None:
 
 def test_balance_transaction_source_by_prefix_and_expanded_source() -> None:
     for prefix, column in (("py_", "charge_id"), ("pyr_", "refund_id"), ("du_", "dispute_id"),
-                           ("po_", None)):  # fmt: skip
-        obj = to_stripe_object("balance_transactions", PAYOUT_TXN)
+                           ("po_", "source_payout_id"), ("tr_", None)):  # fmt: skip
+        obj = to_stripe_object("balance_transactions", {**PAYOUT_TXN, "payout_id": None})
         obj["source"] = f"{prefix}Ra9"
         ((_, row),) = from_stripe_object(obj)
-        for c in ("charge_id", "refund_id", "dispute_id"):
+        for c in ("charge_id", "refund_id", "dispute_id", "source_payout_id"):
             assert row[c] == (f"{prefix}Ra9" if c == column else None)
     obj = to_stripe_object("balance_transactions", REFUND_TXN)
     obj["source"] = to_stripe_object("refunds", REFUND)
@@ -401,7 +427,7 @@ def test_the_official_sample_objects_map_or_fail_with_a_named_rule() -> None:
     path = Path(__file__).parent / "data" / "stripe_fixtures3_samples.json"
     resources = json.loads(path.read_text())["resources"]
     outcomes: dict[str, str] = {}
-    for kind in [*OBJECT_TABLES, "payout"]:
+    for kind in OBJECT_TABLES:
         try:
             rows = from_stripe_object(resources[kind])
         except StripeObjectError as e:
@@ -409,7 +435,7 @@ def test_the_official_sample_objects_map_or_fail_with_a_named_rule() -> None:
         else:
             assert all(row_problems(t, r) == [] for t, r in rows)
             outcomes[kind] = "mapped"
-    assert outcomes["payout"] == "payout: object type 'payout' is not in the model"
+    assert outcomes["payout"] == "mapped"
     assert outcomes["product"] == "mapped"
     assert outcomes["balance_transaction"] == "mapped"
     # the sample coupon is 'forever' with duration_in_months 3, which the model refuses
@@ -507,9 +533,9 @@ def test_a_deletion_marker_is_refused_with_its_own_rule() -> None:
 
 def test_unknown_object_type_nested_or_top_level() -> None:
     with pytest.raises(
-        UnknownObjectType, match="payout po_1: object type 'payout' is not in the model"
+        UnknownObjectType, match="transfer tr_1: object type 'transfer' is not in the model"
     ):
-        from_stripe_object({"object": "payout", "id": "po_1"})
+        from_stripe_object({"object": "transfer", "id": "tr_1"})
     obj = to_stripe_object("balance_transactions", PAYOUT_TXN)
     obj["source"] = {
         "object": "charge",
@@ -552,7 +578,7 @@ def test_row_problems_evaluates_checks_with_sql_null_logic() -> None:
     assert row_problems(
         "subscriptions", {**SUBSCRIPTION, "trial_start": at(5), "trial_end": at(3)}
     ) == ["trial_end is not before trial_start"]
-    assert "at most one source (charge, refund or dispute)" in row_problems(
+    assert "at most one source (charge, refund, dispute or payout)" in row_problems(
         "balance_transactions", {**CHARGE_TXN, "refund_id": "re_1"}
     )
     assert row_problems("charges", {**CHARGE, "bogus": 1}) == ["bogus: not columns of charges"]

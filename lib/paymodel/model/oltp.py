@@ -19,8 +19,11 @@ Design decisions (each one is visible in the tables below):
   a foreign-key cycle at all (no ``ALTER TABLE ... ADD FOREIGN KEY``, no deferrable
   constraints).
 * **Balance transactions** point at their source through one typed foreign key per
-  source kind (charge, refund, dispute) instead of Stripe's polymorphic ``source``,
-  so every reference is enforced.
+  source kind (``charge_id``, ``refund_id``, ``dispute_id``, ``source_payout_id``)
+  instead of Stripe's polymorphic ``source``, so every reference is enforced. Apart
+  from its source, each one names the automatic payout that settled it
+  (``payout_id``); a payout has no pointer back to its own balance transaction (child
+  -> parent only, no cycle): it is the one whose ``source_payout_id`` is the payout.
 * **Addresses** of customers live in ``customer_addresses``: all optional, all
   personal data, erasable in one place (GDPR).
 * **Metadata** is a JSON column per object: keys are free-form and never joined on.
@@ -104,6 +107,7 @@ STATUSES: dict[str, tuple[str, ...]] = {
         "lost",
     ),
     "balance_transactions": ("available", "pending"),
+    "payouts": ("pending", "in_transit", "paid", "failed", "canceled"),
 }
 """Accepted ``status`` values per table, from Stripe's lifecycles."""
 
@@ -1056,6 +1060,77 @@ disputes = Table(
     why="A cardholder's challenge of a charge; it withdraws the amount plus a fee until won.",
 )
 
+PAYOUT_FAILURE_CODES = (
+    "account_closed",
+    "account_frozen",
+    "bank_account_restricted",
+    "bank_ownership_changed",
+    "could_not_process",
+    "debit_not_authorized",
+    "declined",
+    "incorrect_account_holder_name",
+    "insufficient_funds",
+    "invalid_account_number",
+    "invalid_currency",
+    "no_account",
+)
+"""Stripe's payout ``failure_code`` values the model accepts."""
+
+payouts = Table(
+    "payouts",
+    "One row per payout (a transfer of the available balance to the bank).",
+    "po_",
+    [
+        _id("po_", "payout"),
+        _money("amount", "Amount sent to the bank, minor units.", minimum=1),
+        _currency("payout"),
+        Column("status", TEXT, "Lifecycle status.", accepted=STATUSES["payouts"]),
+        Column(
+            "arrival_date",
+            TIMESTAMP,
+            "When the funds are expected to arrive (or arrived) at the bank.",
+        ),
+        Column(
+            "method",
+            TEXT,
+            "Standard (bank rails, a day or more) or instant.",
+            accepted=("standard", "instant"),
+        ),
+        Column(
+            "automatic",
+            BOOLEAN,
+            "Made by the payout schedule: Stripe links the balance transactions it settles "
+            "(balance_transactions.payout_id); a manual payout settles none.",
+        ),
+        Column(
+            "failure_code",
+            TEXT,
+            "Why the bank refused it; set exactly when the status is failed.",
+            nullable=True,
+            accepted=PAYOUT_FAILURE_CODES,
+        ),
+        Column("failure_message", TEXT, "Explanation of the failure.", nullable=True),
+        Column("description", TEXT, "Description.", nullable=True),
+        _created("payout"),
+        _metadata(),
+    ],
+    checks=[
+        Check(
+            "ck_payouts_failed",
+            "(status = 'failed') = (failure_code IS NOT NULL)",
+            "failure_code is set exactly when the status is failed",
+        ),
+        Check(
+            "ck_payouts_arrival",
+            "arrival_date >= created",
+            "arrival_date is not before created",
+        ),
+    ],
+    stripe_object="payout",
+    why="Finance reconciles the bank statement with payouts, and each automatic payout with "
+    "the charges, refunds, disputes and fees it settles (balance_transactions.payout_id).",
+)
+
 balance_transactions = Table(
     "balance_transactions",
     "One row per movement of the account's balance.",
@@ -1072,6 +1147,7 @@ balance_transactions = Table(
                 "payment",
                 "payment_refund",
                 "payout",
+                "payout_failure",
                 "refund",
                 "stripe_fee",
             ),
@@ -1087,6 +1163,7 @@ balance_transactions = Table(
                 "dispute_reversal",
                 "fee",
                 "payout",
+                "payout_reversal",
                 "other_adjustment",
             ),
         ),
@@ -1111,6 +1188,26 @@ balance_transactions = Table(
         Column("charge_id", ID, "Source charge.", nullable=True, references="charges"),
         Column("refund_id", ID, "Source refund.", nullable=True, references="refunds"),
         Column("dispute_id", ID, "Source dispute.", nullable=True, references="disputes"),
+        Column(
+            "source_payout_id",
+            ID,
+            "Source payout: the payout this movement is (type payout, negative) or returns "
+            "(type payout_failure, positive). Named apart from payout_id, which says which "
+            "payout settled a movement.",
+            nullable=True,
+            references="payouts",
+        ),
+        Column(
+            "payout_id",
+            ID,
+            "Automatic payout that settled it (Stripe's payout filter on balance "
+            "transactions, Sigma's automatic_transfer_id); NULL until settled. A payout's own "
+            "movement belongs to it too. Set after the row exists, so the foreign key is "
+            "declared on PostgreSQL only (see _MUTABLE_REFERENCE).",
+            nullable=True,
+            references="payouts",
+            reference_dialects=_MUTABLE_REFERENCE,
+        ),
         _created("balance transaction"),
     ],
     checks=[
@@ -1118,8 +1215,8 @@ balance_transactions = Table(
         Check(
             "ck_balance_transactions_one_source",
             "(charge_id IS NOT NULL)::int + (refund_id IS NOT NULL)::int "
-            "+ (dispute_id IS NOT NULL)::int <= 1",
-            "at most one source (charge, refund or dispute)",
+            "+ (dispute_id IS NOT NULL)::int + (source_payout_id IS NOT NULL)::int <= 1",
+            "at most one source (charge, refund, dispute or payout)",
             # PostgreSQL only: it involves three foreign key columns (indexed), and on DuckDB
             # such a check makes every UPDATE of a referenced row fail (status pending ->
             # available once fee details reference it). Ingestion checks it on every engine.
@@ -1203,6 +1300,7 @@ STRIPE_TABLES = [
     charges,
     refunds,
     disputes,
+    payouts,
     balance_transactions,
     balance_transaction_fee_details,
     events,

@@ -135,7 +135,7 @@ class StripeObjectError(ValueError):
 
 
 class UnknownObjectType(StripeObjectError):
-    """A well-formed Stripe object of a type the model does not hold (``payout``...)."""
+    """A well-formed Stripe object of a type the model does not hold (``transfer``...)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -466,7 +466,17 @@ MAPPINGS: dict[str, ObjectMapping] = {
              "charge_id": _special("source", "source"),
              "refund_id": _special("source", "source"),
              "dispute_id": _special("source", "source"),
+             "source_payout_id": _special("source", "source"),
+             "payout_id": _f("payout", "ref", "payout"),
              **_times("created")},
+        ),
+        ObjectMapping(
+            "payout", "payouts",
+            {**_plain("amount", "currency", "status"),
+             "arrival_date": Field("arrival_date", "time"),
+             **_plain("method", "automatic", "failure_code", "failure_message", "description"),
+             **_times("created"), **_META},
+            constants={**_LIVE, "source_type": "card", "type": "bank_account"},
         ),
         ObjectMapping(
             "event", "events",
@@ -504,6 +514,7 @@ SOURCE_PREFIXES: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (("ch_", "py_"), "charge_id", "charge"),
     (("re_", "pyr_"), "refund_id", "refund"),
     (("dp_", "du_"), "dispute_id", "dispute"),
+    (("po_",), "source_payout_id", "payout"),
 )
 """Balance transaction ``source`` id prefix -> the typed foreign key column it fills."""
 
@@ -515,7 +526,9 @@ SPECIAL_CASES: dict[str, str] = {
     "line_parent": "line item's subscription_item and proration sit in the detail its "
     "parent.type names (older API versions: top level)",
     "payment_intent_payment": "invoice_payment.payment is polymorphic: only payment intents",
-    "source": "balance_transaction.source is a charge, refund or dispute by id prefix",
+    "source": "balance_transaction.source is a charge, refund, dispute or payout by id prefix",
+    "payout_transactions": "a payout carries its own balance transaction, the one returning "
+    "a failed payout's funds, and (paymodel's addition) the list of those it settled",
     "snapshot": "event.data holds the object's snapshot and previous_attributes",
     "request": "event.request is an object (before 2017-05-25: the request id alone)",
 }
@@ -627,7 +640,32 @@ def _render(
         obj["unit_amount_decimal"] = None if unit is None else str(unit)
     if m.table == "balance_transactions":
         _render_fee_details(obj, row, related)
+    if m.table == "payouts":
+        _render_payout_transactions(obj, row, related)
     return obj
+
+
+def _render_payout_transactions(
+    obj: dict[str, Any], row: Mapping[str, Any], related: Mapping
+) -> None:
+    """A payout's own balance transaction, its failure's, and those it settled (if any)."""
+    bt_mapping = MAPPINGS["balance_transactions"]
+    own = failure = None
+    settled = []
+    for bt in related.get("balance_transactions") or []:
+        if _str(bt.get("source_payout_id")) == row["id"]:
+            if bt["type"] == "payout":
+                own = _render(bt_mapping, bt, related)
+            elif bt["type"] == "payout_failure":
+                failure = _render(bt_mapping, bt, related)
+        if _str(bt.get("payout_id")) == row["id"]:
+            settled.append(_render(bt_mapping, bt, related))
+    obj["balance_transaction"] = own
+    obj["failure_balance_transaction"] = failure
+    if settled:
+        obj["balance_transactions"] = _list(
+            settled, f"/v1/balance_transactions?payout={row['id']}"
+        )
 
 
 def _render_address(obj: dict[str, Any], related: Mapping) -> None:
@@ -713,7 +751,10 @@ def _render_payment_intent_payment(obj: dict, row: Mapping, related: Mapping, ct
 
 def _render_source(obj: dict, row: Mapping, related: Mapping, context: Mapping) -> None:
     obj["source"] = (
-        _str(row.get("charge_id")) or _str(row.get("refund_id")) or _str(row.get("dispute_id"))
+        _str(row.get("charge_id"))
+        or _str(row.get("refund_id"))
+        or _str(row.get("dispute_id"))
+        or _str(row.get("source_payout_id"))
     )
 
 
@@ -763,7 +804,11 @@ def to_stripe_object(
             for an invoice (``lines``), ``balance_transaction_fee_details`` for a balance
             transaction (``fee_details``), and ``balance_transactions`` with their
             ``balance_transaction_fee_details`` for a charge or refund (rendered expanded
-            as ``balance_transaction``) or a dispute (``balance_transactions``).
+            as ``balance_transaction``), a dispute (``balance_transactions``) or a payout
+            (its own as ``balance_transaction``, the one returning a failed payout's funds
+            as ``failure_balance_transaction``, and those it settled as the list
+            ``balance_transactions``, what ``GET /v1/balance_transactions?payout=po_...``
+            answers: paymodel's addition, so a payout's snapshot says what it settled).
 
     Returns:
         A JSON-serialisable dict: unix-second timestamps, ids as plain strings,
@@ -1080,6 +1125,20 @@ def _read(m: ObjectMapping, r: _Reader, parent: Mapping[str, str] | None = None)
         _read_address(r)
     if m.table == "balance_transactions":
         _read_fee_details(r)
+    if m.table == "payouts":
+        _read_payout_transactions(r)
+
+
+def _read_payout_transactions(r: _Reader) -> None:
+    for key in ("balance_transaction", "failure_balance_transaction"):
+        _read_transactions(r, key, [r.get(key)])
+    for value in r.list_data("balance_transactions"):
+        # the payout's settled list: each one was paid out by this payout
+        bt = dict(r.nested("balance_transactions", value, "balance_transaction"))
+        bt.setdefault("object", "balance_transaction")
+        if bt.get("payout") is None:
+            bt["payout"] = r.id
+        r.rows.add_object(bt, r.depth + 1)
 
 
 def _read_transactions(r: _Reader, key: str, values: list[Any]) -> None:
@@ -1236,7 +1295,7 @@ def from_stripe_object(obj: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]
 
     Raises:
         UnknownObjectType: ``obj`` (or an expanded object in it) is of a type the model
-            does not hold, such as ``payout``.
+            does not hold, such as ``transfer``.
         StripeObjectError: the object is malformed or breaks a rule of the model; the
             message names the object and the rule.
 
@@ -1251,10 +1310,10 @@ def from_stripe_object(obj: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]
         ...                      "description": "Stripe processing fees"}]})
         >>> [(t, r.get("charge_id", r.get("line"))) for t, r in rows]
         [('balance_transactions', 'ch_1'), ('balance_transaction_fee_details', 0)]
-        >>> from_stripe_object({"object": "payout", "id": "po_1"})
+        >>> from_stripe_object({"object": "transfer", "id": "tr_1"})
         Traceback (most recent call last):
         ...
-        paymodel.model.stripe.UnknownObjectType: payout po_1: object type 'payout' is not in the model
+        paymodel.model.stripe.UnknownObjectType: transfer tr_1: object type 'transfer' is not in the model
     """
     if isinstance(obj, Mapping) and obj.get("deleted") is True:
         raise StripeObjectError(

@@ -178,6 +178,32 @@ _STATIC: tuple[Invariant, ...] = (
         "ON c.payment_intent_id = pi.id WHERE pi.amount_received <> COALESCE(c.s, 0)",
     ),
     Invariant(
+        "payout_balance_transaction",
+        "payout: exactly one balance transaction of type payout has it as source, of amount "
+        "-amount, in its currency",
+        "SELECT p.id AS example FROM payouts p "
+        "LEFT JOIN (SELECT source_payout_id, currency, COUNT(*) AS n, SUM(amount) AS a "
+        "FROM balance_transactions WHERE type = 'payout' AND source_payout_id IS NOT NULL "
+        "GROUP BY source_payout_id, currency) o ON o.source_payout_id = p.id "
+        "WHERE COALESCE(o.n, 0) <> 1 OR o.a <> -p.amount OR o.currency <> p.currency",
+    ),
+    Invariant(
+        "payout_settles_net",
+        "payout: for every paid automatic payout, -(its balance transaction's amount) = "
+        "sum(net) of the balance transactions it settles (payout_id), all in its currency; "
+        "a manual payout settles none",
+        "SELECT p.id AS example FROM payouts p "
+        "LEFT JOIN (SELECT source_payout_id, SUM(amount) AS a FROM balance_transactions "
+        "WHERE type = 'payout' GROUP BY source_payout_id) o ON o.source_payout_id = p.id "
+        "LEFT JOIN (SELECT bt.payout_id, SUM(bt.net) AS s, "
+        "SUM(CASE WHEN bt.currency <> q.currency THEN 1 ELSE 0 END) AS other "
+        "FROM balance_transactions bt JOIN payouts q ON q.id = bt.payout_id "
+        "WHERE NOT (bt.type = 'payout' AND bt.source_payout_id = bt.payout_id) "
+        "GROUP BY bt.payout_id) s ON s.payout_id = p.id "
+        "WHERE (p.automatic AND p.status = 'paid' AND -COALESCE(o.a, 0) <> COALESCE(s.s, 0)) "
+        "OR COALESCE(s.other, 0) > 0 OR (NOT p.automatic AND s.s IS NOT NULL)",
+    ),
+    Invariant(
         "disputed_charge_has_dispute",
         "a disputed charge has disputed = true and at least one dispute (and only then)",
         "SELECT c.id AS example FROM charges c "
@@ -207,9 +233,24 @@ def _generated(dialect_name: str) -> tuple[Invariant, ...]:
                 f"FROM {q(t.name)} c WHERE c.{q(col)} IS NOT NULL AND NOT EXISTS "
                 f"(SELECT 1 FROM {q(fk.table)} p WHERE p.{q(ref)} = c.{q(col)})"
             )
+    from paymodel.model.stripe import OBJECT_TABLES
+
+    kinds = ", ".join(f"'{k}'" for k in OBJECT_TABLES)
+    objects = [f"SELECT {q('id')} AS example FROM events WHERE object_type NOT IN ({kinds})"]
+    for kind, table in OBJECT_TABLES.items():
+        if table != "events":
+            objects.append(
+                f"SELECT e.{q('id')} AS example FROM events e WHERE e.object_type = '{kind}' "
+                f"AND NOT EXISTS (SELECT 1 FROM {q(table)} o WHERE o.{q('id')} = e.object_id)"
+            )
     return (
         Invariant("ids_unique", "ids are unique in every table", " UNION ALL ".join(uniques)),
         Invariant("foreign_keys_resolve", "every foreign key resolves", " UNION ALL ".join(fks)),
+        Invariant(
+            "event_objects_exist",
+            "every event's object (data.object) is a row of its table",
+            " UNION ALL ".join(objects),
+        ),
     )
 
 

@@ -6,6 +6,8 @@ subscription business billed through Stripe and writes:
 * ``<table>/part-NNNNN.parquet`` for every Stripe table of the OLTP model and the
   reference tables (``currencies``, ``fx_rates``), typed from the model, rows sorted by
   key within each file. Load them with :func:`paymodel.synthetic.load.load_into_oltp`.
+* ``payouts/``: the account's daily automatic payouts (:mod:`paymodel.synthetic.payouts`);
+  every balance transaction names the payout that settled it.
 * ``events.jsonl``: Stripe Event objects for every state change, in time order; replayed
   in order they rebuild the Stripe-object tables exactly (see
   :mod:`paymodel.synthetic.events` for the contract).
@@ -42,6 +44,7 @@ from paymodel.synthetic import config as C
 from paymodel.synthetic.catalog import build_catalog, build_fx_rates
 from paymodel.synthetic.lifecycle import simulate_chunk
 from paymodel.synthetic.parquet import to_arrow, write_parquet
+from paymodel.synthetic.payouts import payout_schedule
 from paymodel.synthetic.primitives import DAY, add_months, rng
 
 __all__ = ["GenerationReport", "generate", "signup_times"]
@@ -52,7 +55,9 @@ CHUNKED_TABLES = (
     "discounts", "invoices", "invoice_line_items", "payment_intents", "invoice_payments",
     "charges", "refunds", "disputes", "balance_transactions", "balance_transaction_fee_details",
 )  # fmt: skip
-TABLES = REFERENCE_TABLES + CHUNKED_TABLES
+ACCOUNT_TABLES = ("payouts",)
+"""Tables of the whole account, written once after the cohorts (see :mod:`.payouts`)."""
+TABLES = REFERENCE_TABLES + ACCOUNT_TABLES + CHUNKED_TABLES
 """Every table written, parents first."""
 
 
@@ -198,17 +203,46 @@ def generate(
         from paymodel.synthetic.documents import DocumentWriter
 
         doc_writer = DocumentWriter(out, seed, horizon)
-    bar = tqdm(total=n_customers, unit="customer", desc="generate", disable=not progress)
-    for chunk, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+    chunks = list(itertools.pairwise(bounds))
+    # Payouts sweep every cohort's balance: a first pass collects when each balance
+    # transaction becomes available and its net, the schedule is computed once, and the
+    # cohorts are simulated again (same random streams, same rows) to be written with
+    # the payout that settled each transaction. One cohort is kept, not simulated twice.
+    bar = tqdm(total=2 * n_customers, unit="customer", desc="generate", disable=not progress)
+    kept = {}
+    avail, net, cur = [], [], []
+    for chunk, (lo, hi) in enumerate(chunks):
         result = simulate_chunk(seed, chunk, signups[lo:hi], cat, fx, horizon, months)
+        bt = result.tables["balance_transactions"]
+        avail.append(bt["available_on"])
+        net.append(bt["net"])
+        cur.append(bt["currency"])
+        if len(chunks) == 1:
+            kept[chunk] = result
+        bar.update(hi - lo)
+    schedule = payout_schedule(
+        seed, np.concatenate(avail), np.concatenate(net), np.concatenate(cur),
+        start=start_ts, horizon=horizon,
+    )  # fmt: skip
+    emit("payouts", schedule.payouts, 0)
+    for chunk, (lo, hi) in enumerate(chunks):
+        result = kept.pop(chunk, None) or simulate_chunk(
+            seed, chunk, signups[lo:hi], cat, fx, horizon, months
+        )
+        bt = result.tables["balance_transactions"]
+        bt["payout_id"] = schedule.payout_of(bt["available_on"], bt["currency"])
         for name in CHUNKED_TABLES:
             emit(name, result.tables[name], chunk)
         if writer is not None:
-            writer.chunk(chunk, result)
+            writer.chunk(chunk, result, schedule)
         if doc_writer is not None:
             doc_writer.chunk(chunk, result)
         bar.update(hi - lo)
     bar.close()
+    emit("balance_transactions", schedule.transactions, len(chunks))
+    if writer is not None:
+        writer.payouts(schedule, report.paths["balance_transactions"],
+                       report.paths.get("balance_transaction_fee_details", []))  # fmt: skip
     if writer is not None:
         report.rows["events"] = writer.finish()
         report.paths["events"] = [out / "events.jsonl"]

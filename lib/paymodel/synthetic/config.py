@@ -203,5 +203,7 @@ CONVERSION_FEE_PER_MILLE = 10
 DISPUTE_FEE_USD_CENTS = 1500
 PAYOUT_DELAY_DAYS = 2
 """Funds from a charge become available this many days later."""
+PAYOUT_FAILURE_SHARE = 0.02
+"""Share of automatic payouts the bank refuses (their funds join a later payout)."""
 FX_DAILY_VOLATILITY = 0.004
 """Daily standard deviation of log FX rates (a random walk from the reference rates)."""

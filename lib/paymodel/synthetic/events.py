@@ -47,6 +47,7 @@ the end, so memory stays bounded.
 from __future__ import annotations
 
 import heapq
+import itertools
 import shutil
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -56,11 +57,15 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from paymodel.model.stripe import to_stripe_object
 from paymodel.synthetic import config as C
 from paymodel.synthetic.catalog import Catalog, Frame
 from paymodel.synthetic.lifecycle import CREATE, CYCLE, ChunkResult
+from paymodel.synthetic.payouts import PayoutSchedule
 from paymodel.synthetic.primitives import DAY, NA, rng, stripe_ids
 
 __all__ = ["API_VERSION", "EventWriter", "iter_events"]
@@ -72,7 +77,7 @@ _RANK = {
     for i, t in enumerate(
         ["products", "prices", "coupons", "customers", "payment_methods", "subscriptions",
          "discounts", "invoices", "payment_intents", "invoice_payments", "charges", "refunds",
-         "disputes"]
+         "disputes", "payouts"]
     )
 }  # fmt: skip
 _RATE_COLUMNS = {("coupons", "percent_off"), ("balance_transactions", "exchange_rate")}
@@ -324,7 +329,7 @@ def _groups_of(result: ChunkResult, cat: Catalog) -> list[_Group]:
 class _Renderer:
     """Turns the changes of one cohort into Event JSON lines, in time order."""
 
-    def __init__(self, result: ChunkResult, groups: list[_Group]) -> None:
+    def __init__(self, result: ChunkResult, groups: list[_Group], schedule: PayoutSchedule | None = None) -> None:
         t = result.tables
         x = result.latent["_ctx"]
         self.rows = {name: _Rows(name, t[name]) for name in _RANK if name in t}
@@ -346,6 +351,13 @@ class _Renderer:
         for i, v in enumerate(t["invoice_line_items"]["invoice_id"].tolist()):
             self.lines_of[pos[v]].append(i)
         self.bts = _Rows("balance_transactions", t["balance_transactions"])
+        # a balance transaction names its payout only in snapshots taken after the payout
+        # was made (strictly after: at the same instant the payout's own event comes later)
+        payout_ids = np.asarray(t["balance_transactions"]["payout_id"], dtype=object)
+        self.bt_payout_created = (
+            schedule.created_of(payout_ids) if schedule is not None
+            else np.full(len(payout_ids), NA, dtype=np.int64)
+        )  # fmt: skip
         self.fees = _Rows("balance_transaction_fee_details", t["balance_transaction_fee_details"])
         self.fees_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for i in range(len(self.fees)):
@@ -382,8 +394,14 @@ class _Renderer:
                 self._lines_cache[idx] = lines
             return lines
         if table in ("charges", "refunds", "disputes"):
-            bts = [self.bts.row(i) for i in self.bt_of[(table, idx)]]
-            bts = [b for b in bts if b["created"] <= at]
+            bts = []
+            for i in self.bt_of[(table, idx)]:
+                b = self.bts.row(i)
+                if b["created"] > at:
+                    continue
+                if b["payout_id"] is not None and not self.bt_payout_created[i] < at:
+                    b["payout_id"] = None
+                bts.append(b)
             fees = [f for b in bts for f in self.fees_of[b["id"]]]
             return {"balance_transactions": bts, "balance_transaction_fee_details": fees}
         return None
@@ -536,10 +554,81 @@ class EventWriter:
         lines.sort(key=lambda x: x[0])
         self._write(0, lines)
 
-    def chunk(self, chunk: int, result: ChunkResult) -> None:
-        """Render and write the events of one cohort."""
-        renderer = _Renderer(result, _groups_of(result, self.cat))
+    def chunk(self, chunk: int, result: ChunkResult, schedule: PayoutSchedule | None = None) -> None:
+        """Render and write the events of one cohort (``schedule``: the account's payouts)."""
+        renderer = _Renderer(result, _groups_of(result, self.cat), schedule)
         self._write(chunk + 1, _event_lines(renderer, self.seed, chunk))
+
+    def payouts(self, schedule: PayoutSchedule, bt_files: list[Path], fee_files: list[Path]) -> None:
+        """Events of the account's payouts, each snapshot with the transactions it settled.
+
+        ``payout.created`` when a run makes it (status ``pending``), then ``payout.paid``
+        at its arrival date or ``payout.failed`` (with ``failure_balance_transaction``).
+        The balance transactions are read back from the Parquet parts the cohorts wrote,
+        one payout at a time, so memory holds one payout's transactions.
+        """
+        p = schedule.payouts
+        n = len(p["id"])
+        bts = pa.concat_tables([pq.read_table(f) for f in bt_files]) if bt_files else None
+        if bts is None or n == 0:
+            return
+        fees = pa.concat_tables([pq.read_table(f) for f in fee_files]) if fee_files else None
+        bts = bts.filter(pc.is_valid(bts.column("payout_id"))).sort_by("payout_id")
+        fee_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        if fees is not None:
+            settled_ids = pc.is_in(fees.column("balance_transaction_id"), value_set=bts.column("id"))
+            for row in fees.filter(settled_ids).to_pylist():
+                fee_of[row["balance_transaction_id"]].append(row)
+        payout_keys = bts.column("payout_id").to_numpy(zero_copy_only=False)
+        starts = np.r_[0, np.flatnonzero(payout_keys[1:] != payout_keys[:-1]) + 1, len(payout_keys)]
+        span = {payout_keys[a]: (a, b) for a, b in itertools.pairwise(starts) if b > a}
+        rows = _Rows("payouts", p)
+        own = _Rows("balance_transactions", schedule.transactions)
+        own_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for k in range(len(own)):
+            bt = own.row(k)
+            own_of[bt["source_payout_id"]].append(bt)
+        gen = rng(self.seed, "events", 10**6 + 1)
+        evt = stripe_ids(gen, "evt_", 3 * n, 24)
+        lines: list[tuple[int, bytes]] = []
+        j = 0
+        for i in range(n):
+            final = rows.row(i)
+            a, b = span.get(final["id"], (0, 0))
+            mine = bts.slice(a, b - a).to_pylist()
+            seen = {bt["id"] for bt in mine}
+            mine += [bt for bt in own_of.get(final["id"], ()) if bt["id"] not in seen]
+            fee_rows = [f for bt in mine for f in fee_of.get(bt["id"], ())]
+            steps = [(final["created"], "payout.created",
+                      {"status": "pending", "failure_code": None, "failure_message": None})]  # fmt: skip
+            if final["status"] == "paid":
+                steps.append((final["arrival_date"], "payout.paid", {}))
+            elif final["status"] == "failed":
+                steps.append((final["arrival_date"], "payout.failed", {}))
+            previous_snap = None
+            for at, type_, values in steps:
+                row = {**final, **values}
+                visible = [bt for bt in mine if _unix_of(bt["created"]) <= at]
+                snap = to_stripe_object(
+                    "payouts", row,
+                    {"balance_transactions": visible, "balance_transaction_fee_details": fee_rows},
+                )  # fmt: skip
+                data: dict[str, Any] = {"object": snap}
+                if previous_snap is not None:
+                    data["previous_attributes"] = {
+                        k: previous_snap.get(k) for k in snap if snap[k] != previous_snap.get(k)
+                    }
+                previous_snap = snap
+                event = {
+                    "id": str(evt[j]), "object": "event", "api_version": API_VERSION, "created": at,
+                    "data": data, "livemode": False, "pending_webhooks": 0,
+                    "request": {"id": None, "idempotency_key": None}, "type": type_,
+                }  # fmt: skip
+                lines.append((at, orjson.dumps(event, option=orjson.OPT_SORT_KEYS)))
+                j += 1
+        lines.sort(key=lambda x: x[0])
+        # the last part: at one instant, a payout comes after the cohorts' objects it settles
+        self._write(999_999, lines)
 
     def finish(self) -> int:
         """Merge the cohorts' files into ``events.jsonl`` in time order; return the count."""
@@ -555,6 +644,10 @@ class EventWriter:
                 h.close()
             shutil.rmtree(self.tmp, ignore_errors=True)
         return n
+
+
+def _unix_of(v: Any) -> int:
+    return int(v.timestamp()) if hasattr(v, "timestamp") else int(v)
 
 
 def iter_events(path: Path | str) -> Iterator[dict[str, Any]]:

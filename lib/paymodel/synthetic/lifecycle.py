@@ -1117,6 +1117,8 @@ def simulate_chunk(
         "charge_id": np.where(kind == 0, charges["id"][np.where(kind == 0, bt["src"], 0)] if Cn else None, None),
         "refund_id": np.where(kind == 1, refunds["id"][np.where(kind == 1, bt["src"], 0)] if R else None, None),
         "dispute_id": np.where(kind >= 2, disputes["id"][np.where(kind >= 2, bt["src"], 0)] if D else None, None),
+        "source_payout_id": _objs(B),
+        "payout_id": _objs(B),  # stamped by the account's payout schedule (synthetic.payouts)
         "created": bt["t"],
     }
     # fee details: one line per non-zero fee component
