@@ -76,6 +76,29 @@ class Backend:
         """Append the rows of Parquet ``files`` (``columns``) to ``table``."""
         raise NotImplementedError
 
+    def insert_rows(self, conn: sa.Connection, table: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert ``rows`` (every column of the model's ``table``) in one bulk statement.
+
+        Raises:
+            sqlalchemy.exc.DBAPIError: the database refused the batch (a key, a check).
+        """
+        raise NotImplementedError
+
+    def update_rows(
+        self,
+        conn: sa.Connection,
+        table: str,
+        keys: Sequence[str],
+        columns: Sequence[str],
+        rows: Sequence[dict[str, Any]],
+    ) -> None:
+        """Set ``columns`` of the rows of ``table`` whose ``keys`` match, in one statement.
+
+        ``rows`` hold the key and the new values; only the named columns are written
+        (DuckDB refuses an update of an indexed column of a referenced row).
+        """
+        raise NotImplementedError
+
     # --- results ---------------------------------------------------------------
     def value(self, column_type: Any, value: Any) -> Any:
         """A value as read back, in the model's terms: JSON as data, instants in UTC."""
@@ -145,6 +168,61 @@ class DuckDBBackend(Backend):
                 (str(f),),
             )
 
+    def insert_rows(self, conn: sa.Connection, table: str, rows: Sequence[dict[str, Any]]) -> None:
+        """One ``INSERT ... SELECT`` from an Arrow table registered on the connection.
+
+        Measured against SQLAlchemy's executemany, which duckdb-engine runs row by row.
+        """
+        columns = list(OLTP.table(table).column_names)
+        prep = conn.dialect.identifier_preparer
+        col_sql = ", ".join(prep.quote(c) for c in columns)
+        self._from_batch(conn, table, columns, rows,
+                         f"INSERT INTO {prep.quote(table)} ({col_sql}) SELECT {col_sql} FROM {{batch}}")  # fmt: skip
+
+    def update_rows(
+        self,
+        conn: sa.Connection,
+        table: str,
+        keys: Sequence[str],
+        columns: Sequence[str],
+        rows: Sequence[dict[str, Any]],
+    ) -> None:
+        q = conn.dialect.identifier_preparer.quote
+        sets = ", ".join(f"{q(c)} = b.{q(c)}" for c in columns)
+        match = " AND ".join(f"t.{q(k)} = b.{q(k)}" for k in keys)
+        self._from_batch(conn, table, [*keys, *columns], rows,
+                         f"UPDATE {q(table)} AS t SET {sets} FROM {{batch}} AS b WHERE {match}")  # fmt: skip
+
+    @staticmethod
+    def _from_batch(
+        conn: sa.Connection,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[dict[str, Any]],
+        statement: str,
+    ) -> None:
+        """Run ``statement`` over ``rows`` registered as an Arrow table named ``{batch}``."""
+        import duckdb
+        import pyarrow as pa
+
+        types = _column_types(table)
+        arrays = {}
+        for c in columns:
+            values = [r[c] for r in rows]
+            if types[c] is JSON:
+                values = [None if v is None else json.dumps(v) for v in values]
+            arrays[c] = pa.array(values, type=_arrow_type(types[c]))
+        view = "paymodel_batch"
+        raw = conn.connection.driver_connection  # duckdb-engine's wrapper of the connection
+        raw.register(view, pa.table(arrays))
+        sql_text = statement.format(batch=view)  # identifiers quoted by SQLAlchemy
+        try:
+            raw.execute(sql_text)
+        except duckdb.Error as e:
+            raise sa.exc.DBAPIError(sql_text, None, e) from e  # type: ignore[arg-type]
+        finally:
+            raw.unregister(view)
+
     def constraint_error(self, kind: str) -> type[Exception]:
         import duckdb
 
@@ -179,6 +257,59 @@ class PostgresBackend(Backend):
                     for row in zip(*(batch.column(c).to_pylist() for c in columns), strict=True):
                         copy.write_row(row)
 
+    def insert_rows(self, conn: sa.Connection, table: str, rows: Sequence[dict[str, Any]]) -> None:
+        """``COPY ... FROM STDIN`` of the rows (JSON as text)."""
+
+        self._copy(conn, table, table, list(OLTP.table(table).column_names), rows)
+
+    @staticmethod
+    def _copy(
+        conn: sa.Connection, table: str, target: str, columns: Sequence[str], rows: Sequence[dict]
+    ) -> None:
+        import psycopg
+        from psycopg import sql
+
+        types = _column_types(table)
+        json_columns = {c for c in columns if types[c] is JSON}
+        stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(target), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+        )
+        raw = conn.connection.driver_connection  # a psycopg connection
+        try:
+            with raw.cursor() as cur, cur.copy(stmt) as copy:
+                for r in rows:
+                    copy.write_row([
+                        json.dumps(r[c]) if c in json_columns and r[c] is not None else r[c]
+                        for c in columns
+                    ])  # fmt: skip
+        except psycopg.Error as e:
+            raise sa.exc.DBAPIError(f"COPY {target}", None, e) from e  # type: ignore[arg-type]
+
+    def update_rows(
+        self,
+        conn: sa.Connection,
+        table: str,
+        keys: Sequence[str],
+        columns: Sequence[str],
+        rows: Sequence[dict[str, Any]],
+    ) -> None:
+        """COPY into a temporary table, then one ``UPDATE ... FROM`` it."""
+        q = conn.dialect.identifier_preparer.quote
+        batch = "paymodel_batch"
+        wanted = ", ".join(q(c) for c in (*keys, *columns))
+        sets = ", ".join(f"{q(c)} = b.{q(c)}" for c in columns)
+        match = " AND ".join(f"t.{q(k)} = b.{q(k)}" for k in keys)
+        # identifiers quoted by SQLAlchemy's preparer; values travel by COPY
+        conn.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {batch} ON COMMIT DROP AS "
+            f"SELECT {wanted} FROM {q(table)} WITH NO DATA"
+        )
+        try:
+            self._copy(conn, table, batch, [*keys, *columns], rows)
+            conn.exec_driver_sql(f"UPDATE {q(table)} AS t SET {sets} FROM {batch} AS b WHERE {match}")
+        finally:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {batch}")
+
     def connection_slots(self, engine: sa.Engine, *, margin: int = 2) -> int:
         with engine.connect() as conn:
             limit = int(conn.exec_driver_sql("SHOW max_connections").scalar_one())
@@ -212,6 +343,25 @@ def backend(target: sa.Engine | sa.Connection | str) -> Backend:
         return _BACKENDS[name]
     except KeyError:
         raise ValueError(f"unsupported dialect {name!r}: paymodel runs on duckdb or postgresql") from None
+
+
+def _arrow_type(t: Any) -> Any:
+    """The Arrow type that carries a model type into DuckDB unchanged."""
+    import pyarrow as pa
+
+    from paymodel.model.core import BOOLEAN, DATE, RATE, TIMESTAMP
+
+    if t is BOOLEAN:
+        return pa.bool_()
+    if t is TIMESTAMP:
+        return pa.timestamp("us", tz="UTC")
+    if t is DATE:
+        return pa.date32()
+    if t is RATE:
+        return pa.decimal128(t.precision, t.scale)
+    if t.json_type == "integer":
+        return pa.int64()
+    return pa.string()
 
 
 @cache

@@ -615,12 +615,23 @@ class _FileRun:
         }
 
     def insert_many(self, table: str, rows: list[dict[str, Any]]) -> None:
-        """Insert rows with one statement executed many times (compiled once).
+        """Insert rows in one bulk statement of the engine (Arrow on DuckDB, COPY on PostgreSQL).
 
-        duckdb-engine disables SQLAlchemy's statement cache, so a multi-row ``VALUES``
-        statement is compiled anew each time; measured slower than executemany.
+        Measured: SQLAlchemy's executemany ran about a third of a replay's time.
         """
-        self.execute(sa.insert(self.t[table]), rows)
+        try:
+            backend(self.conn).insert_rows(self.conn, table, rows)
+        except sa.exc.DBAPIError as e:
+            raise _DatabaseRefused(self.culprit, e) from e
+
+    def update_many(
+        self, table: str, keys: Sequence[str], columns: Sequence[str], rows: list[dict[str, Any]]
+    ) -> None:
+        """Set ``columns`` of the rows matching ``keys`` in one bulk statement of the engine."""
+        try:
+            backend(self.conn).update_rows(self.conn, table, keys, columns, rows)
+        except sa.exc.DBAPIError as e:
+            raise _DatabaseRefused(self.culprit, e) from e
 
     def forget(self, keep_recent: int) -> None:
         """Drop kept rows untouched for ``keep_recent`` records (the database has them)."""
@@ -661,43 +672,26 @@ class _FileRun:
                     c: v for c, v in now.items() if c not in pk and not _same(before.get(c), v)
                 }
                 if changes:
-                    params = {f"k_{c}": v for c, v in zip(pk, key, strict=True)}
-                    params.update({f"v_{c}": v for c, v in changes.items()})
+                    params = dict(zip(pk, key, strict=True)) | changes
                     updates[(table, tuple(sorted(changes)))].append(params)
             self.stored[(table, key)] = now
         self.dirty.clear()
         for table in sorted(inserts, key=order.__getitem__):
             self.insert_many(table, inserts[table])
         for (table, columns), params in updates.items():
-            t = self.t[table]
-            pk = _PK[table]
-            where = sa.and_(*(t.c[c] == sa.bindparam(f"k_{c}") for c in pk))
-            statement = (
-                sa.update(t).where(where).values({c: sa.bindparam(f"v_{c}") for c in columns})
-            )
-            self.execute(statement, params)
+            self.update_many(table, _PK[table], columns, params)
         if self.new_events:
             self.insert_many("events", self.new_events)
             self.new_events = []
         self.flush_pending()
         if self.version_rows:
-            t = self.t["ingest_versions"]
             fresh = [r for k, r in self.version_rows.items() if k not in self.stored_versions]
-            known = [
-                {f"k_{c}": r[c] for c in ("object_type", "object_id")}
-                | {f"v_{c}": r[c] for c in ("version", "event_id", "applied_at")}
-                for k, r in self.version_rows.items()
-                if k in self.stored_versions
-            ]
+            known = [r for k, r in self.version_rows.items() if k in self.stored_versions]
             if fresh:
-                self.execute(sa.insert(t), fresh)
+                self.insert_many("ingest_versions", fresh)
             if known:
-                where = sa.and_(
-                    t.c.object_type == sa.bindparam("k_object_type"),
-                    t.c.object_id == sa.bindparam("k_object_id"),
-                )
-                values = {c: sa.bindparam(f"v_{c}") for c in ("version", "event_id", "applied_at")}
-                self.execute(sa.update(t).where(where).values(values), known)
+                self.update_many("ingest_versions", ("object_type", "object_id"),
+                                 ("version", "event_id", "applied_at"), known)  # fmt: skip
             self.stored_versions.update(self.version_rows)
             self.version_rows = {}
 
