@@ -102,6 +102,7 @@ __all__ = [
     "ObjectMapping",
     "StripeObjectError",
     "UnknownObjectType",
+    "flatten_sql",
     "from_stripe_object",
     "object_key",
     "previous_attributes",
@@ -885,6 +886,68 @@ def stripe_paths(table: str) -> dict[str, str]:
         'outcome.risk_score'
     """
     return {c: f.path for c, f in MAPPINGS[table].fields.items()}
+
+
+# --------------------------------------------------------------------------------------
+# Stripe objects -> rows in SQL (derived from MAPPINGS)
+
+
+def _sql_literal(key: str) -> str:
+    return "'" + key.replace("'", "''") + "'"
+
+
+def _sql_path(source: str, parts: Sequence[str], *, text: bool) -> str:
+    """``source -> 'a' -> 'b' ->> 'c'``: the same operators on DuckDB and PostgreSQL (jsonb)."""
+    steps = [f" -> {_sql_literal(p)}" for p in parts[:-1]]
+    last = f" {'->>' if text else '->'} {_sql_literal(parts[-1])}"
+    return f"({source}{''.join(steps)}{last})"
+
+
+def flatten_sql(table: str, source: str = "obj") -> dict[str, str]:
+    """SQL expressions that flatten a Stripe object held in JSON column ``source`` into rows.
+
+    One expression per column the mapping declares by path (kinds ``value``, ``time``,
+    ``rate``, ``ref`` and ``metadata``, legacy paths included); the named special cases
+    and list sums are Python only (:func:`from_stripe_object`). The text runs unchanged on
+    DuckDB (``JSON``) and PostgreSQL (``jsonb``): set-based ingestion can flatten a staged
+    batch with one ``SELECT`` per table.
+
+    Example:
+        >>> flatten_sql("charges")["outcome_risk_score"]
+        "CAST((obj -> 'outcome' ->> 'risk_score') AS BIGINT)"
+        >>> flatten_sql("charges")["created"]
+        "to_timestamp(CAST((obj ->> 'created') AS BIGINT))"
+    """
+    m = MAPPINGS[table]
+    out = {"id": _sql_path(source, ["id"], text=True)}
+    for column, f in m.fields.items():
+        if f.kind in ("special", "sum"):
+            continue
+        paths = [f.parts, *(tuple(p.split(".")) for p in f.legacy)]
+        if f.kind == "ref":
+            options = [
+                e for p in paths for e in (_sql_path(source, [*p, "id"], text=True),
+                                           _sql_path(source, p, text=True))
+            ]  # fmt: skip
+            out[column] = f"COALESCE({', '.join(options)})"
+            continue
+        texts = [_sql_path(source, p, text=True) for p in paths]
+        value = texts[0] if len(texts) == 1 else f"COALESCE({', '.join(texts)})"
+        col = _COLUMNS[table][column]
+        if f.kind == "metadata":
+            raw = _sql_path(source, f.parts, text=False)
+            out[column] = f"CASE WHEN {value} IS NULL OR {value} = '{{}}' THEN NULL ELSE {raw} END"
+        elif f.kind == "time":
+            out[column] = f"to_timestamp(CAST({value} AS BIGINT))"
+        elif f.kind == "rate":
+            out[column] = f"CAST({value} AS DECIMAL({col.type.precision}, {col.type.scale}))"
+        elif col.type is BOOLEAN:
+            out[column] = f"CAST({value} AS BOOLEAN)"
+        elif col.type.name in _INT_TYPES:
+            out[column] = f"CAST({value} AS BIGINT)"
+        else:
+            out[column] = value
+    return out
 
 
 # --------------------------------------------------------------------------------------
