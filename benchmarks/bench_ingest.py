@@ -83,6 +83,15 @@ def delivered(lines: list[str], seed: int = 7) -> list[str]:
     return out
 
 
+def own_lookup_keys(line: str) -> str:
+    """The other account's prices with lookup keys of their own (the catalog's are fixed)."""
+    event = json.loads(line)
+    obj = event["data"]["object"]
+    if obj.get("object") == "price" and obj.get("lookup_key"):
+        obj["lookup_key"] = "probe_" + obj["lookup_key"]
+    return json.dumps(event)
+
+
 def write(path: Path, lines: list[str]) -> Path:
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -179,7 +188,8 @@ def main() -> None:
     out = Path(args.out)
     probe_dir = out / "ingest-probe"
     generate(probe_dir, scale=0.02, seed=args.seed + 1, months=args.months, progress=False)
-    probe = (probe_dir / "events.jsonl").read_text().splitlines()[:1000]
+    probe = [own_lookup_keys(line) for line in
+             (probe_dir / "events.jsonl").read_text().splitlines()[:1000]]  # fmt: skip
     results: list[dict] = []
     with temporary_postgres() as server:
         for scale in args.scales:

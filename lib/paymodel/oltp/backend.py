@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -98,6 +99,12 @@ class Backend:
         (DuckDB refuses an update of an indexed column of a referenced row).
         """
         raise NotImplementedError
+
+    @contextmanager
+    def key_table(self, conn: sa.Connection, keys: Sequence[str]) -> Iterator[sa.TableClause]:
+        """A one-column table ``id`` of ``keys`` in the engine, for joins, while in use."""
+        raise NotImplementedError
+        yield  # pragma: no cover
 
     # --- results ---------------------------------------------------------------
     def value(self, column_type: Any, value: Any) -> Any:
@@ -193,6 +200,17 @@ class DuckDBBackend(Backend):
         self._from_batch(conn, table, [*keys, *columns], rows,
                          f"UPDATE {q(table)} AS t SET {sets} FROM {{batch}} AS b WHERE {match}")  # fmt: skip
 
+    @contextmanager
+    def key_table(self, conn: sa.Connection, keys: Sequence[str]) -> Iterator[sa.TableClause]:
+        import pyarrow as pa
+
+        raw = conn.connection.driver_connection
+        raw.register(_KEYS, pa.table({"id": pa.array(list(keys), type=pa.string())}))
+        try:
+            yield sa.table(_KEYS, sa.column("id"))
+        finally:
+            raw.unregister(_KEYS)
+
     @staticmethod
     def _from_batch(
         conn: sa.Connection,
@@ -285,6 +303,21 @@ class PostgresBackend(Backend):
         except psycopg.Error as e:
             raise sa.exc.DBAPIError(f"COPY {target}", None, e) from e  # type: ignore[arg-type]
 
+    @contextmanager
+    def key_table(self, conn: sa.Connection, keys: Sequence[str]) -> Iterator[sa.TableClause]:
+        from psycopg import sql
+
+        conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {_KEYS} (id TEXT) ON COMMIT DROP")
+        raw = conn.connection.driver_connection
+        try:
+            with raw.cursor() as cur, cur.copy(sql.SQL("COPY {} (id) FROM STDIN").format(
+                sql.Identifier(_KEYS))) as copy:  # fmt: skip
+                for key in keys:
+                    copy.write_row((key,))
+            yield sa.table(_KEYS, sa.column("id"))
+        finally:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_KEYS}")
+
     def update_rows(
         self,
         conn: sa.Connection,
@@ -328,6 +361,8 @@ class PostgresBackend(Backend):
             "check": psycopg.errors.CheckViolation,
         }[kind]
 
+
+_KEYS = "paymodel_keys"
 
 _BACKENDS: dict[str, Backend] = {b.name: b for b in (DuckDBBackend(), PostgresBackend())}
 

@@ -40,11 +40,16 @@ then replayed with that record quarantined (rule ``database_constraint``). Runs 
 database take turns: an advisory lock on PostgreSQL (DuckDB lets one process at a time
 write a database file).
 
-Writes go through SQLAlchemy Core, one code path for both engines. The rows a file
-touches are kept in memory and their difference with the database is written when the
-file ends: new rows inserted parents first, and for existing rows only the changed
+Reads follow the batch, not the database: before each batch of :data:`FLUSH_EVERY`
+records, one statement per table reads the stored rows, versions and event ids the batch's
+records name (every id in them, joined against a key table staged in the engine), so a
+small file costs the same in a large database as in an empty one. The rows a file
+touches are kept in memory and their difference with the database is written at each
+flush as one bulk statement per table (:meth:`paymodel.oltp.backend.Backend.insert_rows`,
+``update_rows``): new rows inserted parents first, and for existing rows only the changed
 non-key columns updated (DuckDB refuses updates of key columns of referenced rows).
-Memory therefore grows with the objects one file touches: split very large exports.
+Memory grows with the objects one file touches (rows untouched for
+:data:`KEEP_RECENT` records are dropped): split very large exports.
 
 Example:
     >>> from paymodel.oltp.engines import duckdb_engine
@@ -494,7 +499,7 @@ class _FileRun:
         self.report = IngestReport()
         self.outcomes: dict[str, tuple[str, str]] = {}  # record culprit -> (type, outcome)
         self.culprit = ""
-        self.known: dict[str, set[tuple[Any, ...]]] = {}
+        self.known: dict[str, _KnownKeys] = {}
         self.state: dict[tuple[str, tuple[Any, ...]], dict[str, Any] | None] = {}
         self.stored: dict[tuple[str, tuple[Any, ...]], dict[str, Any] | None] = {}
         self.dirty: set[tuple[str, tuple[Any, ...]]] = set()
@@ -502,12 +507,8 @@ class _FileRun:
         self.touched: dict[tuple[str, tuple[Any, ...]], int] = {}
         self.new_events: list[dict[str, Any]] = []
         self.version_rows: dict[tuple[str, str], dict[str, Any]] = {}
-        self.versions = {
-            (r.object_type, r.object_id): r.version
-            for r in conn.execute(sa.select(self.t["ingest_versions"]))
-        }
-        self.stored_versions = set(self.versions)
-        self.events: set[str] | None = None
+        self.versions = _Versions(self._version_of)
+        self.events = _KnownKeys(self._event_exists)
         self.pending: dict[str, _Pending] = {}
         self.waiting: dict[tuple[str, str], set[str]] = defaultdict(set)
         self.by_object: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -541,17 +542,71 @@ class _FileRun:
             raise _DatabaseRefused(self.culprit, e) from e
 
     def exists(self, table: str, key: tuple[Any, ...]) -> bool:
+        return key in self._keys(table)
+
+    def _keys(self, table: str) -> _KnownKeys:
         keys = self.known.get(table)
         if keys is None:
             pk = [self.t[table].c[c] for c in _PK[table]]
-            keys = {tuple(r) for r in self.execute(sa.select(*pk))}
+            if table in _REFERENCE_TABLES:  # reference data: small, read once
+                keys = _KnownKeys(lambda key: False)
+                keys.learn({tuple(r) for r in self.execute(sa.select(*pk))}, None)
+            else:
+                keys = _KnownKeys(lambda key, t=table: self._row_exists(t, key))
             self.known[table] = keys
-        return key in keys
+        return keys
+
+    def _row_exists(self, table: str, key: tuple[Any, ...]) -> bool:
+        t = self.t[table]
+        where = sa.and_(*(t.c[c] == v for c, v in zip(_PK[table], key, strict=True)))
+        return self.execute(sa.select(sa.literal(1)).where(where)).first() is not None
+
+    def _event_exists(self, event_id: str) -> bool:
+        t = self.t["events"]
+        return self.execute(sa.select(t.c.id).where(t.c.id == event_id)).first() is not None
+
+    def _version_of(self, key: tuple[str, str]) -> datetime | None:
+        t = self.t["ingest_versions"]
+        where = sa.and_(t.c.object_type == key[0], t.c.object_id == key[1])
+        return self.execute(sa.select(t.c.version).where(where)).scalar()
 
     def event_known(self, event_id: str) -> bool:
-        if self.events is None:
-            self.events = set(self.execute(sa.select(self.t["events"].c.id)).scalars())
         return event_id in self.events
+
+    def prefetch(self, records: Sequence[_Record]) -> None:
+        """Read, in one statement per table, what the next records can touch.
+
+        Only the keys the records name (every string in them: ids of the objects, of the
+        objects they reference and of the events) are read: stored versions, event ids,
+        and the rows themselves, so the cost follows the batch, not the database. A key
+        not read here (none should be) is looked up on its own when needed.
+        """
+        ids: set[str] = set()
+        for record in records:
+            _strings(record.value, ids)
+        if not ids:
+            return
+        with backend(self.conn).key_table(self.conn, sorted(ids)) as keys:
+            within = sa.select(keys.c.id)
+            t = self.t["events"]
+            found = {r[0] for r in self.execute(sa.select(t.c.id).where(t.c.id.in_(within)))}
+            self.events.learn(found, ids)
+            t = self.t["ingest_versions"]
+            rows = self.execute(sa.select(t.c.object_type, t.c.object_id, t.c.version)
+                                .where(t.c.object_id.in_(within)))  # fmt: skip
+            self.versions.learn({(r[0], r[1]): r[2] for r in rows}, ids)
+            for table in _PREFETCHED:
+                t = self.t[table]
+                first = _PK[table][0]
+                found_keys = set()
+                for row in self.execute(sa.select(t).where(t.c[first].in_(within))).mappings():
+                    key = tuple(row[c] for c in _PK[table])
+                    found_keys.add(key)
+                    k = (table, key)
+                    if k not in self.state:
+                        self.state[k] = self.stored[k] = dict(row)
+                    self.touched[k] = self.clock
+                self._keys(table).learn(found_keys, ids)
 
     # -- writing rows: kept in memory, flushed as the difference with the database ----
     def current(self, table: str, key: tuple[Any, ...]) -> dict[str, Any] | None:
@@ -685,14 +740,14 @@ class _FileRun:
             self.new_events = []
         self.flush_pending()
         if self.version_rows:
-            fresh = [r for k, r in self.version_rows.items() if k not in self.stored_versions]
-            known = [r for k, r in self.version_rows.items() if k in self.stored_versions]
+            fresh = [r for k, r in self.version_rows.items() if k not in self.versions.stored]
+            known = [r for k, r in self.version_rows.items() if k in self.versions.stored]
             if fresh:
                 self.insert_many("ingest_versions", fresh)
             if known:
                 self.update_many("ingest_versions", ("object_type", "object_id"),
                                  ("version", "event_id", "applied_at"), known)  # fmt: skip
-            self.stored_versions.update(self.version_rows)
+            self.versions.stored.update(self.version_rows)
             self.version_rows = {}
 
     # -- bookkeeping tables -------------------------------------------------------
@@ -819,7 +874,7 @@ class _FileRun:
         if outcome == "quarantined":  # not recorded: a corrected redelivery will be applied
             return outcome
         self.new_events.append(event)
-        self.events.add(event["id"])  # type: ignore[union-attr]
+        self.events.add(event["id"])
         if outcome == "superseded":
             self.report.superseded += 1
         return "applied" if outcome in ("applied", "unchanged", "superseded") else outcome
@@ -984,6 +1039,117 @@ class _FileRun:
         return self.report
 
 
+class _KnownKeys:
+    """Which keys of one table exist, as far as this run has learnt (never a whole table).
+
+    A key is known present or absent after :meth:`learn` (a batch's keys read in one
+    statement) or after one lookup of its own; the run's own writes keep it current.
+    """
+
+    def __init__(self, lookup: Callable[[Any], bool]) -> None:
+        self.present: set[Any] = set()
+        self.covered: set[str] | None = set()  # first key values read: the rest is absent
+        self.absent: set[Any] = set()
+        self.lookup = lookup
+
+    def learn(self, present: set[Any], covered: set[str] | None) -> None:
+        """``present`` exist; any other key whose first value is in ``covered`` does not.
+
+        ``covered=None``: ``present`` is every key of the table.
+        """
+        self.present |= present
+        if covered is None:
+            self.covered = None
+        elif self.covered is not None:
+            self.covered |= covered
+
+    def __contains__(self, key: Any) -> bool:
+        if key in self.present:
+            return True
+        first = key[0] if isinstance(key, tuple) else key
+        if key in self.absent or self.covered is None or first in self.covered:
+            return False
+        found = self.lookup(key)
+        (self.present if found else self.absent).add(key)
+        return found
+
+    def add(self, key: Any) -> None:
+        self.present.add(key)
+        self.absent.discard(key)
+
+    def discard(self, key: Any) -> None:
+        self.present.discard(key)
+        self.absent.add(key)
+
+
+class _Versions:
+    """The stored snapshot instant of each object the run looks at, read on demand."""
+
+    def __init__(self, lookup: Callable[[tuple[str, str]], datetime | None]) -> None:
+        self.known: dict[tuple[str, str], datetime] = {}
+        self.stored: set[tuple[str, str]] = set()  # keys that have a row in ingest_versions
+        self.absent: set[tuple[str, str]] = set()
+        self.covered: set[str] = set()
+        self.lookup = lookup
+
+    def learn(self, found: dict[tuple[str, str], datetime], covered: set[str]) -> None:
+        for k, v in found.items():
+            if k not in self.known:
+                self.known[k] = v
+                self.stored.add(k)
+        self.covered |= covered
+
+    def _load(self, k: tuple[str, str]) -> None:
+        if k in self.known or k in self.absent:
+            return
+        if k[1] in self.covered:
+            self.absent.add(k)
+            return
+        v = self.lookup(k)
+        if v is None:
+            self.absent.add(k)
+        else:
+            self.known[k] = v
+            self.stored.add(k)
+
+    def __contains__(self, k: tuple[str, str]) -> bool:
+        self._load(k)
+        return k in self.known
+
+    def __getitem__(self, k: tuple[str, str]) -> datetime:
+        self._load(k)
+        return self.known[k]
+
+    def get(self, k: tuple[str, str], default: Any = None) -> Any:
+        self._load(k)
+        return self.known.get(k, default)
+
+    def __setitem__(self, k: tuple[str, str], v: datetime) -> None:
+        self._load(k)
+        self.known[k] = v
+        self.absent.discard(k)
+
+
+def _strings(value: Any, out: set[str]) -> None:
+    """Every short string in a parsed record (the ids it can name), iteratively."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if len(v) <= 255:
+                out.add(v)
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+
+
+_PREFETCHED = tuple(
+    t.name for t in OLTP.tables
+    if (t.stripe_object is not None and t.name != "events") or t.name in _OWNED_TABLES
+)  # fmt: skip
+"""Tables whose rows a batch reads ahead, by the keys its records name."""
+
 _RULES = {t.name: rules_for(t.name) for t in OLTP.tables}
 _RULE_COLUMNS = {r.name: r.columns() for r in CROSS_ROW_RULES}
 _PENDING_COLUMNS = tuple(c.name for c in OLTP.table("ingest_pending").columns)
@@ -1121,12 +1287,17 @@ def _ingest_batch(
                 run.release_ready()
                 bar = tqdm(records(), desc=Path(source).name, unit="record",
                            disable=not progress, file=sys.stderr)  # fmt: skip
-                for index, record in enumerate(bar):
-                    _process(run, record, f"{index}:{record.line}")
-                    if deferred and (index + 1) % FLUSH_EVERY == 0:
-                        run.culprit = ""
-                        run.flush()
-                        run.forget(KEEP_RECENT)
+                stream, index = iter(bar), 0
+                while chunk := list(itertools.islice(stream, max(FLUSH_EVERY, 1))):
+                    run.culprit = ""
+                    run.prefetch(chunk)
+                    for record in chunk:
+                        _process(run, record, f"{index}:{record.line}")
+                        index += 1
+                        if deferred and index % FLUSH_EVERY == 0:
+                            run.culprit = ""
+                            run.flush()
+                            run.forget(KEEP_RECENT)
                 run.culprit = ""
                 run.flush()
                 report = run.finish()
