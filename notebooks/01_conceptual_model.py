@@ -194,17 +194,28 @@ list(stripe.table_names)
 #
 # Stripe's `balance_transaction.source` may be a charge, a refund, a dispute, a payout...
 # A polymorphic column cannot be a foreign key. The model gives the ledger one nullable
-# foreign key per source kind, each enforced by the database on both engines, and a check
-# that at most one is set.
+# foreign key per source kind (`charge_id`, `refund_id`, `dispute_id`, `source_payout_id`
+# for a payout's own movement and its failure's return), each enforced by the database on
+# both engines, and a check that at most one is set. Apart from its source, a movement
+# names the automatic payout that settled it (`payout_id`): set after the row exists, so
+# that key is declared on PostgreSQL only (DuckDB refuses updates of indexed columns of
+# referenced rows) and checked by the ingester everywhere. A payout has no pointer back
+# to its own movement: child -> parent only.
 
 # %%
 ledger = stripe.table("balance_transactions")
 sources = [r for r in relationships(stripe) if r.child == "balance_transactions"]
-assert {r.parent for r in sources} == {"charges", "refunds", "disputes"}
+source_fks = [r for r in sources if r.columns != ("payout_id",)]
+assert {r.parent for r in source_fks} == {"charges", "refunds", "disputes", "payouts"}
 assert all(r.child_side == "zero or one" for r in sources)
-assert all(fk.dialects is None for fk in ledger.all_foreign_keys if fk.table != "currencies")
+settled_by = [fk for fk in ledger.all_foreign_keys if fk.columns == ("payout_id",)]
+assert [fk.dialects for fk in settled_by] == [("postgresql",)]
+assert all(fk.dialects is None for fk in ledger.all_foreign_keys
+           if fk.table != "currencies" and fk.columns != ("payout_id",))  # fmt: skip
 assert any(c.name == "ck_balance_transactions_one_source" for c in ledger.checks)
-pd.DataFrame([{"source": r.parent, "foreign key": r.columns[0]} for r in sources])
+pd.DataFrame([{"parent": r.parent, "foreign key": r.columns[0],
+               "engines": "PostgreSQL only" if r.columns == ("payout_id",) else "both"}
+              for r in sources])  # fmt: skip
 
 # %% [markdown]
 # ## Summary
