@@ -392,6 +392,24 @@ pd.DataFrame(report.by_type).T
 pd.DataFrame(rows(loaded, "ingest_quarantine"), columns=["rule", "error", "source_line"])
 
 # %% [markdown]
+# Which snapshot is newer? An event's snapshot is as of the event's `created`; a plain object
+# (fetched from the API, not inside an event) is as of its own `updated` field if it has one,
+# else its `created`. A version later than the clock (by more than a few minutes) would win
+# over every genuine update after it, so it is refused with a rule of its own:
+
+# %%
+clock = duckdb_engine()
+create_schema(clock)
+frozen = {"object": "customer", "id": "cus_FROZEN", "email": "false@example.com", "balance": 0,
+          "delinquent": False, "created": 1735689600, "updated": 253402300799}  # fmt: skip
+refused = ingest([frozen], clock)
+assert (refused.applied, refused.quarantined) == (0, 1)
+future_rule = rows(clock, "ingest_quarantine")[0]
+clock.dispose()
+assert future_rule["rule"] == "future_version"
+print(future_rule["rule"], "-", future_rule["error"])
+
+# %% [markdown]
 # Delivery is at least once: ingesting the same files again applies nothing new.
 
 # %%

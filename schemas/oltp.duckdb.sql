@@ -862,7 +862,7 @@ COMMENT ON COLUMN ingest_pending.event_id IS 'Event that carried it; NULL for a 
 COMMENT ON COLUMN ingest_pending.version IS 'Instant of the snapshot (see ingest_versions.version).';
 COMMENT ON COLUMN ingest_pending.waiting_for_table IS 'Table of the missing parent.';
 COMMENT ON COLUMN ingest_pending.waiting_for_id IS 'Key of the missing parent.';
-COMMENT ON COLUMN ingest_pending.raw IS 'The record as received (JSON text).';
+COMMENT ON COLUMN ingest_pending.raw IS 'The record as received (JSON text); records holding card data never wait here.';
 COMMENT ON COLUMN ingest_pending.source IS 'File the record came from, or <records> for records passed in memory.';
 COMMENT ON COLUMN ingest_pending.source_line IS 'Line of the record in a JSON Lines file, or its position (from 1) in a JSON array or list; NULL for a whole file that is not JSON.';
 COMMENT ON COLUMN ingest_pending.received_at IS 'When the record was first read (UTC).';
@@ -882,7 +882,7 @@ CREATE TABLE ingest_quarantine (
 	last_seen_at TIMESTAMP WITH TIME ZONE NOT NULL,
 	times_seen INTEGER NOT NULL,
 	CONSTRAINT pk_ingest_quarantine PRIMARY KEY (id),
-	CONSTRAINT ck_ingest_quarantine_rule_accepted CHECK (rule IN ('malformed_json', 'not_an_object', 'unknown_object_type', 'invalid_event', 'invalid_object', 'unknown_reference', 'database_constraint', 'refund_within_charge_amount', 'refund_in_charge_currency', 'dispute_within_charge_amount', 'dispute_in_charge_currency', 'invoice_payment_within_amount_due', 'invoice_payment_in_invoice_currency', 'line_item_in_invoice_currency')),
+	CONSTRAINT ck_ingest_quarantine_rule_accepted CHECK (rule IN ('malformed_json', 'not_an_object', 'unknown_object_type', 'invalid_event', 'invalid_object', 'unknown_reference', 'database_constraint', 'card_data', 'invalid_id', 'metadata_limits', 'future_version', 'too_large', 'repeated_key', 'nested_too_deeply', 'refund_within_charge_amount', 'refund_in_charge_currency', 'dispute_within_charge_amount', 'dispute_in_charge_currency', 'invoice_payment_within_amount_due', 'invoice_payment_in_invoice_currency', 'line_item_in_invoice_currency')),
 	CONSTRAINT ck_ingest_quarantine_source_line_range CHECK (source_line IS NULL OR source_line >= 1),
 	CONSTRAINT ck_ingest_quarantine_times_seen_range CHECK (times_seen >= 1)
 );
@@ -893,7 +893,7 @@ COMMENT ON COLUMN ingest_quarantine.error IS 'The rule in words, naming the reco
 COMMENT ON COLUMN ingest_quarantine.object_type IS 'Type of the object, when readable.';
 COMMENT ON COLUMN ingest_quarantine.object_id IS 'Id of the object, when readable.';
 COMMENT ON COLUMN ingest_quarantine.event_id IS 'Id of the event that carried it, if any.';
-COMMENT ON COLUMN ingest_quarantine.raw IS 'The record as received; characters a database cannot store (NUL, lone surrogates) are backslash-escaped.';
+COMMENT ON COLUMN ingest_quarantine.raw IS 'The record as received, card data redacted (a card number or CVC is stored as [redacted]; a record over the size limit as a short preview); characters a database cannot store (NUL, lone surrogates) are backslash-escaped.';
 COMMENT ON COLUMN ingest_quarantine.source IS 'File the record came from, or <records> for records passed in memory.';
 COMMENT ON COLUMN ingest_quarantine.source_line IS 'Line of the record in a JSON Lines file, or its position (from 1) in a JSON array or list; NULL for a whole file that is not JSON.';
 COMMENT ON COLUMN ingest_quarantine.first_seen_at IS 'When the record was first rejected (UTC).';

@@ -4,12 +4,20 @@ Each subcommand is a thin shell over a library function, so everything the comma
 does can also be done from Python. Imports are lazy: ``paymodel --help`` stays fast.
 
 Exit codes: 0 success; 1 a check failed (``schemas --check``, ``load``'s invariants); 2 usage error;
-3 ``ingest`` quarantined at least one record.
+3 ``ingest`` quarantined at least one record. A reader that stops early (``| head``) ends the
+command quietly with status 1.
+
+What the commands print never shows a password (DSNs are masked) and shows control
+characters as escapes (:func:`paymodel.oltp.ingest_guard.printable`): a value read from
+input cannot move the cursor or rewrite a line of the terminal.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -61,29 +69,39 @@ def _literal(value: str) -> object:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from paymodel.safe_write import SymlinkRefused
     from paymodel.synthetic import generate
 
-    report = generate(
-        Path(args.out),
-        scale=args.scale,
-        seed=args.seed,
-        start=args.start,
-        months=args.months,
-        progress=not args.no_progress,
-    )
+    try:
+        report = generate(
+            Path(args.out),
+            scale=args.scale,
+            seed=args.seed,
+            start=args.start,
+            months=args.months,
+            progress=not args.no_progress,
+        )
+    except SymlinkRefused as err:
+        from paymodel.oltp.ingest_guard import printable
+
+        print(f"paymodel generate: {printable(err)}", file=sys.stderr)
+        return 2
     print(report)
     return 0
 
 
 def _load(args: argparse.Namespace) -> int:
+    from paymodel.oltp.engines import redact_dsn
     from paymodel.oltp.ingest import open_target
+    from paymodel.oltp.ingest_guard import printable
     from paymodel.oltp.invariants import check_invariants
     from paymodel.synthetic.load import load_into_oltp
 
+    shown = printable(redact_dsn(args.db))
     try:
         engine = open_target(args.db)
     except ValueError as err:
-        print(err, file=sys.stderr)
+        print(printable(redact_dsn(str(err))), file=sys.stderr)
         return 2
     import sqlalchemy as sa
 
@@ -91,8 +109,8 @@ def _load(args: argparse.Namespace) -> int:
         try:
             counts = load_into_oltp(Path(args.data_dir), engine)
         except (sa.exc.DBAPIError, FileNotFoundError) as err:
-            message = str(getattr(err, "orig", None) or err).splitlines()[0]
-            print(f"{args.db}: load refused, nothing written: {message}", file=sys.stderr)
+            message = printable(redact_dsn(str(getattr(err, "orig", None) or err).splitlines()[0]))
+            print(f"{shown}: load refused, nothing written: {message}", file=sys.stderr)
             return 1
         for table, n in counts.items():
             print(f"{table:34} {n:>12,}")
@@ -103,7 +121,7 @@ def _load(args: argparse.Namespace) -> int:
         print(f"invariant {result}")
     broken = sum(not r.ok for r in results)
     print(
-        f"{args.db}: {sum(counts.values()):,} rows loaded; {len(results) - broken} invariants hold,"
+        f"{shown}: {sum(counts.values()):,} rows loaded; {len(results) - broken} invariants hold,"
         f" {broken} broken"
     )
     return 1 if broken else 0
@@ -112,7 +130,14 @@ def _load(args: argparse.Namespace) -> int:
 def _ingest(args: argparse.Namespace) -> int:
     from paymodel.oltp.ingest import main_ingest
 
-    return main_ingest(args.files, args.db, args.json, args.strict)
+    return main_ingest(args.files, args.db, args.json, args.max_record_bytes, args.strict)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be a positive number of bytes")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -172,6 +197,9 @@ def _parser() -> argparse.ArgumentParser:
         "--db", required=True, help="DuckDB file (created if missing) or postgresql:// URL"
     )
     i.add_argument("--json", action="store_true", help="print the counts as one JSON object")
+    i.add_argument("--max-record-bytes", type=_positive_int, default=1 << 20, metavar="N",
+                   help="quarantine records larger than N bytes as too_large "
+                   "(default: %(default)s, 1 MiB)")  # fmt: skip
     i.add_argument(
         "--strict",
         action="store_true",
@@ -181,10 +209,46 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+class _EscapedOutput(io.TextIOBase):
+    """Standard output with control characters escaped (newlines and tabs kept)."""
+
+    def __init__(self, stream: io.TextIOBase) -> None:
+        from paymodel.oltp.ingest_guard import printable
+
+        self._stream = stream
+        self._printable = printable
+
+    def write(self, text: str) -> int:
+        self._stream.write(self._printable(text, keep="\n\t"))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    stdout = sys.stdout
+    sys.stdout = _EscapedOutput(stdout)
+    try:
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, and point stdout at /dev/null so
+        # that the interpreter's final flush does not report the broken pipe either.
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
+        return 1
+    finally:
+        sys.stdout = stdout
 
 
 if __name__ == "__main__":

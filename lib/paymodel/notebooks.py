@@ -4,6 +4,12 @@ Notebooks are ``notebooks/NN_name.py`` percent scripts (the reviewed source) pai
 ``.ipynb`` committed without outputs. papermill cannot read a ``.py``, so each one is read
 with jupytext and handed to papermill as a notebook object, with the kernel named
 explicitly. Only parameters that the notebook's ``parameters`` cell assigns are passed.
+
+Parameters are written into each executed notebook (the injected cell and its metadata),
+so a password never travels as one: a PostgreSQL DSN parameter is passed without its
+password, which reaches the kernel as ``PGPASSWORD`` in its environment (libpq reads it).
+Each kernel listens on IPC sockets in a private folder of its own (mode 0700), so
+concurrent runs never collide and no other local user can connect to a kernel.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import os
+import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -73,16 +80,23 @@ def _assigned_names(source: str) -> set[str]:
     return names
 
 
-def _local_kernel_manager() -> type:
+def _local_kernel_manager(socket_dir: str | os.PathLike[str]) -> type:
     """A kernel manager talking to the kernel over local IPC sockets rather than TCP.
 
     The kernel runs on this machine only; IPC also spares every run ipykernel's warning
-    about unencrypted TCP.
+    about unencrypted TCP. The sockets are ``socket_dir/kernel-N``: jupyter_client's
+    default, ``kernel-ipc-N`` in the kernel's working directory, is shared by every run
+    in the same folder.
     """
     from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
 
     class LocalKernelManager(AsyncKernelManager):
         transport = "ipc"
+
+        @default("ip")
+        def _private_ip(self) -> str:
+            return str(Path(socket_dir) / "kernel")
 
     return LocalKernelManager
 
@@ -120,17 +134,51 @@ def execute_notebook(
             f"{path.name}: parameters {sorted(unknown)} are not declared in its parameters cell"
         )
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(
-        jupytext.read(path),
-        str(out_path),
-        parameters=dict(parameters),
-        kernel_name="python3",
-        language="python",
-        cwd=str(cwd),
-        progress_bar=False,
-        kernel_manager_class=_local_kernel_manager(),
-    )
+    if out_path.is_symlink():
+        raise ValueError(f"{out_path}: a symbolic link; refusing to write the notebook through it")
+    with tempfile.TemporaryDirectory(prefix="paymodel-kernel-") as sockets:  # mode 0700
+        papermill.execute_notebook(
+            jupytext.read(path),
+            str(out_path),
+            parameters=dict(parameters),
+            kernel_name="python3",
+            language="python",
+            cwd=str(cwd),
+            progress_bar=False,
+            kernel_manager_class=_local_kernel_manager(sockets),
+        )
     return out_path
+
+
+@contextlib.contextmanager
+def _passwords_to_environment(values: dict[str, Any]) -> Any:
+    """Take the passwords out of DSN parameters; ``PGPASSWORD`` holds it meanwhile.
+
+    Raises:
+        ValueError: two parameters hold different passwords (one variable holds one).
+    """
+    from paymodel.oltp.engines import split_password
+
+    passwords = set()
+    for key, value in values.items():
+        if isinstance(value, str):
+            values[key], password = split_password(value)
+            if password is not None:
+                passwords.add(password)
+    if len(passwords) > 1:
+        raise ValueError("parameters hold DSNs with different passwords: pass one at a time")
+    if not passwords:
+        yield
+        return
+    saved = os.environ.get("PGPASSWORD")
+    os.environ["PGPASSWORD"] = passwords.pop()
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("PGPASSWORD", None)
+        else:
+            os.environ["PGPASSWORD"] = saved
 
 
 def run_all(
@@ -145,6 +193,8 @@ def run_all(
     a notebook declares it and it is not given, is a fresh database on
     :func:`~paymodel.oltp.engines.temporary_postgres` (an embedded server unless
     ``PAYMODEL_PG_DSN`` is set), shared by all notebooks of the run and dropped at the end.
+    A DSN's password is passed as ``PGPASSWORD`` in the kernels' environment, never as a
+    parameter (see the module docstring).
 
     Args:
         out_dir: Folder for the executed ``.ipynb`` copies, and the kernels' working directory.
@@ -176,6 +226,7 @@ def run_all(
             values["pg_dsn"] = fresh_postgres_database(server_dsn)
             stack.callback(drop_postgres_database, server_dsn, dsn_database(values["pg_dsn"]))
             print(f"PostgreSQL database ready in {time.perf_counter() - started:.1f} s", flush=True)
+        stack.enter_context(_passwords_to_environment(values))
         for nb in paths:
             out_path = out_dir / f"{nb.stem}.ipynb"
             started = time.perf_counter()

@@ -143,7 +143,7 @@ ingest_pending = Table(
         Column("version", TIMESTAMP, "Instant of the snapshot (see ingest_versions.version)."),
         Column("waiting_for_table", TEXT, "Table of the missing parent."),
         Column("waiting_for_id", TEXT, "Key of the missing parent."),
-        Column("raw", TEXT, "The record as received (JSON text).", pii=PII.DIRECT),
+        Column("raw", TEXT, "The record as received (JSON text); records holding card data never wait here.", pii=PII.DIRECT),
         _SOURCE,
         _SOURCE_LINE,
         Column("received_at", TIMESTAMP, "When the record was first read (UTC)."),
@@ -170,6 +170,13 @@ ingest_quarantine = Table(
                 "invalid_object",
                 "unknown_reference",
                 "database_constraint",
+                "card_data",
+                "invalid_id",
+                "metadata_limits",
+                "future_version",
+                "too_large",
+                "repeated_key",
+                "nested_too_deeply",
                 *(rule.name for rule in CROSS_ROW_RULES),
             ),
         ),
@@ -180,8 +187,9 @@ ingest_quarantine = Table(
         Column(
             "raw",
             TEXT,
-            "The record as received; characters a database cannot store (NUL, lone "
-            "surrogates) are backslash-escaped.",
+            "The record as received, card data redacted (a card number or CVC is "
+            "stored as [redacted]; a record over the size limit as a short preview); "
+            "characters a database cannot store (NUL, lone surrogates) are backslash-escaped.",
             pii=PII.DIRECT,
         ),
         _SOURCE,

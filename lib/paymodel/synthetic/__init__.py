@@ -40,6 +40,7 @@ import numpy as np
 from tqdm import tqdm
 
 from paymodel.model.reference import currency_rows
+from paymodel.safe_write import make_dir
 from paymodel.synthetic import config as C
 from paymodel.synthetic.catalog import build_catalog, build_fx_rates
 from paymodel.synthetic.lifecycle import simulate_chunk
@@ -143,6 +144,8 @@ def generate(
 
     Args:
         out_dir: output folder (created; existing files of the same names are replaced).
+            Nothing is written through a symbolic link inside it (a link named
+            ``events.jsonl`` or ``customers`` is refused with :class:`SymlinkRefused`).
         scale: 1 means about 10,000 customers signing up over the window; continuous.
         seed: the random seed: same seed and scale give byte-identical output.
         start: first day simulated (UTC).
@@ -153,6 +156,9 @@ def generate(
 
     Returns:
         A :class:`GenerationReport` with the rows written per table.
+
+    Raises:
+        paymodel.safe_write.SymlinkRefused: an output path is a symbolic link.
     """
     if scale <= 0:
         raise ValueError(f"scale {scale}: must be positive")
@@ -173,7 +179,7 @@ def generate(
         report.paths.setdefault(name, []).append(path)
 
     for name in TABLES:  # a rerun into the same folder must not leave stale parts behind
-        for old in (out / name).glob("part-*.parquet"):
+        for old in make_dir(out / name).glob("part-*.parquet"):
             old.unlink()
     cat = build_catalog(seed, start_ts)
     fx = build_fx_rates(seed, cat.created // DAY, horizon // DAY)

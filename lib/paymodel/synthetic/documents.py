@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
+from paymodel.safe_write import make_dir, open_for_writing
 from paymodel.synthetic import config as C
 from paymodel.synthetic.lifecycle import ChunkResult
 from paymodel.synthetic.primitives import DAY, HOUR, NA, rng, stripe_ids
@@ -264,8 +265,7 @@ class DocumentWriter:
     """Appends each cohort's documents to ``documents/*.jsonl``."""
 
     def __init__(self, out_dir: Path, seed: int, horizon: int) -> None:
-        self.dir = out_dir / "documents"
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir = make_dir(out_dir / "documents")
         self.seed = seed
         self.horizon = horizon
         self.paths = {
@@ -274,13 +274,13 @@ class DocumentWriter:
         }
         self.counts = {"behaviour_events": 0, "feedback": 0}
         for p in self.paths.values():
-            p[0].write_bytes(b"")
+            open_for_writing(p[0]).close()
 
     def chunk(self, chunk: int, result: ChunkResult) -> None:
         """Write the documents of one cohort."""
         ev = {k: v.tolist() for k, v in behaviour_events(self.seed, chunk, result, self.horizon).items()}
         stamp = _iso(np.asarray(ev["timestamp"], dtype=np.int64)).tolist()
-        with self.paths["behaviour_events"][0].open("ab") as f:
+        with open_for_writing(self.paths["behaviour_events"][0], append=True) as f:
             for i in range(len(stamp)):
                 props = {"device": ev["device"][i], "browser": ev["browser"][i], "plan": ev["plan"][i],
                          "duration_ms": ev["duration_ms"][i]}  # fmt: skip
@@ -294,7 +294,7 @@ class DocumentWriter:
         self.counts["behaviour_events"] += len(stamp)
         fb = {k: v.tolist() for k, v in feedback(self.seed, chunk, result, self.horizon).items()}
         stamp = _iso(np.asarray(fb["created"], dtype=np.int64)).tolist()
-        with self.paths["feedback"][0].open("ab") as f:
+        with open_for_writing(self.paths["feedback"][0], append=True) as f:
             for i in range(len(stamp)):
                 f.write(orjson.dumps({
                     "feedback_id": fb["feedback_id"][i], "customer_id": fb["customer_id"][i],

@@ -62,6 +62,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from paymodel.model.stripe import to_stripe_object
+from paymodel.safe_write import make_dir, open_for_writing, refuse_symlink
 from paymodel.synthetic import config as C
 from paymodel.synthetic.catalog import Catalog, Frame
 from paymodel.synthetic.lifecycle import CREATE, CYCLE, ChunkResult
@@ -516,13 +517,15 @@ class EventWriter:
         self.cat = cat
         self.horizon = horizon
         self.tmp = out_dir / ".events-tmp"
+        refuse_symlink(out_dir / "events.jsonl")  # before the work, not after
+        refuse_symlink(self.tmp)
         shutil.rmtree(self.tmp, ignore_errors=True)
-        self.tmp.mkdir(parents=True)
+        make_dir(self.tmp)
         self.files: list[Path] = []
 
     def _write(self, part: int, lines: Iterable[tuple[int, bytes]]) -> None:
         path = self.tmp / f"part-{part:06d}.jsonl"
-        with path.open("wb") as f:
+        with open_for_writing(path) as f:
             for seq, (at, line) in enumerate(lines):
                 f.write(b"%012d%06d%09d\t" % (at, part, seq) + line + b"\n")
         self.files.append(path)
@@ -635,7 +638,7 @@ class EventWriter:
         handles = [p.open("rb") for p in self.files]
         n = 0
         try:
-            with (self.out / "events.jsonl").open("wb") as out:
+            with open_for_writing(self.out / "events.jsonl") as out:
                 for line in heapq.merge(*handles):
                     out.write(line.split(b"\t", 1)[1])
                     n += 1

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from paymodel.model.core import LogicalType, Table
 from paymodel.model.oltp import OLTP
+from paymodel.safe_write import make_dir, open_for_writing
 from paymodel.synthetic.primitives import NA
 
 __all__ = ["arrow_schema", "arrow_type", "to_arrow", "write_parquet"]
@@ -88,11 +89,19 @@ def to_arrow(table_name: str, frame: dict[str, np.ndarray], *, sort: bool = True
 
 
 def write_parquet(table: pa.Table, path: Path) -> None:
-    """Write with fixed settings: zstd, no statistics drift, no creation metadata."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write with fixed settings: zstd, no statistics drift, no creation metadata.
+
+    Never through a symbolic link (:mod:`paymodel.safe_write`).
+    """
+    make_dir(path.parent)
+    with open_for_writing(path) as f:
+        _write(table, f)
+
+
+def _write(table: pa.Table, f: object) -> None:
     pq.write_table(
         table.replace_schema_metadata(None),
-        path,
+        f,
         compression="zstd",
         compression_level=3,
         use_dictionary=True,
