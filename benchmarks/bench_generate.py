@@ -59,7 +59,9 @@ def floor(rows: dict[str, int], out: Path) -> float:
     t0 = time.perf_counter()
     for name, n in rows.items():
         schema = arrow_schema(OLTP.table(name))
-        table = pa.Table.from_arrays([_random_column(gen, f.type, n) for f in schema], schema=schema)
+        table = pa.Table.from_arrays(
+            [_random_column(gen, f.type, n) for f in schema], schema=schema
+        )
         write_parquet(table, out / name / "part-00000.parquet")
     return time.perf_counter() - t0
 
@@ -75,7 +77,9 @@ def main() -> None:
     generate(args.out / "warmup", scale=0.01, progress=False)  # imports, caches
 
     t0 = time.perf_counter()
-    rep = generate(args.out / "tables", scale=args.scale, progress=False, events=False, documents=False)
+    rep = generate(
+        args.out / "tables", scale=args.scale, progress=False, events=False, documents=False
+    )
     gen_tables_s = time.perf_counter() - t0
     rows = {t: rep.rows[t] for t in TABLES}
     total = sum(rows.values())
@@ -87,7 +91,9 @@ def main() -> None:
     gen_full_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    small = generate(args.out / "small", scale=args.faker_scale, progress=False, events=False, documents=False)
+    small = generate(
+        args.out / "small", scale=args.faker_scale, progress=False, events=False, documents=False
+    )
     small_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     faker_rows = generate_per_row(args.out / "faker", args.faker_scale)
@@ -114,17 +120,27 @@ def main() -> None:
         "faker_rows_per_s": round(faker_total / faker_s),
         "generator_small_rows_per_s": round(small.total_rows / small_s),
         "ratio_generator_over_faker": round(rate / (faker_total / faker_s), 1),
-        "ratio_generator_over_faker_same_scale": round((small.total_rows / small_s) / (faker_total / faker_s), 1),
+        "ratio_generator_over_faker_same_scale": round(
+            (small.total_rows / small_s) / (faker_total / faker_s), 1
+        ),
     }
     (args.out / "bench_generate.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"generator (tables)  scale {args.scale:g}: {total:>11,} rows in {gen_tables_s:7.2f} s = {rate:>12,.0f} rows/s")
-    print(f"floor (random cols) same rows      : {total:>11,} rows in {floor_s:7.2f} s = {total / floor_s:>12,.0f} rows/s"
-          f"  -> generator is {result['ratio_floor_over_generator']}x the floor (target <= 5)")
-    print(f"generator (tables + events + documents): {full.total_rows:,} rows in {gen_full_s:.2f} s = "
-          f"{result['generator_full_rows_per_s']:,} rows/s")
-    print(f"per-row Faker       scale {args.faker_scale:g}: {faker_total:>11,} rows in {faker_s:7.2f} s = "
-          f"{faker_total / faker_s:>12,.0f} rows/s -> generator is {result['ratio_generator_over_faker']}x faster "
-          f"(target >= 100); at the same scale {result['ratio_generator_over_faker_same_scale']}x")
+    print(
+        f"generator (tables)  scale {args.scale:g}: {total:>11,} rows in {gen_tables_s:7.2f} s = {rate:>12,.0f} rows/s"
+    )
+    print(
+        f"floor (random cols) same rows      : {total:>11,} rows in {floor_s:7.2f} s = {total / floor_s:>12,.0f} rows/s"
+        f"  -> generator is {result['ratio_floor_over_generator']}x the floor (target <= 5)"
+    )
+    print(
+        f"generator (tables + events + documents): {full.total_rows:,} rows in {gen_full_s:.2f} s = "
+        f"{result['generator_full_rows_per_s']:,} rows/s"
+    )
+    print(
+        f"per-row Faker       scale {args.faker_scale:g}: {faker_total:>11,} rows in {faker_s:7.2f} s = "
+        f"{faker_total / faker_s:>12,.0f} rows/s -> generator is {result['ratio_generator_over_faker']}x faster "
+        f"(target >= 100); at the same scale {result['ratio_generator_over_faker_same_scale']}x"
+    )
 
 
 if __name__ == "__main__":

@@ -28,7 +28,9 @@ def _ts(t: int) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
 
-def generate_per_row(out_dir: Path, scale: float, seed: int = 0, months: int = 24) -> dict[str, int]:
+def generate_per_row(
+    out_dir: Path, scale: float, seed: int = 0, months: int = 24
+) -> dict[str, int]:
     """Generate with one Faker call per field and one dict per row; return rows per table."""
     fake = Faker()
     Faker.seed(seed)

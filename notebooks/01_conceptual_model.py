@@ -22,10 +22,12 @@
 #
 # 1. each entity, the Stripe object it holds, its grain and why it exists;
 # 2. the relationships and their cardinalities, read from the foreign keys;
-# 3. the conceptual ER diagram (entities and relationships, no columns);
-# 4. the design decisions the diagram encodes: why `invoice_payments` exists, why
-#    `customer_addresses` is one-to-one, why no relationship points both ways, why the
-#    ledger has one typed foreign key per source.
+# 3. the conceptual ER diagram (entities and relationships, no columns), each
+#    relationship read as a sentence;
+# 4. the design decisions the diagram encodes: why `invoice_payments` exists and which
+#    tables resolve many-to-many relationships, why `customer_addresses` is one-to-one and
+#    where else a customer's personal data ends up, why no relationship points both ways,
+#    why the ledger has one typed foreign key per source.
 #
 # Every claim is asserted, so running this notebook is a test.
 
@@ -34,13 +36,15 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from IPython.display import Markdown, display
 
-from paymodel.model import PII, Model
-from paymodel.model.conceptual import associations, relationships
+from paymodel.display import configure, diagram
+from paymodel.model import OLTP, PII, Model
+from paymodel.model.conceptual import associations, many_to_many, relationships
 from paymodel.model.mermaid import er_diagram
 from paymodel.model.oltp import STRIPE_TABLES
-from paymodel.model.stripe import from_stripe_object
+from paymodel.model.render import render_schemas
+from paymodel.model.stripe import from_stripe_object, row_problems
+from paymodel.oltp.erase import ERASERS
 from paymodel.paths import DATA_DIR
 
 # %% tags=["parameters"]
@@ -49,9 +53,11 @@ out_dir = "build/notebooks/01"
 # %%
 out = Path(out_dir)
 out.mkdir(parents=True, exist_ok=True)
-pd.set_option("display.max_colwidth", 200, "display.width", 200)
+configure()
 stripe = Model("stripe", "Stripe's objects and their reference data.", STRIPE_TABLES)
-len(stripe.tables)
+operational = [t for t in OLTP.table_names if t not in stripe.table_names]
+print(f"{len(stripe.tables)} entities of Stripe's objects and reference data; the OLTP schema "
+      f"adds {len(operational)} operational tables: {', '.join(operational)}")  # fmt: skip
 
 # %% [markdown]
 # ## Step 1 · From API objects to entities
@@ -60,7 +66,9 @@ len(stripe.tables)
 # and a reason to exist. A few entities are not Stripe objects: reference data
 # (`currencies`, `fx_rates`) and `customer_addresses`, split out of the customer. Nested
 # lists become their own entities (first normal form): invoice lines, subscription
-# items, fee details.
+# items, fee details. (The OLTP schema of notebook 03 adds operational tables that are not
+# entities of the business: idempotency keys and the ingestion's bookkeeping. They appear
+# there.)
 
 # %%
 entities = pd.DataFrame(
@@ -69,6 +77,8 @@ entities = pd.DataFrame(
 ).set_index("entity")  # fmt: skip
 assert all(t.grain.startswith("One row per") and t.why for t in stripe.tables)
 assert entities["Stripe object"].ne("").sum() >= 16
+assert set(operational) == {"idempotency_keys", "ingest_versions", "ingest_pending",
+                            "ingest_quarantine"}  # fmt: skip
 entities
 
 # %% [markdown]
@@ -96,36 +106,41 @@ pd.Series({k: ", ".join(v) for k, v in sorted(mapped.items())}, name="rows in")
 # **zero or one** (a charge without a payment intent, an invoice without a subscription);
 # a parent has **zero or more** children unless the foreign key is also unique in the
 # child, which makes it **one-to-one**. (References to `currencies`, one per money
-# column, are left out to keep the picture readable.)
+# column, are left out to keep the picture readable.) Each relationship has a verb phrase
+# that reads from parent to child as a sentence, the way the diagram below reads.
 
 # %%
 rels = pd.DataFrame(
-    [{"parent": r.parent, "relationship": r.label, "child": r.child,
-      "foreign key": ", ".join(r.columns), "parents per child": r.child_side,
-      "children per parent": r.parent_side} for r in relationships(stripe)]
+    [{"reads": r.sentence, "foreign key": f"{r.child}.{', '.join(r.columns)}",
+      "parents per child": r.child_side} for r in relationships(stripe)]
 )  # fmt: skip
+rels.to_csv(out / "relationships.csv", index=False)
 by_key = {(r.child, r.columns): r for r in relationships(stripe)}
 assert by_key["charges", ("payment_intent_id",)].child_side == "zero or one"
 assert by_key["invoice_line_items", ("invoice_id",)].child_side == "exactly one"
 assert by_key["subscriptions", ("customer_id",)].parent_side == "zero or more"
+assert "A product is priced by zero or more prices." in set(rels["reads"])
 rels
 
 # %% [markdown]
 # ## Step 3 · The conceptual ER diagram
 #
-# Rendered from the same model by `paymodel.model.mermaid.er_diagram(..., columns=False)`:
-# entities and relationships only. `||` is exactly one, `|o` zero or one, `o{` zero or
-# more. The text is also written to `out_dir` as `conceptual.mmd`.
+# `paymodel schemas` renders it from the same model (`er_diagram(..., columns=False)`) into
+# `schemas/oltp_conceptual.mmd`, and `make diagrams` draws that as
+# `schemas/oltp_conceptual.svg`, shown here: entities and relationships only, each line
+# read from the parent above to the child below ("a product is priced by prices"). At the
+# ends of a line, `||` is exactly one, `|o` zero or one, `o{` zero or more. What one engine
+# or another can enforce is not a concern of this level: notebook 03 shows it.
 
 # %%
-diagram = er_diagram(stripe, columns=False)
-(out / "conceptual.mmd").write_text(diagram)
-assert diagram.startswith("erDiagram")
-assert 'invoices ||--o{ invoice_payments : "is paid by"' in diagram
-assert 'payment_intents ||--o{ invoice_payments : "pays"' in diagram
-assert "customers ||--o| customer_addresses" in diagram
-assert "{" not in diagram.replace("o{", "").replace("|{", "")  # no column blocks
-display(Markdown("```mermaid\n" + diagram + "\n```"))
+conceptual = er_diagram(stripe, columns=False)
+assert render_schemas()["oltp_conceptual.mmd"].endswith(conceptual)  # the file is this model
+assert 'invoices ||--o{ invoice_payments : "is paid by"' in conceptual
+assert 'payment_intents ||--o{ invoice_payments : "is applied as"' in conceptual
+assert "customers ||--o| customer_addresses" in conceptual
+assert "{" not in conceptual.replace("o{", "").replace("|{", "")  # no column blocks
+assert "PostgreSQL" not in conceptual
+diagram("oltp_conceptual")
 
 # %% [markdown]
 # ## Step 4 · Why `invoice_payments` exists
@@ -135,7 +150,10 @@ display(Markdown("```mermaid\n" + diagram + "\n```"))
 # can be retried. The link is an object of its own, `invoice_payment`. In the model it
 # is an association table: two NOT NULL foreign keys and a unique `(invoice_id,
 # payment_intent_id)`, so a payment intent pays a given invoice at most once. It is the
-# only many-to-many relationship of the model.
+# model's one pure association table (its unique key is the pair of foreign keys). It is
+# not the only many-to-many relationship: three entities resolve others, and are things
+# in their own right with their own id and attributes (a subscription item has a
+# quantity and a period, an invoice line an amount, a discount a start and an end).
 
 # %%
 invoices, invoice_payments = stripe.table("invoices"), stripe.table("invoice_payments")
@@ -148,14 +166,19 @@ assert [(a.table, a.left, a.right) for a in associations(stripe)] == [
     ("invoice_payments", "invoices", "payment_intents")
 ]
 print(invoice_payments.why)
+resolved = pd.DataFrame([vars(m) for m in many_to_many(stripe)])
+assert set(resolved["table"]) == {"invoice_payments", "subscription_items", "invoice_line_items",
+                                  "discounts"}  # fmt: skip
+assert resolved.set_index("table")["once_per_pair"].to_dict()["invoice_payments"]
+resolved.rename(columns={"table": "resolved by", "once_per_pair": "each pair at most once"})
 
 # %% [markdown]
-# ## Step 5 · One-to-one: the customer's address
+# ## Step 5 · One-to-one: the customer's address, and where personal data ends up
 #
 # Stripe nests an address in the customer. All of it is optional and all of it is
 # personal data, so it lives in `customer_addresses`, whose primary key is also its
-# foreign key to `customers`: one customer, zero or one address, erasable in one place
-# (GDPR).
+# foreign key to `customers`: one customer, zero or one address, and no six nullable
+# columns on `customers`.
 
 # %%
 address = by_key["customer_addresses", ("customer_id",)]
@@ -166,6 +189,25 @@ assert {c.name for c in stripe.table("customer_addresses").columns if c.pii is P
 }
 assert {"line1", "city", "postal_code"}.isdisjoint(stripe.table("customers").column_names)
 pd.DataFrame([vars(address)])
+
+# %% [markdown]
+# The rows are not the only place personal data lives. Every `customer.*` event keeps a
+# snapshot of the customer (and the old values of what changed), records parked or
+# quarantined by the ingestion keep what was received, and idempotency keys keep the
+# parameters of each request. The model marks each such column with its PII class, so
+# erasure (GDPR's right to be forgotten) has a list of places to visit:
+# `paymodel erase CUSTOMER_ID --db TARGET` (`paymodel.oltp.erase.erase_customer`) clears
+# them all in one transaction and keeps ids, amounts and dates; notebook 05 runs it.
+
+# %%
+personal = pd.DataFrame(
+    [{"table": t.name, "column": c.name, "PII": c.pii.value, "type": c.type.name}
+     for t in OLTP.tables for c in t.columns if c.pii is PII.DIRECT]
+)  # fmt: skip
+assert {("events", "data_object"), ("ingest_quarantine", "raw"), ("ingest_pending", "raw"),
+        ("idempotency_keys", "request_params")} <= set(zip(personal["table"], personal["column"], strict=True))  # fmt: skip
+assert "oltp" in ERASERS
+personal
 
 # %% [markdown]
 # ## Step 6 · Every relationship points one way: child to parent
@@ -192,15 +234,24 @@ list(stripe.table_names)
 # %% [markdown]
 # ## Step 7 · The ledger: one typed foreign key per source
 #
-# Stripe's `balance_transaction.source` may be a charge, a refund, a dispute, a payout...
+# Stripe's `balance_transaction.source` may be a charge, a refund, a dispute or a payout.
 # A polymorphic column cannot be a foreign key. The model gives the ledger one nullable
-# foreign key per source kind (`charge_id`, `refund_id`, `dispute_id`, `source_payout_id`
-# for a payout's own movement and its failure's return), each enforced by the database on
-# both engines, and a check that at most one is set. Apart from its source, a movement
-# names the automatic payout that settled it (`payout_id`): set after the row exists, so
-# that key is declared on PostgreSQL only (DuckDB refuses updates of indexed columns of
-# referenced rows) and checked by the ingester everywhere. A payout has no pointer back
-# to its own movement: child -> parent only.
+# foreign key per source kind (`charge_id`, `refund_id`, `dispute_id`, and `source_payout_id`
+# for a payout's own movement and its failure's return), and a rule that at most one is
+# set. Apart from its source, a movement names the automatic payout that settled it
+# (`payout_id`). A payout has no pointer back to its own movement: child -> parent only.
+# What holds where:
+#
+# * the **source foreign keys** are declared for both engines: DuckDB and PostgreSQL refuse
+#   a source that does not exist;
+# * `payout_id` is set after the movement exists, so its foreign key is declared on
+#   PostgreSQL only (DuckDB refuses updates of indexed columns of referenced rows) and
+#   checked by the ingester everywhere;
+# * the **at most one source** check is declared in PostgreSQL's DDL only. On DuckDB a
+#   check over three indexed columns breaks ordinary updates of the row (notebook 03 shows
+#   that limit), so there the writers check it: the ingestion validates every row against
+#   every check of the model, PostgreSQL-only ones included (`row_problems`, below), and
+#   the payment flows write one source per movement by construction.
 
 # %%
 ledger = stripe.table("balance_transactions")
@@ -212,10 +263,22 @@ settled_by = [fk for fk in ledger.all_foreign_keys if fk.columns == ("payout_id"
 assert [fk.dialects for fk in settled_by] == [("postgresql",)]
 assert all(fk.dialects is None for fk in ledger.all_foreign_keys
            if fk.table != "currencies" and fk.columns != ("payout_id",))  # fmt: skip
-assert any(c.name == "ck_balance_transactions_one_source" for c in ledger.checks)
-pd.DataFrame([{"parent": r.parent, "foreign key": r.columns[0],
-               "engines": "PostgreSQL only" if r.columns == ("payout_id",) else "both"}
-              for r in sources])  # fmt: skip
+one_source = next(c for c in ledger.checks if c.name == "ck_balance_transactions_one_source")
+assert one_source.dialects == ("postgresql",)
+two_sources = {c.name: None for c in ledger.columns} | {
+    "id": "txn_1", "type": "charge", "reporting_category": "charge", "amount": 1000, "fee": 59,
+    "net": 941, "currency": "usd", "status": "available", "charge_id": "ch_1", "refund_id": "re_1",
+    "available_on": pd.Timestamp("2026-01-03", tz="UTC").to_pydatetime(),
+    "created": pd.Timestamp("2026-01-01", tz="UTC").to_pydatetime(),
+}  # fmt: skip
+assert row_problems("balance_transactions", two_sources) == [f"{one_source.description} ({one_source.name})"]
+rules = [{"rule": f"{r.columns[0]} references {r.parent}",
+          "DuckDB": "ingester" if r.columns == ("payout_id",) else "database",
+          "PostgreSQL": "database"} for r in sources]  # fmt: skip
+rules.append({"rule": one_source.description, "DuckDB": "writers (row_problems)",
+              "PostgreSQL": "database"})  # fmt: skip
+print("row_problems on a movement with two sources:", row_problems("balance_transactions", two_sources))
+pd.DataFrame(rules).set_index("rule")
 
 # %% [markdown]
 # ## Summary
@@ -224,11 +287,17 @@ pd.DataFrame([{"parent": r.parent, "foreign key": r.columns[0],
 #   customer's address became entities of their own.
 # - Cardinalities come from the foreign keys: NOT NULL means exactly one parent,
 #   nullable zero or one, a unique foreign key one-to-one.
-# - `invoice_payments` is the model's one many-to-many link: invoices no longer name a
-#   charge, and several payments can pay one invoice.
+# - `invoice_payments` is the model's one pure association (its unique key is its two
+#   foreign keys): invoices no longer name a charge, and several payments can pay one
+#   invoice. Subscription items, invoice lines and discounts resolve the other
+#   many-to-many relationships.
+# - The address lives in one table, but personal data also sits in event snapshots, raw
+#   ingested records and stored request parameters; the model marks each place, and
+#   `paymodel erase` visits them all.
 # - Relationships point child -> parent only, so the tables can be created parents
 #   first, and the ledger has one typed foreign key per source instead of a polymorphic
-#   `source`.
+#   `source`: enforced by both engines, while the "at most one" rule is PostgreSQL's DDL
+#   on one engine and the writers' check on the other.
 #
 # Next: [02 · Normalisation](02_normalization.ipynb) derives such tables from a flat
 # dashboard export, one functional dependency at a time.

@@ -35,7 +35,9 @@
 from pathlib import Path
 
 import pandas as pd
+from IPython.display import display
 
+from paymodel.display import configure
 from paymodel.model import OLTP
 from paymodel.model.normalization import (
     NormalForm,
@@ -56,6 +58,7 @@ from paymodel.model.normalization import (
     unnest,
     violations,
 )
+from paymodel.model.oltp import DENORMALISED
 from paymodel.synthetic.dashboard_export import (
     DEPENDENCIES,
     FEE_LISTS,
@@ -71,7 +74,7 @@ seed = 7
 # %%
 out = Path(out_dir)
 out.mkdir(parents=True, exist_ok=True)
-pd.set_option("display.max_columns", 30, "display.width", 200, "display.max_colwidth", 120)
+configure()  # whole values, every column
 
 # %% [markdown]
 # ## The export
@@ -289,6 +292,38 @@ pd.DataFrame({"model table": model_tables.values(),
               "grain": [OLTP.table(t).grain for t in model_tables.values()]}, index=list(model_tables))  # fmt: skip
 
 # %% [markdown]
+# ## Where the model keeps a transitive dependency, on purpose
+#
+# The OLTP model is not 3NF everywhere, and says where. Two kinds of column repeat what
+# another path already gives, because Stripe's objects carry them and consumers read them
+# without a join:
+#
+# * **Derived values** (`paymodel.model.oltp.DENORMALISED`): an invoice's `subtotal`,
+#   `total` and `amount_remaining`, a charge's `amount_refunded`, `refunded` and
+#   `disputed`, a payment intent's `amount_received`, a customer's `balance`. Each is
+#   guarded by a check constraint or a dataset invariant so it cannot drift from its
+#   derivation; the table below names the guard (`customers.balance` has none: the model
+#   does not hold Stripe's customer balance transactions it is derived from).
+# * **Redundant references**: a refund's or dispute's `payment_intent_id` is also its
+#   charge's, a charge's `customer_id` its payment intent's, an invoice's or discount's
+#   `customer_id` its subscription's. The database makes them agree with an *agreement
+#   key*, a composite foreign key onto a `UNIQUE (id, ...)` of the parent.
+
+# %%
+derived = pd.DataFrame([{"column": f"{d.table}.{d.column}", "derived from": d.derived_from,
+                         "guarded by": d.guard} for d in DENORMALISED])  # fmt: skip
+assert len(derived) == 8
+assert (derived["guarded by"].str.contains("check|invariant") | derived["column"].eq("customers.balance")).all()
+display(derived)
+agreements = pd.DataFrame([
+    {"table": t.name, "columns": ", ".join(fk.columns), "references": f"{fk.table} ({', '.join(fk.referred)})",
+     "declared on": "both engines" if fk.dialects is None else " and ".join(fk.dialects)}
+    for t in OLTP.tables for fk in t.agreement_keys
+])  # fmt: skip
+assert set(agreements["table"]) == {"refunds", "disputes", "charges", "invoices", "discounts"}
+agreements
+
+# %% [markdown]
 # ## Summary
 #
 # - 1NF flattened the fee lists into rows; nesting them back gives the export.
@@ -296,6 +331,9 @@ pd.DataFrame({"model table": model_tables.values(),
 # - 2NF removed the partial dependency `charge_id -> ...`; 3NF removed five transitive ones
 #   (customer, card, price, product, currency facts).
 # - All seven parts are in BCNF, and their natural join is the original: lossless.
+# - Where the OLTP model keeps a transitive dependency (Stripe's derived values and
+#   redundant references), it names it, and a check, an invariant or an agreement key
+#   keeps it equal to its derivation.
 #
 # The parts are the OLTP model's `charges`, `customers`, `payment_methods`, `prices`,
 # `products`, `currencies` and (per balance transaction rather than per charge)

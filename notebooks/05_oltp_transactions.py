@@ -17,7 +17,7 @@
 #
 # An OLTP schema is only proven by the work it carries. This notebook runs Stripe's
 # payment flows through `paymodel.oltp.flows.Payments`, one ACID transaction per
-# operation, on the schema of notebook 01, and shows:
+# operation, on the schema of notebook 03 (an empty one of its own), and shows:
 #
 # 1. the payment intent **state machine**, drawn from the same data that enforces it;
 # 2. **each flow** and the rows it writes: charge, balance transaction and Stripe's fees,
@@ -27,7 +27,10 @@
 # 4. **idempotent retries** with Stripe's semantics;
 # 5. **concurrency on PostgreSQL**: many threads, each with its own connection, confirm
 #    one payment intent and refund one charge at the same time;
-# 6. **ingestion** of Stripe objects and events, with its counts and quarantine.
+# 6. **ingestion** of Stripe objects and events, with its counts and quarantine, a record
+#    parked until its parent arrives, and an older snapshot that does not overwrite a
+#    newer one;
+# 7. **erasure** of a customer's personal data everywhere the database keeps it.
 #
 # Every claim below is asserted, so running this notebook is a test.
 
@@ -38,8 +41,9 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import display
 
+from paymodel.display import configure, diagram, nulls
 from paymodel.model.stripe import to_stripe_object
 from paymodel.oltp.engines import (
     drop_postgres_database,
@@ -49,6 +53,7 @@ from paymodel.oltp.engines import (
     postgres_engine,
     temporary_postgres,
 )
+from paymodel.oltp.erase import erase_customer, find_traces
 from paymodel.oltp.flows import (
     PAYMENT_INTENT,
     AmountExceeded,
@@ -62,7 +67,7 @@ from paymodel.oltp.flows.concurrency import run_concurrently, summary
 from paymodel.oltp.flows.inspect import count_rows, database_state, event_types, rows
 from paymodel.oltp.ingest import ingest
 from paymodel.oltp.schema import create_schema
-from paymodel.paths import DATA_DIR
+from paymodel.paths import DATA_DIR, SCHEMAS_DIR
 
 # %% tags=["parameters"]
 pg_dsn = None  # None: start an embedded PostgreSQL for this notebook
@@ -80,6 +85,7 @@ concurrency = 50
 # %%
 out = Path(out_dir)
 out.mkdir(parents=True, exist_ok=True)
+configure()
 resources = ExitStack()
 if pg_dsn is None:
     pg_dsn = fresh_postgres_database(resources.enter_context(temporary_postgres()))
@@ -93,8 +99,8 @@ pay = Payments(duck, clock=clock, ids=SequentialIds())
 
 
 def show(table: str, columns: list[str], **equals) -> pd.DataFrame:
-    """The rows of ``table`` matching ``equals``, a few columns."""
-    return pd.DataFrame(rows(duck, table, **equals), columns=columns)
+    """The rows of ``table`` matching ``equals``, a few columns, NULL shown as NULL."""
+    return nulls(pd.DataFrame(rows(duck, table, **equals), columns=columns))
 
 
 # %% [markdown]
@@ -102,12 +108,14 @@ def show(table: str, columns: list[str], **equals) -> pd.DataFrame:
 #
 # `PAYMENT_INTENT` is a list of allowed transitions. The flows call
 # `PAYMENT_INTENT.require(...)` before acting and `.move(...)` before writing a status; the
-# diagram below is rendered from the same list, so picture and rules cannot drift.
+# diagram below, `schemas/oltp_payment_intent_states.svg`, is rendered from the same list
+# (`paymodel schemas` writes its Mermaid source), so picture and rules cannot drift.
 
 # %%
-diagram = PAYMENT_INTENT.mermaid()
-(out / "payment_intent_states.mmd").write_text(diagram + "\n")
-display(Markdown(f"```mermaid\n{diagram}\n```"))
+assert (SCHEMAS_DIR / "oltp_payment_intent_states.mmd").read_text().endswith(
+    PAYMENT_INTENT.mermaid() + "\n"
+)
+diagram("oltp_payment_intent_states")
 assert {t.target for t in PAYMENT_INTENT.transitions} == set(PAYMENT_INTENT.statuses) - {
     "processing"
 }
@@ -291,9 +299,9 @@ invoice = pay.pay_invoice(invoice["id"], payment_method_id=visa)
 payment = rows(duck, "invoice_payments", invoice_id=invoice["id"])
 assert invoice["status"] == "paid"
 assert [p["status"] for p in payment] == ["paid"]
-pd.DataFrame(payment)[
+nulls(pd.DataFrame(payment)[
     ["id", "invoice_id", "payment_intent_id", "amount_requested", "amount_paid", "status"]
-]
+])
 
 # %% [markdown]
 # ## 3. Idempotent retries
@@ -373,23 +381,30 @@ pd.DataFrame(
 # `paymodel.oltp.ingest.ingest(paths, engine)` loads Stripe objects and webhook events as
 # Stripe sends them: deduplicated by event id, never letting an older snapshot overwrite a
 # newer one, parking records whose parent has not arrived, and quarantining what is
-# malformed with the rule it broke. First the hand-written sample story of `data/stripe/`.
+# malformed with the rule it broke. First the hand-written sample story of `data/stripe/`:
+# every record read is applied, a duplicate, pending or quarantined, per object type.
 
 # %%
 samples = sorted((DATA_DIR / "stripe").glob("*.json*"))
 loaded = duckdb_engine()
 create_schema(loaded)
 report = ingest(samples, loaded)
-print(report.summary())
 assert report.read == report.applied + report.duplicate + report.pending + report.quarantined
 assert report.quarantined == count_rows(loaded, "ingest_quarantine") > 0
-pd.DataFrame(report.by_type).T
+counts = pd.DataFrame(report.by_type).T
+counts.loc["all records"] = counts.sum()
+assert counts.loc["all records", "read"] == report.read
+counts
 
 # %% [markdown]
-# Every refused record is kept with its rule and error, never dropped:
+# Every refused record is kept with its rule and its whole error, never dropped:
 
 # %%
-pd.DataFrame(rows(loaded, "ingest_quarantine"), columns=["rule", "error", "source_line"])
+quarantined = rows(loaded, "ingest_quarantine")
+for record in quarantined:
+    print(f"{record['rule']} (line {record['source_line']} of {Path(record['source']).name}):")
+    print(f"  {record['error']}")
+assert len(quarantined) == report.quarantined
 
 # %% [markdown]
 # Which snapshot is newer? An event's snapshot is as of the event's `created`; a plain object
@@ -416,7 +431,63 @@ print(future_rule["rule"], "-", future_rule["error"])
 again = ingest(samples, loaded)
 assert (again.read, again.applied) == (report.read, 0)
 assert again.duplicate == report.read - report.quarantined
-again.as_dict()["duplicate"], again.as_dict()["quarantined"]
+runs = ("read", "applied", "duplicate", "pending", "quarantined")
+pd.DataFrame({"first run": [getattr(report, k) for k in runs],
+              "same files again": [getattr(again, k) for k in runs]}, index=runs)  # fmt: skip
+
+# %% [markdown]
+# **A record waits for its parent.** Webhooks arrive in no guaranteed order. The story's
+# `charge.succeeded` event, delivered alone into a database that has only the catalogue,
+# refers to objects that are not there yet: it is parked in `ingest_pending`, waiting for
+# the first missing parent (below), foreign keys intact, and applied when the rest of the
+# story arrives.
+
+# %%
+story = [json.loads(line) for line in (DATA_DIR / "stripe" / "events.jsonl").read_text().splitlines()
+         if line.startswith('{"id": "evt_')]  # fmt: skip
+story = [e for e in story if "data" in e and isinstance(e["data"].get("object"), dict)]
+catalog = json.loads((DATA_DIR / "stripe" / "catalog.json").read_text())
+early = next(e for e in story if e["type"] == "charge.succeeded")
+parked = duckdb_engine()
+create_schema(parked)
+ingest([catalog], parked)
+alone = ingest([early], parked)
+waiting = rows(parked, "ingest_pending")
+display(nulls(pd.DataFrame(waiting)[["object_type", "object_id", "event_id", "waiting_for_table",
+                                     "waiting_for_id"]]))  # fmt: skip
+rest = ingest([e for e in story if e is not early], parked)
+assert (alone.pending, len(waiting)) == (1, 1)
+assert rest.released == 1
+assert count_rows(parked, "ingest_pending") == 0
+assert count_rows(parked, "charges", id=early["data"]["object"]["id"]) == 1
+print(f"then the rest of the story: {rest.released} parked record released; "
+      f"{count_rows(parked, 'ingest_pending')} left waiting")  # fmt: skip
+
+# %% [markdown]
+# **An older snapshot never overwrites a newer one.** In the story, the customer's
+# `customer.updated` event is delivered before its `customer.created`. The created event
+# is older, and lacks the phone and currency the update set: it is recorded in `events`
+# (counted as applied and *superseded*), but the customer keeps the newer snapshot.
+# `ingest_versions` holds, per object, the instant of the snapshot applied, which decides.
+
+# %%
+updated, created = (next(e for e in story if e["type"] == kind)
+                    for kind in ("customer.updated", "customer.created"))  # fmt: skip
+assert story.index(updated) < story.index(created)
+assert updated["created"] > created["created"]
+customer = rows(loaded, "customers", id=updated["data"]["object"]["id"])[0]
+version = rows(loaded, "ingest_versions", object_id=customer["id"])[0]
+assert report.superseded >= 1
+assert (customer["phone"], customer["currency"]) == (updated["data"]["object"]["phone"], "usd")
+assert created["data"]["object"]["phone"] is None
+assert int(version["version"].timestamp()) == updated["created"]
+pd.DataFrame(
+    [{"event": e["type"], "delivered": f"#{story.index(e) + 1}", "snapshot taken": pd.Timestamp(
+        e["created"], unit="s", tz="UTC"), "phone": e["data"]["object"]["phone"],
+      "currency": e["data"]["object"]["currency"]} for e in (updated, created)]
+    + [{"event": "customers row", "delivered": "", "snapshot taken": version["version"],
+        "phone": customer["phone"], "currency": customer["currency"]}]
+).pipe(nulls).set_index("event")  # fmt: skip
 
 # %% [markdown]
 # The event log closes the loop. Every flow of section 2 wrote an event per state change,
@@ -431,7 +502,7 @@ replay = ingest(log, replayed)
 bookkeeping = ("idempotency_keys", "ingest_versions", "ingest_pending", "ingest_quarantine")
 assert (replay.read, replay.applied, replay.quarantined) == (len(log), len(log), 0)
 assert database_state(replayed, skip=bookkeeping) == database_state(duck, skip=bookkeeping)
-print(replay.summary())
+print(replay.summary().splitlines()[0])
 
 # %% [markdown]
 # Some records are impossible next to the row they reference: a refund larger than its
@@ -455,6 +526,41 @@ assert set(refusals["rule"]) == {"refund_within_charge_amount", "refund_in_charg
 refusals
 
 # %% [markdown]
+# ## 6. Erasure (GDPR)
+#
+# A customer's personal data is not only in `customers` and `customer_addresses`: the
+# story's customer is also in the snapshots its events carry (below). Elsewhere it can be
+# in the old values of an update, in a quarantined or parked record, in a client's stored
+# request parameters (`tests/test_erase.py` fills each of those, on both engines).
+# `erase_customer` (`paymodel erase CUSTOMER_ID --db TARGET`) clears every such place in
+# one transaction, keeps ids, amounts and dates, and searches every text and JSON column
+# of every table before it commits.
+
+# %%
+jenny = customer["id"]
+identifiers = [customer["email"], customer["name"], customer["phone"]]
+with loaded.connect() as conn:
+    where_before = find_traces(conn, identifiers)
+erased = erase_customer(loaded, jenny)
+with loaded.connect() as conn:
+    assert find_traces(conn, identifiers) == []
+assert erased.found
+assert count_rows(loaded, "charges", customer_id=jenny) > 0  # the books keep the payments
+places = sorted({trace.split(": ")[0] for trace in where_before})
+assert "events.data_object" in places
+print("before, the customer's email, name or phone was in: " + ", ".join(places))
+print(erased.summary())
+
+# %%
+(out / "summary.json").write_text(json.dumps({
+    "confirmations": confirm_counts, "refunds": summary(refunds), "refunded": reported,
+    "ingest": report.as_dict(), "replay": replay.as_dict(), "erased": erased.as_dict(),
+}, indent=2, default=str))  # fmt: skip
+for engine in (pg, duck, loaded, replayed, parked):
+    engine.dispose()
+resources.close()
+
+# %% [markdown]
 # ## What this notebook showed
 #
 # * The payment intent lifecycle is data: it drew the diagram and refused every illegal
@@ -465,18 +571,12 @@ refusals
 # * Idempotency keys replay stored results and refuse reused keys.
 # * On PostgreSQL, concurrent confirmations made one charge, and concurrent refunds
 #   conserved the total.
-# * Ingestion counted, deduplicated and quarantined Stripe's records, and the flows' own
-#   event log rebuilt their tables exactly.
+# * Ingestion counted, deduplicated and quarantined Stripe's records, parked a record
+#   until its parent arrived, kept a newer snapshot against an older one, and the flows'
+#   own event log rebuilt their tables exactly.
 # * Ingestion refused two refunds no Stripe account can produce, each with the cross-row
 #   rule it broke.
+# * Erasure removed a customer's email, name and phone from every table that held them,
+#   and kept its payments.
 #
-# Next: notebook 06 builds the OLAP star from these tables.
-
-# %%
-(out / "summary.json").write_text(json.dumps({
-    "confirmations": confirm_counts, "refunds": summary(refunds), "refunded": reported,
-    "ingest": report.as_dict(), "replay": replay.as_dict(),
-}, indent=2))  # fmt: skip
-for engine in (pg, duck, loaded, replayed):
-    engine.dispose()
-resources.close()
+# This is the last notebook so far: the OLAP and document layers are next.

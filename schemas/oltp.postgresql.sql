@@ -41,7 +41,7 @@ CREATE TABLE customers (
 	delinquent BOOLEAN NOT NULL,
 	preferred_locale TEXT,
 	created TIMESTAMP WITH TIME ZONE NOT NULL,
-	metadata JSONB,
+	metadata JSONB NOT NULL,
 	CONSTRAINT pk_customers PRIMARY KEY (id),
 	CONSTRAINT fk_customers_currency FOREIGN KEY(currency) REFERENCES currencies (code),
 	CONSTRAINT ck_customers_currency_iso CHECK (currency IS NULL OR currency ~ '^[a-z]{3}$')
@@ -56,7 +56,7 @@ COMMENT ON COLUMN customers.balance IS 'Credit (negative) or debt (positive) app
 COMMENT ON COLUMN customers.delinquent IS 'Whether the latest invoice payment failed.';
 COMMENT ON COLUMN customers.preferred_locale IS 'Language the customer prefers, such as en or ja.';
 COMMENT ON COLUMN customers.created IS 'When the customer was created (UTC).';
-COMMENT ON COLUMN customers.metadata IS 'Free-form key-value pairs set by the account; may hold personal data.';
+COMMENT ON COLUMN customers.metadata IS 'Free-form key-value pairs set by the account; may hold personal data. Empty is {} (as Stripe sends it), never NULL: loading and ingestion store it the same way.';
 
 -- customer_addresses: One row per customer that has an address.
 CREATE TABLE customer_addresses (
@@ -124,7 +124,7 @@ CREATE TABLE products (
 	description TEXT,
 	active BOOLEAN NOT NULL,
 	created TIMESTAMP WITH TIME ZONE NOT NULL,
-	metadata JSONB,
+	metadata JSONB NOT NULL,
 	CONSTRAINT pk_products PRIMARY KEY (id)
 );
 COMMENT ON TABLE products IS 'One row per product.';
@@ -133,7 +133,7 @@ COMMENT ON COLUMN products.name IS 'Name shown to customers.';
 COMMENT ON COLUMN products.description IS 'Longer description.';
 COMMENT ON COLUMN products.active IS 'Whether it can be sold.';
 COMMENT ON COLUMN products.created IS 'When the product was created (UTC).';
-COMMENT ON COLUMN products.metadata IS 'Free-form key-value pairs set by the account; may hold personal data.';
+COMMENT ON COLUMN products.metadata IS 'Free-form key-value pairs set by the account; may hold personal data. Empty is {} (as Stripe sends it), never NULL: loading and ingestion store it the same way.';
 
 -- prices: One row per price.
 CREATE TABLE prices (
@@ -150,7 +150,7 @@ CREATE TABLE prices (
 	lookup_key TEXT,
 	active BOOLEAN NOT NULL,
 	created TIMESTAMP WITH TIME ZONE NOT NULL,
-	metadata JSONB,
+	metadata JSONB NOT NULL,
 	CONSTRAINT pk_prices PRIMARY KEY (id),
 	CONSTRAINT uq_prices_lookup_key UNIQUE (lookup_key),
 	CONSTRAINT fk_prices_product_id FOREIGN KEY(product_id) REFERENCES products (id),
@@ -180,7 +180,7 @@ COMMENT ON COLUMN prices.nickname IS 'Internal name.';
 COMMENT ON COLUMN prices.lookup_key IS 'Stable key to find the price.';
 COMMENT ON COLUMN prices.active IS 'Whether new purchases can use it.';
 COMMENT ON COLUMN prices.created IS 'When the price was created (UTC).';
-COMMENT ON COLUMN prices.metadata IS 'Free-form key-value pairs set by the account; may hold personal data.';
+COMMENT ON COLUMN prices.metadata IS 'Free-form key-value pairs set by the account; may hold personal data. Empty is {} (as Stripe sends it), never NULL: loading and ingestion store it the same way.';
 
 -- coupons: One row per coupon.
 CREATE TABLE coupons (
@@ -193,7 +193,7 @@ CREATE TABLE coupons (
 	duration_in_months SMALLINT,
 	valid BOOLEAN NOT NULL,
 	created TIMESTAMP WITH TIME ZONE NOT NULL,
-	metadata JSONB,
+	metadata JSONB NOT NULL,
 	CONSTRAINT pk_coupons PRIMARY KEY (id),
 	CONSTRAINT fk_coupons_currency FOREIGN KEY(currency) REFERENCES currencies (code),
 	CONSTRAINT ck_coupons_amount_off_range CHECK (amount_off IS NULL OR amount_off >= 0 AND amount_off <= 99999999),
@@ -215,7 +215,7 @@ COMMENT ON COLUMN coupons.duration IS 'How long a discount from it lasts.';
 COMMENT ON COLUMN coupons.duration_in_months IS 'Months a repeating discount lasts.';
 COMMENT ON COLUMN coupons.valid IS 'Whether it can still be redeemed.';
 COMMENT ON COLUMN coupons.created IS 'When the coupon was created (UTC).';
-COMMENT ON COLUMN coupons.metadata IS 'Free-form key-value pairs set by the account; may hold personal data.';
+COMMENT ON COLUMN coupons.metadata IS 'Free-form key-value pairs set by the account; may hold personal data. Empty is {} (as Stripe sends it), never NULL: loading and ingestion store it the same way.';
 
 -- subscriptions: One row per subscription.
 CREATE TABLE subscriptions (
@@ -235,8 +235,9 @@ CREATE TABLE subscriptions (
 	ended_at TIMESTAMP WITH TIME ZONE,
 	cancellation_reason TEXT,
 	created TIMESTAMP WITH TIME ZONE NOT NULL,
-	metadata JSONB,
+	metadata JSONB NOT NULL,
 	CONSTRAINT pk_subscriptions PRIMARY KEY (id),
+	CONSTRAINT uq_subscriptions_id_customer_id UNIQUE (id, customer_id),
 	CONSTRAINT fk_subscriptions_customer_id FOREIGN KEY(customer_id) REFERENCES customers (id),
 	CONSTRAINT fk_subscriptions_currency FOREIGN KEY(currency) REFERENCES currencies (code),
 	CONSTRAINT fk_subscriptions_default_payment_method_id FOREIGN KEY(default_payment_method_id) REFERENCES payment_methods (id),
@@ -266,7 +267,7 @@ COMMENT ON COLUMN subscriptions.canceled_at IS 'When cancellation was requested.
 COMMENT ON COLUMN subscriptions.ended_at IS 'When the subscription ended.';
 COMMENT ON COLUMN subscriptions.cancellation_reason IS 'Why it was canceled.';
 COMMENT ON COLUMN subscriptions.created IS 'When the subscription was created (UTC).';
-COMMENT ON COLUMN subscriptions.metadata IS 'Free-form key-value pairs set by the account; may hold personal data.';
+COMMENT ON COLUMN subscriptions.metadata IS 'Free-form key-value pairs set by the account; may hold personal data. Empty is {} (as Stripe sends it), never NULL: loading and ingestion store it the same way.';
 
 -- subscription_items: One row per subscription item.
 CREATE TABLE subscription_items (
@@ -277,7 +278,7 @@ CREATE TABLE subscription_items (
 	current_period_start TIMESTAMP WITH TIME ZONE NOT NULL,
 	current_period_end TIMESTAMP WITH TIME ZONE NOT NULL,
 	created TIMESTAMP WITH TIME ZONE NOT NULL,
-	metadata JSONB,
+	metadata JSONB NOT NULL,
 	CONSTRAINT pk_subscription_items PRIMARY KEY (id),
 	CONSTRAINT fk_subscription_items_subscription_id FOREIGN KEY(subscription_id) REFERENCES subscriptions (id),
 	CONSTRAINT fk_subscription_items_price_id FOREIGN KEY(price_id) REFERENCES prices (id),
@@ -292,7 +293,7 @@ COMMENT ON COLUMN subscription_items.quantity IS 'Units (seats) billed; NULL for
 COMMENT ON COLUMN subscription_items.current_period_start IS 'Start of the current billing period.';
 COMMENT ON COLUMN subscription_items.current_period_end IS 'End of the current billing period.';
 COMMENT ON COLUMN subscription_items.created IS 'When the subscription item was created (UTC).';
-COMMENT ON COLUMN subscription_items.metadata IS 'Free-form key-value pairs set by the account; may hold personal data.';
+COMMENT ON COLUMN subscription_items.metadata IS 'Free-form key-value pairs set by the account; may hold personal data. Empty is {} (as Stripe sends it), never NULL: loading and ingestion store it the same way.';
 
 -- discounts: One row per application of a coupon to a customer or subscription.
 CREATE TABLE discounts (
@@ -306,6 +307,7 @@ CREATE TABLE discounts (
 	CONSTRAINT fk_discounts_coupon_id FOREIGN KEY(coupon_id) REFERENCES coupons (id),
 	CONSTRAINT fk_discounts_customer_id FOREIGN KEY(customer_id) REFERENCES customers (id),
 	CONSTRAINT fk_discounts_subscription_id FOREIGN KEY(subscription_id) REFERENCES subscriptions (id),
+	CONSTRAINT fk_discounts_subscription_id_customer_id FOREIGN KEY(subscription_id, customer_id) REFERENCES subscriptions (id, customer_id),
 	CONSTRAINT ck_discounts_ends_at_after_starts_at CHECK (starts_at IS NULL OR ends_at IS NULL OR ends_at >= starts_at)
 );
 COMMENT ON TABLE discounts IS 'One row per application of a coupon to a customer or subscription.';
@@ -342,11 +344,12 @@ CREATE TABLE invoices (
 	paid_at TIMESTAMP WITH TIME ZONE,
 	voided_at TIMESTAMP WITH TIME ZONE,
 	created TIMESTAMP WITH TIME ZONE NOT NULL,
-	metadata JSONB,
+	metadata JSONB NOT NULL,
 	CONSTRAINT pk_invoices PRIMARY KEY (id),
 	CONSTRAINT fk_invoices_customer_id FOREIGN KEY(customer_id) REFERENCES customers (id),
 	CONSTRAINT fk_invoices_subscription_id FOREIGN KEY(subscription_id) REFERENCES subscriptions (id),
 	CONSTRAINT fk_invoices_currency FOREIGN KEY(currency) REFERENCES currencies (code),
+	CONSTRAINT fk_invoices_subscription_id_customer_id FOREIGN KEY(subscription_id, customer_id) REFERENCES subscriptions (id, customer_id),
 	CONSTRAINT ck_invoices_status_accepted CHECK (status IN ('draft', 'open', 'paid', 'uncollectible', 'void')),
 	CONSTRAINT ck_invoices_billing_reason_accepted CHECK (billing_reason IN ('subscription_create', 'subscription_cycle', 'subscription_update', 'subscription_threshold', 'manual', 'upcoming')),
 	CONSTRAINT ck_invoices_collection_method_accepted CHECK (collection_method IN ('charge_automatically', 'send_invoice')),
@@ -388,7 +391,7 @@ COMMENT ON COLUMN invoices.finalized_at IS 'When it left draft.';
 COMMENT ON COLUMN invoices.paid_at IS 'When it was paid.';
 COMMENT ON COLUMN invoices.voided_at IS 'When it was voided.';
 COMMENT ON COLUMN invoices.created IS 'When the invoice was created (UTC).';
-COMMENT ON COLUMN invoices.metadata IS 'Free-form key-value pairs set by the account; may hold personal data.';
+COMMENT ON COLUMN invoices.metadata IS 'Free-form key-value pairs set by the account; may hold personal data. Empty is {} (as Stripe sends it), never NULL: loading and ingestion store it the same way.';
 
 -- invoice_line_items: One row per line of an invoice.
 CREATE TABLE invoice_line_items (
@@ -440,12 +443,14 @@ CREATE TABLE payment_intents (
 	status TEXT NOT NULL,
 	capture_method TEXT NOT NULL,
 	last_payment_error_code TEXT,
+	last_payment_error_decline_code TEXT,
 	cancellation_reason TEXT,
 	canceled_at TIMESTAMP WITH TIME ZONE,
 	description TEXT,
 	created TIMESTAMP WITH TIME ZONE NOT NULL,
-	metadata JSONB,
+	metadata JSONB NOT NULL,
 	CONSTRAINT pk_payment_intents PRIMARY KEY (id),
+	CONSTRAINT uq_payment_intents_id_customer_id UNIQUE (id, customer_id),
 	CONSTRAINT fk_payment_intents_customer_id FOREIGN KEY(customer_id) REFERENCES customers (id),
 	CONSTRAINT fk_payment_intents_payment_method_id FOREIGN KEY(payment_method_id) REFERENCES payment_methods (id),
 	CONSTRAINT fk_payment_intents_currency FOREIGN KEY(currency) REFERENCES currencies (code),
@@ -455,7 +460,8 @@ CREATE TABLE payment_intents (
 	CONSTRAINT ck_payment_intents_amount_received_range CHECK (amount_received >= 0),
 	CONSTRAINT ck_payment_intents_status_accepted CHECK (status IN ('requires_payment_method', 'requires_confirmation', 'requires_action', 'processing', 'requires_capture', 'canceled', 'succeeded')),
 	CONSTRAINT ck_payment_intents_capture_method_accepted CHECK (capture_method IN ('automatic', 'automatic_async', 'manual')),
-	CONSTRAINT ck_payment_intents_last_payment_error_code_accepted CHECK (last_payment_error_code IS NULL OR last_payment_error_code IN ('authentication_required', 'card_declined', 'card_velocity_exceeded', 'do_not_honor', 'expired_card', 'fraudulent', 'generic_decline', 'incorrect_cvc', 'insufficient_funds', 'lost_card', 'processing_error', 'stolen_card', 'payment_intent_authentication_failure')),
+	CONSTRAINT ck_payment_intents_last_payment_error_code_accepted CHECK (last_payment_error_code IS NULL OR last_payment_error_code IN ('authentication_required', 'card_declined', 'expired_card', 'incorrect_cvc', 'incorrect_number', 'processing_error', 'payment_intent_authentication_failure')),
+	CONSTRAINT ck_payment_intents_last_payment_error_decline_code_accepted CHECK (last_payment_error_decline_code IS NULL OR last_payment_error_decline_code IN ('authentication_required', 'card_velocity_exceeded', 'do_not_honor', 'expired_card', 'fraudulent', 'generic_decline', 'incorrect_cvc', 'insufficient_funds', 'lost_card', 'processing_error', 'stolen_card')),
 	CONSTRAINT ck_payment_intents_cancellation_reason_accepted CHECK (cancellation_reason IS NULL OR cancellation_reason IN ('abandoned', 'automatic', 'duplicate', 'failed_invoice', 'fraudulent', 'requested_by_customer', 'void_invoice')),
 	CONSTRAINT ck_payment_intents_received CHECK (amount_received <= amount AND amount_capturable <= amount),
 	CONSTRAINT ck_payment_intents_canceled CHECK ((status = 'canceled') = (canceled_at IS NOT NULL)),
@@ -473,11 +479,12 @@ COMMENT ON COLUMN payment_intents.amount_received IS 'Amount collected.';
 COMMENT ON COLUMN payment_intents.status IS 'Lifecycle status.';
 COMMENT ON COLUMN payment_intents.capture_method IS 'Capture at once, or authorise now and capture later.';
 COMMENT ON COLUMN payment_intents.last_payment_error_code IS 'Code of the last failed attempt: a decline code, or a failed 3-D Secure check.';
+COMMENT ON COLUMN payment_intents.last_payment_error_decline_code IS 'The issuer''s decline code of the last failed attempt (Stripe''s last_payment_error.decline_code), when it gave one.';
 COMMENT ON COLUMN payment_intents.cancellation_reason IS 'Why it was canceled.';
 COMMENT ON COLUMN payment_intents.canceled_at IS 'When it was canceled.';
 COMMENT ON COLUMN payment_intents.description IS 'Description.';
 COMMENT ON COLUMN payment_intents.created IS 'When the payment intent was created (UTC).';
-COMMENT ON COLUMN payment_intents.metadata IS 'Free-form key-value pairs set by the account; may hold personal data.';
+COMMENT ON COLUMN payment_intents.metadata IS 'Free-form key-value pairs set by the account; may hold personal data. Empty is {} (as Stripe sends it), never NULL: loading and ingestion store it the same way.';
 
 -- invoice_payments: One row per payment applied to an invoice.
 CREATE TABLE invoice_payments (
@@ -534,24 +541,28 @@ CREATE TABLE charges (
 	failure_code TEXT,
 	failure_message TEXT,
 	outcome_type TEXT,
+	outcome_reason TEXT,
 	outcome_network_status TEXT,
 	outcome_risk_level TEXT,
 	outcome_risk_score SMALLINT,
 	three_d_secure_result TEXT,
 	created TIMESTAMP WITH TIME ZONE NOT NULL,
-	metadata JSONB,
+	metadata JSONB NOT NULL,
 	CONSTRAINT pk_charges PRIMARY KEY (id),
+	CONSTRAINT uq_charges_id_payment_intent_id UNIQUE (id, payment_intent_id),
 	CONSTRAINT fk_charges_payment_intent_id FOREIGN KEY(payment_intent_id) REFERENCES payment_intents (id),
 	CONSTRAINT fk_charges_customer_id FOREIGN KEY(customer_id) REFERENCES customers (id),
 	CONSTRAINT fk_charges_payment_method_id FOREIGN KEY(payment_method_id) REFERENCES payment_methods (id),
 	CONSTRAINT fk_charges_currency FOREIGN KEY(currency) REFERENCES currencies (code),
+	CONSTRAINT fk_charges_payment_intent_id_customer_id FOREIGN KEY(payment_intent_id, customer_id) REFERENCES payment_intents (id, customer_id),
 	CONSTRAINT ck_charges_currency_iso CHECK (currency ~ '^[a-z]{3}$'),
 	CONSTRAINT ck_charges_amount_range CHECK (amount >= 0 AND amount <= 99999999),
 	CONSTRAINT ck_charges_amount_captured_range CHECK (amount_captured >= 0 AND amount_captured <= 99999999),
 	CONSTRAINT ck_charges_amount_refunded_range CHECK (amount_refunded >= 0 AND amount_refunded <= 99999999),
 	CONSTRAINT ck_charges_status_accepted CHECK (status IN ('pending', 'succeeded', 'failed')),
-	CONSTRAINT ck_charges_failure_code_accepted CHECK (failure_code IS NULL OR failure_code IN ('authentication_required', 'card_declined', 'card_velocity_exceeded', 'do_not_honor', 'expired_card', 'fraudulent', 'generic_decline', 'incorrect_cvc', 'insufficient_funds', 'lost_card', 'processing_error', 'stolen_card')),
+	CONSTRAINT ck_charges_failure_code_accepted CHECK (failure_code IS NULL OR failure_code IN ('authentication_required', 'card_declined', 'expired_card', 'incorrect_cvc', 'incorrect_number', 'processing_error')),
 	CONSTRAINT ck_charges_outcome_type_accepted CHECK (outcome_type IS NULL OR outcome_type IN ('authorized', 'manual_review', 'issuer_declined', 'blocked', 'invalid')),
+	CONSTRAINT ck_charges_outcome_reason_accepted CHECK (outcome_reason IS NULL OR outcome_reason IN ('authentication_required', 'card_velocity_exceeded', 'do_not_honor', 'expired_card', 'fraudulent', 'generic_decline', 'incorrect_cvc', 'insufficient_funds', 'lost_card', 'processing_error', 'stolen_card', 'highest_risk_level', 'elevated_risk_level', 'rule')),
 	CONSTRAINT ck_charges_outcome_network_status_accepted CHECK (outcome_network_status IS NULL OR outcome_network_status IN ('approved_by_network', 'declined_by_network', 'not_sent_to_network', 'reversed_after_approval')),
 	CONSTRAINT ck_charges_outcome_risk_level_accepted CHECK (outcome_risk_level IS NULL OR outcome_risk_level IN ('normal', 'elevated', 'highest', 'not_assessed', 'unknown')),
 	CONSTRAINT ck_charges_outcome_risk_score_range CHECK (outcome_risk_score IS NULL OR outcome_risk_score >= 0 AND outcome_risk_score <= 99),
@@ -577,15 +588,16 @@ COMMENT ON COLUMN charges.paid IS 'Whether it succeeded or was authorised.';
 COMMENT ON COLUMN charges.captured IS 'Whether it was captured.';
 COMMENT ON COLUMN charges.refunded IS 'Whether it was fully refunded.';
 COMMENT ON COLUMN charges.disputed IS 'Whether it has been disputed.';
-COMMENT ON COLUMN charges.failure_code IS 'Decline or failure code.';
+COMMENT ON COLUMN charges.failure_code IS 'Stripe''s error code of the failure: card_declined for an issuer decline (the reason is in outcome_reason), or expired_card, incorrect_cvc, processing_error...';
 COMMENT ON COLUMN charges.failure_message IS 'Explanation of the failure.';
 COMMENT ON COLUMN charges.outcome_type IS 'What happened: authorised, declined by issuer, blocked by Radar...';
+COMMENT ON COLUMN charges.outcome_reason IS 'Why: the issuer''s decline code for a decline, Radar''s reason for a block or review; NULL for an authorisation.';
 COMMENT ON COLUMN charges.outcome_network_status IS 'What the card network said.';
 COMMENT ON COLUMN charges.outcome_risk_level IS 'Radar risk level.';
 COMMENT ON COLUMN charges.outcome_risk_score IS 'Radar risk score, 0-99.';
 COMMENT ON COLUMN charges.three_d_secure_result IS 'Result of 3-D Secure authentication, when it ran.';
 COMMENT ON COLUMN charges.created IS 'When the charge was created (UTC).';
-COMMENT ON COLUMN charges.metadata IS 'Free-form key-value pairs set by the account; may hold personal data.';
+COMMENT ON COLUMN charges.metadata IS 'Free-form key-value pairs set by the account; may hold personal data. Empty is {} (as Stripe sends it), never NULL: loading and ingestion store it the same way.';
 
 -- refunds: One row per refund.
 CREATE TABLE refunds (
@@ -598,11 +610,12 @@ CREATE TABLE refunds (
 	reason TEXT,
 	failure_reason TEXT,
 	created TIMESTAMP WITH TIME ZONE NOT NULL,
-	metadata JSONB,
+	metadata JSONB NOT NULL,
 	CONSTRAINT pk_refunds PRIMARY KEY (id),
 	CONSTRAINT fk_refunds_charge_id FOREIGN KEY(charge_id) REFERENCES charges (id),
 	CONSTRAINT fk_refunds_payment_intent_id FOREIGN KEY(payment_intent_id) REFERENCES payment_intents (id),
 	CONSTRAINT fk_refunds_currency FOREIGN KEY(currency) REFERENCES currencies (code),
+	CONSTRAINT fk_refunds_charge_id_payment_intent_id FOREIGN KEY(charge_id, payment_intent_id) REFERENCES charges (id, payment_intent_id),
 	CONSTRAINT ck_refunds_currency_iso CHECK (currency ~ '^[a-z]{3}$'),
 	CONSTRAINT ck_refunds_amount_range CHECK (amount >= 1 AND amount <= 99999999),
 	CONSTRAINT ck_refunds_status_accepted CHECK (status IN ('pending', 'requires_action', 'succeeded', 'failed', 'canceled')),
@@ -619,7 +632,7 @@ COMMENT ON COLUMN refunds.status IS 'Lifecycle status.';
 COMMENT ON COLUMN refunds.reason IS 'Why it was refunded.';
 COMMENT ON COLUMN refunds.failure_reason IS 'Why it failed.';
 COMMENT ON COLUMN refunds.created IS 'When the refund was created (UTC).';
-COMMENT ON COLUMN refunds.metadata IS 'Free-form key-value pairs set by the account; may hold personal data.';
+COMMENT ON COLUMN refunds.metadata IS 'Free-form key-value pairs set by the account; may hold personal data. Empty is {} (as Stripe sends it), never NULL: loading and ingestion store it the same way.';
 
 -- disputes: One row per dispute.
 CREATE TABLE disputes (
@@ -633,11 +646,12 @@ CREATE TABLE disputes (
 	evidence_due_by TIMESTAMP WITH TIME ZONE,
 	is_charge_refundable BOOLEAN NOT NULL,
 	created TIMESTAMP WITH TIME ZONE NOT NULL,
-	metadata JSONB,
+	metadata JSONB NOT NULL,
 	CONSTRAINT pk_disputes PRIMARY KEY (id),
 	CONSTRAINT fk_disputes_charge_id FOREIGN KEY(charge_id) REFERENCES charges (id),
 	CONSTRAINT fk_disputes_payment_intent_id FOREIGN KEY(payment_intent_id) REFERENCES payment_intents (id),
 	CONSTRAINT fk_disputes_currency FOREIGN KEY(currency) REFERENCES currencies (code),
+	CONSTRAINT fk_disputes_charge_id_payment_intent_id FOREIGN KEY(charge_id, payment_intent_id) REFERENCES charges (id, payment_intent_id),
 	CONSTRAINT ck_disputes_currency_iso CHECK (currency ~ '^[a-z]{3}$'),
 	CONSTRAINT ck_disputes_amount_range CHECK (amount >= 1 AND amount <= 99999999),
 	CONSTRAINT ck_disputes_status_accepted CHECK (status IN ('warning_needs_response', 'warning_under_review', 'warning_closed', 'needs_response', 'under_review', 'won', 'lost')),
@@ -655,7 +669,7 @@ COMMENT ON COLUMN disputes.reason IS 'Reason the cardholder gave.';
 COMMENT ON COLUMN disputes.evidence_due_by IS 'Deadline to submit evidence.';
 COMMENT ON COLUMN disputes.is_charge_refundable IS 'Whether the charge can still be refunded.';
 COMMENT ON COLUMN disputes.created IS 'When the dispute was created (UTC).';
-COMMENT ON COLUMN disputes.metadata IS 'Free-form key-value pairs set by the account; may hold personal data.';
+COMMENT ON COLUMN disputes.metadata IS 'Free-form key-value pairs set by the account; may hold personal data. Empty is {} (as Stripe sends it), never NULL: loading and ingestion store it the same way.';
 
 -- payouts: One row per payout (a transfer of the available balance to the bank).
 CREATE TABLE payouts (
@@ -670,7 +684,7 @@ CREATE TABLE payouts (
 	failure_message TEXT,
 	description TEXT,
 	created TIMESTAMP WITH TIME ZONE NOT NULL,
-	metadata JSONB,
+	metadata JSONB NOT NULL,
 	CONSTRAINT pk_payouts PRIMARY KEY (id),
 	CONSTRAINT fk_payouts_currency FOREIGN KEY(currency) REFERENCES currencies (code),
 	CONSTRAINT ck_payouts_amount_range CHECK (amount >= 1 AND amount <= 99999999),
@@ -693,7 +707,7 @@ COMMENT ON COLUMN payouts.failure_code IS 'Why the bank refused it; set exactly 
 COMMENT ON COLUMN payouts.failure_message IS 'Explanation of the failure.';
 COMMENT ON COLUMN payouts.description IS 'Description.';
 COMMENT ON COLUMN payouts.created IS 'When the payout was created (UTC).';
-COMMENT ON COLUMN payouts.metadata IS 'Free-form key-value pairs set by the account; may hold personal data.';
+COMMENT ON COLUMN payouts.metadata IS 'Free-form key-value pairs set by the account; may hold personal data. Empty is {} (as Stripe sends it), never NULL: loading and ingestion store it the same way.';
 
 -- balance_transactions: One row per movement of the account's balance.
 CREATE TABLE balance_transactions (

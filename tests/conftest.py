@@ -10,15 +10,23 @@ Fixtures:
     pg_engine: an engine on ``pg_dsn``.
     engine: parametrised ``duckdb`` / ``postgres``; an empty database of that kind.
     tmp_build: an empty ``build``-like directory for a test's outputs.
+    new_database: makes an empty database of a kind (``duckdb``, ``postgres``) that lasts
+        the session, for module- or session-scoped fixtures shared by many cases.
+    spark_ibis: an Ibis connection on one local Spark session, shared by the worker.
+    pg_ibis: an Ibis connection on ``pg_dsn``.
+    ibis_con: parametrised ``duckdb`` / ``postgres``; an Ibis connection on an empty database.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import ibis
 import pytest
 import sqlalchemy as sa
+from psycopg.conninfo import conninfo_to_dict
 
 from paymodel.oltp.engines import (
     drop_postgres_database,
@@ -29,7 +37,7 @@ from paymodel.oltp.engines import (
     temporary_postgres,
 )
 
-_POSTGRES_FIXTURES = {"pg_server_dsn", "pg_dsn", "pg_engine"}
+_POSTGRES_FIXTURES = {"pg_server_dsn", "pg_dsn", "pg_engine", "pg_ibis"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -88,3 +96,74 @@ def tmp_build(tmp_path: Path) -> Path:
     build = tmp_path / "build"
     build.mkdir()
     return build
+
+
+@pytest.fixture(scope="session")
+def new_database(request: pytest.FixtureRequest) -> Iterator[Callable[[str], sa.Engine]]:
+    """A function making an empty database of a kind (``duckdb`` or ``postgres``) for the session.
+
+    Shared schemas keep many small cases cheap: each case then rolls its work back.
+    """
+    engines: list[sa.Engine] = []
+
+    def make(kind: str) -> sa.Engine:
+        if kind == "duckdb":
+            engine = duckdb_engine()
+        else:
+            server = request.getfixturevalue("pg_server_dsn")
+            engine = postgres_engine(fresh_postgres_database(server))
+        engines.append(engine)
+        return engine
+
+    yield make
+    for engine in engines:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def spark_ibis() -> Iterator[Any]:
+    """Ibis on one local Spark session (one core, UTC, no UI), stopped at the end."""
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[1]")
+        .appName("paymodel-tests")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.default.parallelism", "1")
+        .config("spark.sql.adaptive.enabled", "false")
+        .getOrCreate()
+    )
+    yield ibis.pyspark.connect(session)
+    session.stop()
+
+
+@pytest.fixture
+def pg_ibis(pg_dsn: str) -> Iterator[Any]:
+    """Ibis on a fresh PostgreSQL database (``pg_dsn``)."""
+    params = conninfo_to_dict(pg_dsn)
+    backend = ibis.postgres.connect(
+        host=params.get("host"),
+        port=int(params.get("port") or 5432),
+        user=params.get("user"),
+        password=params.get("password"),
+        database=params.get("dbname"),
+    )
+    yield backend
+    backend.disconnect()
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ibis_con(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Ibis on an in-memory DuckDB, then on a fresh PostgreSQL database.
+
+    Spark is slow to start and to run small queries: tests take ``spark_ibis`` on purpose.
+    """
+    if request.param == "postgres":
+        yield request.getfixturevalue("pg_ibis")
+        return
+    backend = ibis.duckdb.connect()
+    yield backend
+    backend.disconnect()

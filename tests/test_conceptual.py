@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from paymodel.model.conceptual import associations, relationships
+from paymodel.model.conceptual import associations, many_to_many, relationships
 from paymodel.model.core import ID, Column, ForeignKey, Model, Table
 from paymodel.model.oltp import OLTP
 
@@ -43,7 +43,31 @@ def test_cardinalities_follow_nullability_and_uniqueness():
 
 
 def test_currency_references_are_optional_and_every_foreign_key_appears_once():
+    """Once each; an agreement key draws no second edge beside its first column's own key."""
     with_currencies = relationships(OLTP, currencies=True)
-    assert len(with_currencies) == sum(len(t.all_foreign_keys) for t in OLTP.tables)
+    assert len(with_currencies) == sum(
+        len(t.all_foreign_keys) - len(t.agreement_keys) for t in OLTP.tables
+    )
+    assert sum(len(t.agreement_keys) for t in OLTP.tables) == 5
     assert all(r.parent != "currencies" for r in relationships(OLTP))
     assert any(r.parent == "currencies" for r in with_currencies)
+
+
+def test_every_relationship_has_a_verb_phrase_that_reads_as_a_sentence():
+    """No label falls back to the foreign-key column, and each reads parent to child."""
+    for r in relationships(OLTP):
+        assert r.label != "_".join(r.columns), f"{r.parent} -> {r.child}: no label in mermaid.py"
+        assert r.sentence.startswith(("A ", "An ")), r.sentence
+        assert r.sentence.endswith(f"{r.child.replace('_', ' ')}.") or r.parent_side == "zero or one"
+    sentences = {r.sentence for r in relationships(OLTP)}
+    assert "A product is priced by zero or more prices." in sentences
+    assert "An invoice is paid by zero or more invoice payments." in sentences
+
+
+def test_many_to_many_relationships_are_the_ones_a_table_resolves():
+    pairs = {(m.table, m.left, m.right): m.once_per_pair for m in many_to_many(_model())}
+    assert pairs == {("links", "parents", "others"): True}
+    oltp = {(m.table, m.left, m.right): m.once_per_pair for m in many_to_many(OLTP)}
+    assert oltp[("invoice_payments", "invoices", "payment_intents")] is True
+    assert oltp[("subscription_items", "subscriptions", "prices")] is False
+    assert ("charges", "customers", "payment_intents") not in oltp  # the intent names the customer

@@ -252,3 +252,97 @@ def test_create_all_builds_the_same_postgresql_schema_as_the_generated_ddl(pg_ds
     assert len(from_ddl["comments"]) == sum(1 + len(t.columns) for t in OLTP.tables)
     for part in ("columns", "constraints", "indexes", "comments"):
         assert from_metadata[part] == from_ddl[part], part
+
+
+# --- agreement keys: a redundant reference must agree with the path it repeats ------------
+
+
+def _agreement_story(engine: sa.Engine) -> None:
+    """The valid story, plus what a disagreeing row can point at instead."""
+    insert_valid_rows(engine)
+    rows = valid_rows()
+    t = rows["customers"][0]["created"]
+    other = {**rows["customers"][0], "id": "cus_demo2", "email": "grace@example.com"}
+    pi2 = {**rows["payment_intents"][0], "id": "pi_demo2"}
+    sub = {
+        "id": "sub_demo1", "customer_id": "cus_demo1", "status": "active", "currency": "usd",
+        "collection_method": "charge_automatically", "default_payment_method_id": None,
+        "start_date": t, "billing_cycle_anchor": t, "trial_start": None, "trial_end": None,
+        "cancel_at_period_end": False, "cancel_at": None, "canceled_at": None,
+        "ended_at": None, "cancellation_reason": None, "created": t, "metadata": {},
+    }  # fmt: skip
+    coupon = {"id": "DEMO10", "name": None, "percent_off": 10, "amount_off": None,
+              "currency": None, "duration": "forever", "duration_in_months": None,
+              "valid": True, "created": t, "metadata": {}}  # fmt: skip
+    tables = oltp_tables(engine)
+    with engine.begin() as conn:
+        for name, row in (("customers", other), ("payment_intents", pi2),
+                          ("subscriptions", sub), ("coupons", coupon)):  # fmt: skip
+            conn.execute(sa.insert(tables[name]), [row])
+
+
+def _disagreeing_rows() -> dict[str, tuple[dict, str]]:
+    """Per agreement key: a row whose redundant column disagrees, and the key's name."""
+    rows = valid_rows()
+    t = rows["customers"][0]["created"]
+    refund = {"id": "re_bad", "charge_id": "ch_demo1", "payment_intent_id": "pi_demo2",
+              "currency": "usd", "amount": 100, "status": "succeeded", "reason": None,
+              "failure_reason": None, "created": t, "metadata": {}}  # fmt: skip
+    dispute = {"id": "dp_bad", "charge_id": "ch_demo1", "payment_intent_id": "pi_demo2",
+               "currency": "usd", "amount": 100, "status": "needs_response",
+               "reason": "general", "evidence_due_by": None, "is_charge_refundable": False,
+               "created": t, "metadata": {}}  # fmt: skip
+    invoice = {**rows["invoices"][0], "id": "in_bad", "number": None,
+               "subscription_id": "sub_demo1", "customer_id": "cus_demo2"}  # fmt: skip
+    discount = {"id": "di_bad", "coupon_id": "DEMO10", "customer_id": "cus_demo2",
+                "subscription_id": "sub_demo1", "starts_at": t, "ends_at": None}  # fmt: skip
+    charge = {**rows["charges"][0], "id": "ch_bad", "customer_id": "cus_demo2"}
+    return {
+        "refunds": (refund, "fk_refunds_charge_id_payment_intent_id"),
+        "disputes": (dispute, "fk_disputes_charge_id_payment_intent_id"),
+        "invoices": (invoice, "fk_invoices_subscription_id_customer_id"),
+        "discounts": (discount, "fk_discounts_subscription_id_customer_id"),
+        "charges": (charge, "fk_charges_payment_intent_id_customer_id"),
+    }
+
+
+def test_every_agreement_key_has_a_disagreeing_row() -> None:
+    keys = {t.name for t in OLTP.tables if t.agreement_keys}
+    assert keys == set(_disagreeing_rows())
+
+
+@pytest.mark.parametrize("table", sorted(_disagreeing_rows()))
+def test_the_database_refuses_a_disagreeing_reference(engine: sa.Engine, table: str) -> None:
+    """Each engine that declares an agreement key refuses the row; the invariant reports it."""
+    from paymodel.oltp.invariants import check_invariants
+
+    create_schema(engine)
+    _agreement_story(engine)
+    row, name = _disagreeing_rows()[table]
+    (fk,) = OLTP.table(table).agreement_keys
+    declared = fk.dialects is None or dialect_name(engine) in fk.dialects
+    agreeing = {**row, **{c: valid for c, valid in _agreeing_values(table).items()}}
+    assert try_insert(engine, table, agreeing).accepted  # only the disagreement is wrong
+    outcome = try_insert(engine, table, row)
+    if declared:
+        assert not outcome.accepted
+        assert isinstance(outcome.error, expected_error(dialect_name(engine), "foreign_key"))
+        if dialect_name(engine) == "postgresql":
+            assert name in str(outcome.error)
+    else:  # DuckDB leaves this one to the writers and the invariants
+        assert outcome.accepted
+        with engine.begin() as conn:
+            conn.execute(sa.insert(oltp_tables(engine)[table]), [row])
+        (result,) = [r for r in check_invariants(engine) if r.name == "references_agree"]
+        assert result.violations == 1
+        assert result.examples[0].startswith(f"{table} ({', '.join(fk.columns)}) {row['id']}")
+
+
+def _agreeing_values(table: str) -> dict[str, str]:
+    return {
+        "refunds": {"payment_intent_id": "pi_demo1"},
+        "disputes": {"payment_intent_id": "pi_demo1"},
+        "invoices": {"customer_id": "cus_demo1"},
+        "discounts": {"customer_id": "cus_demo1"},
+        "charges": {"customer_id": "cus_demo1"},
+    }[table]

@@ -192,6 +192,29 @@ def test_prune_drops_finished_keys_older_than_a_day(engine: sa.Engine, pay: Paym
     assert [k["idempotency_key"] for k in rows(engine, "idempotency_keys")] == ["recent"]
 
 
+def test_prune_keeps_keys_in_flight_and_keys_exactly_a_day_old(engine: sa.Engine, pay: Payments) -> None:
+    """Pruning a key whose request still runs would let a retry do the work twice."""
+    keys = oltp_tables(engine)["idempotency_keys"]
+    with engine.begin() as conn:
+        conn.execute(sa.insert(keys).values(
+            idempotency_key="in-flight", operation="refund_charge", request_fingerprint="f",
+            request_params={}, recovery_point="started", locked_at=START, locked_by="req_1",
+            created=START - dt.timedelta(days=3), last_run_at=START,
+        ))  # fmt: skip
+    pay.create_customer(idempotency_key="finished")  # created at START
+    assert prune_idempotency_keys(engine, now=START + dt.timedelta(hours=24)) == 0  # not older
+    assert prune_idempotency_keys(engine, now=START + dt.timedelta(days=5)) == 1
+    assert [k["idempotency_key"] for k in rows(engine, "idempotency_keys")] == ["in-flight"]
+
+
+def test_utc_now_is_whole_seconds_in_utc() -> None:
+    from paymodel.oltp.idempotency import utc_now
+
+    now = utc_now()
+    assert now.tzinfo is dt.UTC
+    assert now.microsecond == 0
+
+
 def test_fingerprint_ignores_parameter_order_not_values() -> None:
     assert canonical_json({"b": 1, "a": [1, 2]}) == canonical_json({"a": (1, 2), "b": 1})
     assert request_fingerprint("op", {"a": 1}) != request_fingerprint("op", {"a": 2})

@@ -41,7 +41,7 @@ def at(seconds: int) -> datetime:
 def customer(**changes: Any) -> dict[str, Any]:
     row = {"id": "cus_T1", "email": "li@example.com", "name": "Li Wei", "phone": None,
            "currency": "usd", "balance": 0, "delinquent": False, "preferred_locale": None,
-           "created": T0, "metadata": None}  # fmt: skip
+           "created": T0, "metadata": {}}  # fmt: skip
     return {**row, **changes}
 
 
@@ -50,7 +50,7 @@ def payment_intent(**changes: Any) -> dict[str, Any]:
            "currency": "usd", "amount": 2000, "amount_capturable": 0, "amount_received": 0,
            "status": "requires_payment_method", "capture_method": "automatic",
            "last_payment_error_code": None, "cancellation_reason": None, "canceled_at": None,
-           "description": None, "created": at(10), "metadata": None}  # fmt: skip
+           "description": None, "created": at(10), "metadata": {}}  # fmt: skip
     return {**row, **changes}
 
 
@@ -62,7 +62,7 @@ def charge(**changes: Any) -> dict[str, Any]:
            "failure_message": None, "outcome_type": "authorized",
            "outcome_network_status": "approved_by_network", "outcome_risk_level": "normal",
            "outcome_risk_score": 7, "three_d_secure_result": None, "created": at(20),
-           "metadata": None}  # fmt: skip
+           "metadata": {}}  # fmt: skip
     return {**row, **changes}
 
 
@@ -560,7 +560,10 @@ def test_references_that_change_while_referenced(db: sa.Engine) -> None:
             {"customer_addresses": [address]},
             currency="eur",
         ),
-        changed("payment_intents", "pi_3RZqA3Jenny", "payment_intent.updated", customer_id=None),
+        # (its customer must stay: the charge's customer agrees with it, an agreement key)
+        changed(
+            "payment_intents", "pi_3RZqA3Jenny", "payment_intent.updated", payment_method_id=None
+        ),
     ]
     report = ingest(records, db)
     assert (report.applied, report.quarantined) == (5, 0)
@@ -568,5 +571,93 @@ def test_references_that_change_while_referenced(db: sa.Engine) -> None:
     assert table_rows(db, "subscription_items")[0]["price_id"] == "price_annual"
     assert table_rows(db, "customers")[0]["currency"] == "eur"
     assert table_rows(db, "subscriptions")[0]["default_payment_method_id"] is None
-    assert table_rows(db, "payment_intents")[0]["customer_id"] is None
+    assert table_rows(db, "payment_intents")[0]["payment_method_id"] is None
     assert count(db, "charges") == 1  # still referencing the detached card
+
+
+# --- ties and outside writers ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("order", ["a_then_b", "b_then_a"])
+def test_a_same_second_tie_goes_to_the_later_arrival(db: sa.Engine, order: str) -> None:
+    """Two snapshots of one object taken in the same second: the one that arrives last wins."""
+    a = event("evt_a", "customer.updated", "customers", customer(name="Arrived A"), at(50))
+    b = event("evt_b", "customer.updated", "customers", customer(name="Arrived B"), at(50))
+    first, last = (a, b) if order == "a_then_b" else (b, a)
+    report = ingest([first, last], db)  # in one run
+    assert (report.applied, report.superseded) == (2, 0)
+    assert table_rows(db, "customers")[0]["name"] == last["data"]["object"]["name"]
+    again = event("evt_c", "customer.updated", "customers", customer(name="Third"), at(50))
+    assert ingest([again], db).applied == 1  # and across runs
+    assert table_rows(db, "customers")[0]["name"] == "Third"
+    with db.connect() as conn:
+        assert conn.execute(sa.text("SELECT event_id FROM ingest_versions")).scalar_one() == "evt_c"
+
+
+def test_a_same_second_tie_of_plain_objects_goes_to_the_later_arrival(db: sa.Engine) -> None:
+    product = {"object": "product", "id": "prod_tie", "name": "First", "active": True,
+               "created": 100, "updated": 200}  # fmt: skip
+    ingest([product, {**product, "name": "Second"}], db)
+    assert table_rows(db, "products")[0]["name"] == "Second"
+    ingest([{**product, "name": "Third"}], db)
+    assert table_rows(db, "products")[0]["name"] == "Third"
+
+
+def _wait_for_the_customer(db: sa.Engine) -> None:
+    report = ingest([event("evt_pi", "payment_intent.created", "payment_intents",
+                           payment_intent(), at(10))], db)  # fmt: skip
+    assert report.pending == 1
+    assert [(r["waiting_for_table"], r["waiting_for_id"]) for r in table_rows(db, "ingest_pending")] == [
+        ("customers", "cus_T1")
+    ]
+
+
+def test_pending_is_released_when_the_flows_write_the_parent(db: sa.Engine) -> None:
+    """The parent arrives outside ingestion (a payment flow): the next run releases the child."""
+    from paymodel.oltp.flows import ManualClock, Payments
+
+    _wait_for_the_customer(db)
+
+    class FixedIds:
+        def new(self, prefix: str) -> str:
+            return "cus_T1" if prefix == "cus_" else f"{prefix}flow1"
+
+    Payments(db, clock=ManualClock(T0), ids=FixedIds()).create_customer(email="li@example.com")
+    report = ingest([to_stripe_object("products", {
+        "id": "prod_other", "name": "Unrelated", "description": None, "active": True,
+        "created": T0, "metadata": None})], db)  # fmt: skip
+    assert (report.applied, report.released) == (1, 1)
+    assert count(db, "ingest_pending") == 0
+    assert table_rows(db, "payment_intents")[0]["customer_id"] == "cus_T1"
+
+
+def test_pending_is_released_when_a_load_writes_the_parent(db: sa.Engine) -> None:
+    """The parent arrives by a bulk load (plain INSERT): the next run releases the child."""
+    from paymodel.oltp.schema import oltp_tables
+
+    _wait_for_the_customer(db)
+    with db.begin() as conn:
+        conn.execute(sa.insert(oltp_tables(db)["customers"]), [customer()])
+    report = ingest([event("evt_other", "customer.updated", "customers",
+                           customer(name="Li W."), at(5))], db)  # fmt: skip
+    assert report.released == 1
+    assert count(db, "ingest_pending") == 0
+    assert count(db, "payment_intents") == 1
+    assert table_rows(db, "customers")[0]["name"] == "Li W."
+def test_a_disagreeing_reference_is_quarantined_naming_the_columns(db: sa.Engine) -> None:
+    """A refund whose payment intent is not its charge's: refused on every engine, by rule."""
+    ingest(STORY, db)
+    (charge,) = table_rows(db, "charges")
+    bad = {
+        "object": "refund", "id": "re_disagrees", "amount": 100, "currency": charge["currency"],
+        "charge": charge["id"], "payment_intent": "pi_someoneelse", "status": "succeeded",
+        "reason": None, "created": int(T0.timestamp()) + 86400, "metadata": {},
+    }  # fmt: skip
+    intent = {**table_rows(db, "payment_intents")[0], "id": "pi_someoneelse"}
+    from paymodel.model.stripe import to_stripe_object
+
+    report = ingest([to_stripe_object("payment_intents", intent), bad], db)
+    assert (report.applied, report.quarantined) == (1, 1)
+    (row,) = [r for r in table_rows(db, "ingest_quarantine") if r["object_id"] == "re_disagrees"]
+    assert row["rule"] == "invalid_object"
+    assert "refund re_disagrees: payment_intent_id pi_someoneelse disagrees with charges" in row["error"]

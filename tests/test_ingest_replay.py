@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 from datetime import UTC
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +23,15 @@ import sqlalchemy as sa
 from paymodel.model.core import JSON, RATE, TIMESTAMP
 from paymodel.model.oltp import OLTP
 from paymodel.model.stripe import from_stripe_object
+from paymodel.oltp.engines import (
+    drop_postgres_database,
+    dsn_database,
+    duckdb_engine,
+    fresh_postgres_database,
+    postgres_engine,
+)
 from paymodel.oltp.ingest import ensure_schema, ingest
+from paymodel.oltp.schema import create_schema
 from paymodel.synthetic import generate
 from paymodel.synthetic.load import load_into_oltp, parquet_files
 
@@ -126,6 +135,71 @@ def test_replay_rebuilds_the_generated_tables(
     assert stored.keys() == events.keys()
     for event_id, row in events.items():
         assert stored[event_id] == canonical("events", row), event_id
+
+
+SQL_NULL = "<SQL NULL>"
+"""How a JSON column's SQL NULL reads in :func:`strict_rows` (apart from the JSON text null)."""
+
+COMPARED_TABLES = tuple(
+    t.name for t in OLTP.tables if t.name in STRIPE_OBJECT_TABLES or t.name in ("events", "currencies", "fx_rates")
+)
+"""Every table a load fills: the Stripe objects, the rows they own, the event log, reference data."""
+
+
+def strict_rows(engine: sa.Engine, table: str) -> list[dict[str, Any]]:
+    """Rows of ``table`` with JSON read as text: SQL NULL, ``null`` and ``{}`` all differ."""
+    columns = OLTP.table(table).columns
+    select = ", ".join(
+        f"CAST({c.name} AS TEXT) AS {c.name}" if c.type is JSON else c.name for c in columns
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(f"SELECT {select} FROM {table}")).mappings().all()
+    out = []
+    for r in rows:
+        row = canonical(table, dict(r))
+        for c in columns:
+            if c.type is JSON and r[c.name] is None:
+                row[c.name] = SQL_NULL
+        out.append(row)
+    return sorted(out, key=lambda r: _sort_key(table, r))
+
+
+@pytest.fixture
+def second_engine(engine: sa.Engine, request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
+    """Another empty database of the same kind as ``engine``."""
+    if engine.dialect.name == "duckdb":
+        other = duckdb_engine()
+        yield other
+        other.dispose()
+        return
+    server = request.getfixturevalue("pg_server_dsn")
+    dsn = fresh_postgres_database(server)
+    other = postgres_engine(dsn)
+    yield other
+    other.dispose()
+    drop_postgres_database(server, dsn_database(dsn))
+
+
+def test_load_and_replay_give_identical_rows(
+    engine: sa.Engine, second_engine: sa.Engine, generated: Path
+) -> None:
+    """``paymodel load`` of an account and ``paymodel ingest`` of its events: the same rows."""
+    create_schema(second_engine)
+    loaded = load_into_oltp(generated, second_engine)
+    ensure_schema(engine)
+    load_into_oltp(generated, engine, tables=("currencies", "fx_rates"))
+    report = ingest(generated / "events.jsonl", engine)
+    assert (report.pending, report.quarantined) == (0, 0)
+    assert loaded["events"] == report.applied > 0
+    for table in COMPARED_TABLES:
+        want, got = strict_rows(second_engine, table), strict_rows(engine, table)
+        assert len(got) == len(want), table
+        assert want, f"{table}: nothing to compare"
+        for a, b in zip(got, want, strict=True):
+            for column in a:  # column by column, so a failure names the column
+                assert a[column] == b[column], f"{table} {_sort_key(table, b)} {column}"
+    metadata = strict_rows(engine, "charges")[0]["metadata"]
+    assert metadata == {}  # empty metadata is {}, as Stripe sends it
 
 
 def test_the_generated_data_has_every_kind_of_object(generated: Path) -> None:

@@ -83,3 +83,24 @@ def test_personal_data_columns_are_classified():
 def test_unknown_column_error_names_the_table():
     with pytest.raises(KeyError, match="table charges has no column charge_id"):
         OLTP.table("charges").column("charge_id")
+
+
+def test_every_derived_value_names_guards_that_exist() -> None:
+    """The dictionary's 'guarded by' column names real checks and invariants."""
+    import re
+
+    from paymodel.model.oltp import DENORMALISED
+    from paymodel.oltp.invariants import INVARIANTS
+
+    checks = set(OLTP.checks())
+    invariants = {i.name for i in INVARIANTS}
+    assert {(d.table, d.column) for d in DENORMALISED} >= {
+        ("invoices", "amount_remaining"), ("invoices", "subtotal"), ("invoices", "total"),
+        ("charges", "amount_refunded"), ("charges", "refunded"), ("charges", "disputed"),
+        ("payment_intents", "amount_received"), ("customers", "balance"),
+    }  # fmt: skip
+    for d in DENORMALISED:
+        named = re.findall(r"(check|invariant) ([a-z_]+)", d.guard)
+        assert named or d.guard.startswith("none"), d
+        for kind, name in named:
+            assert name in (checks if kind == "check" else invariants), (d.column, name)

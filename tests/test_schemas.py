@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from paymodel.cli import main
 from paymodel.model import OLTP
+from paymodel.model.core import SUBJECT_AREAS
 from paymodel.model.mermaid import er_diagram
 from paymodel.model.render import GENERATED_MARK, check_schemas, render_schemas, write_schemas
 from paymodel.model.sql import ddl
@@ -31,8 +35,47 @@ def test_committed_schemas_match_the_model():
     assert result.ok, "\n".join(result.messages())
 
 
-def test_rendering_is_deterministic():
-    assert render_schemas() == render_schemas()
+_RENDER = (
+    "import sys; from paymodel.model.render import render_schemas; "
+    "files = render_schemas(); "
+    "sys.stdout.buffer.write(b''.join(n.encode() + b'\\0' + t.encode() + b'\\0' "
+    "for n, t in sorted(files.items())))"
+)
+
+
+def test_rendering_is_the_same_in_every_process():
+    """Two processes with different hash seeds (set and dict order of str) render the same bytes."""
+    outputs = []
+    for hash_seed in ("1", "4242"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        run = subprocess.run([sys.executable, "-c", _RENDER], capture_output=True, env=env, check=True)
+        outputs.append(run.stdout)
+    assert outputs[0] == outputs[1]
+    assert b"oltp.postgresql.sql" in outputs[0]
+    assert len(outputs[0]) > 10_000
+
+
+_INVENTORY = Path(__file__).parent / "data" / "constraints.txt"
+_RULE = re.compile(r"^(check|foreign key) (\w+)[.(]([\w, ]+?)\)?(?::| ->| \[)")
+
+
+def test_committed_ddl_declares_every_reviewed_rule():
+    """Against the reviewed inventory, not a regeneration: a rule deleted from the model and
+    from schemas/ together still fails here."""
+    ddl_files = {d: (SCHEMAS_DIR / f"oltp.{d}.sql").read_text() for d in ("duckdb", "postgresql")}
+    checked = 0
+    for line in _INVENTORY.read_text().splitlines():
+        match = _RULE.match(line)
+        assert match, line
+        kind, table, rest = match.groups()
+        dialects = re.search(r"\[([\w, ]+)\]", line)
+        engines = dialects.group(1).split(", ") if dialects else ["duckdb", "postgresql"]
+        name = rest if kind == "check" else f"fk_{table}_{'_'.join(rest.split(', '))}"
+        keyword = "CHECK" if kind == "check" else "FOREIGN KEY"
+        for dialect in engines:
+            assert f"CONSTRAINT {name} {keyword}" in ddl_files[dialect], (dialect, line)
+            checked += 1
+    assert checked >= 172
 
 
 def test_every_generated_file_says_so_in_its_first_lines():
@@ -40,25 +83,58 @@ def test_every_generated_file_says_so_in_its_first_lines():
         assert GENERATED_MARK in text[:300], name
 
 
+def _with_committed_svgs(out):
+    """``write_schemas`` cannot render SVGs (that needs Chromium): copy the committed ones."""
+    for svg in SCHEMAS_DIR.glob("*.svg"):
+        shutil.copy(svg, out / svg.name)
+
+
 def test_check_names_the_stale_file_and_exits_non_zero(tmp_path, capsys):
     out = tmp_path / "schemas"
     write_schemas(out)
+    _with_committed_svgs(out)
     assert main(["schemas", "--check", "--out", str(out)]) == 0
     ddl_file = out / "oltp.duckdb.sql"
     ddl_file.write_text(ddl_file.read_text() + "-- hand edit\n")
-    (out / "oltp.mmd").unlink()
+    (out / "oltp_payments.mmd").unlink()
     assert main(["schemas", "--check", "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert "oltp.duckdb.sql: stale" in err
-    assert "oltp.mmd: missing" in err
+    assert "oltp_payments.mmd: missing" in err
     assert main(["schemas", "--out", str(out)]) == 0
     assert check_schemas(out).ok
 
 
 def test_check_reports_generated_files_the_model_no_longer_produces(tmp_path):
     write_schemas(tmp_path)
-    shutil.copy(tmp_path / "oltp.mmd", tmp_path / "oltp_old_view.mmd")
-    assert check_schemas(tmp_path).orphaned == ("oltp_old_view.mmd",)
+    _with_committed_svgs(tmp_path)
+    shutil.copy(tmp_path / "oltp_payments.mmd", tmp_path / "oltp_old_view.mmd")
+    shutil.copy(tmp_path / "oltp_payments.svg", tmp_path / "oltp_old_view.svg")
+    assert check_schemas(tmp_path).orphaned == ("oltp_old_view.mmd", "oltp_old_view.svg")
+
+
+def test_check_fails_when_an_svg_does_not_show_its_current_mmd(tmp_path):
+    """By content, not modification time: the SVG records the hash of the .mmd it shows."""
+    write_schemas(tmp_path)
+    _with_committed_svgs(tmp_path)
+    assert check_schemas(tmp_path).ok, check_schemas(tmp_path).messages()
+    mmd = tmp_path / "oltp_payments.mmd"
+    mmd.write_text(mmd.read_text().replace('"funds"', '"pays for"'))
+    result = check_schemas(tmp_path)
+    assert result.stale == ("oltp_payments.mmd",)
+    assert result.diagrams == (
+        "oltp_payments.mmd: oltp_payments.svg was rendered from another version of "
+        "oltp_payments.mmd; run `make diagrams`",
+    )
+    (tmp_path / "oltp_conceptual.svg").unlink()
+    assert any("oltp_conceptual.svg is missing" in m for m in check_schemas(tmp_path).diagrams)
+
+
+def test_every_mermaid_file_has_a_rendered_svg_that_is_an_image():
+    for mmd in SCHEMAS_DIR.glob("*.mmd"):
+        svg = (SCHEMAS_DIR / f"{mmd.stem}.svg").read_text()
+        assert svg.lstrip().startswith("<svg"), mmd.name
+        assert "<foreignObject" not in svg, f"{mmd.stem}.svg: labels must be SVG text"
 
 
 def test_console_script_and_module_entry_points():
@@ -97,12 +173,46 @@ def test_ddl_runs_on_its_engine_and_creates_every_table_with_a_primary_key(engin
 
 def test_er_diagram_cardinalities_follow_nullability_and_uniqueness():
     text = er_diagram(OLTP, columns=False)
-    assert 'customers ||--o{ subscriptions : "subscribes"' in text  # required FK
-    assert 'payment_intents |o--o{ charges : "attempts"' in text  # nullable FK
+    assert 'customers ||--o{ subscriptions : "holds"' in text  # required FK
+    assert 'payment_intents |o--o{ charges : "is attempted by"' in text  # nullable FK
     assert 'customers ||--o| customer_addresses : "lives at"' in text  # FK that is the PK: 1:1
     full = er_diagram(OLTP)
-    assert 'text id PK "not null; id"' in full
-    assert 'text email "text; PII direct"' in full
+    assert "        id id PK\n" in full
+    assert '        text email "nullable; PII direct"' in full
+
+
+def test_every_table_belongs_to_a_subject_area_and_each_area_has_its_diagram():
+    assert all(t.subject_area in SUBJECT_AREAS for t in OLTP.tables), [
+        t.name for t in OLTP.tables if t.subject_area not in SUBJECT_AREAS
+    ]
+    files = render_schemas()
+    for area in {t.subject_area for t in OLTP.tables}:
+        text = files[f"oltp_{area}.mmd"]
+        for table in OLTP.tables:
+            assert (f"    {table.name} {{" in text) == (table.subject_area == area), (area, table)
+
+
+def test_no_table_floats_unconnected_in_its_subject_area_diagram():
+    files = render_schemas()
+    for table in OLTP.tables:
+        edges = [line for line in files[f"oltp_{table.subject_area}.mmd"].splitlines()
+                 if " : " in line and table.name in line.split(" : ")[0].split()]  # fmt: skip
+        assert edges, f"{table.name} has no relationship in its subject area's diagram"
+
+
+def test_mentions_name_tables_of_the_model():
+    for table in OLTP.tables:
+        for column in table.columns:
+            assert column.mentions in (None, *OLTP.table_names), (table.name, column.name)
+
+
+def test_a_composite_unique_key_is_drawn_as_one_and_engine_limits_stay_out():
+    payments = render_schemas()["oltp_payments.mmd"]
+    assert '        id invoice_id FK "unique with payment_intent_id"' in payments
+    assert "UK" not in next(line for line in payments.splitlines() if "invoice_id FK" in line)
+    for name, text in render_schemas().items():
+        if name.endswith(".mmd"):
+            assert "PostgreSQL" not in text.split("\n", 1)[1], name
 
 
 def test_the_database_carries_the_data_dictionary_as_comments(engine):

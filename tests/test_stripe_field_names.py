@@ -30,8 +30,9 @@ SAMPLES = json.loads(
 
 OMITTED: dict[str, set[str]] = {
     # fixtures3's payment_intent.last_payment_error is {"type": ...} only; the API
-    # reference documents last_payment_error.code (the decline or error code).
-    "payment_intent": {"last_payment_error.code"},
+    # reference documents last_payment_error.code (the error code) and .decline_code
+    # (the card issuer's reason, for card errors).
+    "payment_intent": {"last_payment_error.code", "last_payment_error.decline_code"},
     # the sample outcome has no risk fields (they are set for card payments only).
     "charge": {"outcome.risk_level", "outcome.risk_score"},
     # refund.failure_reason is set only on failed refunds; the sample is succeeded.

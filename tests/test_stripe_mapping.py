@@ -54,12 +54,12 @@ SEPA_METHOD = {
     "card_exp_year": None, "card_fingerprint": None, "created": at(0.02),
 }  # fmt: skip
 PRODUCT = {"id": "prod_Ra1", "name": "Team plan", "description": "Seats for teams",
-           "active": True, "created": at(-30), "metadata": None}  # fmt: skip
+           "active": True, "created": at(-30), "metadata": {}}  # fmt: skip
 PRICE = {
     "id": "price_Ra1", "product_id": "prod_Ra1", "currency": "eur", "unit_amount": 1200,
     "type": "recurring", "billing_scheme": "per_unit", "recurring_interval": "month",
     "recurring_interval_count": 1, "recurring_usage_type": "licensed", "nickname": "Monthly",
-    "lookup_key": "team_monthly_eur", "active": True, "created": at(-30), "metadata": None,
+    "lookup_key": "team_monthly_eur", "active": True, "created": at(-30), "metadata": {},
 }  # fmt: skip
 ONE_TIME_PRICE = {
     **PRICE, "id": "price_Ra2", "type": "one_time", "recurring_interval": None,
@@ -69,24 +69,24 @@ ONE_TIME_PRICE = {
 COUPON = {
     "id": "WELCOME25", "name": "25.5% off", "percent_off": Decimal("25.5"), "amount_off": None,
     "currency": None, "duration": "repeating", "duration_in_months": 3, "valid": True,
-    "created": at(-10), "metadata": None,
+    "created": at(-10), "metadata": {},
 }  # fmt: skip
 AMOUNT_COUPON = {
     "id": "FIVE", "name": None, "percent_off": None, "amount_off": 500, "currency": "eur",
     "duration": "once", "duration_in_months": None, "valid": False, "created": at(-9),
-    "metadata": None,
+    "metadata": {},
 }  # fmt: skip
 SUBSCRIPTION = {
     "id": "sub_Ra1", "customer_id": "cus_Ra1", "status": "canceled", "currency": "eur",
     "collection_method": "charge_automatically", "default_payment_method_id": "pm_Ra1",
     "start_date": T0, "billing_cycle_anchor": T0, "trial_start": None, "trial_end": None,
     "cancel_at_period_end": False, "cancel_at": None, "canceled_at": at(40), "ended_at": at(40),
-    "cancellation_reason": "payment_failed", "created": T0, "metadata": None,
+    "cancellation_reason": "payment_failed", "created": T0, "metadata": {},
 }  # fmt: skip
 ITEM = {
     "id": "si_Ra1", "subscription_id": "sub_Ra1", "price_id": "price_Ra1", "quantity": 3,
     "current_period_start": at(31), "current_period_end": at(59), "created": T0,
-    "metadata": None,
+    "metadata": {},
 }  # fmt: skip
 DISCOUNT = {"id": "di_Ra1", "coupon_id": "WELCOME25", "customer_id": "cus_Ra1",
             "subscription_id": "sub_Ra1", "starts_at": T0, "ends_at": at(92)}  # fmt: skip
@@ -97,7 +97,7 @@ INVOICE = {
     "discount_amount": 918, "tax": 617, "total": 3299, "starting_balance": 0, "amount_due": 3299,
     "amount_paid": 3299, "amount_remaining": 0, "attempt_count": 1, "period_start": T0,
     "period_end": T0, "due_date": None, "finalized_at": at(0.04), "paid_at": at(0.05),
-    "voided_at": None, "created": at(0.03), "metadata": None,
+    "voided_at": None, "created": at(0.03), "metadata": {},
 }  # fmt: skip
 LINE = {
     "id": "il_Ra1", "invoice_id": "in_Ra1", "subscription_item_id": "si_Ra1",
@@ -112,9 +112,10 @@ ONE_OFF_LINE = {
 PAYMENT_INTENT = {
     "id": "pi_Ra1", "customer_id": "cus_Ra1", "payment_method_id": "pm_Ra1", "currency": "eur",
     "amount": 3299, "amount_capturable": 0, "amount_received": 3299, "status": "succeeded",
-    "capture_method": "automatic", "last_payment_error_code": "insufficient_funds",
+    "capture_method": "automatic", "last_payment_error_code": "card_declined",
+    "last_payment_error_decline_code": "insufficient_funds",
     "cancellation_reason": None, "canceled_at": None, "description": "Subscription creation",
-    "created": at(0.04), "metadata": None,
+    "created": at(0.04), "metadata": {},
 }  # fmt: skip
 INVOICE_PAYMENT = {
     "id": "inpay_Ra1", "invoice_id": "in_Ra1", "payment_intent_id": "pi_Ra1", "currency": "eur",
@@ -126,9 +127,10 @@ CHARGE = {
     "payment_method_id": "pm_Ra1", "currency": "eur", "amount": 3299, "amount_captured": 3299,
     "amount_refunded": 1000, "status": "succeeded", "paid": True, "captured": True,
     "refunded": False, "disputed": True, "failure_code": None, "failure_message": None,
-    "outcome_type": "authorized", "outcome_network_status": "approved_by_network",
+    "outcome_type": "authorized", "outcome_reason": None,
+    "outcome_network_status": "approved_by_network",
     "outcome_risk_level": "normal", "outcome_risk_score": 12,
-    "three_d_secure_result": "authenticated", "created": at(0.05), "metadata": None,
+    "three_d_secure_result": "authenticated", "created": at(0.05), "metadata": {},
 }  # fmt: skip
 CHARGE_TXN = {
     "id": "txn_Ra1", "type": "charge", "reporting_category": "charge", "amount": 3571, "fee": 134,
@@ -157,7 +159,7 @@ DISPUTE = {
     "id": "dp_Ra1", "charge_id": "ch_Ra1", "payment_intent_id": "pi_Ra1", "currency": "eur",
     "amount": 2299, "status": "needs_response", "reason": "fraudulent",
     "evidence_due_by": at(20), "is_charge_refundable": False, "created": at(9),
-    "metadata": None,
+    "metadata": {},
 }  # fmt: skip
 DISPUTE_TXN = {
     **CHARGE_TXN, "id": "txn_Ra3", "type": "adjustment", "reporting_category": "dispute",
@@ -176,7 +178,7 @@ PAYOUT = {
     "id": "po_Ra1", "amount": 3437, "currency": "usd", "status": "failed",
     "arrival_date": at(4), "method": "standard", "automatic": True,
     "failure_code": "account_closed", "failure_message": "The bank account has been closed.",
-    "description": "STRIPE PAYOUT", "created": at(3), "metadata": None,
+    "description": "STRIPE PAYOUT", "created": at(3), "metadata": {},
 }  # fmt: skip
 PAYOUT_FAILURE_TXN = {
     **PAYOUT_TXN, "id": "txn_Ra5", "type": "payout_failure", "reporting_category": "payout_reversal",
@@ -195,7 +197,7 @@ CASES: list[tuple[str, dict[str, Any], dict[str, list[dict[str, Any]]]]] = [
     ("customers", CUSTOMER, {"customer_addresses": [ADDRESS]}),
     (
         "customers",
-        {**CUSTOMER, "id": "cus_Ra2", "currency": None, "preferred_locale": None, "metadata": None},
+        {**CUSTOMER, "id": "cus_Ra2", "currency": None, "preferred_locale": None, "metadata": {}},
         {},
     ),
     ("payment_methods", PAYMENT_METHOD, {}),
@@ -252,6 +254,7 @@ CASES: list[tuple[str, dict[str, Any], dict[str, list[dict[str, Any]]]]] = [
             "failure_code": "card_declined",
             "failure_message": "Your card was declined.",
             "outcome_type": None,
+            "outcome_reason": "generic_decline",
             "outcome_network_status": None,
             "outcome_risk_level": None,
             "outcome_risk_score": None,
@@ -440,7 +443,8 @@ def test_the_official_sample_objects_map_or_fail_with_a_named_rule() -> None:
     assert outcomes["balance_transaction"] == "mapped"
     # the sample coupon is 'forever' with duration_in_months 3, which the model refuses
     assert outcomes["coupon"] == (
-        "coupon: duration_in_months is set exactly when duration is repeating"
+        "coupon: duration_in_months is set exactly when duration is repeating "
+        "(ck_coupons_duration_months)"
     )
     assert sum(v == "mapped" for v in outcomes.values()) >= 5
 
@@ -577,19 +581,19 @@ def test_row_problems_evaluates_checks_with_sql_null_logic() -> None:
     )
     assert row_problems(
         "subscriptions", {**SUBSCRIPTION, "trial_start": at(5), "trial_end": at(3)}
-    ) == ["trial_end is not before trial_start"]
-    assert "at most one source (charge, refund, dispute or payout)" in row_problems(
+    ) == ["trial_end is not before trial_start (ck_subscriptions_trial_end_after_trial_start)"]
+    assert "at most one source (charge, refund, dispute or payout) (ck_balance_transactions_one_source)" in row_problems(
         "balance_transactions", {**CHARGE_TXN, "refund_id": "re_1"}
     )
     assert row_problems("charges", {**CHARGE, "bogus": 1}) == ["bogus: not columns of charges"]
     assert row_problems("payment_methods", {**PAYMENT_METHOD, "card_last4": "42424"}) == [
-        "card_last4 is exactly four digits (never more of the card number)"
+        "card_last4 is exactly four digits (never more of the card number) (ck_payment_methods_last4)"
     ]
     problems = row_problems("invoices", {**INVOICE, "amount_due": 3295, "currency": "kwd",
                                          "amount_remaining": -4})  # fmt: skip
     assert problems[:2] == [
-        "amount_remaining >= 0",
-        "a paid invoice has nothing remaining and a paid_at",
+        "amount_remaining >= 0 (ck_invoices_amount_remaining_range)",
+        "a paid invoice has nothing remaining and a paid_at (ck_invoices_paid)",
     ]
     # declared on PostgreSQL only, but checked in Python for every engine
     assert problems[2].startswith("in a three-decimal currency, amount_due, amount_paid end in 0")

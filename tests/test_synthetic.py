@@ -67,6 +67,7 @@ def _digests(folder: Path) -> dict[str, str]:
 
 
 def test_same_seed_is_byte_identical_and_another_seed_differs(tmp_path: Path) -> None:
+    """Every output file (each table's parts, events, documents) changes with the seed, and only then."""
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     generate(a, scale=0.01, seed=3, progress=False)
     generate(b, scale=0.01, seed=3, progress=False)
@@ -74,13 +75,34 @@ def test_same_seed_is_byte_identical_and_another_seed_differs(tmp_path: Path) ->
     da, db_, dc = _digests(a), _digests(b), _digests(c)
     assert "events.jsonl" in da
     assert "documents/feedback.jsonl" in da
-    assert "charges/part-00000.parquet" in da
+    assert {k.split("/")[0] for k in da} >= set(TABLES)
     assert da == db_
     assert set(da) == set(dc)
-    for k in ("customers/part-00000.parquet", "charges/part-00000.parquet", "fx_rates/part-00000.parquet",
-              "events.jsonl", "documents/behaviour_events.jsonl"):
-        assert da[k] != dc[k], k
-    assert da["currencies/part-00000.parquet"] == dc["currencies/part-00000.parquet"]  # reference data
+    same = sorted(k for k in da if da[k] == dc[k])
+    # reference data and the configured coupon codes: no randomness in them
+    assert same == ["coupons/part-00000.parquet", "currencies/part-00000.parquet"]
+
+
+def test_every_random_stream_is_seeded_by_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each stream comes from the run's seed: a stream seeded with a constant repeats across seeds."""
+    import sys
+
+    from paymodel.synthetic import primitives
+
+    calls: list[tuple[int, str]] = []
+    original = primitives.rng
+
+    def recording(seed: int, stream: str, chunk: int = 0):  # type: ignore[no-untyped-def]
+        calls.append((seed, stream))
+        return original(seed, stream, chunk)
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("paymodel.synthetic") and getattr(module, "rng", None) is original:
+            monkeypatch.setattr(module, "rng", recording)
+    generate(tmp_path, scale=0.005, seed=123, months=3, progress=False)
+    assert {seed for seed, _ in calls} == {123}
+    # "pools" is a reserved name: its place in the list keeps the later streams' keys
+    assert {stream for _, stream in calls} == set(primitives._STREAMS) - {"pools"}
 
 
 def test_cohorts_bound_the_work_not_the_signups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -191,7 +213,14 @@ def test_declines_3ds_and_risk(db: duckdb.DuckDBPyConnection) -> None:
     failed, total = _q(db, "SELECT COUNT(*) FILTER (WHERE status = 'failed'), COUNT(*) FROM charges")[0]
     assert 0.01 < failed / total < 0.12
     codes = {r[0] for r in _q(db, "SELECT DISTINCT failure_code FROM charges WHERE failure_code IS NOT NULL")}
-    assert {"insufficient_funds", "generic_decline", "do_not_honor"} <= codes
+    assert codes <= {"card_declined", "expired_card", "incorrect_cvc", "processing_error", "authentication_required"}
+    reasons = {r[0] for r in _q(db, "SELECT DISTINCT outcome_reason FROM charges WHERE failure_code = 'card_declined'")}
+    assert {"insufficient_funds", "generic_decline", "do_not_honor"} <= reasons
+    assert _one(db, "SELECT COUNT(*) FROM charges WHERE outcome_type = 'blocked' "
+                    "AND outcome_reason IS DISTINCT FROM 'highest_risk_level'") == 0  # fmt: skip
+    # a payment intent's last error carries both: Stripe's error code and the issuer's decline code
+    assert _one(db, "SELECT COUNT(*) FROM payment_intents WHERE last_payment_error_code = 'card_declined' "
+                    "AND last_payment_error_decline_code = 'insufficient_funds'") > 0  # fmt: skip
     assert _one(db, "SELECT COUNT(*) FROM charges WHERE three_d_secure_result = 'authenticated'") > 0
     fraud = _one(db, "SELECT AVG(c.outcome_risk_score) FROM charges c JOIN disputes d ON d.charge_id = c.id "
                      "WHERE d.reason = 'fraudulent'")  # fmt: skip
@@ -216,6 +245,48 @@ def test_refunds_disputes_fees_and_fx(db: duckdb.DuckDBPyConnection) -> None:
                          "JOIN payment_methods pm ON pm.id = c.payment_method_id "
                          "WHERE c.currency = 'usd' AND pm.card_country = 'US' LIMIT 1")[0]  # fmt: skip
     assert fee == (amount * 29 + 500) // 1000 + 30
+
+
+def test_refunds_settle_to_minus_their_charge_in_the_settlement_currency(
+    db: duckdb.DuckDBPyConnection,
+) -> None:
+    """A full refund's balance transactions add up to minus the charge's, whatever its currency."""
+    rows = _q(db, """
+        SELECT c.id, c.currency, c.refunded, c.amount_refunded, c.amount, cb.amount,
+               SUM(rb.amount) AS back
+        FROM charges c JOIN balance_transactions cb ON cb.charge_id = c.id
+        JOIN refunds r ON r.charge_id = c.id JOIN balance_transactions rb ON rb.refund_id = r.id
+        WHERE r.status = 'succeeded' GROUP BY ALL""")  # fmt: skip
+    full = [r for r in rows if r[2]]
+    assert len({r[1] for r in full if r[1] != "usd"}) >= 2, "full refunds in other currencies"
+    assert [r for r in full if r[6] != -r[5]] == []
+    partial = [r for r in rows if not r[2]]
+    assert partial
+    assert [r for r in partial if not -r[5] < r[6] < 0] == []
+
+
+def test_list_prices_are_worth_about_the_same_in_every_currency(
+    db: duckdb.DuckDBPyConnection,
+) -> None:
+    """A price in yen (no minor unit) or dinars (three decimals) is worth its dollar price.
+
+    Catches a price scaled by the wrong exponent (x100 for JPY is still a multiple of 100).
+    """
+    ratios = _q(db, """
+        WITH rate AS (SELECT currency, AVG(usd_per_unit) AS usd FROM fx_rates GROUP BY 1),
+        priced AS (
+            SELECT p.product_id, p.recurring_interval, p.recurring_usage_type, p.currency,
+                   p.unit_amount / POWER(10, cu.exponent) * COALESCE(rate.usd, 1) AS usd
+            FROM prices p JOIN currencies cu ON cu.code = p.currency
+            LEFT JOIN rate ON rate.currency = p.currency WHERE p.active)
+        SELECT o.currency, o.usd / u.usd FROM priced o JOIN priced u
+          ON u.currency = 'usd' AND u.product_id = o.product_id
+         AND u.recurring_interval IS NOT DISTINCT FROM o.recurring_interval
+         AND u.recurring_usage_type IS NOT DISTINCT FROM o.recurring_usage_type
+        WHERE o.currency <> 'usd'""")  # fmt: skip
+    assert {"jpy", "kwd", "eur"} <= {c for c, _ in ratios}
+    off = [(c, round(float(r), 2)) for c, r in ratios if not 0.5 < r < 2]
+    assert off == []
 
 
 def test_ids_look_like_stripe(db: duckdb.DuckDBPyConnection) -> None:

@@ -3,9 +3,10 @@
 Each subcommand is a thin shell over a library function, so everything the command
 does can also be done from Python. Imports are lazy: ``paymodel --help`` stays fast.
 
-Exit codes: 0 success; 1 a check failed (``schemas --check``, ``load``'s invariants); 2 usage error;
-3 ``ingest`` quarantined at least one record. A reader that stops early (``| head``) ends the
-command quietly with status 1.
+Exit codes: 0 success; 1 a check failed (``schemas --check``, ``load``'s invariants, a document
+``documents`` built broke its schema); 2 usage error; 3 ``ingest`` quarantined at least one
+record; ``erase`` exits 1 when the customer is unknown.
+A reader that stops early (``| head``) ends the command quietly with status 1.
 
 What the commands print never shows a password (DSNs are masked) and shows control
 characters as escapes (:func:`paymodel.oltp.ingest_guard.printable`): a value read from
@@ -140,6 +141,74 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _erase(args: argparse.Namespace) -> int:
+    from paymodel.oltp.erase import main_erase
+
+    return main_erase(args.customer_id, args.db, args.json)
+
+
+def _documents(args: argparse.Namespace) -> int:
+    from paymodel.documents import InvalidDocuments, StoreLockedError, build_documents
+    from paymodel.olap import MissingPIIKeyError, resolve_pii_key
+
+    data_dir = Path(args.data)
+    if not (data_dir / "events.jsonl").is_file():
+        print(
+            f"--data {data_dir}: no events.jsonl (a folder written by paymodel generate)",
+            file=sys.stderr,
+        )
+        return 2
+    if "://" not in args.warehouse and not Path(args.warehouse).is_file():
+        print(
+            f"--warehouse {args.warehouse}: no such file (build it with paymodel olap)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        key = resolve_pii_key(args.pii_key_file, demo=args.demo)
+    except (MissingPIIKeyError, OSError) as err:
+        print(f"paymodel documents: {err}", file=sys.stderr)
+        return 2
+    try:
+        report = build_documents(
+            args.oltp, data_dir, args.out, warehouse=args.warehouse, pii_key=key.key,
+            progress=not args.no_progress,
+        )  # fmt: skip
+    except (ValueError, StoreLockedError) as err:
+        print(err, file=sys.stderr)
+        return 1 if isinstance(err, InvalidDocuments) else 2
+    print(report)
+    return 0
+
+
+def _olap(args: argparse.Namespace) -> int:
+    from paymodel.olap import MissingPIIKeyError, build_warehouse, resolve_pii_key, update_warehouse
+
+    try:
+        key = resolve_pii_key(args.pii_key_file, demo=args.demo)
+    except (MissingPIIKeyError, OSError) as err:
+        print(f"paymodel olap: {err}", file=sys.stderr)
+        return 2
+    if args.demo and key.source.startswith("the published demo key"):
+        print("paymodel olap: --demo: identifiers are hashed with the published demo key, "
+              "which protects nothing (synthetic data only)")  # fmt: skip
+    common = {"pii_key": key, "engine": args.engine, "as_of": args.as_of,
+              "progress": not args.no_progress}  # fmt: skip
+    try:
+        if args.update:
+            report = update_warehouse(args.oltp, args.out, **common)
+        else:
+            report = build_warehouse(
+                args.oltp, args.out, reporting_currency=args.reporting_currency,
+                fiscal_year_start_month=args.fiscal_year_start_month, **common,
+            )  # fmt: skip
+    except (ValueError, FileNotFoundError) as err:
+        print(f"paymodel olap: {err}", file=sys.stderr)
+        return 2
+    print(report)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     from paymodel.paths import BUILD_DIR, SCHEMAS_DIR
 
@@ -206,6 +275,67 @@ def _parser() -> argparse.ArgumentParser:
         help="exit 3 also when an invariant of the objects the run wrote is broken",
     )
     i.set_defaults(func=_ingest)
+
+    e = sub.add_parser(
+        "erase",
+        help="erase a customer's personal data everywhere the OLTP database keeps it (GDPR)",
+        epilog="Keeps ids, amounts, currencies, dates and statuses. One transaction, verified: "
+        "it is rolled back if a personal value remains. Exit status: 0 erased; 1 no such "
+        "customer, or a value remained (nothing changed); 2 usage error.",
+    )
+    e.add_argument("customer_id", metavar="CUSTOMER_ID", help="the customer (cus_...)")
+    e.add_argument("--db", required=True, help="DuckDB file or postgresql:// URL")
+    e.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    e.set_defaults(func=_erase)
+
+    d = sub.add_parser(
+        "documents",
+        help="build the document collections (TinyDB files or PostgreSQL JSONB)",
+        epilog="Exit status: 0 built; 1 a built document broke its schema (that collection "
+        "keeps its previous content); 2 usage error (bad target, no PII key, folder locked by "
+        "another writer). The key must be the warehouse's (--pii-key-file or $PAYMODEL_PII_KEY).",
+    )
+    d.add_argument("oltp", metavar="OLTP_TARGET", help="OLTP DuckDB file or postgresql:// URL")
+    d.add_argument("--data", required=True, metavar="DATA_DIR",
+                   help="folder written by paymodel generate (events.jsonl, documents/)")  # fmt: skip
+    d.add_argument("--warehouse", required=True, metavar="WAREHOUSE",
+                   help="the warehouse built by paymodel olap (DuckDB file or URL): ml_features")  # fmt: skip
+    d.add_argument("--out", required=True, metavar="DIR_OR_URL",
+                   help="folder of TinyDB files (one per collection) or postgresql:// URL")  # fmt: skip
+    d.add_argument("--pii-key-file", metavar="FILE",
+                   help="file holding the warehouse's pseudonymisation key (else $PAYMODEL_PII_KEY)")  # fmt: skip
+    d.add_argument("--demo", action="store_true",
+                   help="without a key, hash with the published demo key (synthetic data only)")  # fmt: skip
+    d.add_argument("--no-progress", action="store_true", help="no progress bar")
+    d.set_defaults(func=_documents)
+
+    o = sub.add_parser(
+        "olap",
+        help="build the warehouse (star schema) from an OLTP database with Ibis",
+        epilog="Exit status: 0 built; 2 usage error (no PII key, bad target, as-of before the "
+        "last build). The PII key comes from --pii-key-file or $PAYMODEL_PII_KEY.",
+    )
+    o.add_argument(
+        "oltp", metavar="OLTP_TARGET", help="DuckDB file or postgresql:// URL (read only)"
+    )
+    o.add_argument("--out", required=True, metavar="WAREHOUSE",
+                   help="DuckDB file (created if missing) or postgresql:// URL")  # fmt: skip
+    o.add_argument("--engine", choices=("duckdb", "postgres", "pyspark"), default="duckdb",
+                   help="engine that runs the transforms (default: %(default)s)")  # fmt: skip
+    o.add_argument("--as-of", metavar="TIMESTAMP",
+                   help="ISO time the warehouse describes (default: the latest in the OLTP)")  # fmt: skip
+    o.add_argument("--reporting-currency", default="usd", type=str.lower,
+                   help="currency of the *_reporting amounts (default: %(default)s)")  # fmt: skip
+    o.add_argument("--fiscal-year-start-month", type=int, default=1, metavar="N",
+                   help="first month of the fiscal year, 1-12 (default: %(default)s)")  # fmt: skip
+    o.add_argument("--update", action="store_true",
+                   help="move the warehouse forward from its last build to --as-of, recomputing "
+                   "only the customers that changed")  # fmt: skip
+    o.add_argument("--pii-key-file", metavar="FILE", help="file holding the pseudonymisation key")
+    o.add_argument("--demo", action="store_true",
+                   help="without a key, hash with the published demo key (synthetic data only)")  # fmt: skip
+    o.add_argument("--no-progress", action="store_true", help="no progress bar")
+    o.set_defaults(func=_olap)
     return p
 
 

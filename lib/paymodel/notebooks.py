@@ -189,7 +189,8 @@ def run_all(
     """Execute every notebook in reading order into ``out_dir``, printing a line for each.
 
     Each notebook receives, of ``parameters`` plus the defaults below, only what its
-    ``parameters`` cell declares. The defaults: ``out_dir`` is ``out_dir``; ``pg_dsn``, if
+    ``parameters`` cell declares. The defaults: ``out_dir`` is the notebook's own folder
+    ``out_dir/NN`` (NN its two-digit prefix), unless ``parameters`` names one; ``pg_dsn``, if
     a notebook declares it and it is not given, is a fresh database on
     :func:`~paymodel.oltp.engines.temporary_postgres` (an embedded server unless
     ``PAYMODEL_PG_DSN`` is set), shared by all notebooks of the run and dropped at the end.
@@ -230,9 +231,13 @@ def run_all(
         for nb in paths:
             out_path = out_dir / f"{nb.stem}.ipynb"
             started = time.perf_counter()
+            # Each notebook writes into a folder of its own, out_dir/NN (notebooks/README.md).
+            own = {**values, "out_dir": str(out_dir / nb.name[:2])} if "out_dir" not in (
+                parameters or {}
+            ) else values  # fmt: skip
             try:
                 execute_notebook(
-                    nb, out_path, {k: v for k, v in values.items() if k in declared[nb]}, out_dir
+                    nb, out_path, {k: v for k, v in own.items() if k in declared[nb]}, out_dir
                 )
             except Exception:
                 print(

@@ -33,6 +33,7 @@ __all__ = [
     "COUNTRY",
     "CURRENCY",
     "DATE",
+    "DECIMAL_AMOUNT",
     "ID",
     "INTEGER",
     "JSON",
@@ -40,10 +41,13 @@ __all__ = [
     "RATE",
     "SIGNED_AMOUNT",
     "SMALLINT",
+    "SUBJECT_AREAS",
     "TEXT",
     "TIMESTAMP",
+    "Additivity",
     "Check",
     "Column",
+    "Denormalised",
     "ForeignKey",
     "LogicalType",
     "Model",
@@ -55,6 +59,15 @@ CURRENCY_TABLE = "currencies"
 
 MAX_AMOUNT = 99_999_999
 """Stripe accepts at most 8 digits for an amount in minor units."""
+
+SUBJECT_AREAS: dict[str, str] = {
+    "catalogue_billing": "Catalogue and billing",
+    "payments": "Payments",
+    "ledger_payouts": "Ledger and payouts",
+    "operational": "Operational",
+}
+"""Subject areas by key, with their titles: each table belongs to one, and each area gets a
+logical ER diagram of its own, small enough to read on a screen."""
 
 
 class PII(enum.Enum):
@@ -68,6 +81,19 @@ class PII(enum.Enum):
     NONE = "none"
     QUASI = "quasi"
     DIRECT = "direct"
+
+
+class Additivity(enum.Enum):
+    """How a fact's measure may be summed (Kimball).
+
+    ``additive`` sums over every dimension (an amount); ``semi-additive`` sums over some
+    dimensions but not over time (a balance, a quantity at month end); ``non-additive``
+    never sums (a ratio, a lag, a score): average or count it instead.
+    """
+
+    ADDITIVE = "additive"
+    SEMI_ADDITIVE = "semi-additive"
+    NON_ADDITIVE = "non-additive"
 
 
 @dataclass(frozen=True)
@@ -108,6 +134,8 @@ DATE = LogicalType("date", "date", "string")
 JSON = LogicalType("json", "json", "object")
 RATE = LogicalType("rate", "decimal", "string", precision=20, scale=10)
 """An exchange rate or percentage: exact decimal, never a float."""
+DECIMAL_AMOUNT = LogicalType("decimal_amount", "decimal", "string", precision=20, scale=6)
+"""An amount in a currency's major unit, converted: exact decimal, six places, never a float."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +175,8 @@ class ForeignKey:
     table: str
     referred: tuple[str, ...] = ("id",)
     dialects: tuple[str, ...] | None = None
+    why: str = ""
+    """Why the key exists, for a key the columns alone do not explain (an agreement key)."""
 
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -169,6 +199,10 @@ class Column:
         accepted: the accepted values (a check constraint ``IN (...)``).
         minimum/maximum: bounds (a check constraint). Amount types get ``0..99999999``
             (``AMOUNT``) by default; pass ``maximum=None`` to lift the 8-digit limit.
+        mentions: a table whose key this column names **without** a foreign key (the
+            operational tables name events and keys that may not exist, or no longer
+            do); not enforced, drawn dotted in the ER diagrams.
+        additivity: set on the measures of a fact table (see :class:`Additivity`).
     """
 
     name: str
@@ -182,6 +216,8 @@ class Column:
     accepted: tuple[str, ...] | None = None
     minimum: int | None = None
     maximum: int | None = None
+    mentions: str | None = None
+    additivity: Additivity | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -260,6 +296,13 @@ class Table:
         checks: row-level rules that involve several columns.
         stripe_object: the Stripe API object type this table holds, if any.
         why: why the table exists (shown in the dictionary and notebook 01).
+        subject_area: the key of its :data:`SUBJECT_AREAS` entry (which logical diagram
+            draws it); every table of a model should have one (a test checks it).
+        kind: ``"fact"`` or ``"dimension"`` for a warehouse table, ``None`` otherwise.
+        business_process: a fact's business process (Kimball's first step).
+        natural_key: a dimension's key in the source (``customer_id``), beside its
+            surrogate primary key.
+        history: how a dimension keeps history (``"type 1: overwritten"``, ``"type 2: ..."``).
     """
 
     name: str
@@ -272,6 +315,11 @@ class Table:
     checks: Sequence[Check] = ()
     stripe_object: str | None = None
     why: str = ""
+    subject_area: str = ""
+    kind: str | None = None
+    business_process: str = ""
+    natural_key: tuple[str, ...] = ()
+    history: str = ""
     _by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -292,6 +340,25 @@ class Table:
                 raise ValueError(f"table {self.name}: primary key column {col} is nullable")
         if not self.grain.startswith("One row per"):
             raise ValueError(f"table {self.name}: grain must read 'One row per ...'")
+        if self.subject_area and self.subject_area not in SUBJECT_AREAS:
+            raise ValueError(
+                f"table {self.name}: subject area {self.subject_area!r} is not one of "
+                f"{sorted(SUBJECT_AREAS)}"
+            )
+        self._check_kind()
+
+    def _check_kind(self) -> None:
+        """A fact states its process and measures; a dimension its natural key and history."""
+        if self.kind not in (None, "fact", "dimension"):
+            raise ValueError(f"table {self.name}: kind {self.kind!r} is not fact or dimension")
+        if self.kind == "fact" and not (self.business_process and self.measures):
+            raise ValueError(f"table {self.name}: a fact states its business process and measures")
+        if self.kind == "dimension" and not (self.natural_key and self.history):
+            raise ValueError(f"table {self.name}: a dimension states its natural key and history")
+        for col in self.natural_key:
+            self.column(col)
+        if self.kind != "fact" and self.measures:
+            raise ValueError(f"table {self.name}: only a fact has measures (additivity)")
 
     def column(self, name: str) -> Column:
         """The column called ``name``; ``KeyError`` names the table when it is missing."""
@@ -303,6 +370,11 @@ class Table:
     @property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
+
+    @property
+    def measures(self) -> tuple[Column, ...]:
+        """A fact's measures: the columns that state their additivity."""
+        return tuple(c for c in self.columns if c.additivity is not None)
 
     @property
     def all_foreign_keys(self) -> tuple[ForeignKey, ...]:
@@ -319,6 +391,21 @@ class Table:
             if fk is not None:
                 single.append(fk)
         return (*single, *self.foreign_keys)
+
+    @property
+    def agreement_keys(self) -> tuple[ForeignKey, ...]:
+        """Multi-column foreign keys that make a redundant column agree with its parent's.
+
+        ``refunds (charge_id, payment_intent_id) -> charges (id, payment_intent_id)``: the
+        refund's ``payment_intent_id`` must be its charge's. Their first column already
+        references the parent on its own; they draw no second relationship in diagrams.
+        """
+        single = {fk.columns[0]: fk.table for fk in self.all_foreign_keys if len(fk.columns) == 1}
+        return tuple(
+            fk
+            for fk in self.foreign_keys
+            if len(fk.columns) > 1 and single.get(fk.columns[0]) == fk.table
+        )
 
     @property
     def unique_keys(self) -> tuple[tuple[str, ...], ...]:
@@ -338,6 +425,22 @@ class Table:
 
 
 @dataclass(frozen=True)
+class Denormalised:
+    """A stored value another path derives (a transitive dependency under 3NF), kept on purpose.
+
+    Attributes:
+        table, column: where it is stored.
+        derived_from: how it is derived, in words.
+        guard: the check constraint or invariant that keeps it equal to its derivation.
+    """
+
+    table: str
+    column: str
+    derived_from: str
+    guard: str
+
+
+@dataclass(frozen=True)
 class Model:
     """A set of tables, checked for dangling references and cycles.
 
@@ -349,8 +452,13 @@ class Model:
     name: str
     description: str
     tables: Sequence[Table]
+    denormalised: Sequence[Denormalised] = ()
+    """Stored values derivable from other rows, kept on purpose, with what guards each."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "denormalised", tuple(self.denormalised))
+        for d in self.denormalised:
+            self.table(d.table).column(d.column)
         by_name = {t.name: t for t in self.tables}
         if len(by_name) != len(self.tables):
             raise ValueError(f"model {self.name}: duplicate table names")
@@ -361,12 +469,41 @@ class Model:
                     raise ValueError(f"table {t.name}: references unknown table {fk.table}")
                 for col in fk.referred:
                     parent.column(col)
-                if fk.referred != parent.primary_key and fk.referred not in parent.unique_keys:
+                if (
+                    fk.referred != parent.primary_key
+                    and fk.referred not in parent.unique_keys
+                    and not set(parent.primary_key) <= set(fk.referred)
+                ):
                     raise ValueError(
                         f"table {t.name}: foreign key to {fk.table}{fk.referred} "
-                        "is not a primary or unique key there"
+                        "is not a primary or unique key there, nor contains the primary key"
                     )
         object.__setattr__(self, "tables", tuple(_dependency_order(self.tables)))
+
+    def implied_unique_keys(self, name: str) -> tuple[tuple[tuple[str, ...], tuple[str, ...] | None], ...]:
+        """Keys of table ``name`` that other tables' foreign keys refer to beyond its own keys.
+
+        A foreign key may refer to columns that contain the primary key, such as
+        ``charges (id, payment_intent_id)``: unique because ``id`` is, but SQL wants a
+        declared ``UNIQUE`` to refer to. Each comes with the engines whose DDL declares a
+        foreign key onto it (``None``: all), which are the engines that declare it.
+        """
+        parent = self.table(name)
+        found: dict[tuple[str, ...], set[str] | None] = {}
+        for t in self.tables:
+            for fk in t.all_foreign_keys:
+                if fk.table != name or fk.referred == parent.primary_key:
+                    continue
+                if fk.referred in parent.unique_keys:
+                    continue
+                if fk.referred in found and found[fk.referred] is None:
+                    continue
+                engines = found.get(fk.referred, set())
+                found[fk.referred] = None if fk.dialects is None else {*(engines or ()), *fk.dialects}
+        return tuple(
+            (key, None if engines is None else tuple(sorted(engines)))
+            for key, engines in found.items()
+        )
 
     def table(self, name: str) -> Table:
         for t in self.tables:
@@ -377,6 +514,14 @@ class Model:
     @property
     def table_names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.tables)
+
+    def dimension_keys(self, table: str) -> tuple[tuple[str, str], ...]:
+        """A fact's ``(column, dimension)`` pairs: its foreign keys to dimension tables."""
+        return tuple(
+            (fk.columns[0], fk.table)
+            for fk in self.table(table).all_foreign_keys
+            if self.table(fk.table).kind == "dimension"
+        )
 
     def checks(self) -> dict[str, tuple[Table, Check]]:
         """Every check in the model by constraint name (names are unique)."""

@@ -25,8 +25,27 @@ Design decisions (each one is visible in the tables below):
   (``payout_id``); a payout has no pointer back to its own balance transaction (child
   -> parent only, no cycle): it is the one whose ``source_payout_id`` is the payout.
 * **Addresses** of customers live in ``customer_addresses``: all optional, all
-  personal data, erasable in one place (GDPR).
+  personal data, one row to delete. Personal data also ends up in event snapshots,
+  raw ingested records and stored request parameters (each such column is marked
+  ``PII.DIRECT``); :mod:`paymodel.oltp.erase` erases a customer from all of them.
 * **Metadata** is a JSON column per object: keys are free-form and never joined on.
+  Empty metadata is ``{}``, as Stripe sends it, and the column is NOT NULL: one
+  representation whether a row was loaded, ingested or written by a payment flow.
+* **Redundant references agree.** Some tables repeat a reference another path implies,
+  because Stripe's objects carry it: ``refunds.payment_intent_id`` and
+  ``disputes.payment_intent_id`` (also the charge's), ``charges.customer_id`` (also the
+  payment intent's), ``invoices.customer_id`` and ``discounts.customer_id`` (also the
+  subscription's). Each is kept and enforced by an *agreement key*: a composite foreign
+  key onto a UNIQUE key that contains the parent's primary key (``charges (id,
+  payment_intent_id)``), on both engines where the parent's column never changes, on
+  PostgreSQL only for a payment intent's customer (DuckDB refuses updates of indexed
+  columns of referenced rows); the ingester checks every one on every engine and the
+  invariant ``references_agree`` reports a disagreement.
+* **Derived values kept on purpose** (:data:`DENORMALISED`): ``invoices.subtotal``,
+  ``total``, ``amount_remaining``, ``charges.amount_refunded``, ``refunded``,
+  ``disputed``, ``payment_intents.amount_received``, ``customers.balance`` are
+  transitive dependencies stored because Stripe's objects carry them; each names the
+  check or invariant that guards it (``customers.balance``: none, it is Stripe's).
 * **No card number or CVC** anywhere (PCI DSS): brand, funding, country, expiry,
   last 4 and fingerprint only. A test enforces it.
 """
@@ -51,17 +70,23 @@ from paymodel.model.core import (
     TIMESTAMP,
     Check,
     Column,
+    Denormalised,
+    ForeignKey,
     Model,
     Table,
 )
 from paymodel.model.operational import IDEMPOTENCY_TABLES, INGESTION_TABLES
 
 __all__ = [
+    "DECLINE_CODES",
+    "DENORMALISED",
+    "ERROR_CODES",
     "OLTP",
     "STATUSES",
     "STRIPE_TABLES",
     "THREE_DECIMAL_CURRENCIES",
     "ZERO_DECIMAL_CURRENCIES",
+    "error_code",
 ]
 
 ZERO_DECIMAL_CURRENCIES = (
@@ -113,7 +138,6 @@ STATUSES: dict[str, tuple[str, ...]] = {
 
 DECLINE_CODES = (
     "authentication_required",
-    "card_declined",
     "card_velocity_exceeded",
     "do_not_honor",
     "expired_card",
@@ -125,7 +149,33 @@ DECLINE_CODES = (
     "processing_error",
     "stolen_card",
 )
-"""Failure and decline codes the model accepts on charges and payment intents."""
+"""The card issuer's reasons (Stripe's decline codes): ``charges.outcome_reason`` and
+``payment_intents.last_payment_error_decline_code``."""
+
+ERROR_CODES = (
+    "authentication_required",
+    "card_declined",
+    "expired_card",
+    "incorrect_cvc",
+    "incorrect_number",
+    "processing_error",
+)
+"""Stripe's error codes for a failed card payment: ``charges.failure_code`` and
+``payment_intents.last_payment_error_code``. An issuer decline is ``card_declined`` with
+its decline code beside it, except the codes Stripe reports as errors of their own."""
+
+RADAR_REASONS = ("highest_risk_level", "elevated_risk_level", "rule")
+"""``outcome.reason`` of a charge Radar blocked or sent to review."""
+
+
+def error_code(decline_code: str) -> str:
+    """Stripe's error code for a decline code: ``card_declined`` unless it is one itself.
+
+    Example:
+        >>> error_code("insufficient_funds"), error_code("expired_card")
+        ('card_declined', 'expired_card')
+    """
+    return decline_code if decline_code in ERROR_CODES else "card_declined"
 
 
 _MUTABLE_REFERENCE = ("postgresql",)
@@ -151,8 +201,8 @@ def _metadata() -> Column:
     return Column(
         "metadata",
         JSON,
-        "Free-form key-value pairs set by the account; may hold personal data.",
-        nullable=True,
+        "Free-form key-value pairs set by the account; may hold personal data. Empty is {} "
+        "(as Stripe sends it), never NULL: loading and ingestion store it the same way.",
         pii=PII.QUASI,
     )
 
@@ -206,6 +256,7 @@ currencies = Table(
     checks=[Check("ck_currencies_exponent", "exponent IN (0, 2, 3)", "exponent is 0, 2 or 3")],
     why="How many minor units a currency has depends on the currency alone (3NF): "
     "amounts are converted and displayed with it.",
+    subject_area="ledger_payouts",
 )
 
 fx_rates = Table(
@@ -225,6 +276,7 @@ fx_rates = Table(
     checks=[Check("ck_fx_rates_positive", "usd_per_unit > 0", "usd_per_unit is positive")],
     why="Reporting in one currency needs a rate per currency per day; Stripe gives rates "
     "only on balance transactions that were converted.",
+    subject_area="ledger_payouts",
 )
 
 customers = Table(
@@ -261,6 +313,7 @@ customers = Table(
     ],
     stripe_object="customer",
     why="Who pays. Subscriptions, invoices, payment methods and payments hang off it.",
+    subject_area="catalogue_billing",
 )
 
 customer_addresses = Table(
@@ -278,7 +331,8 @@ customer_addresses = Table(
     ],
     primary_key=("customer_id",),
     why="Stripe nests the address in the customer. All of it is optional and personal: "
-    "one table to erase under GDPR, and no six nullable columns on customers.",
+    "one row to delete when the customer is erased, and no six nullable columns on customers.",
+    subject_area="catalogue_billing",
 )
 
 payment_methods = Table(
@@ -357,6 +411,7 @@ payment_methods = Table(
     ],
     stripe_object="payment_method",
     why="How a customer pays. PCI DSS: no card number or CVC, only what Stripe returns.",
+    subject_area="payments",
 )
 
 products = Table(
@@ -373,6 +428,7 @@ products = Table(
     ],
     stripe_object="product",
     why="What is sold. Prices say for how much.",
+    subject_area="catalogue_billing",
 )
 
 prices = Table(
@@ -439,6 +495,7 @@ prices = Table(
     ],
     stripe_object="price",
     why="How much and how often. One product has many prices (currencies, intervals).",
+    subject_area="catalogue_billing",
 )
 
 coupons = Table(
@@ -500,6 +557,7 @@ coupons = Table(
     ],
     stripe_object="coupon",
     why="A reusable discount rule; discounts apply it to a customer or subscription.",
+    subject_area="catalogue_billing",
 )
 
 subscriptions = Table(
@@ -559,6 +617,7 @@ subscriptions = Table(
     ],
     stripe_object="subscription",
     why="A customer's recurring agreement; its items say which prices and quantities.",
+    subject_area="catalogue_billing",
 )
 
 subscription_items = Table(
@@ -598,6 +657,7 @@ subscription_items = Table(
     why="Periods and quantities live on items in the current API. No unique "
     "(subscription_id, price_id): a price change updates price_id in place, and DuckDB "
     "refuses updates to indexed columns of rows that other tables reference.",
+    subject_area="catalogue_billing",
 )
 
 discounts = Table(
@@ -623,9 +683,18 @@ discounts = Table(
             nullable=True,
         ),
     ],
+    foreign_keys=[
+        ForeignKey(
+            ("subscription_id", "customer_id"),
+            "subscriptions",
+            ("id", "customer_id"),
+            why="A discount on a subscription is for the subscription's customer.",
+        )
+    ],
     checks=[_ordered("discounts", "starts_at", "ends_at")],
     stripe_object="discount",
     why="A coupon's use by one customer, with its own start and end (repeating coupons).",
+    subject_area="catalogue_billing",
 )
 
 invoices = Table(
@@ -689,6 +758,14 @@ invoices = Table(
         _created("invoice"),
         _metadata(),
     ],
+    foreign_keys=[
+        ForeignKey(
+            ("subscription_id", "customer_id"),
+            "subscriptions",
+            ("id", "customer_id"),
+            why="A subscription's invoice bills the subscription's customer.",
+        )
+    ],
     checks=[
         Check(
             "ck_invoices_remaining",
@@ -710,6 +787,7 @@ invoices = Table(
     ],
     stripe_object="invoice",
     why="What a customer owes for a period or a one-off sale; lines say for what.",
+    subject_area="catalogue_billing",
 )
 
 invoice_line_items = Table(
@@ -739,6 +817,7 @@ invoice_line_items = Table(
     checks=[_ordered("invoice_line_items", "period_start", "period_end")],
     stripe_object="line_item",
     why="What an invoice bills: one subscription item or one-off item each, with proration.",
+    subject_area="catalogue_billing",
 )
 
 payment_intents = Table(
@@ -779,7 +858,15 @@ payment_intents = Table(
             TEXT,
             "Code of the last failed attempt: a decline code, or a failed 3-D Secure check.",
             nullable=True,
-            accepted=(*DECLINE_CODES, "payment_intent_authentication_failure"),
+            accepted=(*ERROR_CODES, "payment_intent_authentication_failure"),
+        ),
+        Column(
+            "last_payment_error_decline_code",
+            TEXT,
+            "The issuer's decline code of the last failed attempt (Stripe's "
+            "last_payment_error.decline_code), when it gave one.",
+            nullable=True,
+            accepted=DECLINE_CODES,
         ),
         Column(
             "cancellation_reason",
@@ -821,6 +908,7 @@ payment_intents = Table(
     ],
     stripe_object="payment_intent",
     why="One attempt to collect an amount, through confirmation, authentication and capture.",
+    subject_area="payments",
 )
 
 invoice_payments = Table(
@@ -851,6 +939,7 @@ invoice_payments = Table(
     stripe_object="invoice_payment",
     why="An invoice no longer names a charge: several payments can pay one invoice, and "
     "this table links each payment intent to the invoice it pays.",
+    subject_area="payments",
 )
 
 charges = Table(
@@ -886,9 +975,10 @@ charges = Table(
         Column(
             "failure_code",
             TEXT,
-            "Decline or failure code.",
+            "Stripe's error code of the failure: card_declined for an issuer decline (the "
+            "reason is in outcome_reason), or expired_card, incorrect_cvc, processing_error...",
             nullable=True,
-            accepted=DECLINE_CODES,
+            accepted=ERROR_CODES,
         ),
         Column("failure_message", TEXT, "Explanation of the failure.", nullable=True),
         Column(
@@ -897,6 +987,14 @@ charges = Table(
             "What happened: authorised, declined by issuer, blocked by Radar...",
             nullable=True,
             accepted=("authorized", "manual_review", "issuer_declined", "blocked", "invalid"),
+        ),
+        Column(
+            "outcome_reason",
+            TEXT,
+            "Why: the issuer's decline code for a decline, Radar's reason for a block or "
+            "review; NULL for an authorisation.",
+            nullable=True,
+            accepted=(*DECLINE_CODES, *RADAR_REASONS),
         ),
         Column(
             "outcome_network_status",
@@ -942,6 +1040,18 @@ charges = Table(
         _created("charge"),
         _metadata(),
     ],
+    foreign_keys=[
+        ForeignKey(
+            ("payment_intent_id", "customer_id"),
+            "payment_intents",
+            ("id", "customer_id"),
+            dialects=_MUTABLE_REFERENCE,
+            why="The charge's customer is its payment intent's. Declared on PostgreSQL only: "
+            "a payment intent's customer may be set after it is created, and DuckDB refuses "
+            "to update an indexed column of a referenced row; on DuckDB the ingester and the "
+            "payment flows check it, and the invariant references_agree reports a disagreement.",
+        )
+    ],
     checks=[
         Check(
             "ck_charges_amounts",
@@ -972,6 +1082,7 @@ charges = Table(
     ],
     stripe_object="charge",
     why="One attempt to move money; a payment intent may make several (retries).",
+    subject_area="payments",
 )
 
 refunds = Table(
@@ -1007,9 +1118,18 @@ refunds = Table(
         _created("refund"),
         _metadata(),
     ],
+    foreign_keys=[
+        ForeignKey(
+            ("charge_id", "payment_intent_id"),
+            "charges",
+            ("id", "payment_intent_id"),
+            why="The refund's payment intent is its charge's (Stripe's refund carries both).",
+        )
+    ],
     checks=[_three_decimal("refunds", "amount")],
     stripe_object="refund",
     why="Money returned from a charge; several partial refunds may add up to the whole.",
+    subject_area="payments",
 )
 
 disputes = Table(
@@ -1055,9 +1175,18 @@ disputes = Table(
         _created("dispute"),
         _metadata(),
     ],
+    foreign_keys=[
+        ForeignKey(
+            ("charge_id", "payment_intent_id"),
+            "charges",
+            ("id", "payment_intent_id"),
+            why="The dispute's payment intent is its charge's (Stripe's dispute carries both).",
+        )
+    ],
     checks=[_three_decimal("disputes", "amount")],
     stripe_object="dispute",
     why="A cardholder's challenge of a charge; it withdraws the amount plus a fee until won.",
+    subject_area="payments",
 )
 
 PAYOUT_FAILURE_CODES = (
@@ -1230,6 +1359,7 @@ balance_transactions = Table(
     ],
     stripe_object="balance_transaction",
     why="The ledger: every movement of money in the settlement currency, with its fees.",
+    subject_area="ledger_payouts",
 )
 
 balance_transaction_fee_details = Table(
@@ -1251,6 +1381,7 @@ balance_transaction_fee_details = Table(
     ],
     primary_key=("balance_transaction_id", "line"),
     why="Stripe's fee_details list, one row per fee (1NF): fee = sum of these amounts.",
+    subject_area="ledger_payouts",
 )
 
 events = Table(
@@ -1272,13 +1403,20 @@ events = Table(
             pii=PII.DIRECT,
         ),
         Column("request_id", TEXT, "API request that caused it.", nullable=True),
-        Column("idempotency_key", TEXT, "Idempotency key of that request.", nullable=True),
+        Column(
+            "idempotency_key",
+            TEXT,
+            "Idempotency key of that request.",
+            nullable=True,
+            mentions="idempotency_keys",
+        ),
         Column("livemode", BOOLEAN, "Live or test mode."),
         Column("pending_webhooks", INTEGER, "Webhooks not yet delivered.", minimum=0),
         _created("event"),
     ],
     stripe_object="event",
     why="The append-only log of state changes; replaying it rebuilds the other tables.",
+    subject_area="operational",
 )
 
 STRIPE_TABLES = [
@@ -1307,9 +1445,32 @@ STRIPE_TABLES = [
 ]
 """Tables of Stripe's objects and the reference data they need."""
 
+DENORMALISED = (
+    Denormalised("invoices", "subtotal", "the sum of the invoice's line amounts",
+                 "invariant invoice_subtotal_is_sum_of_lines"),
+    Denormalised("invoices", "total", "subtotal - discount_amount + tax",
+                 "check ck_invoices_total; invariant invoice_total"),
+    Denormalised("invoices", "amount_remaining", "amount_due - amount_paid",
+                 "check ck_invoices_remaining; invariant invoice_amount_remaining"),
+    Denormalised("charges", "amount_refunded", "the sum of the charge's succeeded refunds",
+                 "check ck_charges_amounts (at most amount_captured); invariant charge_refunds_sum"),
+    Denormalised("charges", "refunded", "amount_refunded = amount_captured > 0",
+                 "check ck_charges_refunded"),
+    Denormalised("charges", "disputed", "whether a dispute of the charge exists",
+                 "invariant disputed_charge_has_dispute"),
+    Denormalised("payment_intents", "amount_received", "the captured amount of its succeeded charge",
+                 "invariant payment_intent_amount_received"),
+    Denormalised("customers", "balance", "the customer's credit and debit movements (Stripe's "
+                 "customer balance transactions, which the model does not hold)",
+                 "none: taken as Stripe sends it; the payment flows change it only when finalising "
+                 "an invoice that applies it (its starting_balance)"),
+)  # fmt: skip
+"""Stored values another path derives, kept because Stripe's objects carry them."""
+
 OLTP = Model(
     "oltp",
     "Normalised (3NF) transactional schema of Stripe's API objects.",
     [*STRIPE_TABLES, *IDEMPOTENCY_TABLES, *INGESTION_TABLES],
+    DENORMALISED,
 )
 """The OLTP model. Tables are in dependency order (parents first)."""

@@ -86,6 +86,7 @@ idempotency_keys = Table(
     "Postgres'): a retry with the same key and parameters gets the stored result, a key "
     "reused with other parameters is refused, and a request racing one in flight gets a "
     "conflict. No foreign keys: a stored error may name an object that does not exist.",
+    subject_area="operational",
 )
 
 IDEMPOTENCY_TABLES: list[Table] = [idempotency_keys]
@@ -123,12 +124,14 @@ ingest_versions = Table(
             TEXT,
             "Event whose snapshot is applied; NULL when a plain object was applied.",
             nullable=True,
+            mentions="events",
         ),
         Column("applied_at", TIMESTAMP, "When the ingester applied it (UTC)."),
     ],
     primary_key=("object_type", "object_id"),
     why="Events arrive out of order and more than once: the version of the snapshot applied "
     "per object decides whether a later arrival is newer (apply) or older (keep the row).",
+    subject_area="operational",
 )
 
 ingest_pending = Table(
@@ -139,7 +142,13 @@ ingest_pending = Table(
         Column("id", TEXT, "Digest of the record (sha256, 32 hex digits)."),
         Column("object_type", TEXT, "Type of the waiting object."),
         Column("object_id", TEXT, "Id of the waiting object."),
-        Column("event_id", TEXT, "Event that carried it; NULL for a plain object.", nullable=True),
+        Column(
+            "event_id",
+            TEXT,
+            "Event that carried it; NULL for a plain object.",
+            nullable=True,
+            mentions="events",
+        ),
         Column("version", TIMESTAMP, "Instant of the snapshot (see ingest_versions.version)."),
         Column("waiting_for_table", TEXT, "Table of the missing parent."),
         Column("waiting_for_id", TEXT, "Key of the missing parent."),
@@ -150,6 +159,7 @@ ingest_pending = Table(
     ],
     why="Webhooks arrive in no guaranteed order: a charge can come before its customer. It "
     "waits here, foreign keys stay enforced, and it is applied when the parent arrives.",
+    subject_area="operational",
 )
 
 ingest_quarantine = Table(
@@ -183,7 +193,13 @@ ingest_quarantine = Table(
         Column("error", TEXT, "The rule in words, naming the record and object."),
         Column("object_type", TEXT, "Type of the object, when readable.", nullable=True),
         Column("object_id", TEXT, "Id of the object, when readable.", nullable=True),
-        Column("event_id", TEXT, "Id of the event that carried it, if any.", nullable=True),
+        Column(
+            "event_id",
+            TEXT,
+            "Id of the event that carried it, if any.",
+            nullable=True,
+            mentions="events",
+        ),
         Column(
             "raw",
             TEXT,
@@ -200,6 +216,7 @@ ingest_quarantine = Table(
     ],
     why="Nothing is silently dropped: a record that cannot be applied is kept with the rule "
     "it broke, so it can be fixed and ingested again.",
+    subject_area="operational",
 )
 
 INGESTION_TABLES: list[Table] = [ingest_versions, ingest_pending, ingest_quarantine]

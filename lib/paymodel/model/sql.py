@@ -27,6 +27,7 @@ from paymodel.model.core import LogicalType, Model, Table
 
 __all__ = [
     "DIALECTS",
+    "create_table_statement",
     "ddl",
     "dialect",
     "metadata",
@@ -70,7 +71,13 @@ def sqlalchemy_type(t: LogicalType) -> sa.types.TypeEngine:
     if t.sql == "date":
         return sa.Date()
     if t.sql == "json":
-        return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+        # none_as_null: Python None is SQL NULL. SQLAlchemy's default stores it as the JSON
+        # value null, which IS NOT NULL: `metadata IS NULL` missed empty metadata, and a
+        # check such as ck_idempotency_keys_finished judged the row unlike ingestion's
+        # Python checks (found by the generated constraint tests of issue 14).
+        return sa.JSON(none_as_null=True).with_variant(
+            postgresql.JSONB(none_as_null=True), "postgresql"
+        )
     if t.sql == "decimal":
         return sa.Numeric(t.precision, t.scale)
     raise ValueError(f"logical type {t.name}: no SQL type for {t.sql!r}")
@@ -81,9 +88,21 @@ def check_sql(sql: str, dialect_name: str) -> str:
     return sqlglot.transpile(sql, read="postgres", write=_SQLGLOT[dialect_name])[0]
 
 
-def _table(table: Table, md: sa.MetaData, dialect_name: str) -> sa.Table:
+def _table(
+    table: Table,
+    md: sa.MetaData,
+    dialect_name: str,
+    implied: tuple[tuple[tuple[str, ...], tuple[str, ...] | None], ...] = (),
+) -> sa.Table:
     cols = [
-        sa.Column(c.name, sqlalchemy_type(c.type), nullable=c.nullable, comment=c.description)
+        # autoincrement=False: an integer key is a value of the model (a date key), never SERIAL.
+        sa.Column(
+            c.name,
+            sqlalchemy_type(c.type),
+            nullable=c.nullable,
+            comment=c.description,
+            autoincrement=False,
+        )
         for c in table.columns
     ]
     constraints: list[sa.schema.Constraint] = [
@@ -91,6 +110,9 @@ def _table(table: Table, md: sa.MetaData, dialect_name: str) -> sa.Table:
     ]
     for key in table.unique_keys:
         constraints.append(sa.UniqueConstraint(*key, name=f"uq_{table.name}_{'_'.join(key)}"))
+    for key, dialects in implied:  # the targets of other tables' agreement keys
+        if dialects is None or dialect_name in dialects:
+            constraints.append(sa.UniqueConstraint(*key, name=f"uq_{table.name}_{'_'.join(key)}"))
     for fk in table.all_foreign_keys:
         if fk.dialects is not None and dialect_name not in fk.dialects:
             continue
@@ -117,7 +139,7 @@ def metadata(model: Model, dialect_name: str = "postgresql") -> sa.MetaData:
     """
     md = sa.MetaData()
     for table in model.tables:
-        _table(table, md, dialect_name)
+        _table(table, md, dialect_name, model.implied_unique_keys(table.name))
     return md
 
 
@@ -168,3 +190,20 @@ def ddl(model: Model, dialect_name: str) -> str:
         )
     )
     return head + "\n" + body + "\n"
+
+
+def create_table_statement(ddl_text: str, table: str) -> str:
+    """The ``CREATE TABLE`` statement of ``table`` in a DDL file such as ``schemas/oltp.duckdb.sql``.
+
+    Example:
+        >>> from paymodel.model.oltp import OLTP
+        >>> statement = create_table_statement(ddl(OLTP, "duckdb"), "currencies")
+        >>> statement.splitlines()[0], statement.splitlines()[-1]
+        ('CREATE TABLE currencies (', ');')
+    """
+    import re
+
+    match = re.search(rf"^CREATE TABLE {re.escape(table)} \(\n.*?^\);$", ddl_text, re.M | re.S)
+    if match is None:
+        raise KeyError(f"no CREATE TABLE {table} in this DDL")
+    return match.group(0)

@@ -27,8 +27,9 @@ Conventions of the rows (both directions):
   ``Decimal``. Stripe sends them as JSON numbers, so :func:`to_stripe_object` renders
   a float and refuses a rate a float cannot carry exactly (more than 15 significant
   digits).
-* ``metadata``: NULL and ``{}`` mean the same thing. A NULL row renders as ``{}``
-  and ``{}`` is read back as ``None``: store empty metadata as NULL.
+* ``metadata``: empty is ``{}``, as Stripe sends it, in the objects and in the rows
+  (the column is NOT NULL); an object without ``metadata`` or with ``null`` reads as
+  ``{}``.
 * A customer's address is a row of ``customer_addresses`` when Stripe's ``address``
   is an object with at least one non-null field; ``address: null`` (or all fields
   null) means no row.
@@ -43,7 +44,7 @@ the rule it broke instead of surfacing as a database exception.
 Example:
     >>> from datetime import UTC, datetime
     >>> row = {"id": "prod_1", "name": "Pro plan", "description": None, "active": True,
-    ...        "created": datetime(2025, 1, 2, tzinfo=UTC), "metadata": None}
+    ...        "created": datetime(2025, 1, 2, tzinfo=UTC), "metadata": {}}
     >>> obj = to_stripe_object("products", row)
     >>> obj["object"], obj["created"], obj["metadata"]
     ('product', 1735776000, {})
@@ -54,7 +55,7 @@ Example:
     >>> from_stripe_object(coupon)
     Traceback (most recent call last):
     ...
-    paymodel.model.stripe.StripeObjectError: coupon SAVE120: percent_off is in (0, 100]
+    paymodel.model.stripe.StripeObjectError: coupon SAVE120: percent_off is in (0, 100] (ck_coupons_percent_off)
 """
 
 from __future__ import annotations
@@ -408,6 +409,7 @@ MAPPINGS: dict[str, ObjectMapping] = {
              **_plain("currency", "amount", "amount_capturable", "amount_received", "status",
                       "capture_method"),
              "last_payment_error_code": Field("last_payment_error.code"),
+             "last_payment_error_decline_code": Field("last_payment_error.decline_code"),
              "cancellation_reason": Field("cancellation_reason"),
              "canceled_at": Field("canceled_at", "time"), "description": Field("description"),
              **_times("created"), **_META},
@@ -433,13 +435,14 @@ MAPPINGS: dict[str, ObjectMapping] = {
                       "paid", "captured", "refunded", "disputed", "failure_code",
                       "failure_message"),
              "outcome_type": Field("outcome.type"),
+             "outcome_reason": Field("outcome.reason"),
              "outcome_network_status": Field("outcome.network_status"),
              "outcome_risk_level": Field("outcome.risk_level"),
              "outcome_risk_score": Field("outcome.risk_score"),
              "three_d_secure_result": Field("payment_method_details.card.three_d_secure.result"),
              **_times("created"), **_META},
             constants=_LIVE,
-            optional={"outcome": {"reason": None, "seller_message": None},
+            optional={"outcome": {"seller_message": None},
                       "payment_method_details": {"type": "card"}},
         ),
         ObjectMapping(
@@ -824,7 +827,7 @@ def to_stripe_object(
         >>> t = datetime(2025, 1, 1, tzinfo=UTC)
         >>> row = {"id": "cus_1", "email": "ana@example.com", "name": "Ana", "phone": None,
         ...        "currency": "eur", "balance": 0, "delinquent": False,
-        ...        "preferred_locale": "pt", "created": t, "metadata": None}
+        ...        "preferred_locale": "pt", "created": t, "metadata": {}}
         >>> to_stripe_object("customers", row)["preferred_locales"]
         ['pt']
     """
@@ -936,7 +939,7 @@ def flatten_sql(table: str, source: str = "obj") -> dict[str, str]:
         col = _COLUMNS[table][column]
         if f.kind == "metadata":
             raw = _sql_path(source, f.parts, text=False)
-            out[column] = f"CASE WHEN {value} IS NULL OR {value} = '{{}}' THEN NULL ELSE {raw} END"
+            out[column] = f"CASE WHEN {value} IS NULL THEN '{{}}' ELSE {raw} END"
         elif f.kind == "time":
             out[column] = f"to_timestamp(CAST({value} AS BIGINT))"
         elif f.kind == "rate":
@@ -1151,10 +1154,10 @@ def _identify(obj: Any) -> tuple[str, str]:
     return kind, oid
 
 
-def _metadata(r: _Reader) -> dict[str, Any] | None:
+def _metadata(r: _Reader) -> dict[str, Any]:
     m = r.get("metadata")
-    if m is None or m == {}:
-        return None
+    if m is None:
+        return {}
     if not isinstance(m, Mapping):
         raise r.fail(f"metadata must be an object, got {_kind(m)}")
     return dict(m)
@@ -1464,7 +1467,9 @@ def row_problems(table: str, row: Mapping[str, Any]) -> list[str]:
 
     Checks the columns (presence, type, SQL integer ranges, NOT NULL), then every check
     constraint of the table (accepted values, ranges, ISO codes, multi-column rules),
-    evaluated in Python from the SQL the database enforces, with SQL's NULL logic.
+    evaluated in Python from the SQL the database enforces, with SQL's NULL logic. A
+    broken check is named as the database names it: its description, then its
+    constraint name in parentheses.
     Foreign keys and unique keys need the database and are not checked here.
 
     Example:
@@ -1472,7 +1477,7 @@ def row_problems(table: str, row: Mapping[str, Any]) -> list[str]:
         >>> t = datetime(2025, 1, 1, tzinfo=UTC)
         >>> row_problems("fx_rates", {"rate_date": t.date(), "currency": "EUR",
         ...                           "usd_per_unit": Decimal("1.08")})
-        ['currency is a lowercase 3-letter ISO 4217 code']
+        ['currency is a lowercase 3-letter ISO 4217 code (ck_fx_rates_currency_iso)']
     """
     model = _TABLES[table]
     problems = []
@@ -1490,7 +1495,7 @@ def row_problems(table: str, row: Mapping[str, Any]) -> list[str]:
         return problems
     for check, test in _compiled_checks(table):
         if test(row) is False:
-            problems.append(check.description)
+            problems.append(f"{check.description} ({check.name})")
     return problems
 
 
@@ -1578,6 +1583,17 @@ def _compile(node: exp.Expression) -> Callable[[Mapping[str, Any]], Any]:
         inner = _compile(node.this)
         pattern = re.compile(node.expression.this)
         return lambda row: None if (v := inner(row)) is None else bool(pattern.search(v))
+    if isinstance(node, exp.Between):
+        inner, low, high = (_compile(node.args[k]) for k in ("this", "low", "high"))
+
+        def _between(row: Mapping[str, Any]) -> Any:
+            v, lo, hi = inner(row), low(row), high(row)
+            return None if v is None or lo is None or hi is None else lo <= v <= hi
+
+        return _between
+    if isinstance(node, exp.Length):
+        inner = _compile(node.this)
+        return lambda row: None if (v := inner(row)) is None else len(v)
     if isinstance(node, exp.Cast):
         inner = _compile(node.this)
         if node.to.this not in (exp.DataType.Type.INT, exp.DataType.Type.BIGINT):

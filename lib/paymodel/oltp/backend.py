@@ -10,8 +10,9 @@ testing the dialect's name:
 * **Advisory locks.** Ingestion runs take turns on one database: a transaction-level
   advisory lock on PostgreSQL; DuckDB lets one process at a time write a database file,
   so it needs none (:meth:`Backend.advisory_lock`).
-* **Bulk load.** DuckDB reads Parquet itself (``read_parquet``); PostgreSQL is fed by
-  ``COPY ... FROM STDIN`` in Arrow batches (:meth:`Backend.bulk_load`).
+* **Bulk load.** DuckDB reads Parquet and the event log itself (``read_parquet``,
+  ``read_json``); PostgreSQL is fed by ``COPY ... FROM STDIN`` in Arrow batches or line
+  by line (:meth:`Backend.bulk_load`, :meth:`Backend.bulk_load_events`).
 * **Results.** A JSON column comes back as text from DuckDB and as data from
   PostgreSQL; timestamps come back in the session's time zone: :meth:`Backend.value`
   gives JSON as data and instants in UTC on both.
@@ -19,6 +20,8 @@ testing the dialect's name:
   model has (see :class:`paymodel.model.core.ForeignKey`): the code that writes
   enforces them; :meth:`Backend.undeclared_checks` and
   :meth:`Backend.undeclared_foreign_keys` name them.
+* **Writers of one DuckDB database take turns** (:meth:`Backend.writer_turn`): the
+  flows' transactions hold a per-database lock instead of starving in write conflicts.
 * **Connection slots** and the **constraint error** classes of each engine.
 
 Example:
@@ -36,7 +39,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator, Sequence
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -70,11 +75,23 @@ class Backend:
     def advisory_lock(self, conn: sa.Connection, key: int) -> None:
         """Wait for the lock ``key`` until the transaction ends (one holder at a time)."""
 
+    @contextmanager
+    def writer_turn(self, engine: sa.Engine) -> Iterator[None]:
+        """Hold this database's writer turn around one transaction (nothing by default)."""
+        yield
+
     # --- loading ---------------------------------------------------------------
     def bulk_load(
         self, conn: sa.Connection, table: str, columns: Sequence[str], files: Sequence[Path]
     ) -> None:
         """Append the rows of Parquet ``files`` (``columns``) to ``table``."""
+        raise NotImplementedError
+
+    def bulk_load_events(
+        self, conn: sa.Connection, path: Path, columns: Sequence[str], rows: Iterable[tuple]
+    ) -> None:
+        """Append a newline-delimited event log to ``events``: ``rows`` are its lines as
+        ``columns`` values, made lazily (DuckDB reads the file itself and ignores them)."""
         raise NotImplementedError
 
     def insert_rows(self, conn: sa.Connection, table: str, rows: Sequence[dict[str, Any]]) -> None:
@@ -163,6 +180,18 @@ class DuckDBBackend(Backend):
         conn.execute(sa.update(table).where(*where).values({touch: column + second}))
         conn.execute(sa.update(table).where(*where).values({touch: column - second}))
 
+    @contextmanager
+    def writer_turn(self, engine: sa.Engine) -> Iterator[None]:
+        # Optimistic concurrency starves N writers of one row (each round commits one);
+        # DuckDB lets one process write a file, so its writers take turns in-process.
+        # Per database, not per engine: run_concurrently gives each thread its engine.
+        database = engine.url.database or ":memory:"
+        key = f"memory:{id(engine)}" if database == ":memory:" else os.path.realpath(database)
+        with _WRITERS_GUARD:
+            lock = _WRITERS.setdefault(key, threading.RLock())
+        with lock:
+            yield
+
     def bulk_load(
         self, conn: sa.Connection, table: str, columns: Sequence[str], files: Sequence[Path]
     ) -> None:
@@ -174,6 +203,23 @@ class DuckDBBackend(Backend):
                 f"SELECT {col_sql} FROM read_parquet(?)",
                 (str(f),),
             )
+
+    def bulk_load_events(
+        self, conn: sa.Connection, path: Path, columns: Sequence[str], rows: Iterable[tuple]
+    ) -> None:
+        # read_json with declared columns: one pass over the file, no Python per row
+        conn.exec_driver_sql(
+            "INSERT INTO events (id, type, api_version, object_type, object_id, data_object, "
+            "previous_attributes, request_id, idempotency_key, livemode, pending_webhooks, "
+            "created) "
+            "SELECT id, type, api_version, data->'object'->>'object', data->'object'->>'id', "
+            "data->'object', data->'previous_attributes', request->>'id', "
+            "request->>'idempotency_key', livemode, pending_webhooks, to_timestamp(created) "
+            "FROM read_json(?, format = 'newline_delimited', columns = {id: 'VARCHAR', "
+            "type: 'VARCHAR', api_version: 'VARCHAR', created: 'BIGINT', data: 'JSON', "
+            "livemode: 'BOOLEAN', pending_webhooks: 'INTEGER', request: 'JSON'})",
+            (str(path),),
+        )
 
     def insert_rows(self, conn: sa.Connection, table: str, rows: Sequence[dict[str, Any]]) -> None:
         """One ``INSERT ... SELECT`` from an Arrow table registered on the connection.
@@ -195,8 +241,7 @@ class DuckDBBackend(Backend):
         rows: Sequence[dict[str, Any]],
     ) -> None:
         q = conn.dialect.identifier_preparer.quote
-        sets = ", ".join(f"{q(c)} = b.{q(c)}" for c in columns)
-        match = " AND ".join(f"t.{q(k)} = b.{q(k)}" for k in keys)
+        sets, match = _update_clauses(q, keys, columns)
         self._from_batch(conn, table, [*keys, *columns], rows,
                          f"UPDATE {q(table)} AS t SET {sets} FROM {{batch}} AS b WHERE {match}")  # fmt: skip
 
@@ -275,6 +320,19 @@ class PostgresBackend(Backend):
                     for row in zip(*(batch.column(c).to_pylist() for c in columns), strict=True):
                         copy.write_row(row)
 
+    def bulk_load_events(
+        self, conn: sa.Connection, path: Path, columns: Sequence[str], rows: Iterable[tuple]
+    ) -> None:
+        from psycopg import sql
+
+        raw = conn.connection.driver_connection  # a psycopg connection
+        stmt = sql.SQL("COPY events ({}) FROM STDIN").format(
+            sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+        )
+        with raw.cursor() as cur, cur.copy(stmt) as copy:
+            for row in rows:
+                copy.write_row(row)
+
     def insert_rows(self, conn: sa.Connection, table: str, rows: Sequence[dict[str, Any]]) -> None:
         """``COPY ... FROM STDIN`` of the rows (JSON as text)."""
 
@@ -330,8 +388,7 @@ class PostgresBackend(Backend):
         q = conn.dialect.identifier_preparer.quote
         batch = "paymodel_batch"
         wanted = ", ".join(q(c) for c in (*keys, *columns))
-        sets = ", ".join(f"{q(c)} = b.{q(c)}" for c in columns)
-        match = " AND ".join(f"t.{q(k)} = b.{q(k)}" for k in keys)
+        sets, match = _update_clauses(q, keys, columns)
         # identifiers quoted by SQLAlchemy's preparer; values travel by COPY
         conn.exec_driver_sql(
             f"CREATE TEMPORARY TABLE {batch} ON COMMIT DROP AS "
@@ -363,6 +420,8 @@ class PostgresBackend(Backend):
 
 
 _KEYS = "paymodel_keys"
+_WRITERS: dict[str, threading.RLock] = {}  # DuckDB database -> its writers' turn
+_WRITERS_GUARD = threading.Lock()
 
 _BACKENDS: dict[str, Backend] = {b.name: b for b in (DuckDBBackend(), PostgresBackend())}
 
@@ -378,6 +437,14 @@ def backend(target: sa.Engine | sa.Connection | str) -> Backend:
         return _BACKENDS[name]
     except KeyError:
         raise ValueError(f"unsupported dialect {name!r}: paymodel runs on duckdb or postgresql") from None
+
+
+def _update_clauses(
+    q: Callable[[str], str], keys: Sequence[str], columns: Sequence[str]
+) -> tuple[str, str]:
+    """``SET`` and ``WHERE`` of ``UPDATE t ... FROM batch b``: columns from b, keys matched."""
+    sets = ", ".join(f"{q(c)} = b.{q(c)}" for c in columns)
+    return sets, " AND ".join(f"t.{q(k)} = b.{q(k)}" for k in keys)
 
 
 def _arrow_type(t: Any) -> Any:

@@ -78,7 +78,7 @@ def valid_rows() -> dict[str, list[dict[str, Any]]]:
         "customers": [
             {"id": "cus_demo1", "email": "ada@example.com", "name": "Ada Lovelace", "phone": None,
              "currency": "usd", "balance": 0, "delinquent": False, "preferred_locale": "en",
-             "created": t, "metadata": None},
+             "created": t, "metadata": {}},
         ],
         "payment_methods": [
             {"id": "pm_demo1", "customer_id": "cus_demo1", "type": "card", "card_brand": "visa",
@@ -88,14 +88,14 @@ def valid_rows() -> dict[str, list[dict[str, Any]]]:
         ],
         "products": [
             {"id": "prod_demo1", "name": "Team plan", "description": None, "active": True,
-             "created": t, "metadata": None},
+             "created": t, "metadata": {}},
         ],
         "prices": [
             {"id": "price_demo1", "product_id": "prod_demo1", "currency": "usd",
              "unit_amount": 4900, "type": "one_time", "billing_scheme": "per_unit",
              "recurring_interval": None, "recurring_interval_count": None,
              "recurring_usage_type": None, "nickname": "Team", "lookup_key": "team",
-             "active": True, "created": t, "metadata": None},
+             "active": True, "created": t, "metadata": {}},
         ],
         "invoices": [
             {"id": "in_demo1", "customer_id": "cus_demo1", "subscription_id": None,
@@ -105,14 +105,14 @@ def valid_rows() -> dict[str, list[dict[str, Any]]]:
              "amount_due": 4900, "amount_paid": 4900, "amount_remaining": 0,
              "attempt_count": 1, "period_start": t, "period_end": t, "due_date": None,
              "finalized_at": t, "paid_at": t, "voided_at": None, "created": t,
-             "metadata": None},
+             "metadata": {}},
         ],
         "payment_intents": [
             {"id": "pi_demo1", "customer_id": "cus_demo1", "payment_method_id": "pm_demo1",
              "currency": "usd", "amount": 4900, "amount_capturable": 0,
              "amount_received": 4900, "status": "succeeded", "capture_method": "automatic",
              "last_payment_error_code": None, "cancellation_reason": None,
-             "canceled_at": None, "description": None, "created": t, "metadata": None},
+             "canceled_at": None, "description": None, "created": t, "metadata": {}},
         ],
         "invoice_payments": [
             {"id": "inpay_demo1", "invoice_id": "in_demo1", "payment_intent_id": "pi_demo1",
@@ -128,7 +128,7 @@ def valid_rows() -> dict[str, list[dict[str, Any]]]:
              "failure_code": None, "failure_message": None, "outcome_type": "authorized",
              "outcome_network_status": "approved_by_network", "outcome_risk_level": "normal",
              "outcome_risk_score": 12, "three_d_secure_result": None, "created": t,
-             "metadata": None},
+             "metadata": {}},
         ],
         "balance_transactions": [
             {"id": "txn_demo1", "type": "charge", "reporting_category": "charge",

@@ -517,10 +517,11 @@ class _FileRun:
         t = self.t["events"]
         return self.execute(sa.select(t.c.id).where(t.c.id == event_id)).first() is not None
 
-    def _version_of(self, key: tuple[str, str]) -> datetime | None:
+    def _version_of(self, key: tuple[str, str]) -> tuple[datetime, str | None] | None:
         t = self.t["ingest_versions"]
         where = sa.and_(t.c.object_type == key[0], t.c.object_id == key[1])
-        return self.execute(sa.select(t.c.version).where(where)).scalar()
+        found = self.execute(sa.select(t.c.version, t.c.event_id).where(where)).first()
+        return None if found is None else (found[0], found[1])
 
     def event_known(self, event_id: str) -> bool:
         return event_id in self.events
@@ -544,9 +545,9 @@ class _FileRun:
             found = {r[0] for r in self.execute(sa.select(t.c.id).where(t.c.id.in_(within)))}
             self.events.learn(found, ids)
             t = self.t["ingest_versions"]
-            rows = self.execute(sa.select(t.c.object_type, t.c.object_id, t.c.version)
+            rows = self.execute(sa.select(t.c.object_type, t.c.object_id, t.c.version, t.c.event_id)
                                 .where(t.c.object_id.in_(within)))  # fmt: skip
-            self.versions.learn({(r[0], r[1]): r[2] for r in rows}, ids)
+            self.versions.learn({(r[0], r[1]): (r[2], r[3]) for r in rows}, ids)
             for table in _PREFETCHED:
                 t = self.t[table]
                 first = _PK[table][0]
@@ -613,6 +614,7 @@ class _FileRun:
         self, object_type: str, object_id: str, version: datetime, event_id: str | None
     ) -> None:
         self.versions[(object_type, object_id)] = version
+        self.versions.events[(object_type, object_id)] = event_id
         self.version_rows[(object_type, object_id)] = {
             "object_type": object_type,
             "object_id": object_id,
@@ -866,7 +868,15 @@ class _FileRun:
                         kind, oid, snapshot.event_id,
                     )  # fmt: skip
                 return self.add_pending(record, snapshot, (parent_table, parent_key))
-        broken = self.broken_rule(fresh, snapshot)
+        in_snapshot = {(t, _key(t, r)): r for t, r in snapshot.rows}
+        for group in fresh.values():
+            for table, row in group:
+                problem = self.disagreement(table, row, in_snapshot)
+                if problem is not None:
+                    kind, oid = object_key(table, row)
+                    return self.quarantine(record, "invalid_object", f"{kind} {oid}: {problem}",
+                                           kind, oid, snapshot.event_id)  # fmt: skip
+        broken = self.broken_rule(fresh, in_snapshot)
         if broken is not None:
             rule, error, (kind, oid) = broken
             return self.quarantine(record, rule, error, kind, oid, snapshot.event_id)
@@ -876,7 +886,11 @@ class _FileRun:
                 changed |= self.write_row(table, row)
             owned = [r for t, r in group if t in _OWNED_TABLES]
             changed |= self.delete_owned(object_type, object_id, owned)
-            if self.versions.get((object_type, object_id)) != snapshot.version:
+            key = (object_type, object_id)
+            # A tie (same instant) is applied too: the version row then names its event.
+            if self.versions.get(key) != snapshot.version or (
+                snapshot.event_id is not None and self.versions.event_of(key) != snapshot.event_id
+            ):
                 self.set_version(object_type, object_id, snapshot.version, snapshot.event_id)
             self.wake(object_type, object_id, snapshot.version, group)
         if len(fresh) < len(groups) and not changed:
@@ -885,14 +899,13 @@ class _FileRun:
 
     def broken_rule(
         self, fresh: Mapping[tuple[str, str], list[tuple[str, dict[str, Any]]]],
-        snapshot: _Snapshot,
+        inside: dict[tuple[str, tuple[Any, ...]], dict[str, Any]],
     ) -> tuple[str, str, tuple[str, str]] | None:
         """The first cross-row rule a row of the snapshot breaks against its parent.
 
         The parent is the one in the same snapshot (an expanded object), else the row
         as this run sees it. Returns (rule name, error naming both rows, object key).
         """
-        inside = {(t, _key(t, r)): r for t, r in snapshot.rows}
         for group in fresh.values():
             for table, row in group:
                 for rule in _RULES.get(table, ()):
@@ -921,12 +934,38 @@ class _FileRun:
     ) -> tuple[str, str] | None:
         """The first parent ``row`` references that neither the snapshot nor the database has."""
         for fk in _FKS[table]:
+            if len(fk.columns) > 1:  # an agreement key: its first column's own key covers it
+                continue
             values = tuple(row[c] for c in fk.columns)
             if any(v is None for v in values):
                 continue
             if (fk.table, values) in present or self.exists(fk.table, values):
                 continue
             return fk.table, str(values[0])
+        return None
+
+    def disagreement(self, table: str, row: Mapping[str, Any], in_snapshot: dict) -> str | None:
+        """The agreement key ``row`` breaks (a refund's payment intent not its charge's), if any.
+
+        Checked here on every engine, before the database (which declares some of these
+        keys on PostgreSQL only), so the error names the object and the columns.
+        """
+        for fk in _AGREE[table]:
+            values = [row[c] for c in fk.columns]
+            if any(v is None for v in values):
+                continue
+            key = (values[0],)
+            parent = in_snapshot.get((fk.table, key))
+            if parent is None:
+                parent = self.current(fk.table, key)
+            if parent is None:
+                continue
+            for c, r in zip(fk.columns[1:], fk.referred[1:], strict=True):
+                if parent[r] != row[c]:
+                    return (
+                        f"{c} {row[c]} disagrees with {fk.table} {values[0]}, whose {r} is "
+                        f"{parent[r]} ({fk.why})"
+                    )
         return None
 
     # -- the pending area -------------------------------------------------------------
@@ -1042,19 +1081,26 @@ class _KnownKeys:
 
 
 class _Versions:
-    """The stored snapshot instant of each object the run looks at, read on demand."""
+    """The stored snapshot instant of each object the run looks at, and the event that
+    wrote it (a same-instant tie goes to the later arrival), read on demand."""
 
-    def __init__(self, lookup: Callable[[tuple[str, str]], datetime | None]) -> None:
+    def __init__(
+        self, lookup: Callable[[tuple[str, str]], tuple[datetime, str | None] | None]
+    ) -> None:
         self.known: dict[tuple[str, str], datetime] = {}
+        self.events: dict[tuple[str, str], str | None] = {}
         self.stored: set[tuple[str, str]] = set()  # keys that have a row in ingest_versions
         self.absent: set[tuple[str, str]] = set()
         self.covered: set[str] = set()
         self.lookup = lookup
 
-    def learn(self, found: dict[tuple[str, str], datetime], covered: set[str]) -> None:
-        for k, v in found.items():
+    def learn(
+        self, found: dict[tuple[str, str], tuple[datetime, str | None]], covered: set[str]
+    ) -> None:
+        for k, (version, event_id) in found.items():
             if k not in self.known:
-                self.known[k] = v
+                self.known[k] = version
+                self.events[k] = event_id
                 self.stored.add(k)
         self.covered |= covered
 
@@ -1064,11 +1110,11 @@ class _Versions:
         if k[1] in self.covered:
             self.absent.add(k)
             return
-        v = self.lookup(k)
-        if v is None:
+        found = self.lookup(k)
+        if found is None:
             self.absent.add(k)
         else:
-            self.known[k] = v
+            self.known[k], self.events[k] = found
             self.stored.add(k)
 
     def __contains__(self, k: tuple[str, str]) -> bool:
@@ -1082,6 +1128,11 @@ class _Versions:
     def get(self, k: tuple[str, str], default: Any = None) -> Any:
         self._load(k)
         return self.known.get(k, default)
+
+    def event_of(self, k: tuple[str, str]) -> str | None:
+        """The event whose snapshot the stored version is (``None``: a plain object)."""
+        self._load(k)
+        return self.events.get(k)
 
     def __setitem__(self, k: tuple[str, str], v: datetime) -> None:
         self._load(k)
@@ -1114,6 +1165,7 @@ _RULE_COLUMNS = {r.name: r.columns() for r in CROSS_ROW_RULES}
 _PENDING_COLUMNS = tuple(c.name for c in OLTP.table("ingest_pending").columns)
 _PK = {t.name: t.primary_key for t in OLTP.tables}
 _FKS = {t.name: t.all_foreign_keys for t in OLTP.tables}
+_AGREE = {t.name: t.agreement_keys for t in OLTP.tables}
 
 
 @dataclass

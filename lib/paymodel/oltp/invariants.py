@@ -35,6 +35,7 @@ __all__ = [
     "InvariantViolation",
     "assert_invariants",
     "check_invariants",
+    "invariants",
 ]
 
 EXAMPLES = 5
@@ -164,8 +165,11 @@ _STATIC: tuple[Invariant, ...] = (
         "SUM(CASE WHEN captured THEN 1 ELSE 0 END) AS captured FROM charges "
         "WHERE status = 'succeeded' GROUP BY payment_intent_id) c "
         "ON c.payment_intent_id = pi.id "
+        # Each alternative catches a row no other does (tests/test_invariants.py): more
+        # than one succeeded charge, whatever the status; a succeeded intent whose charge
+        # is not captured or missing (captured <= n, so captured = 1 means n >= 1).
         "WHERE COALESCE(c.n, 0) > 1 "
-        "OR (pi.status = 'succeeded' AND (COALESCE(c.n, 0) <> 1 OR COALESCE(c.captured, 0) <> 1)) "
+        "OR (pi.status = 'succeeded' AND COALESCE(c.captured, 0) <> 1) "
         "OR (pi.status <> 'succeeded' AND COALESCE(c.captured, 0) > 0) "
         "OR (pi.status NOT IN ('succeeded', 'requires_capture', 'canceled') AND COALESCE(c.n, 0) > 0)",
     ),
@@ -219,15 +223,29 @@ def _generated(dialect_name: str) -> tuple[Invariant, ...]:
     from paymodel.model.sql import dialect
 
     q = dialect(dialect_name).identifier_preparer.quote
-    uniques, fks = [], []
+    uniques, fks, agree = [], [], []
     for t in STRIPE_TABLES:
         if t.primary_key == ("id",) and t.name != "events":
             uniques.append(
                 f"SELECT {q('id')} AS example FROM {q(t.name)} GROUP BY {q('id')} HAVING COUNT(*) > 1"
             )
+        child_key = f"CAST(c.{q(t.primary_key[0])} AS TEXT)"  # names the violating row
+        for fk in t.agreement_keys:
+            cols = ", ".join(fk.columns)
+            values = " || ', ' || ".join(f"CAST(c.{q(c)} AS TEXT)" for c in fk.columns)
+            present = " AND ".join(f"c.{q(c)} IS NOT NULL" for c in fk.columns)
+            match = " AND ".join(
+                f"p.{q(r)} = c.{q(c)}" for c, r in zip(fk.columns, fk.referred, strict=True)
+            )
+            agree.append(
+                f"SELECT '{t.name} ({cols}) ' || {child_key} || ' -> ' || {values} AS example "
+                f"FROM {q(t.name)} c WHERE {present} AND NOT EXISTS "
+                f"(SELECT 1 FROM {q(fk.table)} p WHERE {match})"
+            )
         for fk in t.all_foreign_keys:
+            if len(fk.columns) > 1:
+                continue
             (col,), (ref,) = fk.columns, fk.referred
-            child_key = f"CAST({q(t.primary_key[0])} AS TEXT)"  # names the violating row
             fks.append(
                 f"SELECT '{t.name}.{col} ' || {child_key} || ' -> ' || CAST(c.{q(col)} AS TEXT) AS example "
                 f"FROM {q(t.name)} c WHERE c.{q(col)} IS NOT NULL AND NOT EXISTS "
@@ -246,6 +264,14 @@ def _generated(dialect_name: str) -> tuple[Invariant, ...]:
     return (
         Invariant("ids_unique", "ids are unique in every table", " UNION ALL ".join(uniques)),
         Invariant("foreign_keys_resolve", "every foreign key resolves", " UNION ALL ".join(fks)),
+        Invariant(
+            "references_agree",
+            "a redundant reference agrees with the path it repeats (each agreement key of "
+            "the model: a refund's or dispute's payment intent is its charge's, a charge's "
+            "customer its payment intent's, an invoice's or discount's customer its "
+            "subscription's)",
+            " UNION ALL ".join(agree),
+        ),
         Invariant(
             "event_objects_exist",
             "every event's object (data.object) is a row of its table",

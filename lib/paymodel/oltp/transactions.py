@@ -15,6 +15,16 @@ that matter here; what each engine does is owned by its
   transaction conflict, mean "nothing was written, run the transaction again":
   :func:`run_transaction` does, with jittered backoff, so callers see either the
   committed result or a real error, never a spurious conflict.
+* **Writers of one DuckDB database take turns.** Optimistic concurrency starves under
+  contention: of N transactions writing one row, each round commits one and aborts the
+  rest, so the last one needs about N runs. With 24 threads refunding one charge, a
+  thread lost up to 17 times in a row on an idle machine, and on a loaded one a thread
+  ran out of its :data:`DEFAULT_ATTEMPTS` and raised ``TransactionException`` (the
+  flaky concurrency test of issue 14). DuckDB lets one process at a time write a
+  database file, so every writer of it is in this process: :func:`run_transaction`
+  holds a lock per DuckDB database around each attempt (:meth:`Backend.writer_turn
+  <paymodel.oltp.backend.Backend.writer_turn>`), and its transactions no longer
+  conflict with each other. Retries stay, for writers that do not go through it.
 
 Example:
     >>> import sqlalchemy as sa
@@ -52,9 +62,9 @@ T = TypeVar("T")
 DEFAULT_ATTEMPTS = 60
 """How many times a transaction runs before a retryable failure is let through.
 
-On DuckDB, N concurrent writers of one row take turns through write conflicts, so the last
-one may need about N runs; 24 threads refunding one charge needed more than 20 on a busy
-two-core machine (tests/test_concurrency_duckdb.py)."""
+Sized for contention on a busy machine: 24 writers of one DuckDB row, on two cores shared
+with other work, ran out of 20 attempts (delays are capped at 0.5 s, so 60 attempts wait
+at most about 30 s, and only while conflicts last)."""
 
 
 def supports_row_locks(dialect_name: str) -> bool:
@@ -143,7 +153,8 @@ def run_transaction(
 
     A retryable failure (:func:`is_retryable`) rolls back and runs ``work`` again, up to
     ``attempts`` times, sleeping a jittered, growing delay between runs. ``work`` must
-    therefore have no side effects outside the connection.
+    therefore have no side effects outside the connection. On DuckDB each run holds the
+    database's writer lock (see the module docstring).
 
     Args:
         engine: The engine to connect with.
@@ -157,7 +168,7 @@ def run_transaction(
     """
     for attempt in range(1, attempts + 1):
         try:
-            with engine.begin() as conn:
+            with backend(engine).writer_turn(engine), engine.begin() as conn:
                 return work(conn)
         except DBAPIError as error:
             if attempt == attempts or not is_retryable(error):

@@ -136,7 +136,7 @@ def build_catalog(seed: int, start_ts: int) -> Catalog:
              for r in rows], dtype=object),
         "active": np.array([not r.get("retired") for r in rows], dtype=bool),
         "created": created + n_prod + np.arange(n, dtype=np.int64),
-        "metadata": np.full(n, None, dtype=object),
+        "metadata": np.full(n, "{}", dtype=object),
     }
     nc = len(C.COUPONS)
     coupons: Frame = {
@@ -151,7 +151,7 @@ def build_catalog(seed: int, start_ts: int) -> Catalog:
         "duration_in_months": np.array([NA if c[5] is None else c[5] for c in C.COUPONS], dtype=np.int64),
         "valid": np.ones(nc, dtype=bool),
         "created": created + n_prod + n + np.arange(nc, dtype=np.int64),
-        "metadata": np.full(nc, None, dtype=object),
+        "metadata": np.full(nc, "{}", dtype=object),
     }
     return Catalog(products, prices, coupons, created, keys)
 

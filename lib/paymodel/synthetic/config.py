@@ -144,7 +144,7 @@ CHANGE_SHARE = 0.3
 COMEBACK_SHARE = 0.3
 """Share of churned customers who subscribe again later."""
 COMEBACK_DAYS = (30, 240)
-UNPAID_SHARE = 0.3
+UNPAID_SHARE = 0.1
 """When dunning fails: share left unpaid (else canceled for payment_failed)."""
 
 # ---------------------------------------------------------------- coupons
@@ -158,10 +158,10 @@ COUPONS = (
 """Coupons; the amount-off one is USD only and goes to USD subscriptions."""
 
 # ---------------------------------------------------------------- payments
-FIRST_ATTEMPT_DECLINE = 0.03
+FIRST_ATTEMPT_DECLINE = 0.05
 """Probability that the first attempt on an invoice is declined (honest customer)."""
 FRAUDSTER_DECLINE = 0.35
-RETRY_DECLINE = 0.55
+RETRY_DECLINE = 0.6
 """Probability that each dunning retry is declined again."""
 RETRY_DAYS = (0, 3, 8, 15)
 """Smart Retries schedule: days after finalisation of each attempt (max 4 attempts)."""
@@ -172,7 +172,6 @@ DECLINE_CODES = (
     ("generic_decline", 0.28),
     ("insufficient_funds", 0.30),
     ("do_not_honor", 0.10),
-    ("expired_card", 0.08),
     ("incorrect_cvc", 0.05),
     ("lost_card", 0.03),
     ("stolen_card", 0.02),
@@ -180,7 +179,12 @@ DECLINE_CODES = (
     ("card_velocity_exceeded", 0.04),
     ("fraudulent", 0.05),
 )
-"""Issuer decline codes and their shares among declines."""
+"""Issuer decline codes and their shares among random declines. ``expired_card`` is not
+drawn: it comes from the cards themselves (:data:`CARD_UPDATER_SHARE`)."""
+CARD_UPDATER_SHARE = 0.4
+"""Share of cards expiring in the window that the issuer's card updater renews (a
+``payment_method.updated`` with the new expiry); the others decline with ``expired_card``
+from their expiry, and dunning ends the subscription."""
 THREE_DS_FAILURE = 0.07
 """Share of 3-D Secure challenges the cardholder fails."""
 RISK_ELEVATED, RISK_HIGHEST = 65, 75
@@ -189,10 +193,12 @@ RADAR_BLOCK_SCORE = 90
 """Charges at or above this score are blocked by Radar (half of them)."""
 REFUND_SHARE = 0.025
 """Share of succeeded charges refunded (60% fully, the rest partially)."""
-DISPUTE_RATE = {"normal": 0.004, "elevated": 0.04, "highest": 0.15}
-"""Probability that a succeeded charge is disputed, by risk level (non-fraudsters)."""
-FRAUD_DISPUTE_RATE = 0.6
-"""Probability that a fraudster's succeeded charge is disputed as fraudulent."""
+DISPUTE_RATE = {"normal": 0.0025, "elevated": 0.012, "highest": 0.03}
+"""Probability that an honest customer's succeeded charge is disputed, by risk level
+(never as fraudulent: product not received, canceled subscription, unrecognised...)."""
+FRAUD_DISPUTE_DAYS = (16, 60)
+"""A fraudster's subscription: days from its first period until the card's owner disputes
+the first charge as fraudulent and the merchant cancels it (``payment_disputed``)."""
 DISPUTE_WIN_RATE = {"fraudulent": 0.2, "other": 0.45}
 
 # ---------------------------------------------------------------- fees (US account)

@@ -13,7 +13,9 @@ The contract (shared with :mod:`paymodel.oltp.ingest`, see ``docs`` in the READM
 * Every state change of every Stripe object has an event. Nested rows travel inside
   their parent's snapshot: subscription items in the subscription, invoice lines in the
   invoice, the address in the customer, balance transactions (expanded, with their fee
-  details) in the charge, the refund and the dispute. Stripe sends no events for
+  details) in the charge, the refund, the dispute and the payout (its own as
+  ``balance_transaction``, a failure's return as ``failure_balance_transaction``, and
+  the list of those it settled as ``balance_transactions``). Stripe sends no events for
   balance transactions, subscription items or line items, and neither do we.
 * Lines are sorted by ``created``, then parents before children (customers, payment
   methods, subscriptions, discounts, invoices, payment intents, invoice payments,
@@ -25,19 +27,22 @@ The contract (shared with :mod:`paymodel.oltp.ingest`, see ``docs`` in the READM
   Stripe-object tables exactly. ``currencies`` and ``fx_rates`` are reference data, not
   Stripe objects: load them from Parquet.
 * Balance transactions are final in every snapshot (their ``status`` is the one at the
-  end of the window): Stripe sends no event when funds become available.
+  end of the window): Stripe sends no event when funds become available. Their
+  ``payout`` (the automatic payout that settled them) is set only in snapshots taken
+  after that payout was created; the payout's own events carry them with it.
 * Invoice payments are created when they are paid (one ``invoice_payment.paid`` each).
 
 Event types emitted: ``product.created``, ``price.created``, ``coupon.created``,
 ``customer.created``, ``customer.updated`` (currency set at the first bill,
-``delinquent``), ``payment_method.attached`` / ``.detached``,
+``delinquent``), ``payment_method.attached`` / ``.updated`` (the card updater's new
+expiry) / ``.detached``,
 ``customer.subscription.created`` / ``.updated`` / ``.deleted``,
 ``customer.discount.created``, ``invoice.created`` / ``.finalized`` / ``.payment_failed``
 / ``.paid`` / ``.voided`` / ``.marked_uncollectible``, ``payment_intent.created`` /
 ``.requires_action`` / ``.payment_failed`` / ``.succeeded`` / ``.canceled``,
 ``invoice_payment.paid``, ``charge.succeeded`` / ``.failed`` / ``.refunded`` /
 ``.updated`` (disputed), ``refund.created``, ``charge.dispute.created`` / ``.updated`` /
-``.closed``.
+``.closed``, ``payout.created`` / ``.paid`` / ``.failed``.
 
 Rendering is the one per-row step of the generator (a Python dict per event); each
 cohort is written to a sorted temporary file and the files are merged in time order at
@@ -171,7 +176,10 @@ def _groups_of(result: ChunkResult, cat: Catalog) -> list[_Group]:
     pm = t["payment_methods"]
     owner_ids = cust["id"][x["pm_owner"]]
     G(_Group("payment_methods", np.arange(len(pm["id"])), pm["created"], "payment_method.attached",
-             {"customer_id": owner_ids}, api=True))  # fmt: skip
+             {"customer_id": owner_ids, "card_exp_year": x["pm_old_exp_year"]}, api=True))  # fmt: skip
+    upd = np.flatnonzero(x["pm_update_t"] != NA)
+    G(_Group("payment_methods", upd, x["pm_update_t"][upd], "payment_method.updated",
+             {"card_exp_year": pm["card_exp_year"][upd]}))  # the card updater's new expiry  # fmt: skip
     det = np.flatnonzero(x["pm_detached"])
     G(_Group("payment_methods", det, x["pm_detach_t"][det], "payment_method.detached", {"customer_id": None}, api=True))
     # subscriptions
@@ -272,7 +280,7 @@ def _groups_of(result: ChunkResult, cat: Catalog) -> list[_Group]:
     np.minimum.at(first_ch, pi_of_ch, np.arange(len(ch_inv)))
     G(_Group("payment_intents", np.arange(npi), p["created"], "payment_intent.created", {
         "status": "requires_confirmation", "amount_received": 0, "last_payment_error_code": None,
-        "canceled_at": None, "cancellation_reason": None,
+        "last_payment_error_decline_code": None, "canceled_at": None, "cancellation_reason": None,
         "payment_method_id": ch["payment_method_id"][first_ch] if npi else np.zeros(0, object),
     }))  # fmt: skip
     tds = np.flatnonzero(x["tds"] != None)  # noqa: E711
@@ -281,12 +289,16 @@ def _groups_of(result: ChunkResult, cat: Catalog) -> list[_Group]:
     ok = np.flatnonzero(x["ch_ok"])
     G(_Group("payment_intents", pi_of_ch[ok], ch["created"][ok], "payment_intent.succeeded", {
         "status": "succeeded", "amount_received": ch["amount_captured"][ok], "last_payment_error_code": None,
-        "payment_method_id": ch["payment_method_id"][ok],
+        "last_payment_error_decline_code": None, "payment_method_id": ch["payment_method_id"][ok],
     }))  # fmt: skip
     code = np.where(ch["failure_code"][bad] == "authentication_required", "payment_intent_authentication_failure",
                     ch["failure_code"][bad]).astype(object)  # fmt: skip
+    reason = ch["outcome_reason"][bad]
+    decline = np.where(code == "payment_intent_authentication_failure", None,
+                       np.where(reason == "highest_risk_level", "fraudulent", reason)).astype(object)  # fmt: skip
     G(_Group("payment_intents", pi_of_ch[bad], ch["created"][bad], "payment_intent.payment_failed", {
         "status": "requires_payment_method", "last_payment_error_code": code,
+        "last_payment_error_decline_code": decline,
         "payment_method_id": ch["payment_method_id"][bad],
     }))  # fmt: skip
     m = np.flatnonzero(p["status"] == "canceled")

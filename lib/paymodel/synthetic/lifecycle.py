@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from paymodel.model.oltp import error_code
 from paymodel.model.reference import EXPONENTS
 from paymodel.synthetic import config as C
 from paymodel.synthetic.catalog import Catalog, Frame
@@ -237,12 +238,41 @@ def _ascii(s: str) -> str:
 # ------------------------------------------------------------------------ payment methods
 
 
-def _payment_methods(g, ids, cust_created, billed, country, fraud, horizon):
-    """One card per billed customer; some replace it later (the old card is detached)."""
+def _card_expiry(g: np.random.Generator, created: np.ndarray, horizon: int) -> dict[str, np.ndarray]:
+    """Expiry of each customer's first card, and what happens when it comes in the window.
+
+    A card expires at the end of its expiry month. If that is before the horizon, the
+    issuer's card updater gives a share (:data:`config.CARD_UPDATER_SHARE`) a new
+    expiry a few days before (a ``payment_method.updated``); the others' card is dead
+    from its expiry (``dead_at``): every later attempt declines with ``expired_card``.
+    """
+    n = len(created)
+    year = created.astype("datetime64[s]").astype("datetime64[Y]").astype(np.int64) + 1970
+    exp_year = year + g.integers(1, 6, n)
+    exp_month = g.integers(1, 13, n)
+    expires = add_months(np.zeros(n, dtype=np.int64), (exp_year - 1970) * 12 + exp_month)
+    in_window = expires < horizon
+    updated = in_window & (g.random(n) < C.CARD_UPDATER_SHARE)
+    update_at = np.where(updated, expires - g.integers(1, 20, n) * DAY, NA)
+    update_at = np.where(updated, np.maximum(update_at, created + 1), NA)
+    never = np.iinfo(np.int64).max
+    return {
+        "exp_year": exp_year, "exp_month": exp_month, "in_window": in_window,
+        "update_at": update_at, "new_exp_year": exp_year + g.integers(3, 5, n),
+        "dead_at": np.where(in_window & ~updated, expires, never),
+    }  # fmt: skip
+
+
+def _payment_methods(g, ids, cust_created, billed, country, fraud, horizon, cards):
+    """One card per billed customer; some replace it later (the old card is detached).
+
+    A card that expires in the window is updated or dies (:func:`_card_expiry`), never
+    replaced: the replacement cards expire after the window.
+    """
     who = np.flatnonzero(billed)
     n = len(who)
     created = cust_created[who] + 60
-    replace = g.random(n) < C.CARD_REPLACEMENT_SHARE
+    replace = (g.random(n) < C.CARD_REPLACEMENT_SHARE) & ~cards["in_window"][who]
     lo = created + 30 * DAY
     t_replace = lo + (g.random(n) * np.maximum(horizon - lo, 0)).astype(np.int64)
     replace &= t_replace < horizon
@@ -266,8 +296,11 @@ def _payment_methods(g, ids, cust_created, billed, country, fraud, horizon):
         "card_funding": funding,
         "card_country": _COUNTRY_CODES[card_country],
         "card_last4": zero_padded(g.integers(0, 10_000, m), 4),
-        "card_exp_month": g.integers(1, 13, m).astype(np.int64),
-        "card_exp_year": (year + g.integers(1, 6, m)).astype(np.int64),
+        "card_exp_month": np.r_[cards["exp_month"][who], g.integers(1, 13, m - n)].astype(np.int64),
+        "card_exp_year": np.r_[
+            np.where(cards["update_at"][who] != NA, cards["new_exp_year"][who], cards["exp_year"][who]),
+            year[n:] + g.integers(3, 6, m - n),
+        ].astype(np.int64),
         "card_fingerprint": stripe_ids(ids, "", m, 16),
         "created": pm_created,
     }
@@ -329,6 +362,11 @@ def _spells(g, cust, start, allow_trial, latent, cat: Catalog, horizon: int, mon
     P = _period_matrix(anchor, step, k_max)
     n_fit = (horizon > P).sum(axis=1)
     n_fit = np.where(trial & (~converts | (trial_end >= horizon)), 0, n_fit)
+    # a fraudster's charges are disputed as fraudulent by the card's owner weeks later, and
+    # the merchant stops serving them then: no period starts after that (fraud_cut)
+    fraud_sub = latent["fraud"][cust]
+    fraud_cut = np.where(fraud_sub, P[:, 0] + g.integers(*C.FRAUD_DISPUTE_DAYS, s) * DAY, NA)
+    n_fit = np.where(fraud_sub, np.minimum(n_fit, (fraud_cut[:, None] > P).sum(axis=1)), n_fit)
     h = np.asarray(C.MONTHLY_CHURN_BY_TIER)[tier] * (0.2 + 1.6 * (1 - e))
     h = np.where(yearly, 0.6 * (1 - (1 - h) ** 12), h)
     n_churn = g.geometric(np.clip(h, 1e-4, 0.99), s)
@@ -355,12 +393,16 @@ def _spells(g, cust, start, allow_trial, latent, cat: Catalog, horizon: int, mon
     fail_p = np.where(latent["fraud"][cust[sub_of]], C.FRAUDSTER_DECLINE, C.FIRST_ATTEMPT_DECLINE)
     failures = _draw_failures(g, len(sub_of), fail_p)
     max_att = np.where(kind == CREATE, 2, 4)
-    attempts = np.minimum(failures + 1, max_att)
-    success = failures < max_att
     off = _attempt_offsets(kind)
     jitter = g.integers(0, HOUR, (len(sub_of), 4))
     jitter[:, 0] = 0
     times = finalized[:, None] + 1 + off + np.where(off > 0, jitter, 0)
+    # an expired card the customer did not update declines every attempt from its expiry
+    dead = latent["card_dead_at"][cust[sub_of]]
+    would_pay = times[np.arange(len(sub_of)), np.minimum(failures, max_att - 1)]
+    failures = np.where(would_pay >= dead, max_att, failures)
+    attempts = np.minimum(failures + 1, max_att)
+    success = failures < max_att
     last_t = times[np.arange(len(sub_of)), attempts - 1]
     expire_t = created + C.INCOMPLETE_EXPIRY_HOURS * HOUR
     outcome = np.where(
@@ -453,6 +495,15 @@ def _spells(g, cust, start, allow_trial, latent, cat: Catalog, horizon: int, mon
     ended_now = at_end & (l_end < horizon)
     status[ended_now] = "canceled"
     ended_at[ended_now] = l_end[ended_now]
+    # the merchant cancels a fraudster's subscription when the fraud dispute arrives
+    cut = fraud_sub & has_per & (last_outcome == PAID) & (fraud_cut < horizon)
+    cut &= (ended_at == NA) | (ended_at > fraud_cut)
+    status[cut] = "canceled"
+    cancel_at_period_end[cut] = False
+    cancel_at[cut] = NA
+    canceled_at[cut] = fraud_cut[cut]
+    ended_at[cut] = fraud_cut[cut]
+    reason[cut] = "payment_disputed"
     # current period of the items
     cps = np.where(has_per, l_start, np.where(trial, start, start))
     cpe = np.where(has_per, l_end, np.where(trial, trial_end, add_months(start, step)))
@@ -482,6 +533,7 @@ def _spells(g, cust, start, allow_trial, latent, cat: Catalog, horizon: int, mon
     u = g.random(s)
     frac = np.where(ck == 1, 0.5 + 0.4 * u, 0.1 + 0.8 * u)  # downgrades happen late in the period
     t_change = c_start + (frac * (c_end - c_start)).astype(np.int64)
+    change &= t_change + 7 * DAY < latent["card_dead_at"][cust]  # paid at once, on a valid card
     price_tab = cat.tier_price_table()
     price0 = price_tab[tier, yearly.astype(int), cur]
     price1 = price_tab[new_tier, yearly.astype(int), cur]
@@ -495,6 +547,7 @@ def _spells(g, cust, start, allow_trial, latent, cat: Catalog, horizon: int, mon
         "new_tier": new_tier, "new_qty": new_qty, "t_change": t_change, "c_start": c_start,
         "c_end": c_end, "price0": price0, "price1": price1, "lapse_req": lapse_req,
         "last_outcome": np.where(has_per, last_outcome, -1), "t_term": t_term, "churn_req": req_ok,
+        "fraud_cut": fraud_cut,
     }  # fmt: skip
     return _Spells(sub, per)
 
@@ -523,6 +576,9 @@ def simulate_chunk(
     gi = rng(seed, "invoices", chunk)
     gp = rng(seed, "payments", chunk)
     cust_created = customers["created"]
+    # ---- cards: when each customer's first card expires, and whether its issuer updates it
+    cards = _card_expiry(rng(seed, "cards", chunk), cust_created + 60, horizon)
+    latent["card_dead_at"] = cards["dead_at"]
     # ---- first subscriptions, then comebacks
     who = np.flatnonzero(latent["subscriber"])
     delay = 120 + np.where(g.random(len(who)) < 0.5, g.exponential(3 * DAY, len(who)), g.integers(0, 3600, len(who)))
@@ -531,9 +587,10 @@ def simulate_chunk(
     sp1 = _spells(g, who[ok], start1[ok], np.ones(int(ok.sum()), bool), latent, cat, horizon, months)
     ended = sp1.sub["ended_at"]
     back = (ended != NA) & (g.random(len(ended)) < C.COMEBACK_SHARE)
+    back &= ~latent["fraud"][sp1.sub["cust"]]  # a merchant does not take a fraudster back
     gap = g.integers(C.COMEBACK_DAYS[0] * DAY, C.COMEBACK_DAYS[1] * DAY, len(ended))
     start2 = np.where(back, ended + gap, NA)
-    back &= (start2 < horizon) & (start2 != NA)
+    back &= (start2 < horizon) & (start2 != NA) & (start2 < cards["dead_at"][sp1.sub["cust"]])
     sp2 = _spells(g, sp1.sub["cust"][back], start2[back], np.zeros(int(back.sum()), bool), latent, cat, horizon, months)
     s1 = len(sp1.sub["cust"])
     sp2.per["sub"] = sp2.per["sub"] + s1
@@ -548,6 +605,8 @@ def simulate_chunk(
     lo = cust_created[oo_cust] + DAY
     oo_t = lo + (g.random(len(oo_cust)) * np.maximum(horizon - lo, 0)).astype(np.int64)
     oo_ok = oo_t < horizon - HOUR
+    # paid on a valid card by an honest customer (a one-off takes up to weeks to be paid)
+    oo_ok &= ~latent["fraud"][oo_cust] & (oo_t + 60 * DAY < cards["dead_at"][oo_cust])
     oo_cust, oo_t = oo_cust[oo_ok], oo_t[oo_ok]
     # ---- who is billed, and their currency and cards
     billed = np.zeros(n, dtype=bool)
@@ -558,9 +617,15 @@ def simulate_chunk(
     np.minimum.at(first_billed, oo_cust, oo_t)
     customers["currency"] = np.where(billed, _CUR_CODES[_COUNTRY_CUR[latent["country"]]], None)
     pm, pm_owner, pm_country_idx, pm_detached, pm_detach_t, (pm_first, pm_second, pm_switch) = _payment_methods(
-        gp, ids, cust_created, billed, latent["country"], latent["fraud"], horizon
+        gp, ids, cust_created, billed, latent["country"], latent["fraud"], horizon, cards
     )
     pm["customer_id"] = np.where(pm_detached, None, customers["id"][pm_owner])
+    # the card updater's renewals: when, and the expiry year before
+    billed_idx = np.flatnonzero(billed)
+    pm_update_t = _ints(len(pm["id"]))
+    pm_update_t[pm_first[billed_idx]] = cards["update_at"][billed_idx]
+    pm_old_exp_year = pm["card_exp_year"].copy()
+    pm_old_exp_year[pm_first[billed_idx]] = cards["exp_year"][billed_idx]
     # ---- subscriptions table
     sub_ids = stripe_ids(ids, "sub_", S)
     subscriptions: Frame = {
@@ -580,7 +645,7 @@ def simulate_chunk(
         "ended_at": sub["ended_at"],
         "cancellation_reason": sub["reason"],
         "created": sub["start"],
-        "metadata": np.where(sub["spell"] == 2, json.dumps({"reactivation": "true"}), None),
+        "metadata": np.where(sub["spell"] == 2, json.dumps({"reactivation": "true"}), "{}").astype(object),
     }
     # ---- items: the licensed one, and a metered one for some
     changed = sub["change"]
@@ -600,7 +665,7 @@ def simulate_chunk(
         "current_period_start": sub["cps"][item_sub],
         "current_period_end": sub["cpe"][item_sub],
         "created": sub["start"][item_sub],
-        "metadata": _objs(n_items),
+        "metadata": _objs(n_items, "{}"),
     }
     metered_item = np.full(S, -1, dtype=np.int64)
     metered_item[met_subs] = S + np.arange(len(met_subs))
@@ -823,12 +888,24 @@ def simulate_chunk(
     tds = gp.random(Cn) < tds_share[card_ci]
     blocked = ~ch_ok & (score >= C.RADAR_BLOCK_SCORE) & (gp.random(Cn) < 0.5)
     tds_fail = ~ch_ok & ~blocked & tds & (gp.random(Cn) < 0.3)
-    codes = np.array(["card_declined", "authentication_required", *(c[0] for c in C.DECLINE_CODES)], dtype=object)
+    # decline codes: 0 Radar block, 1 failed 3-D Secure, then the issuer's codes
+    codes = np.array(["fraudulent", "authentication_required", *(c[0] for c in C.DECLINE_CODES), "expired_card"],
+                     dtype=object)  # fmt: skip
     decline = 2 + _choice(gp, tuple(c[1] for c in C.DECLINE_CODES), Cn)
     stolen, fraudulent = (2 + [c[0] for c in C.DECLINE_CODES].index(x) for x in ("stolen_card", "fraudulent"))
     decline = np.where(fraud_c & (gp.random(Cn) < 0.5), np.where(gp.random(Cn) < 0.5, stolen, fraudulent), decline)
+    # the first card past its expiry (not updated) declines with expired_card, and only it
+    expired = ~ch_ok & (ch_pm == pm_first[ch_cust]) & (ch_t >= latent["card_dead_at"][ch_cust])
+    blocked &= ~expired
+    tds_fail &= ~expired
+    decline = np.where(expired, len(codes) - 1, decline)
     fc_idx = np.where(ch_ok, -1, np.where(blocked, 0, np.where(tds_fail, 1, decline)))
-    failure_code = np.where(fc_idx >= 0, codes[np.maximum(fc_idx, 0)], None)
+    decline_code = np.where(fc_idx >= 0, codes[np.maximum(fc_idx, 0)], None).astype(object)
+    # Stripe's places: failure_code is the error code (card_declined for an issuer
+    # decline), outcome.reason the decline code (Radar's reason for a block)
+    failure_code = np.array([None if c is None else error_code(c) for c in decline_code], dtype=object)
+    failure_code[fc_idx == 1] = "authentication_required"
+    outcome_reason = np.where(fc_idx == 0, "highest_risk_level", np.where(fc_idx >= 2, decline_code, None)).astype(object)
     messages = {
         "card_declined": "Your card was declined.", "authentication_required": "Your card was declined. This transaction requires authentication.",
         "insufficient_funds": "Your card has insufficient funds.", "expired_card": "Your card has expired.",
@@ -838,6 +915,7 @@ def simulate_chunk(
         "card_velocity_exceeded": "Your card was declined for making repeated attempts too frequently or exceeding its amount limit.",
     }  # fmt: skip
     message_of = np.array([messages[c] for c in codes], dtype=object)
+    message_of[0] = messages["card_declined"]
     failure_message = np.where(fc_idx >= 0, message_of[np.maximum(fc_idx, 0)], None)
     outcome_type = np.where(ch_ok, "authorized", np.where(blocked, "blocked", "issuer_declined")).astype(object)
     network = np.where(ch_ok, "approved_by_network", np.where(blocked, "not_sent_to_network", "declined_by_network")).astype(object)
@@ -861,6 +939,7 @@ def simulate_chunk(
         failure_code[last_ch[pi_inv]] == "authentication_required", "payment_intent_authentication_failure",
         failure_code[last_ch[pi_inv]],
     )  # fmt: skip
+    pi_decline = np.where(fc_idx[last_ch[pi_inv]] == 1, None, decline_code[last_ch[pi_inv]]).astype(object)
     pi_status = np.where(pi_success, "succeeded", np.where(pi_void, "canceled", "requires_payment_method")).astype(object)
     pi_cust = inv["cust"][pi_inv]
     payment_intents: Frame = {
@@ -874,11 +953,12 @@ def simulate_chunk(
         "status": pi_status,
         "capture_method": _objs(P, "automatic"),
         "last_payment_error_code": np.where(pi_success, None, last_fail_code),
+        "last_payment_error_decline_code": np.where(pi_success, None, pi_decline),
         "cancellation_reason": np.where(pi_void, "void_invoice", None).astype(object),
         "canceled_at": np.where(pi_void, inv["void_at"][pi_inv], NA),
         "description": _objs(P),  # filled once invoice numbers exist
         "created": att_t[pi_inv, 0] - 1,
-        "metadata": _objs(P),
+        "metadata": _objs(P, "{}"),
     }
     charges: Frame = {
         "id": stripe_ids(ids, "ch_", Cn),
@@ -897,12 +977,13 @@ def simulate_chunk(
         "failure_code": failure_code.astype(object),
         "failure_message": failure_message,
         "outcome_type": outcome_type,
+        "outcome_reason": outcome_reason,
         "outcome_network_status": network,
         "outcome_risk_level": risk,
         "outcome_risk_score": score,
         "three_d_secure_result": tds_result,
         "created": ch_t,
-        "metadata": _objs(Cn),
+        "metadata": _objs(Cn, "{}"),
     }
     # ---- invoices table
     status = np.select(
@@ -946,7 +1027,7 @@ def simulate_chunk(
         "paid_at": paid_at,
         "voided_at": voided_at,
         "created": inv["created"],
-        "metadata": _objs(NI),
+        "metadata": _objs(NI, "{}"),
     }
     payment_intents["description"] = "Payment for Invoice " + number[pi_inv]
     line_items: Frame = {
@@ -986,9 +1067,18 @@ def simulate_chunk(
     fraud_ok = fraud_c[ok_idx]
     risk_ok = risk[ok_idx]
     p_disp = np.select([risk_ok == "highest", risk_ok == "elevated"], [C.DISPUTE_RATE["highest"], C.DISPUTE_RATE["elevated"]], C.DISPUTE_RATE["normal"])
-    p_disp = np.where(fraud_ok, C.FRAUD_DISPUTE_RATE, p_disp)
-    disputed = gd.random(len(ok_idx)) < p_disp
+    disputed = ~fraud_ok & (gd.random(len(ok_idx)) < p_disp)
     d_t = ch_t[ok_idx] + gd.integers(10 * DAY, 60 * DAY, len(ok_idx))
+    # a fraudster's subscription: the card's owner disputes its first charge at the cut,
+    # when the merchant cancels it (no later charge: see _spells)
+    ch_sub = np.where(inv["sub"][ch_inv[ok_idx]] >= 0, inv["sub"][ch_inv[ok_idx]], -1)
+    cut_t = np.where(ch_sub >= 0, sub["fraud_cut"][np.maximum(ch_sub, 0)], NA)
+    first_of_sub = np.ones(len(ok_idx), dtype=bool)
+    o = np.lexsort((ch_t[ok_idx], ch_sub))
+    first_of_sub[o[1:]] = ch_sub[o][1:] != ch_sub[o][:-1]
+    fraud_dispute = fraud_ok & (ch_sub >= 0) & first_of_sub & (cut_t != NA) & (cut_t > ch_t[ok_idx])
+    disputed |= fraud_dispute
+    d_t = np.where(fraud_dispute, cut_t, d_t)
     disputed &= d_t < horizon
     refund_p = np.where(inv["kind"][ch_inv[ok_idx]] == MANUAL, 4 * C.REFUND_SHARE, C.REFUND_SHARE)
     refunded = ~disputed & (gr.random(len(ok_idx)) < refund_p)
@@ -1021,7 +1111,7 @@ def simulate_chunk(
         "reason": reasons[_choice(gr, (0.85, 0.1, 0.05), R)],
         "failure_reason": _objs(R),
         "created": r_t,
-        "metadata": _objs(R),
+        "metadata": _objs(R, "{}"),
     }
     refunded_sum = np.bincount(r_ch, weights=r_amt, minlength=Cn).astype(np.int64)
     charges["amount_refunded"] = refunded_sum
@@ -1030,7 +1120,7 @@ def simulate_chunk(
     d_ch = ok_idx[disputed]
     D = len(d_ch)
     d_created = d_t[disputed]
-    d_fraud = fraud_c[d_ch] | (gd.random(D) < np.where(risk[d_ch] == "highest", 0.5, 0.1))
+    d_fraud = fraud_c[d_ch]  # honest customers dispute for other reasons
     other = np.array(["product_not_received", "subscription_canceled", "unrecognized", "duplicate",
                       "general", "credit_not_processed", "product_unacceptable"], dtype=object)  # fmt: skip
     d_reason = np.where(d_fraud, "fraudulent", other[_choice(gd, (0.25, 0.25, 0.2, 0.08, 0.1, 0.07, 0.05), D)]).astype(object)
@@ -1052,7 +1142,7 @@ def simulate_chunk(
         "evidence_due_by": due,
         "is_charge_refundable": np.zeros(D, dtype=bool),
         "created": d_created,
-        "metadata": _objs(D),
+        "metadata": _objs(D, "{}"),
     }
     charges["disputed"][d_ch] = True
     # balance transactions: charges, refunds, dispute withdrawals and reinstatements
@@ -1079,9 +1169,15 @@ def simulate_chunk(
     fee2 = np.where(conv, per_mille(gross, C.CONVERSION_FEE_PER_MILLE), 0)
     bt_parts.append({"kind": _ints(len(oc), 0), "src": oc, "t": ch_t[oc], "amount": gross, "f0": fee0, "f1": fee1, "f2": fee2,
                      "rate": np.where(conv, r, NA), "avail": ch_t[oc] + C.PAYOUT_DELAY_DAYS * DAY})  # fmt: skip
+    # A refund settles at its charge's rate, as the difference of the converted cumulative
+    # refunded amounts: the refunds of a charge add up to minus its settled amount exactly
+    # (the day's rate at refund time made a full refund of a BRL charge settle off its charge).
     rc = ch_cur[r_ch]
-    r = rate(rc, r_t)
-    ramt = -convert_minor(r_amt, _EXP[rc], r)
+    r = rate(rc, ch_t[r_ch])
+    done = np.cumsum(r_amt) - r_amt
+    first_of_charge = np.r_[True, r_ch[1:] != r_ch[:-1]] if R else np.zeros(0, dtype=bool)
+    before = done - np.maximum.accumulate(np.where(first_of_charge, done, 0)) if R else done
+    ramt = -(convert_minor(before + r_amt, _EXP[rc], r) - convert_minor(before, _EXP[rc], r))
     z = np.zeros(R, dtype=np.int64)
     bt_parts.append({"kind": _ints(R, 1), "src": np.arange(R), "t": r_t, "amount": ramt, "f0": z, "f1": z, "f2": z,
                      "rate": np.where(rc != usd, r, NA), "avail": r_t})  # fmt: skip
@@ -1168,6 +1264,7 @@ def simulate_chunk(
         paid_now=paid_now, succ_t=succ_t, zero=zero, pi_inv=pi_inv, pi_row=pi_row, ch_inv=ch_inv, ch_j=ch_j,
         ch_ok=ch_ok, tds=tds_result, r_ch=r_ch, d_ch=d_ch, review_t=review_t, close_t=close_t,
         pm_owner=pm_owner, pm_detached=pm_detached, pm_detach_t=pm_detach_t, first_billed=first_billed,
+        pm_update_t=pm_update_t, pm_old_exp_year=pm_old_exp_year,
         item_sub=item_sub, metered_item=metered_item, billed=billed, inv_failed=inv_failed,
         last_inv=last_inv, bt_kind=kind, bt_src=bt["src"], horizon=horizon, cat=cat,
     )  # fmt: skip

@@ -174,7 +174,7 @@ def payout_schedule(
         "failure_message": np.where(failed, messages[code], None).astype(object),
         "description": np.full(n, "STRIPE PAYOUT", dtype=object),
         "created": created.copy(),
-        "metadata": np.full(n, None, dtype=object),
+        "metadata": np.full(n, "{}", dtype=object),
     }
     # own balance transactions: the payout (negative), and the return of a failed one
     fi = np.flatnonzero(failed)

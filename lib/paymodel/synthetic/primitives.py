@@ -43,7 +43,7 @@ NA = np.iinfo(np.int64).min
 
 _STREAMS = (
     "catalog", "fx", "signups", "customers", "ids", "subscriptions", "invoices",
-    "payments", "refunds", "disputes", "documents", "pools", "events", "payouts",
+    "payments", "refunds", "disputes", "documents", "pools", "events", "payouts", "cards",
 )  # fmt: skip
 _ALPHABET = np.frombuffer(
     b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", dtype=np.uint8

@@ -56,7 +56,7 @@ class CustomerFlows(FlowBase):
                 delinquent=False,
                 preferred_locale=preferred_locale,
                 created=tx.now,
-                metadata=dict(metadata) if metadata else None,
+                metadata=dict(metadata or {}),
             )
             if address:
                 tx.insert("customer_addresses", customer_id=cus["id"], **address)
@@ -85,7 +85,7 @@ class CustomerFlows(FlowBase):
                 description=description,
                 active=True,
                 created=tx.now,
-                metadata=dict(metadata) if metadata else None,
+                metadata=dict(metadata or {}),
             )
             tx.event("product.created", "products", prod)
             return self.snapshot(tx, "products", prod)
@@ -129,7 +129,7 @@ class CustomerFlows(FlowBase):
                 lookup_key=lookup_key,
                 active=True,
                 created=tx.now,
-                metadata=None,
+                metadata={},
             )
             tx.event("price.created", "prices", price)
             return self.snapshot(tx, "prices", price)

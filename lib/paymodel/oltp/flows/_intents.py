@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from paymodel.model.oltp import error_code
 from paymodel.oltp.errors import AmountExceeded, IllegalTransition, InvalidRequest
 from paymodel.oltp.flows._common import FlowBase, check_accepted, check_amount, obj_name
 from paymodel.oltp.flows._tx import Row, Tx
@@ -91,11 +92,12 @@ class IntentFlows(FlowBase):
             status=status,
             capture_method=capture_method,
             last_payment_error_code=None,
+            last_payment_error_decline_code=None,
             cancellation_reason=None,
             canceled_at=None,
             description=description,
             created=tx.now,
-            metadata=dict(metadata) if metadata else None,
+            metadata=dict(metadata or {}),
         )
         tx.event("payment_intent.created", "payment_intents", pi)
         return pi
@@ -145,6 +147,7 @@ class IntentFlows(FlowBase):
             pi, prev = tx.update(
                 "payment_intents", pi, status=target, payment_method_id=pm_id,
                 last_payment_error_code=None,
+                last_payment_error_decline_code=None,
             )  # fmt: skip
             tx.event("payment_intent.requires_action", "payment_intents", pi, prev)
             return pi
@@ -182,6 +185,7 @@ class IntentFlows(FlowBase):
                 pi, prev = tx.update(
                     "payment_intents", pi, status=target, payment_method_id=None,
                     last_payment_error_code="payment_intent_authentication_failure",
+                    last_payment_error_decline_code=None,
                 )  # fmt: skip
                 tx.event("payment_intent.payment_failed", "payment_intents", pi, prev)
                 self._on_payment_failed(tx, pi)
@@ -206,7 +210,8 @@ class IntentFlows(FlowBase):
         common = dict(
             id=self.ids.new("ch_"),
             payment_intent_id=pi["id"],
-            customer_id=pi["customer_id"] or pm["customer_id"],
+            # the payment intent's customer (agreement key fk_charges_payment_intent_id_customer_id)
+            customer_id=pi["customer_id"],
             payment_method_id=pm["id"],
             currency=pi["currency"],
             amount=pi["amount"],
@@ -217,10 +222,11 @@ class IntentFlows(FlowBase):
             outcome_risk_score=behaviour.risk_score,
             three_d_secure_result=three_d_secure,
             created=tx.now,
-            metadata=None,
+            metadata={},
         )
         if behaviour.decline_code is not None:
-            code = behaviour.decline_code
+            decline = behaviour.decline_code
+            code = error_code(decline)  # Stripe's error code; the decline code goes beside it
             charge = tx.insert(
                 "charges",
                 **common,
@@ -229,8 +235,9 @@ class IntentFlows(FlowBase):
                 paid=False,
                 captured=False,
                 failure_code=code,
-                failure_message=FAILURE_MESSAGES.get(code, "Your card was declined."),
+                failure_message=FAILURE_MESSAGES.get(decline, "Your card was declined."),
                 outcome_type="blocked" if behaviour.blocked else "issuer_declined",
+                outcome_reason="highest_risk_level" if behaviour.blocked else decline,
                 outcome_network_status=(
                     "not_sent_to_network" if behaviour.blocked else "declined_by_network"
                 ),
@@ -240,6 +247,7 @@ class IntentFlows(FlowBase):
             pi, prev = tx.update(
                 "payment_intents", pi, status=target, payment_method_id=None,
                 last_payment_error_code=code,
+                last_payment_error_decline_code=decline,
             )  # fmt: skip
             tx.event("payment_intent.payment_failed", "payment_intents", pi, prev)
             self._on_payment_failed(tx, pi)
@@ -265,6 +273,7 @@ class IntentFlows(FlowBase):
             pi, prev = tx.update(
                 "payment_intents", pi, status=target, payment_method_id=pm["id"],
                 amount_capturable=pi["amount"], last_payment_error_code=None,
+                last_payment_error_decline_code=None,
             )  # fmt: skip
             tx.event("payment_intent.amount_capturable_updated", "payment_intents", pi, prev)
             return pi
@@ -272,6 +281,7 @@ class IntentFlows(FlowBase):
         pi, prev = tx.update(
             "payment_intents", pi, status=target, payment_method_id=pm["id"],
             amount_received=pi["amount"], amount_capturable=0, last_payment_error_code=None,
+            last_payment_error_decline_code=None,
         )  # fmt: skip
         tx.event("payment_intent.succeeded", "payment_intents", pi, prev)
         self._on_payment_succeeded(tx, pi)

@@ -153,7 +153,7 @@ class InvoiceFlows(FlowBase):
             paid_at=None,
             voided_at=None,
             created=tx.now,
-            metadata=None,
+            metadata={},
         )
         tx.insert_many(
             "invoice_line_items",

@@ -82,7 +82,7 @@ class RefundFlows(FlowBase):
                 reason=reason,
                 failure_reason=None,
                 created=tx.now,
-                metadata=None,
+                metadata={},
             )
             before = charge["amount_refunded"]
             after = before + value
@@ -158,7 +158,7 @@ class RefundFlows(FlowBase):
                 evidence_due_by=tx.now + EVIDENCE_WINDOW,
                 is_charge_refundable=False,
                 created=tx.now,
-                metadata=None,
+                metadata={},
             )
             charge, prev = tx.update("charges", charge, disputed=True)
             rate = self._charge_rate(tx, charge_id)

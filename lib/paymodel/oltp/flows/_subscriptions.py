@@ -123,7 +123,7 @@ class SubscriptionFlows(FlowBase):
                 ended_at=None,
                 cancellation_reason=None,
                 created=tx.now,
-                metadata=None,
+                metadata={},
             )
             lines = []
             for price, quantity in prices:
@@ -136,7 +136,7 @@ class SubscriptionFlows(FlowBase):
                     current_period_start=tx.now,
                     current_period_end=period_end,
                     created=tx.now,
-                    metadata=None,
+                    metadata={},
                 )
                 description = self._line_description(tx, price, quantity)
                 lines.append({

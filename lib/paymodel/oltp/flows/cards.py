@@ -15,7 +15,7 @@ name                                    last4  behaviour
 ======================================  =====  =============================================
 visa, mastercard, amex, visa_debit      4242.  succeeds (domestic, US)
 visa_gb                                 0000   succeeds, issued in GB (international fee)
-declined                                0002   declined: card_declined
+declined                                0002   declined: card_declined (generic_decline)
 insufficient_funds                      9995   declined: insufficient_funds
 lost_card / stolen_card                 9987/  declined: lost_card / stolen_card
                                         9979
@@ -31,7 +31,7 @@ Example:
     >>> TEST_CARDS["three_d_secure"].behaviour.requires_authentication
     True
     >>> behaviour_for_fingerprint(TEST_CARDS["declined"].fingerprint).decline_code
-    'card_declined'
+    'generic_decline'
     >>> behaviour_for_fingerprint("someone-elses-card").decline_code is None
     True
 """
@@ -147,7 +147,7 @@ TEST_CARDS: dict[str, Card] = {
     "mastercard": _card("mastercard", "mastercard", "4444"),
     "amex": _card("amex", "amex", "8431"),
     "visa_gb": _card("visa_gb", "visa", "0000", country="GB"),
-    "declined": _card("declined", "visa", "0002", CardBehaviour("card_declined")),
+    "declined": _card("declined", "visa", "0002", CardBehaviour("generic_decline")),
     "insufficient_funds": _card(
         "insufficient_funds", "visa", "9995", CardBehaviour("insufficient_funds")
     ),
