@@ -579,4 +579,5 @@ resources.close()
 # * Erasure removed a customer's email, name and phone from every table that held them,
 #   and kept its payments.
 #
-# This is the last notebook so far: the OLAP and document layers are next.
+# Next: [06 · The OLAP star schema](06_olap_star_schema.ipynb) builds a Kimball star schema
+# from these tables and their event log, with Ibis.

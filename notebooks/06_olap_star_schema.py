@@ -44,6 +44,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import SVG, display
 
+from paymodel.display import configure, nulls
 from paymodel.model.warehouse import SNOWFLAKE_TABLES, STAR, WAREHOUSE, bus_matrix
 from paymodel.olap import build_warehouse, resolve_pii_key, update_warehouse
 from paymodel.oltp.engines import duckdb_engine
@@ -51,6 +52,8 @@ from paymodel.oltp.schema import create_schema
 from paymodel.paths import SCHEMAS_DIR
 from paymodel.synthetic import generate
 from paymodel.synthetic.load import load_into_oltp
+
+configure()  # whole values in tables: no '...' cutting a rule or an error
 
 # %% tags=["parameters"]
 oltp_db = None  # an OLTP DuckDB file with its event log; None: generate and load a small one
@@ -193,7 +196,7 @@ assert history.is_current.sum() == 1
 assert bool(history.is_current.iloc[-1])
 assert (history.valid_to.iloc[:-1].to_numpy() == history.valid_from.iloc[1:].to_numpy()).all()
 print(f"customer {busiest.customer_id}: {busiest.versions} versions")
-history
+nulls(history)  # the current version's valid_to is NULL
 
 # %% [markdown]
 # Across the whole dimension: one current row per customer, and no two versions of a
@@ -385,6 +388,10 @@ print(f"{len(equal)} tables equal to the rebuild; the update recomputed "
 assert update.changed_customers < wh.sql("SELECT count(DISTINCT customer_id) FROM dim_customer").fetchone()[0]
 upd.close()
 
+# %%
+wh.close()
+oltp.close()
+
 # %% [markdown]
 # ## What this notebook showed
 #
@@ -400,8 +407,5 @@ upd.close()
 # * An update from a week earlier gives the rows of a rebuild in every table, touching
 #   fewer customers than the whole.
 #
-# This is the last notebook so far; the marts and metrics built on this star come next.
-
-# %%
-wh.close()
-oltp.close()
+# Next: [07 · Analytics](07_olap_analytics.ipynb) builds the marts and metrics analysts open
+# first on this star.

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
+from paymodel.display import configure
 from paymodel.model.marts import METRICS
 from paymodel.olap import build_warehouse, metrics, resolve_pii_key
 from paymodel.olap.mrr_reference import reference_movements, subscription_months
@@ -51,6 +52,8 @@ from paymodel.oltp.schema import create_schema
 from paymodel.synthetic import generate
 from paymodel.synthetic.events import iter_events
 from paymodel.synthetic.load import load_into_oltp
+
+configure()  # whole values in tables: no '...' cutting a rule or an error
 
 # %% tags=["parameters"]
 scale = 0.02
@@ -377,4 +380,5 @@ con.close()
 #   codes, disputes and fraud disputes by Radar risk level, 3-D Secure and dispute
 #   outcomes, each from its mart.
 #
-# This is the last notebook so far; the [README](README.md) lists them all.
+# Next: [08 · Documents](08_nosql_documents.ipynb) designs the document store (TinyDB, with a
+# PostgreSQL JSONB twin) from its access patterns.

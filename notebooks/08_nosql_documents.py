@@ -51,6 +51,7 @@ from matplotlib.ticker import (
     ScalarFormatter,
 )
 
+from paymodel.display import configure
 from paymodel.documents import (
     InvalidDocuments,
     build_documents,
@@ -74,6 +75,8 @@ from paymodel.oltp.engines import (
 from paymodel.oltp.ingest import open_target
 from paymodel.synthetic import generate
 from paymodel.synthetic.load import load_into_oltp
+
+configure()  # whole values in tables: no '...' cutting a rule or an error
 
 # %% tags=["parameters"]
 pg_dsn = None  # None: start an embedded PostgreSQL for this notebook
@@ -472,6 +475,14 @@ assert grow > n_ratio / 2, "a TinyDB write rewrites the whole collection"
 assert pg_costs["bytes_written"].max() * 10 < tiny_costs["bytes_written"].iloc[-1]
 assert tiny_costs["query_ms"].iloc[-1] > tiny_costs["query_ms"].iloc[0], "a TinyDB query scans"
 
+# %%
+(out / "summary.json").write_text(json.dumps({
+    "built": {n: r.written for n, r in built.reports.items()},
+    "search_quality": quality, "read_costs_ms": read_costs.to_dict(),
+}, indent=2))  # fmt: skip
+con.close()
+resources.close()
+
 # %% [markdown]
 # ## What this showed
 #
@@ -493,11 +504,3 @@ assert tiny_costs["query_ms"].iloc[-1] > tiny_costs["query_ms"].iloc[0], "a Tiny
 #   the PostgreSQL twin is the store.
 #
 # This is the last notebook so far: the [reading order](README.md) lists them all.
-
-# %%
-(out / "summary.json").write_text(json.dumps({
-    "built": {n: r.written for n, r in built.reports.items()},
-    "search_quality": quality, "read_costs_ms": read_costs.to_dict(),
-}, indent=2))  # fmt: skip
-con.close()
-resources.close()

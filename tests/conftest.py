@@ -122,20 +122,10 @@ def new_database(request: pytest.FixtureRequest) -> Iterator[Callable[[str], sa.
 
 @pytest.fixture(scope="session")
 def spark_ibis() -> Iterator[Any]:
-    """Ibis on one local Spark session (one core, UTC, no UI), stopped at the end."""
-    from pyspark.sql import SparkSession
+    """Ibis on one local Spark session (one core), configured as the build configures it."""
+    from paymodel.olap.spark import local_session
 
-    session = (
-        SparkSession.builder.master("local[1]")
-        .appName("paymodel-tests")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "1")
-        .config("spark.default.parallelism", "1")
-        .config("spark.sql.adaptive.enabled", "false")
-        .getOrCreate()
-    )
+    session = local_session(cores=1, app_name="paymodel-tests")
     yield ibis.pyspark.connect(session)
     session.stop()
 

@@ -1,4 +1,4 @@
-"""environment.yml mirrors pyproject.toml, and the pins STACK.md depends on are in place.
+"""environment.yml mirrors pyproject.toml, and the pins that matter (README: Versions that matter) are in place.
 
 conda cannot reach its channels on the development machines, so environment.yml cannot be
 solved here: this test is what keeps it honest.
@@ -74,5 +74,5 @@ def test_critical_pins(project: dict, package: str, specifier: str) -> None:
     requirements = {Requirement(r).name: Requirement(r) for r in project["dependencies"]}
     assert package in requirements, f"pyproject.toml: {package} missing from dependencies"
     assert specifier in {str(s) for s in requirements[package].specifier}, (
-        f"pyproject.toml: {package} must keep the pin {specifier} (see STACK.md)"
+        f"pyproject.toml: {package} must keep the pin {specifier} (see the README's Versions that matter)"
     )

@@ -783,7 +783,7 @@ def test_state_machine_renders_every_payment_intent_transition() -> None:
 
 
 def test_invariants_hold_after_the_flows(engine: sa.Engine, pay: Payments) -> None:
-    """The domain invariants of DOMAIN.md, checked on what a mix of flows wrote."""
+    """The dataset invariants, checked on what a mix of flows wrote."""
     charge = paid_charge(pay, 10_000)
     pay.refund_charge(charge, amount=2_500)
     other = paid_charge(pay, 4_000)

@@ -1,4 +1,4 @@
-"""The dataset invariants (DOMAIN.md) hold on generated data and catch planted violations.
+"""The dataset invariants hold on generated data and catch planted violations.
 
 Every invariant runs on DuckDB and on PostgreSQL. Generated data is loaded with every
 constraint on; to show that each check catches what it claims, a valid dataset is

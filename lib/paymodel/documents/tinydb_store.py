@@ -2,8 +2,8 @@
 
 Each collection keeps a key -> document-id map in memory (built by one scan when first
 used), so reads by key are dictionary lookups and duplicate checks cost nothing; other
-queries are TinyDB full scans, which is TinyDB's design (STACK.md measured about 0.25 s
-per 100k documents). Writes go through the atomic storage: one file write per call, or
+queries are TinyDB full scans, which is TinyDB's design (benchmarks/bench_documents.py
+measures what a scan costs at 100k documents). Writes go through the atomic storage: one file write per call, or
 one per collection for a whole :meth:`TinyDBStore.batch`.
 """
 

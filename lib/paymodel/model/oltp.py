@@ -1258,6 +1258,7 @@ payouts = Table(
     stripe_object="payout",
     why="Finance reconciles the bank statement with payouts, and each automatic payout with "
     "the charges, refunds, disputes and fees it settles (balance_transactions.payout_id).",
+    subject_area="ledger_payouts",
 )
 
 balance_transactions = Table(

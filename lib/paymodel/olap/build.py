@@ -391,9 +391,12 @@ def _written(steps: Sequence[Step]) -> set[str]:
 
 def _whole(eng: _Engine, out: BaseBackend, name: str) -> ir.Table:
     """The warehouse table ``name`` as written, on the engine the transforms run on."""
-    if eng.con is out:
-        return out.table(name)
-    return eng.stage(f"olap_whole_{name}", out.table(name).to_pyarrow())
+    if eng.con is not out:
+        return eng.stage(f"olap_whole_{name}", out.table(name).to_pyarrow())
+    # As staged inputs are: every column nullable, or a union with the changed customers'
+    # rows would fail on NOT NULL flags (string != !string).
+    table = out.table(name)
+    return table.cast({c: table[c].type().copy(nullable=True) for c in table.columns})
 
 
 def _log_build(out: BaseBackend, report: BuildReport, params: T.BuildParams) -> None:

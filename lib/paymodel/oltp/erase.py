@@ -370,17 +370,16 @@ def erase_oltp(conn: sa.Connection, subject: ErasureSubject) -> list[Touched]:
         sa.select(*(customers.c[c] for c in person)).where(customers.c.id == subject.customer_id)
     ).mappings().first()  # fmt: skip
     if row is not None:
-        # NULL, or a NOT NULL column's empty value: metadata is {} when empty (issue 7)
-        columns = {c: OLTP.table("customers").column(c) for c in person}
-        empty = {c: None if col.nullable else {} for c, col in columns.items()}
-        stored = {c: _as_json(row[c]) if columns[c].type.sql == "json" else row[c] for c in person}
-        cleared = {c: empty[c] for c in person if stored[c] != empty[c]}
+        # A nullable column becomes NULL; metadata, NOT NULL with {} for empty, becomes {}.
+        columns = {c.name: c for c in OLTP.table("customers").columns}
+        cleared = {c: None if columns[c].nullable else {} for c in person
+                   if row[c] is not None and not (not columns[c].nullable and row[c] in ({}, "{}"))}  # fmt: skip
         if cleared:
             conn.execute(
                 sa.update(customers).where(customers.c.id == subject.customer_id).values(cleared)
             )
-            for column in cleared:
-                note("customers", column, "set to NULL" if cleared[column] is None else "emptied")
+            for column, value in cleared.items():
+                note("customers", column, "set to NULL" if value is None else "set to {}")
     addresses = tables["customer_addresses"]
     mine = addresses.c.customer_id == subject.customer_id
     # Counted first: DuckDB's DBAPI does not report a DELETE's row count.

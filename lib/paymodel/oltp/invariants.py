@@ -1,9 +1,9 @@
 """The invariants a correct Stripe dataset satisfies, as named SQL checks (DuckDB and PostgreSQL).
 
 Each :class:`Invariant` is one query that returns the id of every row that breaks
-it; the same SQL runs on both engines through SQLAlchemy. The list follows
-"Invariants a correct dataset satisfies" in ``DOMAIN.md`` (the OLTP/OLAP
-reconciliation lives with the OLAP layer). Table constraints catch single-row
+it; the same SQL runs on both engines through SQLAlchemy. The list covers the rules
+a correct Stripe dataset satisfies across rows (the OLTP/OLAP reconciliation lives with
+the OLAP layer). Table constraints catch single-row
 rules at insert time; these catch rules across rows and tables, which a database
 constraint cannot express (sums over refunds, invoice payments, fee details...), and
 they also hold for data loaded without constraints.

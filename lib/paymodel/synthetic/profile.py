@@ -1,4 +1,4 @@
-"""What a generated account looks like: its markets, growth, churn, declines and fraud.
+"""What a generated account looks like: markets, growth, churn, declines, fraud and payouts.
 
 Every function takes Ibis tables on one connection (:func:`open_generated` opens the
 Parquet files and ``feedback.jsonl`` of a ``paymodel generate`` folder on DuckDB) and
@@ -30,13 +30,22 @@ __all__ = [
     "Generated",
     "churn_by_tier",
     "currencies_and_countries",
+    "decline_places",
     "decline_rate",
     "declines_by_code",
+    "dispute_counts",
     "dispute_rate_by_risk",
+    "disputes_by_reason",
+    "expired_card_declines_by_month",
     "fees_by_category",
     "markets",
     "nps_by_outcome",
     "open_generated",
+    "paying_cancellations",
+    "payment_errors",
+    "payout_contents",
+    "payouts_by_status",
+    "payouts_reconciled",
     "prorations",
     "risk_score_by_dispute",
     "settlement",
@@ -174,15 +183,15 @@ def nps_by_outcome(t: Generated) -> ibis.Table:
     )
 
 
+def _counts(table: ibis.Table, by: list[str], name: str) -> ibis.Table:
+    """Rows of ``table`` per value of the ``by`` columns (NULL is a value), most first: ``name``."""
+    return table.group_by(by).agg(**{name: _.count()}).order_by([ibis.desc(name), *by])
+
+
 def declines_by_code(t: Generated) -> ibis.Table:
     """One row per decline code of failed charges, most frequent first: ``charges``."""
     ch = t["charges"]
-    return (
-        ch.filter(ch.status == "failed")
-        .group_by("failure_code")
-        .agg(charges=_.count())
-        .order_by([ibis.desc("charges"), "failure_code"])
-    )
+    return _counts(ch.filter(ch.status == "failed"), ["failure_code"], "charges")
 
 
 def decline_rate(t: Generated) -> ibis.Table:
@@ -194,10 +203,7 @@ def decline_rate(t: Generated) -> ibis.Table:
 
 def three_d_secure(t: Generated) -> ibis.Table:
     """Charges by 3-D Secure result (NULL: no 3-D Secure asked)."""
-    ch = t["charges"]
-    return (
-        ch.group_by("three_d_secure_result").agg(charges=_.count()).order_by(ibis.desc("charges"))
-    )
+    return _counts(t["charges"], ["three_d_secure_result"], "charges")
 
 
 def dispute_rate_by_risk(t: Generated, min_charges: int = 30) -> ibis.Table:
@@ -277,4 +283,154 @@ def prorations(t: Generated) -> ibis.Table:
         invoices.agg(
             update_invoices=(invoices.billing_reason == "subscription_update").cast("int64").sum()
         )
+    )
+
+
+def payouts_reconciled(t: Generated) -> ibis.Table:
+    """One row per payout, oldest first, beside what it settles.
+
+    ``settled_net``: the sum of the ``net`` of the balance transactions whose ``payout_id``
+    is the payout, its own one (type ``payout``, ``-amount``) aside; a payout reconciles
+    when it equals ``amount``. ``charges``: how many of those transactions are charges.
+    ``returns``: the ``payout_failure`` transactions that bring its funds back (one for a
+    failed payout, none for the others); ``retried_by``: the later payout that pays those
+    funds out again (NULL if none has yet).
+    """
+    p, bt = t["payouts"], t["balance_transactions"]
+    own = (bt.type == "payout") & (bt.source_payout_id == bt.payout_id)
+    settled = (
+        bt.filter(bt.payout_id.notnull() & ~own.fill_null(False))
+        .group_by("payout_id")
+        .agg(settled_net=_.net.sum(), charges=(_.type == "charge").cast("int64").sum())
+    )
+    returns = (
+        bt.filter(bt.type == "payout_failure")
+        .group_by(payout_id=_.source_payout_id)
+        .agg(returns=_.count(), retried_by=_.payout_id.max())
+    )
+    payouts = p.select("id", "created", "status", "currency", "amount")
+    joined = payouts.left_join(settled, payouts.id == settled.payout_id).select(
+        *payouts.columns, "settled_net", "charges"
+    )
+    return (
+        joined.left_join(returns, joined.id == returns.payout_id)
+        .select(
+            *payouts.columns,
+            settled_net=_.settled_net.fill_null(0),
+            charges=_.charges.fill_null(0),
+            returns=_.returns.fill_null(0),
+            retried_by=_.retried_by,
+        )
+        .order_by(["created", "id"])
+    )
+
+
+def payouts_by_status(t: Generated) -> ibis.Table:
+    """Payouts per status and currency: how many, and their ``amount`` (minor units)."""
+    p = t["payouts"]
+    return (
+        p.group_by(["status", "currency"])
+        .agg(payouts=_.count(), amount=_.amount.sum())
+        .order_by([ibis.desc("payouts"), "status"])
+    )
+
+
+def payout_contents(t: Generated, payout_id: str) -> ibis.Table:
+    """The balance transactions one payout settles, per reporting category: how many, ``net``.
+
+    The payout's own transaction (category ``payout``, ``-amount``) is among them, so the
+    ``net`` of a payout that reconciles sums to 0.
+    """
+    bt = t["balance_transactions"]
+    return (
+        bt.filter(bt.payout_id == payout_id)
+        .group_by("reporting_category")
+        .agg(transactions=_.count(), net=_.net.sum())
+        .order_by("reporting_category")
+    )
+
+
+def expired_card_declines_by_month(t: Generated) -> ibis.Table:
+    """Charges declined with ``expired_card`` per calendar month (UTC): ``declines``.
+
+    Every month with a charge has a row, 0 where no card declined as expired.
+    """
+    ch = t["charges"]
+    months = ch.select(month=ch.created.truncate("M")).distinct()
+    declines = (
+        ch.filter(ch.failure_code == "expired_card")
+        .group_by(month=_.created.truncate("M"))
+        .agg(declines=_.count())
+    )
+    return (
+        months.left_join(declines, "month")
+        .select("month", declines=_.declines.fill_null(0))
+        .order_by("month")
+    )
+
+
+def decline_places(t: Generated) -> ibis.Table:
+    """Failed charges per ``failure_code`` and ``outcome_reason``, most first: ``charges``.
+
+    ``failure_code`` is Stripe's error code (``card_declined`` for any issuer decline);
+    ``outcome_reason`` the issuer's reason (NULL where no issuer answered, as for a failed
+    3-D Secure challenge).
+    """
+    ch = t["charges"]
+    return _counts(ch.filter(ch.status == "failed"), ["failure_code", "outcome_reason"], "charges")
+
+
+def payment_errors(t: Generated) -> ibis.Table:
+    """Payment intents per ``last_payment_error`` code and decline code, most first: ``intents``.
+
+    Only intents whose last attempt failed have one; ``decline_code`` is NULL where the
+    issuer gave no reason.
+    """
+    pi = t["payment_intents"]
+    errors = pi.filter(pi.last_payment_error_code.notnull())
+    return _counts(
+        errors, ["last_payment_error_code", "last_payment_error_decline_code"], "intents"
+    )
+
+
+def disputes_by_reason(t: Generated) -> ibis.Table:
+    """Disputes per ``reason`` and ``status`` (won, lost...), most first: ``disputes``."""
+    return _counts(t["disputes"], ["reason", "status"], "disputes")
+
+
+def dispute_counts(t: Generated) -> ibis.Table:
+    """One row: what the dispute rate rests on.
+
+    ``disputes``, ``succeeded_charges`` and ``dispute_rate`` (their ratio, NULL without a
+    succeeded charge); ``disputing_customers``, and ``repeat_disputers``: those of them with
+    more than one dispute.
+    """
+    ch, d = t["charges"], t["disputes"]
+    owners = ch.select(charge_id=ch.id, customer_id=ch.customer_id)
+    per_customer = d.join(owners, "charge_id").group_by("customer_id").agg(n=_.count())
+    return (
+        d.agg(disputes=_.count())
+        .cross_join(ch.agg(succeeded_charges=(ch.status == "succeeded").cast("int64").sum()))
+        .cross_join(
+            per_customer.agg(
+                disputing_customers=_.count(), repeat_disputers=(_.n > 1).cast("int64").sum()
+            )
+        )
+        .mutate(dispute_rate=_.disputes.cast("float64") / _.succeeded_charges.nullif(0))
+    )
+
+
+def paying_cancellations(t: Generated) -> ibis.Table:
+    """Canceled subscriptions that had paid, per ``cancellation_reason``: how many, and the share.
+
+    A subscription had paid if one of its invoices is ``paid`` with ``amount_paid > 0``
+    (a trial that never converted has not). ``share`` is of all such cancellations.
+    """
+    s, i = t["subscriptions"], t["invoices"]
+    paid = i.filter((i.status == "paid") & (i.amount_paid > 0)).select(
+        subscription_id=i.subscription_id
+    )
+    paying = s.filter(s.status == "canceled").semi_join(paid, s.id == paid.subscription_id)
+    return _counts(paying, ["cancellation_reason"], "subscriptions").mutate(
+        share=_.subscriptions.cast("float64") / _.subscriptions.sum()
     )

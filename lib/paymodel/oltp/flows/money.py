@@ -37,7 +37,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class FeeSchedule:
-    """Stripe's card pricing for an account (DOMAIN.md, United States).
+    """Stripe's published card pricing for an account in the United States.
 
     Attributes:
         currency: Settlement currency; fixed fees are in its minor units.
