@@ -537,9 +537,12 @@ class _FileRun:
         ids: set[str] = set()
         for record in records:
             _strings(record.value, ids)
-        if not ids:
+        # A string no TEXT column can hold (NUL, a lone surrogate: hostile records) is no
+        # stored key: it is covered (absent) without being sent, which PostgreSQL refuses.
+        sent = sorted(i for i in ids if _storable(i) == i)
+        if not sent:
             return
-        with backend(self.conn).key_table(self.conn, sorted(ids)) as keys:
+        with backend(self.conn).key_table(self.conn, sent) as keys:
             within = sa.select(keys.c.id)
             t = self.t["events"]
             found = {r[0] for r in self.execute(sa.select(t.c.id).where(t.c.id.in_(within)))}
