@@ -505,6 +505,27 @@ assert database_state(replayed, skip=bookkeeping) == database_state(duck, skip=b
 print(replay.summary().splitlines()[0])
 
 # %% [markdown]
+# Some records are impossible next to the row they reference: a refund larger than its
+# charge, or in another currency than its charge. No arrival order makes them valid, so
+# ingestion refuses them, naming the cross-row rule each one broke
+# (`paymodel.model.rules`). Here two such refunds go to the replayed database, which holds
+# their charge.
+
+# %%
+refund = rows(duck, "refunds")[0]
+charge = rows(duck, "charges", id=refund["charge_id"])[0]
+other_currency = "eur" if charge["currency"] != "eur" else "usd"
+impossible = [
+    to_stripe_object("refunds", {**refund, "id": "re_too_large", "amount": charge["amount"] + 1}),
+    to_stripe_object("refunds", {**refund, "id": "re_other_currency", "currency": other_currency}),
+]
+refused = ingest(impossible, replayed)
+assert (refused.read, refused.quarantined, refused.exit_code) == (2, 2, 3)
+refusals = pd.DataFrame(rows(replayed, "ingest_quarantine"), columns=["object_id", "rule", "error"])
+assert set(refusals["rule"]) == {"refund_within_charge_amount", "refund_in_charge_currency"}
+refusals
+
+# %% [markdown]
 # ## 6. Erasure (GDPR)
 #
 # A customer's personal data is not only in `customers` and `customer_addresses`: the
@@ -553,6 +574,8 @@ resources.close()
 # * Ingestion counted, deduplicated and quarantined Stripe's records, parked a record
 #   until its parent arrived, kept a newer snapshot against an older one, and the flows'
 #   own event log rebuilt their tables exactly.
+# * Ingestion refused two refunds no Stripe account can produce, each with the cross-row
+#   rule it broke.
 # * Erasure removed a customer's email, name and phone from every table that held them,
 #   and kept its payments.
 #

@@ -911,13 +911,13 @@ CREATE TABLE ingest_quarantine (
 	last_seen_at TIMESTAMP WITH TIME ZONE NOT NULL,
 	times_seen INTEGER NOT NULL,
 	CONSTRAINT pk_ingest_quarantine PRIMARY KEY (id),
-	CONSTRAINT ck_ingest_quarantine_rule_accepted CHECK (rule IN ('malformed_json', 'not_an_object', 'unknown_object_type', 'invalid_event', 'invalid_object', 'unknown_reference', 'database_constraint', 'card_data', 'invalid_id', 'metadata_limits', 'future_version', 'too_large', 'repeated_key', 'nested_too_deeply')),
+	CONSTRAINT ck_ingest_quarantine_rule_accepted CHECK (rule IN ('malformed_json', 'not_an_object', 'unknown_object_type', 'invalid_event', 'invalid_object', 'unknown_reference', 'database_constraint', 'card_data', 'invalid_id', 'metadata_limits', 'future_version', 'too_large', 'repeated_key', 'nested_too_deeply', 'refund_within_charge_amount', 'refund_in_charge_currency', 'dispute_within_charge_amount', 'dispute_in_charge_currency', 'invoice_payment_within_amount_due', 'invoice_payment_in_invoice_currency', 'line_item_in_invoice_currency')),
 	CONSTRAINT ck_ingest_quarantine_source_line_range CHECK (source_line IS NULL OR source_line >= 1),
 	CONSTRAINT ck_ingest_quarantine_times_seen_range CHECK (times_seen >= 1)
 );
 COMMENT ON TABLE ingest_quarantine IS 'One row per distinct rejected record and rule (a record rejected again counts up).';
 COMMENT ON COLUMN ingest_quarantine.id IS 'Digest of the rule and the record (sha256, 32 hex digits).';
-COMMENT ON COLUMN ingest_quarantine.rule IS 'Kind of rule broken.';
+COMMENT ON COLUMN ingest_quarantine.rule IS 'Kind of rule broken (a cross-row rule of paymodel.model.rules by its name).';
 COMMENT ON COLUMN ingest_quarantine.error IS 'The rule in words, naming the record and object.';
 COMMENT ON COLUMN ingest_quarantine.object_type IS 'Type of the object, when readable.';
 COMMENT ON COLUMN ingest_quarantine.object_id IS 'Id of the object, when readable.';

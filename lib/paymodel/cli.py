@@ -131,7 +131,7 @@ def _load(args: argparse.Namespace) -> int:
 def _ingest(args: argparse.Namespace) -> int:
     from paymodel.oltp.ingest import main_ingest
 
-    return main_ingest(args.files, args.db, args.json, args.max_record_bytes)
+    return main_ingest(args.files, args.db, args.json, args.max_record_bytes, args.strict)
 
 
 def _positive_int(text: str) -> int:
@@ -258,7 +258,8 @@ def _parser() -> argparse.ArgumentParser:
         "ingest",
         help="load Stripe API objects and events into an OLTP database",
         epilog="Exit status: 0 all records applied, duplicate or pending; 3 some records "
-        "were quarantined; 2 usage error (unreadable file, bad --db).",
+        "were quarantined (or, with --strict, an invariant of the objects written is "
+        "broken); 2 usage error (unreadable file, bad --db).",
     )
     i.add_argument("files", nargs="+", metavar="FILE", help="JSON Lines, JSON array or list")
     i.add_argument(
@@ -268,6 +269,11 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--max-record-bytes", type=_positive_int, default=1 << 20, metavar="N",
                    help="quarantine records larger than N bytes as too_large "
                    "(default: %(default)s, 1 MiB)")  # fmt: skip
+    i.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 3 also when an invariant of the objects the run wrote is broken",
+    )
     i.set_defaults(func=_ingest)
 
     e = sub.add_parser(

@@ -82,7 +82,41 @@ def _table_section(table: Table, model: Model | None = None) -> list[str]:
         out += [
             f"| `{ck.name}` | {_cell(ck.description)}{_engines(ck.dialects)} |" for ck in checks
         ]
+    rules = _cross_row_rules(table.name)
+    if rules:
+        out += ["", "| cross-row rule (quarantined at ingestion) | rule | as SQL |", "|---|---|---|"]
+        out += [f"| `{r.name}` | {_cell(r.description)} | `{_cell(r.sql)}` |" for r in rules]
+    paths = _stripe_paths(table.name)
+    if paths:
+        out += ["", "| column | where it lives in Stripe's object |", "|---|---|"]
+        out += [f"| `{c}` | {p} |" for c, p in paths.items()]
     return [*out, ""]
+
+
+def _cross_row_rules(table: str) -> tuple:
+    from paymodel.model.rules import rules_for
+
+    return rules_for(table)
+
+
+def _stripe_paths(table: str) -> dict[str, str]:
+    """Column -> its place in the Stripe object, from the declarative mapping."""
+    from paymodel.model.stripe import MAPPINGS
+
+    mapping = MAPPINGS.get(table)
+    if mapping is None:
+        return {}
+    out = {}
+    for column, f in mapping.fields.items():
+        where = f"`{f.path}`"
+        if f.kind not in ("value", "special"):
+            where += f" ({f.kind})"
+        if f.legacy:
+            where += f"; older API versions: {', '.join(f'`{p}`' for p in f.legacy)}"
+        if f.special:
+            where += f"; special case `{f.special}`"
+        out[column] = where
+    return out
 
 
 def _warehouse_lines(table: Table) -> list[str]:
@@ -100,6 +134,14 @@ def _warehouse_lines(table: Table) -> list[str]:
     return out
 
 
+_STRIPE_NOTE = (
+    " For a table that holds a Stripe object, the last table of its section says where "
+    "each column lives in Stripe's object: the one declarative mapping the renderer, the "
+    "ingester and the events' previous_attributes are derived from. A cross-row rule "
+    "refuses, at ingestion, a row that no Stripe account can produce next to its parent."
+)
+
+
 def data_dictionary(model: Model) -> str:
     """Markdown describing every table (grain, keys, checks) and column (type, PII)."""
     lines = [
@@ -113,7 +155,8 @@ def data_dictionary(model: Model) -> str:
         "`direct` identifies a person alone, `quasi` in combination, `none` not at all. "
         "A rule marked *PostgreSQL DDL only* is left out of DuckDB's DDL, because DuckDB 1.5 "
         "refuses to update a row that other rows reference when the rule involves an indexed "
-        "column; on DuckDB the payment flows and the ingester enforce it before writing.",
+        "column; on DuckDB the payment flows and the ingester enforce it before writing."
+        + (_STRIPE_NOTE if any(t.stripe_object for t in model.tables) else ""),
         "",
         "| table | grain | columns |",
         "|---|---|---|",

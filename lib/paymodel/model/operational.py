@@ -8,6 +8,7 @@ idempotency keys for the payment flows, and the ingestion bookkeeping
 from __future__ import annotations
 
 from paymodel.model.core import INTEGER, JSON, PII, SMALLINT, TEXT, TIMESTAMP, Check, Column, Table
+from paymodel.model.rules import CROSS_ROW_RULES
 
 __all__ = ["IDEMPOTENCY_TABLES", "INGESTION_TABLES"]
 
@@ -170,7 +171,7 @@ ingest_quarantine = Table(
         Column(
             "rule",
             TEXT,
-            "Kind of rule broken.",
+            "Kind of rule broken (a cross-row rule of paymodel.model.rules by its name).",
             accepted=(
                 "malformed_json",
                 "not_an_object",
@@ -186,6 +187,7 @@ ingest_quarantine = Table(
                 "too_large",
                 "repeated_key",
                 "nested_too_deeply",
+                *(rule.name for rule in CROSS_ROW_RULES),
             ),
         ),
         Column("error", TEXT, "The rule in words, naming the record and object."),

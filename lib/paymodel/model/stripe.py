@@ -1,9 +1,14 @@
-"""Stripe API objects <-> rows of the OLTP tables, both directions in one place.
+"""Stripe API objects <-> rows of the OLTP tables, from one declarative mapping.
 
-The generator renders rows as Stripe objects with :func:`to_stripe_object`; the
-ingester flattens Stripe objects into rows with :func:`from_stripe_object`. One
-module holds both directions so the mapping has one source of truth, and a
-round-trip test (``from_stripe_object(to_stripe_object(...)) == rows``) guards it.
+:data:`MAPPINGS` says, for each column of each table that holds a Stripe object, where
+the column lives in Stripe's object (a dotted path such as ``outcome.risk_score``, or
+one of a few named special cases: :data:`SPECIAL_CASES`). Everything else is derived
+from it: the renderer :func:`to_stripe_object` (rows to objects, used by the generator
+and the payment flows), the flattener :func:`from_stripe_object` (objects to rows, used
+by ingestion), the SQL flattener :func:`flatten_sql` and the events'
+:func:`previous_attributes`, so the directions cannot disagree. A round-trip test
+(``from_stripe_object(to_stripe_object(...)) == rows``) guards every table, and another
+checks every path against Stripe's official sample objects.
 
 The shape is Stripe's current API (2025-03-31 "basil" and later): an invoice has no
 ``charge``; ``invoice_payment`` links an invoice to the payment intents that pay it;
@@ -59,7 +64,8 @@ import json
 import math
 import operator
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -90,34 +96,22 @@ from paymodel.model.core import (
 from paymodel.model.oltp import OLTP
 
 __all__ = [
+    "MAPPINGS",
     "OBJECT_TABLES",
     "TABLE_OBJECTS",
+    "Field",
+    "ObjectMapping",
     "StripeObjectError",
     "UnknownObjectType",
+    "flatten_sql",
     "from_stripe_object",
     "object_key",
+    "previous_attributes",
     "row_problems",
+    "sql_predicate",
+    "stripe_paths",
     "to_stripe_object",
 ]
-
-OBJECT_TABLES: dict[str, str] = {
-    t.stripe_object: t.name for t in OLTP.tables if t.stripe_object is not None
-}
-"""Stripe object type -> table (``"charge" -> "charges"``)."""
-
-TABLE_OBJECTS: dict[str, str] = {table: obj for obj, table in OBJECT_TABLES.items()}
-
-_TABLES: dict[str, Table] = {t.name: t for t in OLTP.tables}
-"""Table -> Stripe object type (``"charges" -> "charge"``)."""
-
-_OWNED_ROWS: dict[str, tuple[str, str]] = {
-    "customer_addresses": ("customer", "customer_id"),
-    "balance_transaction_fee_details": ("balance_transaction", "balance_transaction_id"),
-}
-"""Tables without a Stripe object of their own: the object their rows belong to."""
-
-MAX_EXPANSION_DEPTH = 8
-"""How deep expanded objects may nest inside one another before the record is refused."""
 
 _SQL_INT_RANGE = {
     "smallint": (-(2**15), 2**15 - 1),
@@ -208,184 +202,393 @@ def _get(row: Mapping[str, Any], key: str) -> Any:
 
 
 # --------------------------------------------------------------------------------------
-# Rows -> Stripe objects
+# The mapping: where each column lives in Stripe's object, declared once.
+#
+# Every direction is derived from MAPPINGS: the renderer (rows -> objects), the Python
+# flattener (objects -> rows), the SQL flattener (:func:`flatten_sql`) and the events'
+# ``previous_attributes`` (:func:`previous_attributes`). A column is a :class:`Field`: a
+# dotted path into the object and how its value is encoded there (``value``, ``time``:
+# unix seconds, ``rate``: a JSON number read as an exact decimal, ``ref``: an id or the
+# expanded object, ``metadata``, ``sum``: the total of a list of amounts). The few shapes
+# a path cannot say are named special cases (:data:`SPECIAL_CASES`), each written once
+# below with both of its directions side by side.
+
+
+@dataclass(frozen=True)
+class Field:
+    """Where one column lives in a Stripe object.
+
+    Attributes:
+        path: the dotted path (``outcome.risk_score``); for a special case, the
+            top-level field it occupies (used by ``previous_attributes``).
+        kind: ``value``, ``time``, ``rate``, ``ref``, ``metadata``, ``sum`` or ``special``.
+        objects: for ``ref``: the object types an expanded value may be.
+        legacy: older paths read when ``path`` is absent or null (``subscription`` for
+            ``parent.subscription_details.subscription``).
+        special: the name of the special case in :data:`SPECIAL_CASES`.
+        item_key: for ``sum``: the key each list item carries besides ``amount``.
+    """
+
+    path: str
+    kind: str = "value"
+    objects: tuple[str, ...] = ()
+    legacy: tuple[str, ...] = ()
+    special: str | None = None
+    item_key: str | None = None
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return tuple(self.path.split("."))
+
+
+@dataclass(frozen=True)
+class Nested:
+    """A list of child rows rendered inside the object (``subscription.items``)."""
+
+    key: str
+    table: str
+    parent_column: str
+    url: str
+
+
+@dataclass(frozen=True)
+class ObjectMapping:
+    """One Stripe object type and the table that holds it.
+
+    Attributes:
+        object: Stripe's ``object`` (``charge``).
+        table: the table (``charges``).
+        fields: column -> :class:`Field`, one for every column except ``id``.
+        constants: dotted path -> value rendered as is (``livemode: false``...).
+        optional: dotted path of a nested object -> its constant extra keys; the nested
+            object renders as ``null`` when every column inside it is null.
+        nested: lists of child rows rendered inside the object.
+    """
+
+    object: str
+    table: str
+    fields: Mapping[str, Field]
+    constants: Mapping[str, Any] = field(default_factory=dict)
+    optional: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    nested: tuple[Nested, ...] = ()
+
+
+def _f(path: str, kind: str = "value", *objects: str, legacy: tuple[str, ...] = ()) -> Field:
+    return Field(path, kind, tuple(objects), legacy)
+
+
+def _plain(*columns: str) -> dict[str, Field]:
+    return {c: Field(c) for c in columns}
+
+
+def _times(*columns: str) -> dict[str, Field]:
+    return {c: Field(c, "time") for c in columns}
+
+
+def _special(name: str, path: str) -> Field:
+    return Field(path, "special", special=name)
+
+
+_META = {"metadata": Field("metadata", "metadata")}
+_LIVE = {"livemode": False}
+
+MAPPINGS: dict[str, ObjectMapping] = {
+    m.table: m
+    for m in (
+        ObjectMapping(
+            "customer", "customers",
+            {**_plain("email", "name", "phone", "currency", "balance", "delinquent"),
+             "preferred_locale": _special("first_locale", "preferred_locales"),
+             **_times("created"), **_META},
+            constants=_LIVE,
+        ),
+        ObjectMapping(
+            "payment_method", "payment_methods",
+            {"customer_id": _f("customer", "ref", "customer"), "type": Field("type"),
+             **{f"card_{c}": Field(f"card.{c}") for c in
+                ("brand", "funding", "country", "last4", "exp_month", "exp_year",
+                 "fingerprint")},
+             **_times("created")},
+            constants={**_LIVE, "metadata": {}},
+        ),
+        ObjectMapping(
+            "product", "products",
+            {**_plain("name", "description", "active"), **_times("created"), **_META},
+            constants=_LIVE,
+        ),
+        ObjectMapping(
+            "price", "prices",
+            {"product_id": _f("product", "ref", "product"),
+             **_plain("currency", "unit_amount", "type", "billing_scheme"),
+             "recurring_interval": Field("recurring.interval"),
+             "recurring_interval_count": Field("recurring.interval_count"),
+             "recurring_usage_type": Field("recurring.usage_type"),
+             **_plain("nickname", "lookup_key", "active"), **_times("created"), **_META},
+            constants=_LIVE,
+            optional={"recurring": {"meter": None, "trial_period_days": None}},
+        ),
+        ObjectMapping(
+            "coupon", "coupons",
+            {"name": Field("name"), "percent_off": Field("percent_off", "rate"),
+             "amount_off": Field("amount_off"),
+             "currency": _special("currency_of_amount_off", "currency"),
+             **_plain("duration", "duration_in_months", "valid"), **_times("created"), **_META},
+            constants=_LIVE,
+        ),
+        ObjectMapping(
+            "discount", "discounts",
+            {"coupon_id": _f("source.coupon", "ref", "coupon", legacy=("coupon",)),
+             "customer_id": _f("customer", "ref", "customer"),
+             "subscription_id": _f("subscription", "ref", "subscription"),
+             "starts_at": Field("start", "time"), "ends_at": Field("end", "time")},
+            constants={"invoice": None, "invoice_item": None, "promotion_code": None,
+                       "source.type": "coupon", "subscription_item": None},
+        ),
+        ObjectMapping(
+            "subscription_item", "subscription_items",
+            {"subscription_id": _f("subscription", "ref", "subscription"),
+             "price_id": _f("price", "ref", "price"), "quantity": Field("quantity"),
+             **_times("current_period_start", "current_period_end", "created"), **_META},
+        ),
+        ObjectMapping(
+            "subscription", "subscriptions",
+            {"customer_id": _f("customer", "ref", "customer"),
+             **_plain("status", "currency", "collection_method"),
+             "default_payment_method_id": _f("default_payment_method", "ref", "payment_method"),
+             **_times("start_date", "billing_cycle_anchor", "trial_start", "trial_end"),
+             "cancel_at_period_end": Field("cancel_at_period_end"),
+             **_times("cancel_at", "canceled_at", "ended_at"),
+             "cancellation_reason": Field("cancellation_details.reason"),
+             **_times("created"), **_META},
+            constants={**_LIVE, "cancellation_details.comment": None,
+                       "cancellation_details.feedback": None},
+            nested=(Nested("items", "subscription_items", "subscription_id",
+                           "/v1/subscription_items?subscription={id}"),),
+        ),
+        ObjectMapping(
+            "invoice", "invoices",
+            {"customer_id": _f("customer", "ref", "customer"),
+             "subscription_id": _f("parent.subscription_details.subscription", "ref",
+                                   "subscription", legacy=("subscription",)),
+             **_plain("number", "status", "billing_reason", "collection_method", "currency",
+                      "subtotal"),
+             "discount_amount": Field("total_discount_amounts", "sum", item_key="discount"),
+             "tax": _special("taxes", "total_taxes"),
+             **_plain("total", "starting_balance", "amount_due", "amount_paid",
+                      "amount_remaining"),
+             "attempt_count": _special("attempts", "attempt_count"),
+             **_times("period_start", "period_end", "due_date"),
+             "finalized_at": Field("status_transitions.finalized_at", "time"),
+             "paid_at": Field("status_transitions.paid_at", "time"),
+             "voided_at": Field("status_transitions.voided_at", "time"),
+             **_times("created"), **_META},
+            constants={**_LIVE, "status_transitions.marked_uncollectible_at": None},
+            optional={"parent": {"quote_details": None, "type": "subscription_details",
+                                 "subscription_details.metadata": None}},
+            nested=(Nested("lines", "invoice_line_items", "invoice_id",
+                           "/v1/invoices/{id}/lines"),),
+        ),
+        ObjectMapping(
+            "line_item", "invoice_line_items",
+            {"invoice_id": _f("invoice", "ref", "invoice"),
+             "subscription_item_id": _special("line_parent", "parent"),
+             "price_id": _f("pricing.price_details.price", "ref", "price", legacy=("price",)),
+             **_plain("currency", "amount"),
+             "discount_amount": Field("discount_amounts", "sum", item_key="discount"),
+             **_plain("quantity", "description"),
+             "proration": _special("line_parent", "parent"),
+             "period_start": Field("period.start", "time"),
+             "period_end": Field("period.end", "time")},
+            constants={**_LIVE, "metadata": {}},
+            optional={"pricing": {"type": "price_details", "price_details.product": None}},
+        ),
+        ObjectMapping(
+            "payment_intent", "payment_intents",
+            {"customer_id": _f("customer", "ref", "customer"),
+             "payment_method_id": _f("payment_method", "ref", "payment_method"),
+             **_plain("currency", "amount", "amount_capturable", "amount_received", "status",
+                      "capture_method"),
+             "last_payment_error_code": Field("last_payment_error.code"),
+             "last_payment_error_decline_code": Field("last_payment_error.decline_code"),
+             "cancellation_reason": Field("cancellation_reason"),
+             "canceled_at": Field("canceled_at", "time"), "description": Field("description"),
+             **_times("created"), **_META},
+            constants=_LIVE,
+            optional={"last_payment_error": {"type": "card_error"}},
+        ),
+        ObjectMapping(
+            "invoice_payment", "invoice_payments",
+            {"invoice_id": _f("invoice", "ref", "invoice"),
+             "payment_intent_id": _special("payment_intent_payment", "payment"),
+             **_plain("currency", "amount_requested", "amount_paid", "status", "is_default"),
+             "paid_at": Field("status_transitions.paid_at", "time"),
+             "canceled_at": Field("status_transitions.canceled_at", "time"),
+             **_times("created")},
+            constants={**_LIVE, "payment.type": "payment_intent"},
+        ),
+        ObjectMapping(
+            "charge", "charges",
+            {"payment_intent_id": _f("payment_intent", "ref", "payment_intent"),
+             "customer_id": _f("customer", "ref", "customer"),
+             "payment_method_id": _f("payment_method", "ref", "payment_method"),
+             **_plain("currency", "amount", "amount_captured", "amount_refunded", "status",
+                      "paid", "captured", "refunded", "disputed", "failure_code",
+                      "failure_message"),
+             "outcome_type": Field("outcome.type"),
+             "outcome_reason": Field("outcome.reason"),
+             "outcome_network_status": Field("outcome.network_status"),
+             "outcome_risk_level": Field("outcome.risk_level"),
+             "outcome_risk_score": Field("outcome.risk_score"),
+             "three_d_secure_result": Field("payment_method_details.card.three_d_secure.result"),
+             **_times("created"), **_META},
+            constants=_LIVE,
+            optional={"outcome": {"seller_message": None},
+                      "payment_method_details": {"type": "card"}},
+        ),
+        ObjectMapping(
+            "refund", "refunds",
+            {"charge_id": _f("charge", "ref", "charge"),
+             "payment_intent_id": _f("payment_intent", "ref", "payment_intent"),
+             **_plain("currency", "amount", "status", "reason", "failure_reason"),
+             **_times("created"), **_META},
+        ),
+        ObjectMapping(
+            "dispute", "disputes",
+            {"charge_id": _f("charge", "ref", "charge"),
+             "payment_intent_id": _f("payment_intent", "ref", "payment_intent"),
+             **_plain("currency", "amount", "status", "reason"),
+             "evidence_due_by": Field("evidence_details.due_by", "time"),
+             "is_charge_refundable": Field("is_charge_refundable"),
+             **_times("created"), **_META},
+            constants=_LIVE,
+        ),
+        ObjectMapping(
+            "balance_transaction", "balance_transactions",
+            {**_plain("type", "reporting_category", "amount", "fee", "net", "currency"),
+             "exchange_rate": Field("exchange_rate", "rate"), "status": Field("status"),
+             "available_on": Field("available_on", "time"), "description": Field("description"),
+             "charge_id": _special("source", "source"),
+             "refund_id": _special("source", "source"),
+             "dispute_id": _special("source", "source"),
+             "source_payout_id": _special("source", "source"),
+             "payout_id": _f("payout", "ref", "payout"),
+             **_times("created")},
+        ),
+        ObjectMapping(
+            "payout", "payouts",
+            {**_plain("amount", "currency", "status"),
+             "arrival_date": Field("arrival_date", "time"),
+             **_plain("method", "automatic", "failure_code", "failure_message", "description"),
+             **_times("created"), **_META},
+            constants={**_LIVE, "source_type": "card", "type": "bank_account"},
+        ),
+        ObjectMapping(
+            "event", "events",
+            {**_plain("type", "api_version"),
+             "object_type": _special("snapshot", "data"),
+             "object_id": _special("snapshot", "data"),
+             "data_object": _special("snapshot", "data"),
+             "previous_attributes": _special("snapshot", "data"),
+             "request_id": _special("request", "request"),
+             "idempotency_key": _special("request", "request"),
+             **_plain("livemode", "pending_webhooks"), **_times("created")},
+        ),
+    )
+}  # fmt: skip
+"""Table -> its :class:`ObjectMapping`: the one declaration of the Stripe mapping."""
+
+_BY_OBJECT: dict[str, ObjectMapping] = {m.object: m for m in MAPPINGS.values()}
+
+OWNED_ROWS: dict[str, tuple[str, str, str]] = {
+    "customer_addresses": ("customers", "customer_id", "address"),
+    "balance_transaction_fee_details": ("balance_transactions", "balance_transaction_id",
+                                        "fee_details"),
+}  # fmt: skip
+"""Tables without an object of their own -> (owner table, owner column, field in the owner)."""
+
+EXPANDED_TRANSACTIONS: dict[str, tuple[str, str, bool]] = {
+    "charges": ("balance_transaction", "charge_id", False),
+    "refunds": ("balance_transaction", "refund_id", False),
+    "disputes": ("balance_transactions", "dispute_id", True),
+}
+"""Tables whose objects carry their balance transactions expanded: (field, source column,
+whether the field is a list)."""
+
+SOURCE_PREFIXES: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (("ch_", "py_"), "charge_id", "charge"),
+    (("re_", "pyr_"), "refund_id", "refund"),
+    (("dp_", "du_"), "dispute_id", "dispute"),
+    (("po_",), "source_payout_id", "payout"),
+)
+"""Balance transaction ``source`` id prefix -> the typed foreign key column it fills."""
+
+SPECIAL_CASES: dict[str, str] = {
+    "first_locale": "customer.preferred_locale is the first of preferred_locales",
+    "currency_of_amount_off": "coupon.currency is read only with amount_off",
+    "taxes": "invoice.tax is the sum of total_taxes (older API versions: tax)",
+    "attempts": "invoice.attempt_count also renders attempted",
+    "line_parent": "line item's subscription_item and proration sit in the detail its "
+    "parent.type names (older API versions: top level)",
+    "payment_intent_payment": "invoice_payment.payment is polymorphic: only payment intents",
+    "source": "balance_transaction.source is a charge, refund, dispute or payout by id prefix",
+    "payout_transactions": "a payout carries its own balance transaction, the one returning "
+    "a failed payout's funds, and (paymodel's addition) the list of those it settled",
+    "snapshot": "event.data holds the object's snapshot and previous_attributes",
+    "request": "event.request is an object (before 2017-05-25: the request id alone)",
+}
+"""The named special cases: shapes a path cannot say, each written once below."""
+
+OBJECT_TABLES: dict[str, str] = {m.object: m.table for m in MAPPINGS.values()}
+"""Stripe object type -> table (``"charge" -> "charges"``)."""
+
+TABLE_OBJECTS: dict[str, str] = {table: obj for obj, table in OBJECT_TABLES.items()}
+"""Table -> Stripe object type (``"charges" -> "charge"``)."""
+
+_TABLES: dict[str, Table] = {t.name: t for t in OLTP.tables}
+_COLUMNS: dict[str, dict[str, Column]] = {t.name: {c.name: c for c in t.columns} for t in OLTP.tables}
+
+_OWNED_ROWS: dict[str, tuple[str, str]] = {
+    table: (TABLE_OBJECTS[owner], column) for table, (owner, column, _) in OWNED_ROWS.items()
+}
+
+MAX_EXPANSION_DEPTH = 8
+"""How deep expanded objects may nest inside one another before the record is refused."""
+
+
+def _set(obj: dict[str, Any], path: Sequence[str], value: Any) -> None:
+    for key in path[:-1]:
+        nxt = obj.get(key)
+        if not isinstance(nxt, dict):
+            nxt = obj[key] = {}
+        obj = nxt
+    obj[path[-1]] = value
+
+
+def _encode(f: Field, value: Any, what: str, column: Column | None = None) -> Any:
+    """A column value as Stripe encodes it at its path (numpy/pandas scalars made plain)."""
+    if f.kind == "time":
+        return _unix(value)
+    if f.kind == "rate":
+        return _rate(value, what)
+    if f.kind == "metadata":
+        return _json(value)
+    if f.kind == "sum":
+        return _amounts(_int(value), f.item_key or "amount")
+    if column is not None and column.type is BOOLEAN:
+        return _bool(value)
+    if column is not None and column.type.name in _INT_TYPES:
+        return _int(value)
+    if column is not None and column.type is JSON:
+        return None if _is_null(value) else _json(value)
+    return _str(value)
+
+
+# --------------------------------------------------------------------------------------
+# Rows -> Stripe objects (derived from MAPPINGS)
 
 
 def _list(data: list[dict[str, Any]], url: str) -> dict[str, Any]:
     return {"object": "list", "data": data, "has_more": False, "total_count": len(data), "url": url}
-
-
-def _customer(row: Mapping[str, Any], related: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict:
-    addresses = related.get("customer_addresses") or []
-    address = None
-    if addresses:
-        a = addresses[0]
-        address = {
-            k: _str(a.get(k)) for k in ("city", "country", "line1", "line2", "postal_code", "state")
-        }
-    locale = _str(row.get("preferred_locale"))
-    return {
-        "id": row["id"],
-        "object": "customer",
-        "address": address,
-        "balance": _int(row["balance"]),
-        "created": _unix(row["created"]),
-        "currency": _str(row.get("currency")),
-        "delinquent": _bool(row["delinquent"]),
-        "email": _str(row.get("email")),
-        "livemode": False,
-        "metadata": _json(row.get("metadata")),
-        "name": _str(row.get("name")),
-        "phone": _str(row.get("phone")),
-        "preferred_locales": [locale] if locale else [],
-    }
-
-
-_CARD_FIELDS = ("brand", "funding", "country", "last4", "exp_month", "exp_year", "fingerprint")
-
-
-def _payment_method(row: Mapping[str, Any], related: Mapping) -> dict:
-    card = {f: _get(row, f"card_{f}") for f in _CARD_FIELDS}
-    for f in ("exp_month", "exp_year"):
-        card[f] = _int(card[f])
-    kind = row["type"]
-    obj: dict[str, Any] = {
-        "id": row["id"],
-        "object": "payment_method",
-        "created": _unix(row["created"]),
-        "customer": _str(row.get("customer_id")),
-        "livemode": False,
-        "metadata": {},
-        "type": kind,
-    }
-    if kind == "card" or any(v is not None for v in card.values()):
-        obj["card"] = card
-    if kind != "card":
-        obj[kind] = {}
-    return obj
-
-
-def _product(row: Mapping[str, Any], related: Mapping) -> dict:
-    return {
-        "id": row["id"],
-        "object": "product",
-        "active": _bool(row["active"]),
-        "created": _unix(row["created"]),
-        "description": _str(row.get("description")),
-        "livemode": False,
-        "metadata": _json(row.get("metadata")),
-        "name": row["name"],
-    }
-
-
-def _price(row: Mapping[str, Any], related: Mapping) -> dict:
-    interval = _str(row.get("recurring_interval"))
-    count = _int(row.get("recurring_interval_count"))
-    usage = _str(row.get("recurring_usage_type"))
-    recurring = None
-    if interval is not None or count is not None or usage is not None:
-        recurring = {
-            "interval": interval,
-            "interval_count": count,
-            "meter": None,
-            "trial_period_days": None,
-            "usage_type": usage,
-        }
-    unit_amount = _int(row.get("unit_amount"))
-    return {
-        "id": row["id"],
-        "object": "price",
-        "active": _bool(row["active"]),
-        "billing_scheme": row["billing_scheme"],
-        "created": _unix(row["created"]),
-        "currency": row["currency"],
-        "livemode": False,
-        "lookup_key": _str(row.get("lookup_key")),
-        "metadata": _json(row.get("metadata")),
-        "nickname": _str(row.get("nickname")),
-        "product": row["product_id"],
-        "recurring": recurring,
-        "type": row["type"],
-        "unit_amount": unit_amount,
-        "unit_amount_decimal": None if unit_amount is None else str(unit_amount),
-    }
-
-
-def _coupon(row: Mapping[str, Any], related: Mapping) -> dict:
-    return {
-        "id": row["id"],
-        "object": "coupon",
-        "amount_off": _int(row.get("amount_off")),
-        "created": _unix(row["created"]),
-        "currency": _str(row.get("currency")),
-        "duration": row["duration"],
-        "duration_in_months": _int(row.get("duration_in_months")),
-        "livemode": False,
-        "metadata": _json(row.get("metadata")),
-        "name": _str(row.get("name")),
-        "percent_off": _rate(row.get("percent_off"), f"coupon {row['id']}: percent_off"),
-        "valid": _bool(row["valid"]),
-    }
-
-
-def _discount(row: Mapping[str, Any], related: Mapping) -> dict:
-    return {
-        "id": row["id"],
-        "object": "discount",
-        "customer": row["customer_id"],
-        "end": _unix(row.get("ends_at")),
-        "invoice": None,
-        "invoice_item": None,
-        "promotion_code": None,
-        "source": {"coupon": row["coupon_id"], "type": "coupon"},
-        "start": _unix(row["starts_at"]),
-        "subscription": _str(row.get("subscription_id")),
-        "subscription_item": None,
-    }
-
-
-def _subscription_item(row: Mapping[str, Any], related: Mapping) -> dict:
-    return {
-        "id": row["id"],
-        "object": "subscription_item",
-        "created": _unix(row["created"]),
-        "current_period_end": _unix(row["current_period_end"]),
-        "current_period_start": _unix(row["current_period_start"]),
-        "metadata": _json(row.get("metadata")),
-        "price": row["price_id"],
-        "quantity": _int(row.get("quantity")),
-        "subscription": row["subscription_id"],
-    }
-
-
-def _subscription(row: Mapping[str, Any], related: Mapping) -> dict:
-    items = [_subscription_item(i, {}) for i in related.get("subscription_items") or []]
-    return {
-        "id": row["id"],
-        "object": "subscription",
-        "billing_cycle_anchor": _unix(row["billing_cycle_anchor"]),
-        "cancel_at": _unix(row.get("cancel_at")),
-        "cancel_at_period_end": _bool(row["cancel_at_period_end"]),
-        "canceled_at": _unix(row.get("canceled_at")),
-        "cancellation_details": {
-            "comment": None,
-            "feedback": None,
-            "reason": _str(row.get("cancellation_reason")),
-        },
-        "collection_method": row["collection_method"],
-        "created": _unix(row["created"]),
-        "currency": row["currency"],
-        "customer": row["customer_id"],
-        "default_payment_method": _str(row.get("default_payment_method_id")),
-        "ended_at": _unix(row.get("ended_at")),
-        "items": _list(items, f"/v1/subscription_items?subscription={row['id']}"),
-        "livemode": False,
-        "metadata": _json(row.get("metadata")),
-        "start_date": _unix(row["start_date"]),
-        "status": row["status"],
-        "trial_end": _unix(row.get("trial_end")),
-        "trial_start": _unix(row.get("trial_start")),
-    }
 
 
 def _amounts(amount: int | None, key: str) -> list[dict[str, Any]]:
@@ -395,152 +598,106 @@ def _amounts(amount: int | None, key: str) -> list[dict[str, Any]]:
     return [{"amount": amount, key: None}]
 
 
-def _line_item(row: Mapping[str, Any], related: Mapping, subscription: str | None = None) -> dict:
-    si = _str(row.get("subscription_item_id"))
-    proration = _bool(row["proration"])
-    if si is not None:
-        parent = {
-            "type": "subscription_item_details",
-            "subscription_item_details": {
-                "invoice_item": None,
-                "proration": proration,
-                "subscription": subscription,
-                "subscription_item": si,
-            },
+def _render(
+    m: ObjectMapping,
+    row: Mapping[str, Any],
+    related: Mapping[str, Sequence[Mapping[str, Any]]],
+    context: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    obj: dict[str, Any] = {"id": row["id"], "object": m.object}
+    specials: dict[str, None] = {}
+    for column, f in m.fields.items():
+        if f.kind == "special":
+            specials[f.special] = None  # type: ignore[index]
+            continue
+        what = f"{m.object} {row['id']}: {column}"
+        _set(obj, f.parts, _encode(f, row.get(column), what, _COLUMNS[m.table][column]))
+    for path, value in m.constants.items():
+        _set(obj, path.split("."), value)
+    for path, extras in m.optional.items():
+        parts = path.split(".")
+        columns = [c for c, f in m.fields.items() if f.parts[: len(parts)] == tuple(parts)]
+        if all(_is_null(row.get(c)) for c in columns):
+            _set(obj, parts, None)
+        else:
+            for key, value in extras.items():
+                _set(obj, [*parts, *key.split(".")], value)
+    for nested in m.nested:
+        child = MAPPINGS[nested.table]
+        items = [_render(child, r, {}, {"parent": row}) for r in related.get(nested.table) or []]
+        obj[nested.key] = _list(items, nested.url.format(id=row["id"]))
+    for name in specials:
+        _RENDER_SPECIAL[name](obj, row, related, context or {})
+    if m.table in EXPANDED_TRANSACTIONS:
+        key, _, many = EXPANDED_TRANSACTIONS[m.table]
+        transactions = [
+            _render(MAPPINGS["balance_transactions"], bt, related)
+            for bt in related.get("balance_transactions") or []
+        ]
+        obj[key] = transactions if many else (transactions[0] if transactions else None)
+    if m.table == "customers":
+        _render_address(obj, related)
+    if m.table == "payment_methods":
+        _render_card(obj, row)
+    if m.table == "prices":
+        unit = obj.get("unit_amount")
+        obj["unit_amount_decimal"] = None if unit is None else str(unit)
+    if m.table == "balance_transactions":
+        _render_fee_details(obj, row, related)
+    if m.table == "payouts":
+        _render_payout_transactions(obj, row, related)
+    return obj
+
+
+def _render_payout_transactions(
+    obj: dict[str, Any], row: Mapping[str, Any], related: Mapping
+) -> None:
+    """A payout's own balance transaction, its failure's, and those it settled (if any)."""
+    bt_mapping = MAPPINGS["balance_transactions"]
+    own = failure = None
+    settled = []
+    for bt in related.get("balance_transactions") or []:
+        if _str(bt.get("source_payout_id")) == row["id"]:
+            if bt["type"] == "payout":
+                own = _render(bt_mapping, bt, related)
+            elif bt["type"] == "payout_failure":
+                failure = _render(bt_mapping, bt, related)
+        if _str(bt.get("payout_id")) == row["id"]:
+            settled.append(_render(bt_mapping, bt, related))
+    obj["balance_transaction"] = own
+    obj["failure_balance_transaction"] = failure
+    if settled:
+        obj["balance_transactions"] = _list(
+            settled, f"/v1/balance_transactions?payout={row['id']}"
+        )
+
+
+def _render_address(obj: dict[str, Any], related: Mapping) -> None:
+    addresses = related.get("customer_addresses") or []
+    obj["address"] = None
+    if addresses:
+        a = addresses[0]
+        obj["address"] = {
+            k: _str(a.get(k)) for k in ("city", "country", "line1", "line2", "postal_code", "state")
         }
-    else:
-        parent = {
-            "type": "invoice_item_details",
-            "invoice_item_details": {
-                "invoice_item": None,
-                "proration": proration,
-                "subscription": subscription,
-            },
-        }
-    price = _str(row.get("price_id"))
-    return {
-        "id": row["id"],
-        "object": "line_item",
-        "amount": _int(row["amount"]),
-        "currency": row["currency"],
-        "description": _str(row.get("description")),
-        "discount_amounts": _amounts(_int(row["discount_amount"]), "discount"),
-        "invoice": row["invoice_id"],
-        "livemode": False,
-        "metadata": {},
-        "parent": parent,
-        "period": {"end": _unix(row["period_end"]), "start": _unix(row["period_start"])},
-        "pricing": None
-        if price is None
-        else {"price_details": {"price": price, "product": None}, "type": "price_details"},
-        "quantity": _int(row.get("quantity")),
-    }
 
 
-def _invoice(row: Mapping[str, Any], related: Mapping) -> dict:
-    sub = _str(row.get("subscription_id"))
-    lines = [_line_item(li, {}, sub) for li in related.get("invoice_line_items") or []]
-    tax = _int(row["tax"])
-    taxes = []
-    if tax:
-        taxes = [{"amount": tax, "tax_behavior": "exclusive", "taxable_amount": None,
-                  "taxability_reason": None, "type": "tax_rate_details",
-                  "tax_rate_details": None}]  # fmt: skip
-    attempts = _int(row["attempt_count"])
-    return {
-        "id": row["id"],
-        "object": "invoice",
-        "amount_due": _int(row["amount_due"]),
-        "amount_paid": _int(row["amount_paid"]),
-        "amount_remaining": _int(row["amount_remaining"]),
-        "attempt_count": attempts,
-        "attempted": bool(attempts),
-        "billing_reason": row["billing_reason"],
-        "collection_method": row["collection_method"],
-        "created": _unix(row["created"]),
-        "currency": row["currency"],
-        "customer": row["customer_id"],
-        "due_date": _unix(row.get("due_date")),
-        "lines": _list(lines, f"/v1/invoices/{row['id']}/lines"),
-        "livemode": False,
-        "metadata": _json(row.get("metadata")),
-        "number": _str(row.get("number")),
-        "parent": None
-        if sub is None
-        else {
-            "quote_details": None,
-            "subscription_details": {"metadata": None, "subscription": sub},
-            "type": "subscription_details",
-        },
-        "period_end": _unix(row["period_end"]),
-        "period_start": _unix(row["period_start"]),
-        "starting_balance": _int(row["starting_balance"]),
-        "status": row["status"],
-        "status_transitions": {
-            "finalized_at": _unix(row.get("finalized_at")),
-            "marked_uncollectible_at": None,
-            "paid_at": _unix(row.get("paid_at")),
-            "voided_at": _unix(row.get("voided_at")),
-        },
-        "subtotal": _int(row["subtotal"]),
-        "total": _int(row["total"]),
-        "total_discount_amounts": _amounts(_int(row["discount_amount"]), "discount"),
-        "total_taxes": taxes,
-    }
+def _render_card(obj: dict[str, Any], row: Mapping[str, Any]) -> None:
+    """A card method has ``card``; another type an empty object under its type's name."""
+    kind = row["type"]
+    if kind != "card" and all(v is None for v in obj.get("card", {}).values()):
+        obj.pop("card", None)
+    if kind != "card":
+        obj[kind] = {}
 
 
-def _payment_intent(row: Mapping[str, Any], related: Mapping) -> dict:
-    code = _str(row.get("last_payment_error_code"))
-    return {
-        "id": row["id"],
-        "object": "payment_intent",
-        "amount": _int(row["amount"]),
-        "amount_capturable": _int(row["amount_capturable"]),
-        "amount_received": _int(row["amount_received"]),
-        "canceled_at": _unix(row.get("canceled_at")),
-        "cancellation_reason": _str(row.get("cancellation_reason")),
-        "capture_method": row["capture_method"],
-        "created": _unix(row["created"]),
-        "currency": row["currency"],
-        "customer": _str(row.get("customer_id")),
-        "description": _str(row.get("description")),
-        "last_payment_error": None
-        if code is None
-        else {
-            "code": code,
-            "decline_code": _str(row.get("last_payment_error_decline_code")),
-            "type": "card_error",
-        },
-        "livemode": False,
-        "metadata": _json(row.get("metadata")),
-        "payment_method": _str(row.get("payment_method_id")),
-        "status": row["status"],
-    }
-
-
-def _invoice_payment(row: Mapping[str, Any], related: Mapping) -> dict:
-    return {
-        "id": row["id"],
-        "object": "invoice_payment",
-        "amount_paid": _int(row.get("amount_paid")),
-        "amount_requested": _int(row["amount_requested"]),
-        "created": _unix(row["created"]),
-        "currency": row["currency"],
-        "invoice": row["invoice_id"],
-        "is_default": _bool(row["is_default"]),
-        "livemode": False,
-        "payment": {"payment_intent": row["payment_intent_id"], "type": "payment_intent"},
-        "status": row["status"],
-        "status_transitions": {
-            "canceled_at": _unix(row.get("canceled_at")),
-            "paid_at": _unix(row.get("paid_at")),
-        },
-    }
-
-
-def _fee_details(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    ordered = sorted(rows, key=lambda r: _int(r["line"]))
-    return [
+def _render_fee_details(obj: dict[str, Any], row: Mapping[str, Any], related: Mapping) -> None:
+    fees = [
+        f
+        for f in related.get("balance_transaction_fee_details") or []
+        if f["balance_transaction_id"] == row["id"]
+    ]
+    obj["fee_details"] = [
         {
             "amount": _int(f["amount"]),
             "application": None,
@@ -548,208 +705,88 @@ def _fee_details(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "description": _str(f.get("description")),
             "type": f["type"],
         }
-        for f in ordered
+        for f in sorted(fees, key=lambda r: _int(r["line"]))
     ]
 
 
-def _balance_transaction(row: Mapping[str, Any], related: Mapping) -> dict:
-    fees = [
-        f
-        for f in related.get("balance_transaction_fee_details") or []
-        if f["balance_transaction_id"] == row["id"]
-    ]
-    source = (
+def _render_first_locale(obj: dict, row: Mapping, related: Mapping, context: Mapping) -> None:
+    locale = _str(row.get("preferred_locale"))
+    obj["preferred_locales"] = [locale] if locale else []
+
+
+def _render_currency_of_amount_off(obj: dict, row: Mapping, related: Mapping, ctx: Mapping) -> None:
+    obj["currency"] = _str(row.get("currency"))
+
+
+def _render_taxes(obj: dict, row: Mapping, related: Mapping, context: Mapping) -> None:
+    tax = _int(row["tax"])
+    obj["total_taxes"] = []
+    if tax:
+        obj["total_taxes"] = [{"amount": tax, "tax_behavior": "exclusive", "taxable_amount": None,
+                               "taxability_reason": None, "type": "tax_rate_details",
+                               "tax_rate_details": None}]  # fmt: skip
+
+
+def _render_attempts(obj: dict, row: Mapping, related: Mapping, context: Mapping) -> None:
+    attempts = _int(row["attempt_count"])
+    obj["attempt_count"] = attempts
+    obj["attempted"] = bool(attempts)
+
+
+def _render_line_parent(obj: dict, row: Mapping, related: Mapping, context: Mapping) -> None:
+    parent_row = context.get("parent")
+    subscription = None if parent_row is None else _str(parent_row.get("subscription_id"))
+    si = _str(row.get("subscription_item_id"))
+    details: dict[str, Any] = {
+        "invoice_item": None,
+        "proration": _bool(row["proration"]),
+        "subscription": subscription,
+    }
+    kind = "invoice_item_details"
+    if si is not None:
+        kind = "subscription_item_details"
+        details["subscription_item"] = si
+    obj["parent"] = {"type": kind, kind: details}
+
+
+def _render_payment_intent_payment(obj: dict, row: Mapping, related: Mapping, ctx: Mapping) -> None:
+    obj["payment"] = {"payment_intent": row["payment_intent_id"], "type": "payment_intent"}
+
+
+def _render_source(obj: dict, row: Mapping, related: Mapping, context: Mapping) -> None:
+    obj["source"] = (
         _str(row.get("charge_id"))
         or _str(row.get("refund_id"))
         or _str(row.get("dispute_id"))
         or _str(row.get("source_payout_id"))
     )
-    return {
-        "id": row["id"],
-        "object": "balance_transaction",
-        "amount": _int(row["amount"]),
-        "available_on": _unix(row["available_on"]),
-        "created": _unix(row["created"]),
-        "currency": row["currency"],
-        "description": _str(row.get("description")),
-        "exchange_rate": _rate(
-            row.get("exchange_rate"), f"balance_transaction {row['id']}: exchange_rate"
-        ),
-        "fee": _int(row["fee"]),
-        "fee_details": _fee_details(fees),
-        "net": _int(row["net"]),
-        "payout": _str(row.get("payout_id")),
-        "reporting_category": row["reporting_category"],
-        "source": source,
-        "status": row["status"],
-        "type": row["type"],
-    }
 
 
-def _expanded_transactions(related: Mapping) -> list[dict[str, Any]]:
-    return [_balance_transaction(bt, related) for bt in related.get("balance_transactions") or []]
-
-
-def _charge(row: Mapping[str, Any], related: Mapping) -> dict:
-    outcome_fields = {
-        "network_status": _str(row.get("outcome_network_status")),
-        "risk_level": _str(row.get("outcome_risk_level")),
-        "risk_score": _int(row.get("outcome_risk_score")),
-        "type": _str(row.get("outcome_type")),
-    }
-    outcome = None
-    if any(v is not None for v in outcome_fields.values()) or row.get("outcome_reason"):
-        outcome = {
-            "reason": _str(row.get("outcome_reason")),
-            "seller_message": None,
-            **outcome_fields,
-        }
-    tds = _str(row.get("three_d_secure_result"))
-    details = None
-    if tds is not None:
-        details = {"card": {"three_d_secure": {"result": tds}}, "type": "card"}
-    transactions = _expanded_transactions(related)
-    return {
-        "id": row["id"],
-        "object": "charge",
-        "amount": _int(row["amount"]),
-        "amount_captured": _int(row["amount_captured"]),
-        "amount_refunded": _int(row["amount_refunded"]),
-        "balance_transaction": transactions[0] if transactions else None,
-        "captured": _bool(row["captured"]),
-        "created": _unix(row["created"]),
-        "currency": row["currency"],
-        "customer": _str(row.get("customer_id")),
-        "disputed": _bool(row["disputed"]),
-        "failure_code": _str(row.get("failure_code")),
-        "failure_message": _str(row.get("failure_message")),
-        "livemode": False,
-        "metadata": _json(row.get("metadata")),
-        "outcome": outcome,
-        "paid": _bool(row["paid"]),
-        "payment_intent": _str(row.get("payment_intent_id")),
-        "payment_method": _str(row.get("payment_method_id")),
-        "payment_method_details": details,
-        "refunded": _bool(row["refunded"]),
-        "status": row["status"],
-    }
-
-
-def _refund(row: Mapping[str, Any], related: Mapping) -> dict:
-    transactions = _expanded_transactions(related)
-    return {
-        "id": row["id"],
-        "object": "refund",
-        "amount": _int(row["amount"]),
-        "balance_transaction": transactions[0] if transactions else None,
-        "charge": row["charge_id"],
-        "created": _unix(row["created"]),
-        "currency": row["currency"],
-        "failure_reason": _str(row.get("failure_reason")),
-        "metadata": _json(row.get("metadata")),
-        "payment_intent": _str(row.get("payment_intent_id")),
-        "reason": _str(row.get("reason")),
-        "status": row["status"],
-    }
-
-
-def _dispute(row: Mapping[str, Any], related: Mapping) -> dict:
-    return {
-        "id": row["id"],
-        "object": "dispute",
-        "amount": _int(row["amount"]),
-        "balance_transactions": _expanded_transactions(related),
-        "charge": row["charge_id"],
-        "created": _unix(row["created"]),
-        "currency": row["currency"],
-        "evidence_details": {"due_by": _unix(row.get("evidence_due_by"))},
-        "is_charge_refundable": _bool(row["is_charge_refundable"]),
-        "livemode": False,
-        "metadata": _json(row.get("metadata")),
-        "payment_intent": _str(row.get("payment_intent_id")),
-        "reason": row["reason"],
-        "status": row["status"],
-    }
-
-
-def _payout(row: Mapping[str, Any], related: Mapping) -> dict:
-    own = failure = None
-    settled = []
-    for bt in related.get("balance_transactions") or []:
-        if _str(bt.get("source_payout_id")) == row["id"]:
-            if bt["type"] == "payout":
-                own = _balance_transaction(bt, related)
-            elif bt["type"] == "payout_failure":
-                failure = _balance_transaction(bt, related)
-        if _str(bt.get("payout_id")) == row["id"]:
-            settled.append(_balance_transaction(bt, related))
-    obj = {
-        "id": row["id"],
-        "object": "payout",
-        "amount": _int(row["amount"]),
-        "arrival_date": _unix(row["arrival_date"]),
-        "automatic": _bool(row["automatic"]),
-        "balance_transaction": own,
-        "created": _unix(row["created"]),
-        "currency": row["currency"],
-        "description": _str(row.get("description")),
-        "failure_balance_transaction": failure,
-        "failure_code": _str(row.get("failure_code")),
-        "failure_message": _str(row.get("failure_message")),
-        "livemode": False,
-        "metadata": _json(row.get("metadata")),
-        "method": row["method"],
-        "source_type": "card",
-        "status": row["status"],
-        "type": "bank_account",
-    }
-    if settled:
-        obj["balance_transactions"] = _list(
-            settled, f"/v1/balance_transactions?payout={row['id']}"
-        )
-    return obj
-
-
-def _event(row: Mapping[str, Any], related: Mapping) -> dict:
+def _render_snapshot(obj: dict, row: Mapping, related: Mapping, context: Mapping) -> None:
     data: dict[str, Any] = {"object": _json(row["data_object"])}
     previous = row.get("previous_attributes")
     if not _is_null(previous):
         data["previous_attributes"] = _json(previous)
-    return {
-        "id": row["id"],
-        "object": "event",
-        "api_version": _str(row.get("api_version")),
-        "created": _unix(row["created"]),
-        "data": data,
-        "livemode": _bool(row["livemode"]),
-        "pending_webhooks": _int(row["pending_webhooks"]),
-        "request": {
-            "id": _str(row.get("request_id")),
-            "idempotency_key": _str(row.get("idempotency_key")),
-        },
-        "type": row["type"],
+    obj["data"] = data
+
+
+def _render_request(obj: dict, row: Mapping, related: Mapping, context: Mapping) -> None:
+    obj["request"] = {
+        "id": _str(row.get("request_id")),
+        "idempotency_key": _str(row.get("idempotency_key")),
     }
 
 
-_RENDERERS: dict[str, Callable[[Mapping[str, Any], Mapping], dict]] = {
-    "customers": _customer,
-    "payment_methods": _payment_method,
-    "products": _product,
-    "prices": _price,
-    "coupons": _coupon,
-    "discounts": _discount,
-    "subscriptions": _subscription,
-    "subscription_items": _subscription_item,
-    "invoices": _invoice,
-    "invoice_line_items": _line_item,
-    "payment_intents": _payment_intent,
-    "invoice_payments": _invoice_payment,
-    "charges": _charge,
-    "refunds": _refund,
-    "disputes": _dispute,
-    "payouts": _payout,
-    "balance_transactions": _balance_transaction,
-    "events": _event,
+_RENDER_SPECIAL: dict[str, Callable[[dict, Mapping, Mapping, Mapping], None]] = {
+    "first_locale": _render_first_locale,
+    "currency_of_amount_off": _render_currency_of_amount_off,
+    "taxes": _render_taxes,
+    "attempts": _render_attempts,
+    "line_parent": _render_line_parent,
+    "payment_intent_payment": _render_payment_intent_payment,
+    "source": _render_source,
+    "snapshot": _render_snapshot,
+    "request": _render_request,
 }
 
 
@@ -759,6 +796,8 @@ def to_stripe_object(
     related: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """Render one row of ``table`` as a Stripe API object in the current API shape.
+
+    Derived from :data:`MAPPINGS`: each column is written at its path.
 
     Args:
         table: a table with a Stripe object type (``customers``, ``charges``, ``events``...).
@@ -793,14 +832,129 @@ def to_stripe_object(
         ['pt']
     """
     try:
-        render = _RENDERERS[table]
+        m = MAPPINGS[table]
     except KeyError:
         raise KeyError(f"table {table} holds no Stripe object type") from None
-    return render(row, related or {})
+    return _render(m, row, related or {})
+
+
+def previous_attributes(
+    table: str, before: Mapping[str, Any], changed: Iterable[str]
+) -> dict[str, Any]:
+    """Stripe's ``previous_attributes`` for a change of ``changed`` columns of ``before``.
+
+    Each changed column is written at its path in the mapping, with its value before the
+    change encoded as the renderer encodes it: a nested field stays nested
+    (``status_transitions.paid_at``), and an optional nested object that was ``null``
+    before (every column inside it null) is ``null`` as a whole (``last_payment_error``).
+
+    Example:
+        >>> previous_attributes("invoices", {"id": "in_1", "paid_at": None}, ["paid_at"])
+        {'status_transitions': {'paid_at': None}}
+        >>> previous_attributes("payment_intents", {"id": "pi_1",
+        ...                     "last_payment_error_code": None}, ["last_payment_error_code"])
+        {'last_payment_error': None}
+    """
+    m = MAPPINGS[table]
+    out: dict[str, Any] = {}
+    for column in changed:
+        f = m.fields[column]
+        if f.kind == "special":
+            rendered = _render(m, {**_blank(m), **before}, {})
+            out[f.path] = rendered.get(f.path)
+            continue
+        group = next(
+            (p.split(".") for p in m.optional if tuple(p.split(".")) == f.parts[: p.count(".") + 1]),
+            None,
+        )
+        if group is not None:
+            inside = [c for c, g in m.fields.items() if g.parts[: len(group)] == tuple(group)]
+            if all(_is_null(before.get(c)) for c in inside):
+                _set(out, group, None)
+                continue
+        what = f"{m.object}: {column}"
+        _set(out, f.parts, _encode(f, before.get(column), what, _COLUMNS[table][column]))
+    return out
+
+
+def _blank(m: ObjectMapping) -> dict[str, Any]:
+    return dict.fromkeys(("id", *m.fields))
+
+
+def stripe_paths(table: str) -> dict[str, str]:
+    """Column -> its path in the Stripe object (special cases: the field they occupy).
+
+    Example:
+        >>> stripe_paths("charges")["outcome_risk_score"]
+        'outcome.risk_score'
+    """
+    return {c: f.path for c, f in MAPPINGS[table].fields.items()}
 
 
 # --------------------------------------------------------------------------------------
-# Stripe objects -> rows
+# Stripe objects -> rows in SQL (derived from MAPPINGS)
+
+
+def _sql_literal(key: str) -> str:
+    return "'" + key.replace("'", "''") + "'"
+
+
+def _sql_path(source: str, parts: Sequence[str], *, text: bool) -> str:
+    """``source -> 'a' -> 'b' ->> 'c'``: the same operators on DuckDB and PostgreSQL (jsonb)."""
+    steps = [f" -> {_sql_literal(p)}" for p in parts[:-1]]
+    last = f" {'->>' if text else '->'} {_sql_literal(parts[-1])}"
+    return f"({source}{''.join(steps)}{last})"
+
+
+def flatten_sql(table: str, source: str = "obj") -> dict[str, str]:
+    """SQL expressions that flatten a Stripe object held in JSON column ``source`` into rows.
+
+    One expression per column the mapping declares by path (kinds ``value``, ``time``,
+    ``rate``, ``ref`` and ``metadata``, legacy paths included); the named special cases
+    and list sums are Python only (:func:`from_stripe_object`). The text runs unchanged on
+    DuckDB (``JSON``) and PostgreSQL (``jsonb``): set-based ingestion can flatten a staged
+    batch with one ``SELECT`` per table.
+
+    Example:
+        >>> flatten_sql("charges")["outcome_risk_score"]
+        "CAST((obj -> 'outcome' ->> 'risk_score') AS BIGINT)"
+        >>> flatten_sql("charges")["created"]
+        "to_timestamp(CAST((obj ->> 'created') AS BIGINT))"
+    """
+    m = MAPPINGS[table]
+    out = {"id": _sql_path(source, ["id"], text=True)}
+    for column, f in m.fields.items():
+        if f.kind in ("special", "sum"):
+            continue
+        paths = [f.parts, *(tuple(p.split(".")) for p in f.legacy)]
+        if f.kind == "ref":
+            options = [
+                e for p in paths for e in (_sql_path(source, [*p, "id"], text=True),
+                                           _sql_path(source, p, text=True))
+            ]  # fmt: skip
+            out[column] = f"COALESCE({', '.join(options)})"
+            continue
+        texts = [_sql_path(source, p, text=True) for p in paths]
+        value = texts[0] if len(texts) == 1 else f"COALESCE({', '.join(texts)})"
+        col = _COLUMNS[table][column]
+        if f.kind == "metadata":
+            raw = _sql_path(source, f.parts, text=False)
+            out[column] = f"CASE WHEN {value} IS NULL THEN '{{}}' ELSE {raw} END"
+        elif f.kind == "time":
+            out[column] = f"to_timestamp(CAST({value} AS BIGINT))"
+        elif f.kind == "rate":
+            out[column] = f"CAST({value} AS DECIMAL({col.type.precision}, {col.type.scale}))"
+        elif col.type is BOOLEAN:
+            out[column] = f"CAST({value} AS BOOLEAN)"
+        elif col.type.name in _INT_TYPES:
+            out[column] = f"CAST({value} AS BIGINT)"
+        else:
+            out[column] = value
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Stripe objects -> rows (derived from MAPPINGS)
 
 
 class _Reader:
@@ -914,6 +1068,25 @@ class _Reader:
             total += amount
         return total
 
+    def field(self, f: Field) -> Any:
+        """The value of a (non-special) field, decoded by its kind; legacy paths as fallbacks."""
+        key, value = f.path, self.sub(*f.parts)
+        for older in f.legacy:
+            if value is not None:
+                break
+            key, value = older, self.sub(*older.split("."))
+        if f.kind == "time":
+            return self.time(key, value)
+        if f.kind == "rate":
+            return self.rate(key, value)
+        if f.kind == "ref":
+            return self.ref(key, f.objects, value)
+        if f.kind == "metadata":
+            return _metadata(self)
+        if f.kind == "sum":
+            return self.sum_amounts(key)
+        return value
+
 
 def _kind(v: Any) -> str:
     """A short description of a value for error messages (never the whole value)."""
@@ -946,10 +1119,10 @@ class _Rows:
                 f"expanded objects nest deeper than {MAX_EXPANSION_DEPTH}",
             )
         kind, oid = _identify(obj)
-        mapper = _MAPPERS.get(kind)
-        if mapper is None:
+        m = _BY_OBJECT.get(kind)
+        if m is None:
             raise UnknownObjectType(kind, oid, f"object type {kind!r} is not in the model")
-        mapper(_Reader(obj, self, depth))
+        _read(m, _Reader(obj, self, depth))
 
     def ordered(self) -> list[tuple[str, dict[str, Any]]]:
         order = {name: i for i, name in enumerate(OLTP.table_names)}
@@ -990,416 +1163,41 @@ def _metadata(r: _Reader) -> dict[str, Any]:
     return dict(m)
 
 
-def _map_customer(r: _Reader) -> None:
-    locales = r.get("preferred_locales")
-    if locales is not None and not isinstance(locales, list):
-        raise r.fail(f"preferred_locales must be a list, got {_kind(locales)}")
-    r.rows.add(
-        "customers",
-        {
-            "id": r.id,
-            "email": r.get("email"),
-            "name": r.get("name"),
-            "phone": r.get("phone"),
-            "currency": r.get("currency"),
-            "balance": r.get("balance"),
-            "delinquent": r.get("delinquent"),
-            "preferred_locale": locales[0] if locales else r.get("preferred_locale"),
-            "created": r.time("created"),
-            "metadata": _metadata(r),
-        },
-    )
-    address = r.get("address")
-    if address is not None:
-        if not isinstance(address, Mapping):
-            raise r.fail(f"address must be an object, got {_kind(address)}")
-        fields = {
-            k: address.get(k) for k in ("line1", "line2", "city", "state", "postal_code", "country")
-        }
-        if any(v is not None for v in fields.values()):
-            r.rows.add("customer_addresses", {"customer_id": r.id, **fields})
+def _read(m: ObjectMapping, r: _Reader, parent: Mapping[str, str] | None = None) -> None:
+    """Flatten one object by its mapping: one row, then its nested and owned rows."""
+    row: dict[str, Any] = {"id": r.id}
+    specials: dict[str, None] = {}
+    for column, f in m.fields.items():
+        if parent and column in parent:
+            row[column] = parent[column]
+        elif f.kind == "special":
+            specials[f.special] = None  # type: ignore[index]
+            row[column] = None
+        else:
+            row[column] = r.field(f)
+    for name in specials:
+        _READ_SPECIAL[name](r, row, parent or {})
+    r.rows.add(m.table, row)
+    for nested in m.nested:
+        child = MAPPINGS[nested.table]
+        for item in r.list_data(nested.key):
+            obj = r.nested(nested.key, item, child.object)
+            _read(child, _Reader({"object": child.object, **obj}, r.rows, r.depth),
+                  {nested.parent_column: r.id})  # fmt: skip
+    if m.table in EXPANDED_TRANSACTIONS:
+        key, _, many = EXPANDED_TRANSACTIONS[m.table]
+        _read_transactions(r, key, r.list_data(key) if many else [r.get(key)])
+    if m.table == "customers":
+        _read_address(r)
+    if m.table == "balance_transactions":
+        _read_fee_details(r)
+    if m.table == "payouts":
+        _read_payout_transactions(r)
 
 
-def _map_payment_method(r: _Reader) -> None:
-    card = r.get("card")
-    if card is not None and not isinstance(card, Mapping):
-        raise r.fail(f"card must be an object, got {_kind(card)}")
-    card = card or {}
-    r.rows.add(
-        "payment_methods",
-        {
-            "id": r.id,
-            "customer_id": r.ref("customer", "customer"),
-            "type": r.get("type"),
-            **{f"card_{f}": card.get(f) for f in _CARD_FIELDS},
-            "created": r.time("created"),
-        },
-    )
-
-
-def _map_product(r: _Reader) -> None:
-    r.rows.add(
-        "products",
-        {
-            "id": r.id,
-            "name": r.get("name"),
-            "description": r.get("description"),
-            "active": r.get("active"),
-            "created": r.time("created"),
-            "metadata": _metadata(r),
-        },
-    )
-
-
-def _map_price(r: _Reader) -> None:
-    recurring = r.get("recurring")
-    if recurring is not None and not isinstance(recurring, Mapping):
-        raise r.fail(f"recurring must be an object, got {_kind(recurring)}")
-    recurring = recurring or {}
-    r.rows.add(
-        "prices",
-        {
-            "id": r.id,
-            "product_id": r.ref("product", "product"),
-            "currency": r.get("currency"),
-            "unit_amount": r.get("unit_amount"),
-            "type": r.get("type"),
-            "billing_scheme": r.get("billing_scheme"),
-            "recurring_interval": recurring.get("interval"),
-            "recurring_interval_count": recurring.get("interval_count"),
-            "recurring_usage_type": recurring.get("usage_type"),
-            "nickname": r.get("nickname"),
-            "lookup_key": r.get("lookup_key"),
-            "active": r.get("active"),
-            "created": r.time("created"),
-            "metadata": _metadata(r),
-        },
-    )
-
-
-def _map_coupon(r: _Reader) -> None:
-    r.rows.add(
-        "coupons",
-        {
-            "id": r.id,
-            "name": r.get("name"),
-            "percent_off": r.rate("percent_off"),
-            "amount_off": r.get("amount_off"),
-            "currency": r.get("currency") if r.get("amount_off") is not None else None,
-            "duration": r.get("duration"),
-            "duration_in_months": r.get("duration_in_months"),
-            "valid": r.get("valid"),
-            "created": r.time("created"),
-            "metadata": _metadata(r),
-        },
-    )
-
-
-def _map_discount(r: _Reader) -> None:
-    coupon = r.sub("source", "coupon")
-    key = "source.coupon"
-    if coupon is None:
-        coupon, key = r.get("coupon"), "coupon"
-    r.rows.add(
-        "discounts",
-        {
-            "id": r.id,
-            "coupon_id": r.ref(key, "coupon", coupon),
-            "customer_id": r.ref("customer", "customer"),
-            "subscription_id": r.ref("subscription", "subscription"),
-            "starts_at": r.time("start"),
-            "ends_at": r.time("end"),
-        },
-    )
-
-
-def _map_subscription_item(r: _Reader, subscription: str | None = None) -> None:
-    r.rows.add(
-        "subscription_items",
-        {
-            "id": r.id,
-            "subscription_id": subscription or r.ref("subscription", "subscription"),
-            "price_id": r.ref("price", "price"),
-            "quantity": r.get("quantity"),
-            "current_period_start": r.time("current_period_start"),
-            "current_period_end": r.time("current_period_end"),
-            "created": r.time("created"),
-            "metadata": _metadata(r),
-        },
-    )
-
-
-def _map_subscription(r: _Reader) -> None:
-    reason = r.sub("cancellation_details", "reason")
-    r.rows.add(
-        "subscriptions",
-        {
-            "id": r.id,
-            "customer_id": r.ref("customer", "customer"),
-            "status": r.get("status"),
-            "currency": r.get("currency"),
-            "collection_method": r.get("collection_method"),
-            "default_payment_method_id": r.ref("default_payment_method", "payment_method"),
-            "start_date": r.time("start_date"),
-            "billing_cycle_anchor": r.time("billing_cycle_anchor"),
-            "trial_start": r.time("trial_start"),
-            "trial_end": r.time("trial_end"),
-            "cancel_at_period_end": r.get("cancel_at_period_end"),
-            "cancel_at": r.time("cancel_at"),
-            "canceled_at": r.time("canceled_at"),
-            "ended_at": r.time("ended_at"),
-            "cancellation_reason": reason,
-            "created": r.time("created"),
-            "metadata": _metadata(r),
-        },
-    )
-    for item in r.list_data("items"):
-        nested = r.nested("items", item, "subscription_item")
-        _map_subscription_item(
-            _Reader({"object": "subscription_item", **nested}, r.rows, r.depth), r.id
-        )
-
-
-def _map_line_item(r: _Reader, invoice: str | None = None) -> None:
-    parent = r.get("parent")
-    details: Mapping[str, Any] = {}
-    if parent is not None:
-        if not isinstance(parent, Mapping):
-            raise r.fail(f"parent must be an object, got {_kind(parent)}")
-        chosen = parent.get(parent.get("type")) if isinstance(parent.get("type"), str) else None
-        details = chosen if isinstance(chosen, Mapping) else {}
-    proration = details.get("proration", r.get("proration"))
-    si = details.get("subscription_item", r.get("subscription_item"))
-    price = r.sub("pricing", "price_details", "price")
-    price_key = "pricing.price_details.price"
-    if price is None:
-        price, price_key = r.get("price"), "price"
-    period_start = r.sub("period", "start")
-    period_end = r.sub("period", "end")
-    r.rows.add(
-        "invoice_line_items",
-        {
-            "id": r.id,
-            "invoice_id": invoice or r.ref("invoice", "invoice"),
-            "subscription_item_id": r.ref("subscription_item", "subscription_item", si),
-            "price_id": r.ref(price_key, "price", price),
-            "currency": r.get("currency"),
-            "amount": r.get("amount"),
-            "discount_amount": r.sum_amounts("discount_amounts"),
-            "quantity": r.get("quantity"),
-            "description": r.get("description"),
-            "proration": proration,
-            "period_start": r.time("period.start", period_start),
-            "period_end": r.time("period.end", period_end),
-        },
-    )
-
-
-def _map_invoice(r: _Reader) -> None:
-    sub = r.sub("parent", "subscription_details", "subscription")
-    sub_key = "parent.subscription_details.subscription"
-    if sub is None:
-        sub, sub_key = r.get("subscription"), "subscription"
-    taxes = r.get("total_taxes")
-    tax = r.sum_amounts("total_taxes") if taxes is not None else (r.get("tax") or 0)
-    r.rows.add(
-        "invoices",
-        {
-            "id": r.id,
-            "customer_id": r.ref("customer", "customer"),
-            "subscription_id": r.ref(sub_key, "subscription", sub),
-            "number": r.get("number"),
-            "status": r.get("status"),
-            "billing_reason": r.get("billing_reason"),
-            "collection_method": r.get("collection_method"),
-            "currency": r.get("currency"),
-            "subtotal": r.get("subtotal"),
-            "discount_amount": r.sum_amounts("total_discount_amounts"),
-            "tax": tax,
-            "total": r.get("total"),
-            "starting_balance": r.get("starting_balance"),
-            "amount_due": r.get("amount_due"),
-            "amount_paid": r.get("amount_paid"),
-            "amount_remaining": r.get("amount_remaining"),
-            "attempt_count": r.get("attempt_count"),
-            "period_start": r.time("period_start"),
-            "period_end": r.time("period_end"),
-            "due_date": r.time("due_date"),
-            "finalized_at": r.time("finalized_at", r.sub("status_transitions", "finalized_at")),
-            "paid_at": r.time("paid_at", r.sub("status_transitions", "paid_at")),
-            "voided_at": r.time("voided_at", r.sub("status_transitions", "voided_at")),
-            "created": r.time("created"),
-            "metadata": _metadata(r),
-        },
-    )
-    for line in r.list_data("lines"):
-        nested = r.nested("lines", line, "line_item")
-        _map_line_item(_Reader({"object": "line_item", **nested}, r.rows, r.depth), r.id)
-
-
-def _map_payment_intent(r: _Reader) -> None:
-    error = r.get("last_payment_error")
-    if error is not None and not isinstance(error, Mapping):
-        raise r.fail(f"last_payment_error must be an object, got {_kind(error)}")
-    r.rows.add(
-        "payment_intents",
-        {
-            "id": r.id,
-            "customer_id": r.ref("customer", "customer"),
-            "payment_method_id": r.ref("payment_method", "payment_method"),
-            "currency": r.get("currency"),
-            "amount": r.get("amount"),
-            "amount_capturable": r.get("amount_capturable"),
-            "amount_received": r.get("amount_received"),
-            "status": r.get("status"),
-            "capture_method": r.get("capture_method"),
-            "last_payment_error_code": None if error is None else error.get("code"),
-            "last_payment_error_decline_code": None if error is None else error.get("decline_code"),
-            "cancellation_reason": r.get("cancellation_reason"),
-            "canceled_at": r.time("canceled_at"),
-            "description": r.get("description"),
-            "created": r.time("created"),
-            "metadata": _metadata(r),
-        },
-    )
-
-
-def _map_invoice_payment(r: _Reader) -> None:
-    kind = r.sub("payment", "type")
-    if kind not in (None, "payment_intent"):
-        raise r.fail(
-            f"payment is a {_kind(kind)}, not a payment intent: the model links invoices to payment intents"
-        )
-    r.rows.add(
-        "invoice_payments",
-        {
-            "id": r.id,
-            "invoice_id": r.ref("invoice", "invoice"),
-            "payment_intent_id": r.ref(
-                "payment.payment_intent", "payment_intent", r.sub("payment", "payment_intent")
-            ),
-            "currency": r.get("currency"),
-            "amount_requested": r.get("amount_requested"),
-            "amount_paid": r.get("amount_paid"),
-            "status": r.get("status"),
-            "is_default": r.get("is_default"),
-            "paid_at": r.time("status_transitions.paid_at", r.sub("status_transitions", "paid_at")),
-            "canceled_at": r.time(
-                "status_transitions.canceled_at", r.sub("status_transitions", "canceled_at")
-            ),
-            "created": r.time("created"),
-        },
-    )
-
-
-def _map_transactions(r: _Reader, key: str, values: list[Any], source: str) -> None:
-    """Expanded balance transactions of a charge, refund or dispute (ids are skipped)."""
-    for value in values:
-        if value is None or isinstance(value, str):
-            continue
-        nested = r.nested(key, value, "balance_transaction")
-        bt = dict(nested)
-        bt.setdefault("object", "balance_transaction")
-        if bt.get("source") is None:
-            bt["source"] = source
-        r.rows.add_object(bt, r.depth + 1)
-
-
-def _map_charge(r: _Reader) -> None:
-    r.rows.add(
-        "charges",
-        {
-            "id": r.id,
-            "payment_intent_id": r.ref("payment_intent", "payment_intent"),
-            "customer_id": r.ref("customer", "customer"),
-            "payment_method_id": r.ref("payment_method", "payment_method"),
-            "currency": r.get("currency"),
-            "amount": r.get("amount"),
-            "amount_captured": r.get("amount_captured"),
-            "amount_refunded": r.get("amount_refunded"),
-            "status": r.get("status"),
-            "paid": r.get("paid"),
-            "captured": r.get("captured"),
-            "refunded": r.get("refunded"),
-            "disputed": r.get("disputed"),
-            "failure_code": r.get("failure_code"),
-            "failure_message": r.get("failure_message"),
-            "outcome_type": r.sub("outcome", "type"),
-            "outcome_reason": r.sub("outcome", "reason"),
-            "outcome_network_status": r.sub("outcome", "network_status"),
-            "outcome_risk_level": r.sub("outcome", "risk_level"),
-            "outcome_risk_score": r.sub("outcome", "risk_score"),
-            "three_d_secure_result": r.sub(
-                "payment_method_details", "card", "three_d_secure", "result"
-            ),
-            "created": r.time("created"),
-            "metadata": _metadata(r),
-        },
-    )
-    _map_transactions(r, "balance_transaction", [r.get("balance_transaction")], r.id)
-
-
-def _map_refund(r: _Reader) -> None:
-    r.rows.add(
-        "refunds",
-        {
-            "id": r.id,
-            "charge_id": r.ref("charge", "charge"),
-            "payment_intent_id": r.ref("payment_intent", "payment_intent"),
-            "currency": r.get("currency"),
-            "amount": r.get("amount"),
-            "status": r.get("status"),
-            "reason": r.get("reason"),
-            "failure_reason": r.get("failure_reason"),
-            "created": r.time("created"),
-            "metadata": _metadata(r),
-        },
-    )
-    _map_transactions(r, "balance_transaction", [r.get("balance_transaction")], r.id)
-
-
-def _map_dispute(r: _Reader) -> None:
-    r.rows.add(
-        "disputes",
-        {
-            "id": r.id,
-            "charge_id": r.ref("charge", "charge"),
-            "payment_intent_id": r.ref("payment_intent", "payment_intent"),
-            "currency": r.get("currency"),
-            "amount": r.get("amount"),
-            "status": r.get("status"),
-            "reason": r.get("reason"),
-            "evidence_due_by": r.time(
-                "evidence_details.due_by", r.sub("evidence_details", "due_by")
-            ),
-            "is_charge_refundable": r.get("is_charge_refundable"),
-            "created": r.time("created"),
-            "metadata": _metadata(r),
-        },
-    )
-    _map_transactions(r, "balance_transactions", r.list_data("balance_transactions"), r.id)
-
-
-def _map_payout(r: _Reader) -> None:
-    r.rows.add(
-        "payouts",
-        {
-            "id": r.id,
-            "amount": r.get("amount"),
-            "currency": r.get("currency"),
-            "status": r.get("status"),
-            "arrival_date": r.time("arrival_date"),
-            "method": r.get("method"),
-            "automatic": r.get("automatic"),
-            "failure_code": r.get("failure_code"),
-            "failure_message": r.get("failure_message"),
-            "description": r.get("description"),
-            "created": r.time("created"),
-            "metadata": _metadata(r),
-        },
-    )
+def _read_payout_transactions(r: _Reader) -> None:
     for key in ("balance_transaction", "failure_balance_transaction"):
-        _map_transactions(r, key, [r.get(key)], r.id)
+        _read_transactions(r, key, [r.get(key)])
     for value in r.list_data("balance_transactions"):
         # the payout's settled list: each one was paid out by this payout
         bt = dict(r.nested("balance_transactions", value, "balance_transaction"))
@@ -1409,45 +1207,30 @@ def _map_payout(r: _Reader) -> None:
         r.rows.add_object(bt, r.depth + 1)
 
 
-_SOURCE_COLUMNS = (
-    (("ch_", "py_"), "charge_id", ("charge",)),
-    (("re_", "pyr_"), "refund_id", ("refund",)),
-    (("dp_", "du_"), "dispute_id", ("dispute",)),
-    (("po_",), "source_payout_id", ("payout",)),
-)
-"""Balance transaction ``source`` id prefix -> the typed foreign key column it fills."""
+def _read_transactions(r: _Reader, key: str, values: list[Any]) -> None:
+    """Expanded balance transactions of a charge, refund or dispute (ids are skipped)."""
+    for value in values:
+        if value is None or isinstance(value, str):
+            continue
+        bt = dict(r.nested(key, value, "balance_transaction"))
+        bt.setdefault("object", "balance_transaction")
+        if bt.get("source") is None:
+            bt["source"] = r.id
+        r.rows.add_object(bt, r.depth + 1)
 
 
-def _map_balance_transaction(r: _Reader) -> None:
-    source = r.get("source")
-    source_id = source.get("id") if isinstance(source, Mapping) else source
-    columns: dict[str, str | None] = {
-        "charge_id": None, "refund_id": None, "dispute_id": None, "source_payout_id": None,
-    }  # fmt: skip
-    if source_id is not None and not isinstance(source_id, str):
-        raise r.fail(f"source must be an id or an expanded object, got {_kind(source_id)}")
-    for prefixes, column, kinds in _SOURCE_COLUMNS:
-        if source_id is not None and source_id.startswith(prefixes):
-            columns[column] = r.ref("source", kinds, source)
-    r.rows.add(
-        "balance_transactions",
-        {
-            "id": r.id,
-            "type": r.get("type"),
-            "reporting_category": r.get("reporting_category"),
-            "amount": r.get("amount"),
-            "fee": r.get("fee"),
-            "net": r.get("net"),
-            "currency": r.get("currency"),
-            "exchange_rate": r.rate("exchange_rate"),
-            "status": r.get("status"),
-            "available_on": r.time("available_on"),
-            "description": r.get("description"),
-            **columns,
-            "payout_id": r.ref("payout", "payout"),
-            "created": r.time("created"),
-        },
-    )
+def _read_address(r: _Reader) -> None:
+    address = r.get("address")
+    if address is None:
+        return
+    if not isinstance(address, Mapping):
+        raise r.fail(f"address must be an object, got {_kind(address)}")
+    fields = {k: address.get(k) for k in ("line1", "line2", "city", "state", "postal_code", "country")}
+    if any(v is not None for v in fields.values()):
+        r.rows.add("customer_addresses", {"customer_id": r.id, **fields})
+
+
+def _read_fee_details(r: _Reader) -> None:
     for line, fee in enumerate(r.list_data("fee_details")):
         if not isinstance(fee, Mapping):
             raise r.fail(f"fee_details[{line}] must be an object, got {_kind(fee)}")
@@ -1464,7 +1247,62 @@ def _map_balance_transaction(r: _Reader) -> None:
         )
 
 
-def _map_event(r: _Reader) -> None:
+def _read_first_locale(r: _Reader, row: dict[str, Any], parent: Mapping) -> None:
+    locales = r.get("preferred_locales")
+    if locales is not None and not isinstance(locales, list):
+        raise r.fail(f"preferred_locales must be a list, got {_kind(locales)}")
+    row["preferred_locale"] = locales[0] if locales else r.get("preferred_locale")
+
+
+def _read_currency_of_amount_off(r: _Reader, row: dict[str, Any], parent: Mapping) -> None:
+    row["currency"] = r.get("currency") if r.get("amount_off") is not None else None
+
+
+def _read_taxes(r: _Reader, row: dict[str, Any], parent: Mapping) -> None:
+    taxes = r.get("total_taxes")
+    row["tax"] = r.sum_amounts("total_taxes") if taxes is not None else (r.get("tax") or 0)
+
+
+def _read_attempts(r: _Reader, row: dict[str, Any], parent: Mapping) -> None:
+    row["attempt_count"] = r.get("attempt_count")
+
+
+def _read_line_parent(r: _Reader, row: dict[str, Any], parent: Mapping) -> None:
+    value = r.get("parent")
+    details: Mapping[str, Any] = {}
+    if value is not None:
+        if not isinstance(value, Mapping):
+            raise r.fail(f"parent must be an object, got {_kind(value)}")
+        chosen = value.get(value.get("type")) if isinstance(value.get("type"), str) else None
+        details = chosen if isinstance(chosen, Mapping) else {}
+    row["proration"] = details.get("proration", r.get("proration"))
+    si = details.get("subscription_item", r.get("subscription_item"))
+    row["subscription_item_id"] = r.ref("subscription_item", "subscription_item", si)
+
+
+def _read_payment_intent_payment(r: _Reader, row: dict[str, Any], parent: Mapping) -> None:
+    kind = r.sub("payment", "type")
+    if kind not in (None, "payment_intent"):
+        raise r.fail(
+            f"payment is a {_kind(kind)}, not a payment intent: the model links invoices to payment intents"
+        )
+    row["payment_intent_id"] = r.ref(
+        "payment.payment_intent", "payment_intent", r.sub("payment", "payment_intent")
+    )
+
+
+def _read_source(r: _Reader, row: dict[str, Any], parent: Mapping) -> None:
+    source = r.get("source")
+    source_id = source.get("id") if isinstance(source, Mapping) else source
+    if source_id is not None and not isinstance(source_id, str):
+        raise r.fail(f"source must be an id or an expanded object, got {_kind(source_id)}")
+    for prefixes, column, kind in SOURCE_PREFIXES:
+        row[column] = None
+        if source_id is not None and source_id.startswith(prefixes):
+            row[column] = r.ref("source", kind, source)
+
+
+def _read_snapshot(r: _Reader, row: dict[str, Any], parent: Mapping) -> None:
     data = r.get("data")
     if not isinstance(data, Mapping):
         raise r.fail(f"data must be an object, got {_kind(data)}")
@@ -1478,50 +1316,30 @@ def _map_event(r: _Reader) -> None:
     previous = data.get("previous_attributes")
     if previous is not None and not isinstance(previous, Mapping):
         raise r.fail(f"data.previous_attributes must be an object, got {_kind(previous)}")
+    row.update(object_type=kind, object_id=oid, data_object=dict(snapshot),
+               previous_attributes=None if previous is None else dict(previous))  # fmt: skip
+
+
+def _read_request(r: _Reader, row: dict[str, Any], parent: Mapping) -> None:
     request = r.get("request")
     if isinstance(request, str):  # API versions before 2017-05-25 sent the request id alone
         request = {"id": request, "idempotency_key": None}
     if request is not None and not isinstance(request, Mapping):
         raise r.fail(f"request must be an object, got {_kind(request)}")
     request = request or {}
-    r.rows.add(
-        "events",
-        {
-            "id": r.id,
-            "type": r.get("type"),
-            "api_version": r.get("api_version"),
-            "object_type": kind,
-            "object_id": oid,
-            "data_object": dict(snapshot),
-            "previous_attributes": None if previous is None else dict(previous),
-            "request_id": request.get("id"),
-            "idempotency_key": request.get("idempotency_key"),
-            "livemode": r.get("livemode"),
-            "pending_webhooks": r.get("pending_webhooks"),
-            "created": r.time("created"),
-        },
-    )
+    row.update(request_id=request.get("id"), idempotency_key=request.get("idempotency_key"))
 
 
-_MAPPERS: dict[str, Callable[[_Reader], None]] = {
-    "customer": _map_customer,
-    "payment_method": _map_payment_method,
-    "product": _map_product,
-    "price": _map_price,
-    "coupon": _map_coupon,
-    "discount": _map_discount,
-    "subscription": _map_subscription,
-    "subscription_item": _map_subscription_item,
-    "invoice": _map_invoice,
-    "line_item": _map_line_item,
-    "payment_intent": _map_payment_intent,
-    "invoice_payment": _map_invoice_payment,
-    "charge": _map_charge,
-    "refund": _map_refund,
-    "dispute": _map_dispute,
-    "payout": _map_payout,
-    "balance_transaction": _map_balance_transaction,
-    "event": _map_event,
+_READ_SPECIAL: dict[str, Callable[[_Reader, dict[str, Any], Mapping], None]] = {
+    "first_locale": _read_first_locale,
+    "currency_of_amount_off": _read_currency_of_amount_off,
+    "taxes": _read_taxes,
+    "attempts": _read_attempts,
+    "line_parent": _read_line_parent,
+    "payment_intent_payment": _read_payment_intent_payment,
+    "source": _read_source,
+    "snapshot": _read_snapshot,
+    "request": _read_request,
 }
 
 
@@ -1690,6 +1508,21 @@ def _compiled_checks(table: str) -> tuple[tuple[Check, Callable[[Mapping[str, An
     )
 
 
+@cache
+def sql_predicate(sql: str) -> Callable[[Mapping[str, Any]], Any]:
+    """A condition in PostgreSQL SQL as a Python function of a row, with SQL's NULL logic.
+
+    Qualified columns (``parent.amount``) are read from the key ``"parent.amount"``.
+    ``None`` is SQL NULL; the function returns ``True``, ``False`` or ``None``.
+
+    Example:
+        >>> ok = sql_predicate("amount <= parent.amount")
+        >>> ok({"amount": 7000, "parent.amount": 6000}), ok({"amount": None, "parent.amount": 1})
+        (False, None)
+    """
+    return _compile(sqlglot.parse_one(sql, read="postgres"))
+
+
 def _compile(node: exp.Expression) -> Callable[[Mapping[str, Any]], Any]:
     """A Python function evaluating a check expression with SQL's three-valued logic.
 
@@ -1698,7 +1531,7 @@ def _compile(node: exp.Expression) -> Callable[[Mapping[str, Any]], Any]:
     if isinstance(node, exp.Paren):
         return _compile(node.this)
     if isinstance(node, exp.Column):
-        name = node.name
+        name = f"{node.table}.{node.name}" if node.table else node.name
         return lambda row: row[name]
     if isinstance(node, exp.Literal):
         value: Any = (

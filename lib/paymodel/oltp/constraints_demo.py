@@ -26,12 +26,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
-import psycopg
 import sqlalchemy as sa
 
 from paymodel.model.oltp import OLTP
 from paymodel.model.sql import metadata
+from paymodel.oltp.backend import backend
 from paymodel.oltp.schema import dialect_name
 
 __all__ = [
@@ -359,15 +358,6 @@ def case_named(name: str) -> ConstraintCase:
     raise KeyError(f"no constraint case named {name!r}")
 
 
-_POSTGRES_ERRORS: dict[str, type[Exception]] = {
-    "not_null": psycopg.errors.NotNullViolation,
-    "primary_key": psycopg.errors.UniqueViolation,
-    "unique": psycopg.errors.UniqueViolation,
-    "foreign_key": psycopg.errors.ForeignKeyViolation,
-    "check": psycopg.errors.CheckViolation,
-}
-
-
 def expected_error(dialect: str, kind: str) -> type[Exception]:
     """The exception class each engine raises for a constraint kind.
 
@@ -378,11 +368,11 @@ def expected_error(dialect: str, kind: str) -> type[Exception]:
         >>> expected_error("postgresql", "foreign_key").__name__
         'ForeignKeyViolation'
     """
-    if dialect == "duckdb":
-        return duckdb.ConstraintException
-    if dialect == "postgresql":
-        return _POSTGRES_ERRORS[kind]
-    raise ValueError(f"unknown dialect {dialect!r}")
+    try:
+        engine = backend(dialect)
+    except ValueError:
+        raise ValueError(f"unknown dialect {dialect!r}") from None
+    return engine.constraint_error(kind)
 
 
 # --- where the engines differ --------------------------------------------------------

@@ -44,11 +44,16 @@ then replayed with that record quarantined (rule ``database_constraint``). Runs 
 database take turns: an advisory lock on PostgreSQL (DuckDB lets one process at a time
 write a database file).
 
-Writes go through SQLAlchemy Core, one code path for both engines. The rows a file
-touches are kept in memory and their difference with the database is written when the
-file ends: new rows inserted parents first, and for existing rows only the changed
+Reads follow the batch, not the database: before each batch of :data:`FLUSH_EVERY`
+records, one statement per table reads the stored rows, versions and event ids the batch's
+records name (every id in them, joined against a key table staged in the engine), so a
+small file costs the same in a large database as in an empty one. The rows a file
+touches are kept in memory and their difference with the database is written at each
+flush as one bulk statement per table (:meth:`paymodel.oltp.backend.Backend.insert_rows`,
+``update_rows``): new rows inserted parents first, and for existing rows only the changed
 non-key columns updated (DuckDB refuses updates of key columns of referenced rows).
-Memory therefore grows with the objects one file touches: split very large exports.
+Memory grows with the objects one file touches (rows untouched for
+:data:`KEEP_RECENT` records are dropped): split very large exports.
 
 Example:
     >>> from paymodel.oltp.engines import duckdb_engine
@@ -67,6 +72,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -83,14 +89,19 @@ import sqlalchemy as sa
 from tqdm import tqdm
 
 from paymodel.model.oltp import OLTP
+from paymodel.model.rules import CROSS_ROW_RULES, rules_for
 from paymodel.model.sql import metadata
 from paymodel.model.stripe import (
+    TABLE_OBJECTS,
     StripeObjectError,
     UnknownObjectType,
     from_stripe_object,
     object_key,
+    sql_predicate,
 )
 from paymodel.oltp import ingest_guard as guard
+from paymodel.oltp.backend import backend
+from paymodel.oltp.invariants import InvariantResult, check_invariants
 from paymodel.oltp.schema import create_schema, create_tables, dialect_name, seed_reference_data
 
 __all__ = [
@@ -151,6 +162,12 @@ class IngestReport:
         by_type: the five counts per object type (``charge``, ``invoice``...; ``?`` when
             the record has no readable type).
         sources: the files read, in order.
+        invariants: the dataset invariants (:mod:`paymodel.oltp.invariants`) broken by
+            objects this run wrote, evaluated once at the end of the run; examples are
+            the touched objects that break them. Arrival order can break one for a
+            while (refunds before their ``charge.refunded``): reported, not refused.
+        strict: whether a broken invariant makes :attr:`exit_code` non-zero.
+        touched: ids of the objects the run wrote (what the invariants look at).
     """
 
     read: int = 0
@@ -162,6 +179,9 @@ class IngestReport:
     released: int = 0
     by_type: dict[str, dict[str, int]] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
+    invariants: list[InvariantResult] = field(default_factory=list)
+    strict: bool = False
+    touched: set[str] = field(default_factory=set, repr=False, compare=False)
 
     def count(self, object_type: str, outcome: str) -> None:
         """Add one record of ``object_type`` with ``outcome`` (applied, duplicate...)."""
@@ -179,11 +199,15 @@ class IngestReport:
             for key, n in counts.items():
                 mine[key] += n
         self.sources.extend(other.sources)
+        self.touched |= other.touched
 
     @property
     def exit_code(self) -> int:
-        """:data:`EXIT_QUARANTINED` if anything was quarantined, else :data:`EXIT_OK`."""
-        return EXIT_QUARANTINED if self.quarantined else EXIT_OK
+        """:data:`EXIT_QUARANTINED` if anything was quarantined (or, when ``strict``, an
+        invariant of the touched objects is broken), else :data:`EXIT_OK`."""
+        if self.quarantined or (self.strict and self.invariants):
+            return EXIT_QUARANTINED
+        return EXIT_OK
 
     def as_dict(self) -> dict[str, Any]:
         """The report as a JSON-serialisable dict (what ``--json`` prints)."""
@@ -193,7 +217,12 @@ class IngestReport:
             "released": self.released,
             "by_type": {k: dict(v) for k, v in sorted(self.by_type.items())},
             "sources": list(self.sources),
-        }
+            "invariants": [
+                {"name": r.name, "description": r.description, "violations": r.violations,
+                 "examples": list(r.examples)}
+                for r in self.invariants
+            ],
+        }  # fmt: skip
 
     def summary(self) -> str:
         """The report for people: totals, then one line per object type."""
@@ -216,6 +245,11 @@ class IngestReport:
             )
         if self.quarantined:
             lines.append("quarantined records: SELECT rule, error, raw FROM ingest_quarantine")
+        for r in self.invariants:
+            lines.append(
+                f"invariant broken by {r.violations} touched object(s): {r.name} "
+                f"({r.description}), e.g. {', '.join(r.examples)}"
+            )
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -417,7 +451,7 @@ class _FileRun:
         self.report = IngestReport()
         self.outcomes: dict[str, tuple[str, str]] = {}  # record culprit -> (type, outcome)
         self.culprit = ""
-        self.known: dict[str, set[tuple[Any, ...]]] = {}
+        self.known: dict[str, _KnownKeys] = {}
         self.state: dict[tuple[str, tuple[Any, ...]], dict[str, Any] | None] = {}
         self.stored: dict[tuple[str, tuple[Any, ...]], dict[str, Any] | None] = {}
         self.dirty: set[tuple[str, tuple[Any, ...]]] = set()
@@ -425,11 +459,8 @@ class _FileRun:
         self.touched: dict[tuple[str, tuple[Any, ...]], int] = {}
         self.new_events: list[dict[str, Any]] = []
         self.version_rows: dict[tuple[str, str], dict[str, Any]] = {}
-        stored = list(conn.execute(sa.select(self.t["ingest_versions"])))
-        self.versions = {(r.object_type, r.object_id): r.version for r in stored}
-        self.version_events = {(r.object_type, r.object_id): r.event_id for r in stored}
-        self.stored_versions = set(self.versions)
-        self.events: set[str] | None = None
+        self.versions = _Versions(self._version_of)
+        self.events = _KnownKeys(self._event_exists)
         self.pending: dict[str, _Pending] = {}
         self.waiting: dict[tuple[str, str], set[str]] = defaultdict(set)
         self.by_object: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -463,17 +494,75 @@ class _FileRun:
             raise _DatabaseRefused(self.culprit, e) from e
 
     def exists(self, table: str, key: tuple[Any, ...]) -> bool:
+        return key in self._keys(table)
+
+    def _keys(self, table: str) -> _KnownKeys:
         keys = self.known.get(table)
         if keys is None:
             pk = [self.t[table].c[c] for c in _PK[table]]
-            keys = {tuple(r) for r in self.execute(sa.select(*pk))}
+            if table in _REFERENCE_TABLES:  # reference data: small, read once
+                keys = _KnownKeys(lambda key: False)
+                keys.learn({tuple(r) for r in self.execute(sa.select(*pk))}, None)
+            else:
+                keys = _KnownKeys(lambda key, t=table: self._row_exists(t, key))
             self.known[table] = keys
-        return key in keys
+        return keys
+
+    def _row_exists(self, table: str, key: tuple[Any, ...]) -> bool:
+        t = self.t[table]
+        where = sa.and_(*(t.c[c] == v for c, v in zip(_PK[table], key, strict=True)))
+        return self.execute(sa.select(sa.literal(1)).where(where)).first() is not None
+
+    def _event_exists(self, event_id: str) -> bool:
+        t = self.t["events"]
+        return self.execute(sa.select(t.c.id).where(t.c.id == event_id)).first() is not None
+
+    def _version_of(self, key: tuple[str, str]) -> tuple[datetime, str | None] | None:
+        t = self.t["ingest_versions"]
+        where = sa.and_(t.c.object_type == key[0], t.c.object_id == key[1])
+        found = self.execute(sa.select(t.c.version, t.c.event_id).where(where)).first()
+        return None if found is None else (found[0], found[1])
 
     def event_known(self, event_id: str) -> bool:
-        if self.events is None:
-            self.events = set(self.execute(sa.select(self.t["events"].c.id)).scalars())
         return event_id in self.events
+
+    def prefetch(self, records: Sequence[_Record]) -> None:
+        """Read, in one statement per table, what the next records can touch.
+
+        Only the keys the records name (every string in them: ids of the objects, of the
+        objects they reference and of the events) are read: stored versions, event ids,
+        and the rows themselves, so the cost follows the batch, not the database. A key
+        not read here (none should be) is looked up on its own when needed.
+        """
+        ids: set[str] = set()
+        for record in records:
+            _strings(record.value, ids)
+        # A string no TEXT column can hold (NUL, a lone surrogate: hostile records) is no
+        # stored key: it is covered (absent) without being sent, which PostgreSQL refuses.
+        sent = sorted(i for i in ids if _storable(i) == i)
+        if not sent:
+            return
+        with backend(self.conn).key_table(self.conn, sent) as keys:
+            within = sa.select(keys.c.id)
+            t = self.t["events"]
+            found = {r[0] for r in self.execute(sa.select(t.c.id).where(t.c.id.in_(within)))}
+            self.events.learn(found, ids)
+            t = self.t["ingest_versions"]
+            rows = self.execute(sa.select(t.c.object_type, t.c.object_id, t.c.version, t.c.event_id)
+                                .where(t.c.object_id.in_(within)))  # fmt: skip
+            self.versions.learn({(r[0], r[1]): (r[2], r[3]) for r in rows}, ids)
+            for table in _PREFETCHED:
+                t = self.t[table]
+                first = _PK[table][0]
+                found_keys = set()
+                for row in self.execute(sa.select(t).where(t.c[first].in_(within))).mappings():
+                    key = tuple(row[c] for c in _PK[table])
+                    found_keys.add(key)
+                    k = (table, key)
+                    if k not in self.state:
+                        self.state[k] = self.stored[k] = dict(row)
+                    self.touched[k] = self.clock
+                self._keys(table).learn(found_keys, ids)
 
     # -- writing rows: kept in memory, flushed as the difference with the database ----
     def current(self, table: str, key: tuple[Any, ...]) -> dict[str, Any] | None:
@@ -496,6 +585,7 @@ class _FileRun:
         """Set ``row`` (insert, or update its changed non-key columns); whether it changed."""
         key = _key(table, row)
         before = self.current(table, key)
+        self.report.touched.add(object_key(table, row)[1])
         self.state[(table, key)] = row
         self.dirty.add((table, key))
         self.known[table].add(key)
@@ -527,7 +617,7 @@ class _FileRun:
         self, object_type: str, object_id: str, version: datetime, event_id: str | None
     ) -> None:
         self.versions[(object_type, object_id)] = version
-        self.version_events[(object_type, object_id)] = event_id
+        self.versions.events[(object_type, object_id)] = event_id
         self.version_rows[(object_type, object_id)] = {
             "object_type": object_type,
             "object_id": object_id,
@@ -537,12 +627,23 @@ class _FileRun:
         }
 
     def insert_many(self, table: str, rows: list[dict[str, Any]]) -> None:
-        """Insert rows with one statement executed many times (compiled once).
+        """Insert rows in one bulk statement of the engine (Arrow on DuckDB, COPY on PostgreSQL).
 
-        duckdb-engine disables SQLAlchemy's statement cache, so a multi-row ``VALUES``
-        statement is compiled anew each time; measured slower than executemany.
+        Measured: SQLAlchemy's executemany ran about a third of a replay's time.
         """
-        self.execute(sa.insert(self.t[table]), rows)
+        try:
+            backend(self.conn).insert_rows(self.conn, table, rows)
+        except sa.exc.DBAPIError as e:
+            raise _DatabaseRefused(self.culprit, e) from e
+
+    def update_many(
+        self, table: str, keys: Sequence[str], columns: Sequence[str], rows: list[dict[str, Any]]
+    ) -> None:
+        """Set ``columns`` of the rows matching ``keys`` in one bulk statement of the engine."""
+        try:
+            backend(self.conn).update_rows(self.conn, table, keys, columns, rows)
+        except sa.exc.DBAPIError as e:
+            raise _DatabaseRefused(self.culprit, e) from e
 
     def forget(self, keep_recent: int) -> None:
         """Drop kept rows untouched for ``keep_recent`` records (the database has them)."""
@@ -583,44 +684,27 @@ class _FileRun:
                     c: v for c, v in now.items() if c not in pk and not _same(before.get(c), v)
                 }
                 if changes:
-                    params = {f"k_{c}": v for c, v in zip(pk, key, strict=True)}
-                    params.update({f"v_{c}": v for c, v in changes.items()})
+                    params = dict(zip(pk, key, strict=True)) | changes
                     updates[(table, tuple(sorted(changes)))].append(params)
             self.stored[(table, key)] = now
         self.dirty.clear()
         for table in sorted(inserts, key=order.__getitem__):
             self.insert_many(table, inserts[table])
         for (table, columns), params in updates.items():
-            t = self.t[table]
-            pk = _PK[table]
-            where = sa.and_(*(t.c[c] == sa.bindparam(f"k_{c}") for c in pk))
-            statement = (
-                sa.update(t).where(where).values({c: sa.bindparam(f"v_{c}") for c in columns})
-            )
-            self.execute(statement, params)
+            self.update_many(table, _PK[table], columns, params)
         if self.new_events:
             self.insert_many("events", self.new_events)
             self.new_events = []
         self.flush_pending()
         if self.version_rows:
-            t = self.t["ingest_versions"]
-            fresh = [r for k, r in self.version_rows.items() if k not in self.stored_versions]
-            known = [
-                {f"k_{c}": r[c] for c in ("object_type", "object_id")}
-                | {f"v_{c}": r[c] for c in ("version", "event_id", "applied_at")}
-                for k, r in self.version_rows.items()
-                if k in self.stored_versions
-            ]
+            fresh = [r for k, r in self.version_rows.items() if k not in self.versions.stored]
+            known = [r for k, r in self.version_rows.items() if k in self.versions.stored]
             if fresh:
-                self.execute(sa.insert(t), fresh)
+                self.insert_many("ingest_versions", fresh)
             if known:
-                where = sa.and_(
-                    t.c.object_type == sa.bindparam("k_object_type"),
-                    t.c.object_id == sa.bindparam("k_object_id"),
-                )
-                values = {c: sa.bindparam(f"v_{c}") for c in ("version", "event_id", "applied_at")}
-                self.execute(sa.update(t).where(where).values(values), known)
-            self.stored_versions.update(self.version_rows)
+                self.update_many("ingest_versions", ("object_type", "object_id"),
+                                 ("version", "event_id", "applied_at"), known)  # fmt: skip
+            self.versions.stored.update(self.version_rows)
             self.version_rows = {}
 
     # -- bookkeeping tables -------------------------------------------------------
@@ -754,7 +838,7 @@ class _FileRun:
         if outcome == "quarantined":  # not recorded: a corrected redelivery will be applied
             return outcome
         self.new_events.append(event)
-        self.events.add(event["id"])  # type: ignore[union-attr]
+        self.events.add(event["id"])
         if outcome == "superseded":
             self.report.superseded += 1
         return "applied" if outcome in ("applied", "unchanged", "superseded") else outcome
@@ -795,6 +879,10 @@ class _FileRun:
                     kind, oid = object_key(table, row)
                     return self.quarantine(record, "invalid_object", f"{kind} {oid}: {problem}",
                                            kind, oid, snapshot.event_id)  # fmt: skip
+        broken = self.broken_rule(fresh, in_snapshot)
+        if broken is not None:
+            rule, error, (kind, oid) = broken
+            return self.quarantine(record, rule, error, kind, oid, snapshot.event_id)
         changed = False
         for (object_type, object_id), group in fresh.items():
             for table, row in group:
@@ -804,13 +892,45 @@ class _FileRun:
             key = (object_type, object_id)
             # A tie (same instant) is applied too: the version row then names its event.
             if self.versions.get(key) != snapshot.version or (
-                snapshot.event_id is not None and self.version_events.get(key) != snapshot.event_id
+                snapshot.event_id is not None and self.versions.event_of(key) != snapshot.event_id
             ):
                 self.set_version(object_type, object_id, snapshot.version, snapshot.event_id)
             self.wake(object_type, object_id, snapshot.version, group)
         if len(fresh) < len(groups) and not changed:
             return "superseded"
         return "applied" if changed else "unchanged"
+
+    def broken_rule(
+        self, fresh: Mapping[tuple[str, str], list[tuple[str, dict[str, Any]]]],
+        inside: dict[tuple[str, tuple[Any, ...]], dict[str, Any]],
+    ) -> tuple[str, str, tuple[str, str]] | None:
+        """The first cross-row rule a row of the snapshot breaks against its parent.
+
+        The parent is the one in the same snapshot (an expanded object), else the row
+        as this run sees it. Returns (rule name, error naming both rows, object key).
+        """
+        for group in fresh.values():
+            for table, row in group:
+                for rule in _RULES.get(table, ()):
+                    ref = row[rule.column]
+                    if ref is None:
+                        continue
+                    parent = inside.get((rule.parent, (ref,)))
+                    if parent is None:
+                        parent = self.current(rule.parent, (ref,))
+                    if parent is None:
+                        continue
+                    values = {**row, **{f"parent.{k}": v for k, v in parent.items()}}
+                    if sql_predicate(rule.sql)(values) is not False:
+                        continue
+                    mine, theirs = _RULE_COLUMNS[rule.name]
+                    kind, oid = object_key(table, row)
+                    shown = ", ".join(f"{c} {row[c]}" for c in mine)
+                    parents = ", ".join(f"{c} {parent[c]}" for c in theirs)
+                    error = (f"{kind} {oid}: {rule.description} ({shown}; "
+                             f"{TABLE_OBJECTS[rule.parent]} {ref}: {parents})")  # fmt: skip
+                    return rule.name, error, (kind, oid)
+        return None
 
     def missing_parent(
         self, table: str, row: Mapping[str, Any], present: set
@@ -920,6 +1040,131 @@ class _FileRun:
         return self.report
 
 
+class _KnownKeys:
+    """Which keys of one table exist, as far as this run has learnt (never a whole table).
+
+    A key is known present or absent after :meth:`learn` (a batch's keys read in one
+    statement) or after one lookup of its own; the run's own writes keep it current.
+    """
+
+    def __init__(self, lookup: Callable[[Any], bool]) -> None:
+        self.present: set[Any] = set()
+        self.covered: set[str] | None = set()  # first key values read: the rest is absent
+        self.absent: set[Any] = set()
+        self.lookup = lookup
+
+    def learn(self, present: set[Any], covered: set[str] | None) -> None:
+        """``present`` exist; any other key whose first value is in ``covered`` does not.
+
+        ``covered=None``: ``present`` is every key of the table.
+        """
+        self.present |= present
+        if covered is None:
+            self.covered = None
+        elif self.covered is not None:
+            self.covered |= covered
+
+    def __contains__(self, key: Any) -> bool:
+        if key in self.present:
+            return True
+        first = key[0] if isinstance(key, tuple) else key
+        if key in self.absent or self.covered is None or first in self.covered:
+            return False
+        found = self.lookup(key)
+        (self.present if found else self.absent).add(key)
+        return found
+
+    def add(self, key: Any) -> None:
+        self.present.add(key)
+        self.absent.discard(key)
+
+    def discard(self, key: Any) -> None:
+        self.present.discard(key)
+        self.absent.add(key)
+
+
+class _Versions:
+    """The stored snapshot instant of each object the run looks at, and the event that
+    wrote it (a same-instant tie goes to the later arrival), read on demand."""
+
+    def __init__(
+        self, lookup: Callable[[tuple[str, str]], tuple[datetime, str | None] | None]
+    ) -> None:
+        self.known: dict[tuple[str, str], datetime] = {}
+        self.events: dict[tuple[str, str], str | None] = {}
+        self.stored: set[tuple[str, str]] = set()  # keys that have a row in ingest_versions
+        self.absent: set[tuple[str, str]] = set()
+        self.covered: set[str] = set()
+        self.lookup = lookup
+
+    def learn(
+        self, found: dict[tuple[str, str], tuple[datetime, str | None]], covered: set[str]
+    ) -> None:
+        for k, (version, event_id) in found.items():
+            if k not in self.known:
+                self.known[k] = version
+                self.events[k] = event_id
+                self.stored.add(k)
+        self.covered |= covered
+
+    def _load(self, k: tuple[str, str]) -> None:
+        if k in self.known or k in self.absent:
+            return
+        if k[1] in self.covered:
+            self.absent.add(k)
+            return
+        found = self.lookup(k)
+        if found is None:
+            self.absent.add(k)
+        else:
+            self.known[k], self.events[k] = found
+            self.stored.add(k)
+
+    def __contains__(self, k: tuple[str, str]) -> bool:
+        self._load(k)
+        return k in self.known
+
+    def __getitem__(self, k: tuple[str, str]) -> datetime:
+        self._load(k)
+        return self.known[k]
+
+    def get(self, k: tuple[str, str], default: Any = None) -> Any:
+        self._load(k)
+        return self.known.get(k, default)
+
+    def event_of(self, k: tuple[str, str]) -> str | None:
+        """The event whose snapshot the stored version is (``None``: a plain object)."""
+        self._load(k)
+        return self.events.get(k)
+
+    def __setitem__(self, k: tuple[str, str], v: datetime) -> None:
+        self._load(k)
+        self.known[k] = v
+        self.absent.discard(k)
+
+
+def _strings(value: Any, out: set[str]) -> None:
+    """Every short string in a parsed record (the ids it can name), iteratively."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if len(v) <= 255:
+                out.add(v)
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+
+
+_PREFETCHED = tuple(
+    t.name for t in OLTP.tables
+    if (t.stripe_object is not None and t.name != "events") or t.name in _OWNED_TABLES
+)  # fmt: skip
+"""Tables whose rows a batch reads ahead, by the keys its records name."""
+
+_RULES = {t.name: rules_for(t.name) for t in OLTP.tables}
+_RULE_COLUMNS = {r.name: r.columns() for r in CROSS_ROW_RULES}
 _PENDING_COLUMNS = tuple(c.name for c in OLTP.table("ingest_pending").columns)
 _PK = {t.name: t.primary_key for t in OLTP.tables}
 _FKS = {t.name: t.all_foreign_keys for t in OLTP.tables}
@@ -1007,6 +1252,7 @@ def ingest(
     engine: sa.Engine,
     *,
     progress: bool = False,
+    strict: bool = False,
     limits: guard.Limits = guard.DEFAULT_LIMITS,
 ) -> IngestReport:
     """Ingest Stripe objects and events into the OLTP database on ``engine``.
@@ -1019,6 +1265,8 @@ def ingest(
         engine: a DuckDB or PostgreSQL engine whose database has the schema (create it
             with :func:`ensure_schema`).
         progress: show a progress bar per file.
+        strict: a broken invariant of the objects the run touched makes the exit code
+            :data:`EXIT_QUARANTINED` (see :attr:`IngestReport.invariants`).
         limits: the bounds on records (:class:`paymodel.oltp.ingest_guard.Limits`).
 
     Returns:
@@ -1029,13 +1277,15 @@ def ingest(
             nothing of that file is written, the files before it are committed (their
             counts are in the exception's ``report``), the files after it are not read.
     """
-    report = IngestReport()
+    report = IngestReport(strict=strict)
     now = datetime.now(UTC).replace(microsecond=0)
     for source, records in _batches(paths_or_records, limits):
         try:
             report.merge(_ingest_batch(engine, source, records, now, progress, limits))
         except OSError as e:
             raise IngestInterrupted(source, e, report) from e
+    if report.touched:
+        report.invariants = [r for r in check_invariants(engine, only=report.touched) if not r.ok]
     return report
 
 
@@ -1063,12 +1313,17 @@ def _ingest_batch(
                 run.release_ready()
                 bar = tqdm(records(), desc=guard.printable(Path(source).name), unit="record",
                            disable=not progress, file=sys.stderr)  # fmt: skip
-                for index, record in enumerate(bar):
-                    _process(run, record, f"{index}:{record.line}")
-                    if deferred and (index + 1) % FLUSH_EVERY == 0:
-                        run.culprit = ""
-                        run.flush()
-                        run.forget(KEEP_RECENT)
+                stream, index = iter(bar), 0
+                while chunk := list(itertools.islice(stream, max(FLUSH_EVERY, 1))):
+                    run.culprit = ""
+                    run.prefetch(chunk)
+                    for record in chunk:
+                        _process(run, record, f"{index}:{record.line}")
+                        index += 1
+                        if deferred and index % FLUSH_EVERY == 0:
+                            run.culprit = ""
+                            run.flush()
+                            run.forget(KEEP_RECENT)
                 run.culprit = ""
                 run.flush()
                 report = run.finish()
@@ -1101,10 +1356,10 @@ def _lock_ingestion(conn: sa.Connection) -> None:
 
     Two ingesters reading the same events would both find an event new and one would be
     refused by the events table's key. PostgreSQL takes a transaction-level advisory
-    lock; DuckDB needs nothing, since one process at a time may write a database file.
+    lock; DuckDB needs nothing, since one process at a time may write a database file
+    (:meth:`paymodel.oltp.backend.Backend.advisory_lock`).
     """
-    if dialect_name(conn) == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
+    backend(conn).advisory_lock(conn, _ADVISORY_LOCK)
 
 
 def _process(run: _FileRun, record: _Record, culprit: str) -> None:
@@ -1156,12 +1411,14 @@ def main_ingest(
     db: str,
     as_json: bool = False,
     max_record_bytes: int = guard.DEFAULT_LIMITS.max_record_bytes,
+    strict: bool = False,
 ) -> int:
     """``paymodel ingest FILE... --db TARGET [--json]``: print the report, return the exit status.
 
     Prints the human summary, or one JSON object with ``--json``. Returns
     :data:`EXIT_OK` (0) when nothing was quarantined, :data:`EXIT_QUARANTINED` (3)
-    when some record was, :data:`EXIT_USAGE` (2) for a usage error.
+    when some record was (or, with ``strict``, an invariant of the objects the run
+    touched is broken), :data:`EXIT_USAGE` (2) for a usage error.
 
     Every file is checked first (it exists, is a regular file and can be opened): if one
     is not, nothing is written. Then each file is its own transaction, committed in
@@ -1194,7 +1451,8 @@ def main_ingest(
         return EXIT_USAGE
     try:
         report = ingest(
-            list(files), engine, progress=not as_json and sys.stderr.isatty(), limits=limits
+            list(files), engine, progress=not as_json and sys.stderr.isatty(), limits=limits,
+            strict=strict,
         )
     except IngestInterrupted as e:
         done = e.report

@@ -1,7 +1,8 @@
-"""One transaction per operation, on DuckDB and PostgreSQL: the only engine branches.
+"""One transaction per operation, on DuckDB and PostgreSQL.
 
-The payment flows run one code path on both engines. The two places where the engines
-differ are here and nowhere else:
+The payment flows run one code path on both engines. The engines differ in two ways
+that matter here; what each engine does is owned by its
+:class:`paymodel.oltp.backend.Backend`:
 
 * **Row locks.** PostgreSQL takes ``SELECT ... FOR UPDATE`` row locks, so concurrent
   writers of one charge queue up behind each other. DuckDB does not parse locking
@@ -21,7 +22,8 @@ differ are here and nowhere else:
   ran out of its :data:`DEFAULT_ATTEMPTS` and raised ``TransactionException`` (the
   flaky concurrency test of issue 14). DuckDB lets one process at a time write a
   database file, so every writer of it is in this process: :func:`run_transaction`
-  holds a lock per DuckDB database around each attempt, and its transactions no longer
+  holds a lock per DuckDB database around each attempt (:meth:`Backend.writer_turn
+  <paymodel.oltp.backend.Backend.writer_turn>`), and its transactions no longer
   conflict with each other. Retries stay, for writers that do not go through it.
 
 Example:
@@ -36,16 +38,15 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import os
 import random
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
+
+from paymodel.oltp.backend import backend
 
 __all__ = [
     "is_lock_unavailable",
@@ -73,7 +74,7 @@ def supports_row_locks(dialect_name: str) -> bool:
         >>> supports_row_locks("postgresql"), supports_row_locks("duckdb")
         (True, False)
     """
-    return dialect_name == "postgresql"
+    return backend(dialect_name).row_locks
 
 
 def locking(statement: sa.Select, dialect_name: str, *, nowait: bool = False) -> sa.Select:
@@ -84,9 +85,7 @@ def locking(statement: sa.Select, dialect_name: str, *, nowait: bool = False) ->
     the same row makes one of the two transactions fail at commit; :func:`run_transaction`
     retries it against the committed state.
     """
-    if not supports_row_locks(dialect_name):
-        return statement
-    return statement.with_for_update(nowait=nowait)
+    return backend(dialect_name).lock(statement, nowait=nowait)
 
 
 def lock_rows(
@@ -113,15 +112,10 @@ def lock_rows(
             update an indexed column of a referenced row), such as ``created``.
         order_by: Order of the returned rows.
     """
-    if not supports_row_locks(conn.dialect.name):
-        # DuckDB registers a write conflict only for a value that changes: move the
-        # timestamp one second and back. The row ends as it was, but it was written.
-        second = sa.text("INTERVAL 1 SECOND")
-        column = table.c[touch]
-        conn.execute(sa.update(table).where(*where).values({touch: column + second}))
-        conn.execute(sa.update(table).where(*where).values({touch: column - second}))
+    engine = backend(conn)
+    engine.claim(conn, table, where, touch)
     query = sa.select(table).where(*where).order_by(*order_by)
-    return conn.execute(locking(query, conn.dialect.name))
+    return conn.execute(engine.lock(query))
 
 
 def is_lock_unavailable(error: BaseException) -> bool:
@@ -146,29 +140,6 @@ def is_retryable(error: BaseException) -> bool:
     except ImportError:  # pragma: no cover - duckdb is a dependency
         return False
     return isinstance(orig, duckdb.TransactionException)
-
-
-_DUCKDB_WRITERS: dict[str, threading.RLock] = {}
-_DUCKDB_WRITERS_GUARD = threading.Lock()
-
-
-@contextlib.contextmanager
-def _writer_turn(engine: sa.Engine) -> Iterator[None]:
-    """Hold the lock of ``engine``'s DuckDB database (re-entrant); nothing on PostgreSQL.
-
-    The lock is per database, not per engine: :func:`~paymodel.oltp.flows.concurrency.
-    run_concurrently` gives each thread its own engine on the same file. An in-memory
-    database belongs to its engine alone.
-    """
-    if engine.dialect.name != "duckdb":
-        yield
-        return
-    database = engine.url.database or ":memory:"
-    key = f"memory:{id(engine)}" if database == ":memory:" else os.path.realpath(database)
-    with _DUCKDB_WRITERS_GUARD:
-        lock = _DUCKDB_WRITERS.setdefault(key, threading.RLock())
-    with lock:
-        yield
 
 
 def run_transaction(
@@ -197,7 +168,7 @@ def run_transaction(
     """
     for attempt in range(1, attempts + 1):
         try:
-            with _writer_turn(engine), engine.begin() as conn:
+            with backend(engine).writer_turn(engine), engine.begin() as conn:
                 return work(conn)
         except DBAPIError as error:
             if attempt == attempts or not is_retryable(error):

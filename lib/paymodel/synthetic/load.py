@@ -25,16 +25,15 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
-import pyarrow.parquet as pq
 import sqlalchemy as sa
-from psycopg import sql
 
 from paymodel.model.oltp import OLTP
-from paymodel.oltp.schema import dialect_name
+from paymodel.oltp.backend import backend
 from paymodel.synthetic import TABLES
 
 __all__ = ["EVENT_LOG", "LOADED", "load_into_oltp", "parquet_files"]
@@ -77,12 +76,12 @@ def load_into_oltp(
         Rows in each loaded table afterwards.
     """
     order = [t for t in OLTP.table_names if t in tables]
-    dialect = dialect_name(engine)
+    bulk = backend(engine)
     counts: dict[str, int] = {}
     with engine.begin() as conn:
         for name in order:
             if name == "events":
-                counts[name] = _load_events(conn, Path(data_dir) / EVENT_LOG, dialect)
+                counts[name] = _load_events(conn, Path(data_dir) / EVENT_LOG)
                 continue
             files = parquet_files(data_dir, name)
             if not files:
@@ -92,61 +91,24 @@ def load_into_oltp(
             if name == "currencies" and _count(conn, target) > 0:
                 counts[name] = _count(conn, target)
                 continue
-            if dialect == "duckdb":
-                prep = conn.dialect.identifier_preparer
-                col_sql = ", ".join(prep.quote(c) for c in cols)
-                for f in files:
-                    conn.exec_driver_sql(
-                        f"INSERT INTO {prep.quote(name)} ({col_sql}) "  # identifiers quoted by SQLAlchemy
-                        f"SELECT {col_sql} FROM read_parquet(?)",
-                        (str(f),),
-                    )
-            else:
-                _copy_postgres(conn, name, cols, files)
+            bulk.bulk_load(conn, name, cols, files)
             counts[name] = _count(conn, target)
     return counts
 
 
-def _copy_postgres(conn: sa.Connection, name: str, cols: list[str], files: list[Path]) -> None:
-    raw = conn.connection.driver_connection  # a psycopg connection
-    stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(name), sql.SQL(", ").join(sql.Identifier(c) for c in cols)
-    )
-    with raw.cursor() as cur, cur.copy(stmt) as copy:
-        for f in files:
-            for batch in pq.ParquetFile(f).iter_batches(batch_size=50_000, columns=cols):
-                for row in zip(*(batch.column(c).to_pylist() for c in cols), strict=True):
-                    copy.write_row(row)
-
-
-def _load_events(conn: sa.Connection, path: Path, dialect: str) -> int:
+def _load_events(conn: sa.Connection, path: Path) -> int:
     """``events.jsonl`` into ``events``, in bulk; 0 when the folder has no event log."""
     if not path.exists():
         return 0
-    if dialect == "duckdb":
-        # read_json with declared columns: one pass over the file, no Python per row
-        conn.exec_driver_sql(
-            "INSERT INTO events (id, type, api_version, object_type, object_id, data_object, "
-            "previous_attributes, request_id, idempotency_key, livemode, pending_webhooks, "
-            "created) "
-            "SELECT id, type, api_version, data->'object'->>'object', data->'object'->>'id', "
-            "data->'object', data->'previous_attributes', request->>'id', "
-            "request->>'idempotency_key', livemode, pending_webhooks, to_timestamp(created) "
-            "FROM read_json(?, format = 'newline_delimited', columns = {id: 'VARCHAR', "
-            "type: 'VARCHAR', api_version: 'VARCHAR', created: 'BIGINT', data: 'JSON', "
-            "livemode: 'BOOLEAN', pending_webhooks: 'INTEGER', request: 'JSON'})",
-            (str(path),),
-        )
-    else:
-        raw = conn.connection.driver_connection  # a psycopg connection
-        stmt = sql.SQL("COPY events ({}) FROM STDIN").format(
-            sql.SQL(", ").join(sql.Identifier(c) for c in _EVENT_COLUMNS)
-        )
-        with raw.cursor() as cur, cur.copy(stmt) as copy, path.open("rb") as f:
-            for line in f:
-                if line.strip():
-                    copy.write_row(_event_row(orjson.loads(line)))
+    backend(conn).bulk_load_events(conn, path, _EVENT_COLUMNS, _event_rows(path))
     return _count(conn, sa.table("events"))
+
+
+def _event_rows(path: Path) -> Iterator[tuple]:
+    with path.open("rb") as f:
+        for line in f:
+            if line.strip():
+                yield _event_row(orjson.loads(line))
 
 
 def _event_row(event: dict) -> tuple:

@@ -9,17 +9,16 @@ referenced rows) and writes one ``events`` row per state change.
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 import functools
-import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from paymodel.model.core import JSON
 from paymodel.model.oltp import OLTP
 from paymodel.model.sql import metadata
+from paymodel.model.stripe import previous_attributes
+from paymodel.oltp.backend import Backend, backend
 from paymodel.oltp.errors import NotFound
 from paymodel.oltp.transactions import lock_rows
 
@@ -31,10 +30,6 @@ Row = dict[str, Any]
 OBJECT_OF = {t.name: t.stripe_object for t in OLTP.tables if t.stripe_object}
 """Stripe object name of each table (``charges`` -> ``charge``)."""
 
-_REFERENCES = {t.name: {c.name for c in t.columns if c.references is not None} for t in OLTP.tables}
-
-_JSON_COLUMNS = {t.name: {c.name for c in t.columns if c.type is JSON} for t in OLTP.tables}
-
 
 @functools.cache
 def tables_for(dialect: str) -> dict[str, sa.Table]:
@@ -42,37 +37,9 @@ def tables_for(dialect: str) -> dict[str, sa.Table]:
     return dict(metadata(OLTP, dialect).tables)
 
 
-def plain(value: Any) -> Any:
-    """A column value as JSON data: instants as unix seconds, decimals as strings."""
-    if isinstance(value, dt.datetime):
-        return int(value.timestamp())
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    return value
-
-
-def _field(table: str, column: str) -> str:
-    """Stripe's name of a column in ``previous_attributes``: references lose ``_id``.
-
-    Example:
-        >>> _field("payment_methods", "customer_id"), _field("charges", "amount_refunded")
-        ('customer', 'amount_refunded')
-    """
-    return column.removesuffix("_id") if column in _REFERENCES[table] else column
-
-
-def _normalise(table: str, row: sa.RowMapping) -> Row:
-    out: Row = {}
-    json_cols = _JSON_COLUMNS.get(table, set())
-    for key, value in row.items():
-        if key in json_cols and isinstance(value, str):
-            value = json.loads(value)
-        elif isinstance(value, dt.datetime):
-            value = value.astimezone(dt.UTC)
-        out[key] = value
-    return out
+def _normalise(table: str, row: sa.RowMapping, engine: Backend) -> Row:
+    """A result row as the flows use it: JSON as data, instants in UTC (on both engines)."""
+    return engine.row(table, row)
 
 
 class Tx:
@@ -87,6 +54,7 @@ class Tx:
         self.idempotency_key = key
         self.now: dt.datetime = payments.clock()
         self.t = tables_for(payments.dialect)
+        self.backend = backend(payments.dialect)
 
     # --- reads ---------------------------------------------------------------
     def get(self, table: str, object_id: str, *, lock: bool = False) -> Row:
@@ -99,7 +67,7 @@ class Tx:
         row = result.mappings().first()
         if row is None:
             raise NotFound(f"{OBJECT_OF.get(table, table)} {object_id}", "does not exist")
-        return _normalise(table, row)
+        return _normalise(table, row, self.backend)
 
     def select(
         self, table: str, *where: Any, order_by: Iterable[Any] = (), lock: bool = False
@@ -110,14 +78,14 @@ class Tx:
             result = lock_rows(self.conn, t, *where, touch="created", order_by=list(order_by))
         else:
             result = self.conn.execute(sa.select(t).where(*where).order_by(*order_by))
-        return [_normalise(table, r) for r in result.mappings()]
+        return [_normalise(table, r, self.backend) for r in result.mappings()]
 
     # --- writes --------------------------------------------------------------
     def insert(self, table: str, **values: Any) -> Row:
         """Insert one row and return it as stored."""
         t = self.t[table]
         row = self.conn.execute(sa.insert(t).values(**values).returning(*t.c)).mappings().one()
-        return _normalise(table, row)
+        return _normalise(table, row, self.backend)
 
     def insert_many(self, table: str, rows: list[Row]) -> None:
         """Insert several rows (no return)."""
@@ -128,8 +96,9 @@ class Tx:
         """Set the columns of ``changes`` that differ from ``row``; only those are written.
 
         Returns:
-            The row as stored now, and Stripe's ``previous_attributes`` (old values of the
-            changed columns, as JSON data).
+            The row as stored now, and Stripe's ``previous_attributes``: the old values of
+            the changed columns at their paths in the Stripe mapping
+            (:func:`paymodel.model.stripe.previous_attributes`), so the keys are Stripe's.
         """
         changed = {k: v for k, v in changes.items() if row[k] != v}
         if not changed:
@@ -137,7 +106,7 @@ class Tx:
         t = self.t[table]
         # Update, then read back: the one form that behaves alike on both engines.
         self.conn.execute(sa.update(t).where(t.c.id == row["id"]).values(**changed))
-        previous = {_field(table, k): plain(row[k]) for k in changed}
+        previous = previous_attributes(table, row, changed)
         return self.get(table, row["id"]), previous
 
     def event(

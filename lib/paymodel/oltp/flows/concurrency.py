@@ -27,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
+from paymodel.oltp.backend import backend
 from paymodel.oltp.errors import PaymentError
 from paymodel.oltp.flows.payments import Payments
 
@@ -104,13 +105,7 @@ def connection_slots(engine: sa.Engine, *, margin: int = 2) -> int:
     open now. Threads beyond it wait for a free slot instead of failing with "too many
     clients" (the embedded server allows 100 connections). Other engines: unlimited.
     """
-    if engine.dialect.name != "postgresql":
-        return 1_000_000
-    with engine.connect() as conn:
-        limit = int(conn.exec_driver_sql("SHOW max_connections").scalar_one())
-        reserved = int(conn.exec_driver_sql("SHOW superuser_reserved_connections").scalar_one())
-        in_use = conn.exec_driver_sql("SELECT count(*) FROM pg_stat_activity").scalar_one()
-    return max(1, limit - reserved - in_use - margin)
+    return backend(engine).connection_slots(engine, margin=margin)
 
 
 def summary(outcomes: list[Outcome]) -> dict[str, int]:

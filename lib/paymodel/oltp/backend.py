@@ -1,0 +1,474 @@
+"""What differs between DuckDB and PostgreSQL, owned by one object per engine.
+
+The flows, the loader and the ingester run one code path on both engines; each place
+where the engines behave differently asks the engine's :class:`Backend` instead of
+testing the dialect's name:
+
+* **Row locks.** PostgreSQL takes ``SELECT ... FOR UPDATE``; DuckDB does not parse
+  locking clauses, and claims rows by writing them (a write-write conflict then makes
+  the second of two claimers retry): :meth:`Backend.lock` and :meth:`Backend.claim`.
+* **Advisory locks.** Ingestion runs take turns on one database: a transaction-level
+  advisory lock on PostgreSQL; DuckDB lets one process at a time write a database file,
+  so it needs none (:meth:`Backend.advisory_lock`).
+* **Bulk load.** DuckDB reads Parquet and the event log itself (``read_parquet``,
+  ``read_json``); PostgreSQL is fed by ``COPY ... FROM STDIN`` in Arrow batches or line
+  by line (:meth:`Backend.bulk_load`, :meth:`Backend.bulk_load_events`).
+* **Results.** A JSON column comes back as text from DuckDB and as data from
+  PostgreSQL; timestamps come back in the session's time zone: :meth:`Backend.value`
+  gives JSON as data and instants in UTC on both.
+* **Rules the DDL cannot declare.** DuckDB refuses a few checks and foreign keys the
+  model has (see :class:`paymodel.model.core.ForeignKey`): the code that writes
+  enforces them; :meth:`Backend.undeclared_checks` and
+  :meth:`Backend.undeclared_foreign_keys` name them.
+* **Writers of one DuckDB database take turns** (:meth:`Backend.writer_turn`): the
+  flows' transactions hold a per-database lock instead of starving in write conflicts.
+* **Connection slots** and the **constraint error** classes of each engine.
+
+Example:
+    >>> from paymodel.oltp.engines import duckdb_engine
+    >>> b = backend(duckdb_engine())
+    >>> b.name, b.row_locks
+    ('duckdb', False)
+    >>> str(backend("postgresql").lock(sa.select(sa.literal(1)))).endswith("FOR UPDATE")
+    True
+    >>> sorted(b.undeclared_foreign_keys("payment_methods"))
+    ['customer_id']
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+
+from paymodel.model.core import JSON, Check
+from paymodel.model.oltp import OLTP
+
+__all__ = ["Backend", "DuckDBBackend", "PostgresBackend", "backend"]
+
+
+class Backend:
+    """The behaviour of one OLTP engine where DuckDB and PostgreSQL differ."""
+
+    name: ClassVar[str] = ""
+    row_locks: ClassVar[bool] = False
+    """Whether ``SELECT ... FOR UPDATE`` takes row locks."""
+
+    # --- locking ---------------------------------------------------------------
+    def lock(self, statement: sa.Select, *, nowait: bool = False) -> sa.Select:
+        """``statement`` with ``FOR UPDATE`` where the engine takes row locks."""
+        return statement
+
+    def claim(
+        self, conn: sa.Connection, table: sa.Table, where: Sequence[Any], touch: str
+    ) -> None:
+        """Make the rows ``where`` selects this transaction's before reading them."""
+
+    def advisory_lock(self, conn: sa.Connection, key: int) -> None:
+        """Wait for the lock ``key`` until the transaction ends (one holder at a time)."""
+
+    @contextmanager
+    def writer_turn(self, engine: sa.Engine) -> Iterator[None]:
+        """Hold this database's writer turn around one transaction (nothing by default)."""
+        yield
+
+    # --- loading ---------------------------------------------------------------
+    def bulk_load(
+        self, conn: sa.Connection, table: str, columns: Sequence[str], files: Sequence[Path]
+    ) -> None:
+        """Append the rows of Parquet ``files`` (``columns``) to ``table``."""
+        raise NotImplementedError
+
+    def bulk_load_events(
+        self, conn: sa.Connection, path: Path, columns: Sequence[str], rows: Iterable[tuple]
+    ) -> None:
+        """Append a newline-delimited event log to ``events``: ``rows`` are its lines as
+        ``columns`` values, made lazily (DuckDB reads the file itself and ignores them)."""
+        raise NotImplementedError
+
+    def insert_rows(self, conn: sa.Connection, table: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert ``rows`` (every column of the model's ``table``) in one bulk statement.
+
+        Raises:
+            sqlalchemy.exc.DBAPIError: the database refused the batch (a key, a check).
+        """
+        raise NotImplementedError
+
+    def update_rows(
+        self,
+        conn: sa.Connection,
+        table: str,
+        keys: Sequence[str],
+        columns: Sequence[str],
+        rows: Sequence[dict[str, Any]],
+    ) -> None:
+        """Set ``columns`` of the rows of ``table`` whose ``keys`` match, in one statement.
+
+        ``rows`` hold the key and the new values; only the named columns are written
+        (DuckDB refuses an update of an indexed column of a referenced row).
+        """
+        raise NotImplementedError
+
+    @contextmanager
+    def key_table(self, conn: sa.Connection, keys: Sequence[str]) -> Iterator[sa.TableClause]:
+        """A one-column table ``id`` of ``keys`` in the engine, for joins, while in use."""
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    # --- results ---------------------------------------------------------------
+    def value(self, column_type: Any, value: Any) -> Any:
+        """A value as read back, in the model's terms: JSON as data, instants in UTC."""
+        if column_type is JSON and isinstance(value, str):
+            return json.loads(value)
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            return value.astimezone(dt.UTC)
+        return value
+
+    def row(self, table: str, row: Any) -> dict[str, Any]:
+        """A result row of ``table`` through :meth:`value`."""
+        types = _column_types(table)
+        return {k: self.value(types.get(k), v) for k, v in row.items()}
+
+    # --- rules -----------------------------------------------------------------
+    def declares(self, dialects: tuple[str, ...] | None) -> bool:
+        """Whether a rule declared for ``dialects`` (``None``: all) is in this engine's DDL."""
+        return dialects is None or self.name in dialects
+
+    def undeclared_checks(self, table: str) -> list[Check]:
+        """Checks of ``table`` this engine's DDL leaves out (enforced by the writers)."""
+        return [c for c in OLTP.table(table).all_checks if not self.declares(c.dialects)]
+
+    def undeclared_foreign_keys(self, table: str) -> list[str]:
+        """First columns of the foreign keys of ``table`` this engine's DDL leaves out."""
+        return [
+            fk.columns[0]
+            for fk in OLTP.table(table).all_foreign_keys
+            if not self.declares(fk.dialects)
+        ]
+
+    # --- capacity and errors -----------------------------------------------------
+    def connection_slots(self, engine: sa.Engine, *, margin: int = 2) -> int:
+        """How many more connections the server accepts now, less a margin."""
+        return 1_000_000
+
+    def constraint_error(self, kind: str) -> type[Exception]:
+        """The exception class the driver raises for a constraint ``kind``."""
+        raise NotImplementedError
+
+
+class DuckDBBackend(Backend):
+    """DuckDB: optimistic concurrency, one writer process per file, Parquet built in."""
+
+    name = "duckdb"
+    row_locks = False
+
+    def claim(
+        self, conn: sa.Connection, table: sa.Table, where: Sequence[Any], touch: str
+    ) -> None:
+        # DuckDB registers a write conflict only for a value that changes: move the
+        # timestamp one second and back. The row ends as it was, but it was written.
+        second = sa.text("INTERVAL 1 SECOND")
+        column = table.c[touch]
+        conn.execute(sa.update(table).where(*where).values({touch: column + second}))
+        conn.execute(sa.update(table).where(*where).values({touch: column - second}))
+
+    @contextmanager
+    def writer_turn(self, engine: sa.Engine) -> Iterator[None]:
+        # Optimistic concurrency starves N writers of one row (each round commits one);
+        # DuckDB lets one process write a file, so its writers take turns in-process.
+        # Per database, not per engine: run_concurrently gives each thread its engine.
+        database = engine.url.database or ":memory:"
+        key = f"memory:{id(engine)}" if database == ":memory:" else os.path.realpath(database)
+        with _WRITERS_GUARD:
+            lock = _WRITERS.setdefault(key, threading.RLock())
+        with lock:
+            yield
+
+    def bulk_load(
+        self, conn: sa.Connection, table: str, columns: Sequence[str], files: Sequence[Path]
+    ) -> None:
+        prep = conn.dialect.identifier_preparer
+        col_sql = ", ".join(prep.quote(c) for c in columns)
+        for f in files:
+            conn.exec_driver_sql(
+                f"INSERT INTO {prep.quote(table)} ({col_sql}) "  # identifiers quoted by SQLAlchemy
+                f"SELECT {col_sql} FROM read_parquet(?)",
+                (str(f),),
+            )
+
+    def bulk_load_events(
+        self, conn: sa.Connection, path: Path, columns: Sequence[str], rows: Iterable[tuple]
+    ) -> None:
+        # read_json with declared columns: one pass over the file, no Python per row
+        conn.exec_driver_sql(
+            "INSERT INTO events (id, type, api_version, object_type, object_id, data_object, "
+            "previous_attributes, request_id, idempotency_key, livemode, pending_webhooks, "
+            "created) "
+            "SELECT id, type, api_version, data->'object'->>'object', data->'object'->>'id', "
+            "data->'object', data->'previous_attributes', request->>'id', "
+            "request->>'idempotency_key', livemode, pending_webhooks, to_timestamp(created) "
+            "FROM read_json(?, format = 'newline_delimited', columns = {id: 'VARCHAR', "
+            "type: 'VARCHAR', api_version: 'VARCHAR', created: 'BIGINT', data: 'JSON', "
+            "livemode: 'BOOLEAN', pending_webhooks: 'INTEGER', request: 'JSON'})",
+            (str(path),),
+        )
+
+    def insert_rows(self, conn: sa.Connection, table: str, rows: Sequence[dict[str, Any]]) -> None:
+        """One ``INSERT ... SELECT`` from an Arrow table registered on the connection.
+
+        Measured against SQLAlchemy's executemany, which duckdb-engine runs row by row.
+        """
+        columns = list(OLTP.table(table).column_names)
+        prep = conn.dialect.identifier_preparer
+        col_sql = ", ".join(prep.quote(c) for c in columns)
+        self._from_batch(conn, table, columns, rows,
+                         f"INSERT INTO {prep.quote(table)} ({col_sql}) SELECT {col_sql} FROM {{batch}}")  # fmt: skip
+
+    def update_rows(
+        self,
+        conn: sa.Connection,
+        table: str,
+        keys: Sequence[str],
+        columns: Sequence[str],
+        rows: Sequence[dict[str, Any]],
+    ) -> None:
+        q = conn.dialect.identifier_preparer.quote
+        sets, match = _update_clauses(q, keys, columns)
+        self._from_batch(conn, table, [*keys, *columns], rows,
+                         f"UPDATE {q(table)} AS t SET {sets} FROM {{batch}} AS b WHERE {match}")  # fmt: skip
+
+    @contextmanager
+    def key_table(self, conn: sa.Connection, keys: Sequence[str]) -> Iterator[sa.TableClause]:
+        import pyarrow as pa
+
+        raw = conn.connection.driver_connection
+        raw.register(_KEYS, pa.table({"id": pa.array(list(keys), type=pa.string())}))
+        try:
+            yield sa.table(_KEYS, sa.column("id"))
+        finally:
+            raw.unregister(_KEYS)
+
+    @staticmethod
+    def _from_batch(
+        conn: sa.Connection,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[dict[str, Any]],
+        statement: str,
+    ) -> None:
+        """Run ``statement`` over ``rows`` registered as an Arrow table named ``{batch}``."""
+        import duckdb
+        import pyarrow as pa
+
+        types = _column_types(table)
+        arrays = {}
+        for c in columns:
+            values = [r[c] for r in rows]
+            if types[c] is JSON:
+                values = [None if v is None else json.dumps(v) for v in values]
+            arrays[c] = pa.array(values, type=_arrow_type(types[c]))
+        view = "paymodel_batch"
+        raw = conn.connection.driver_connection  # duckdb-engine's wrapper of the connection
+        raw.register(view, pa.table(arrays))
+        sql_text = statement.format(batch=view)  # identifiers quoted by SQLAlchemy
+        try:
+            raw.execute(sql_text)
+        except duckdb.Error as e:
+            raise sa.exc.DBAPIError(sql_text, None, e) from e  # type: ignore[arg-type]
+        finally:
+            raw.unregister(view)
+
+    def constraint_error(self, kind: str) -> type[Exception]:
+        import duckdb
+
+        return duckdb.ConstraintException
+
+
+class PostgresBackend(Backend):
+    """PostgreSQL: row and advisory locks, COPY, a connection limit, one error per SQLSTATE."""
+
+    name = "postgresql"
+    row_locks = True
+
+    def lock(self, statement: sa.Select, *, nowait: bool = False) -> sa.Select:
+        return statement.with_for_update(nowait=nowait)
+
+    def advisory_lock(self, conn: sa.Connection, key: int) -> None:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+    def bulk_load(
+        self, conn: sa.Connection, table: str, columns: Sequence[str], files: Sequence[Path]
+    ) -> None:
+        import pyarrow.parquet as pq
+        from psycopg import sql
+
+        raw = conn.connection.driver_connection  # a psycopg connection
+        stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+        )
+        with raw.cursor() as cur, cur.copy(stmt) as copy:
+            for f in files:
+                for batch in pq.ParquetFile(f).iter_batches(batch_size=50_000, columns=columns):
+                    for row in zip(*(batch.column(c).to_pylist() for c in columns), strict=True):
+                        copy.write_row(row)
+
+    def bulk_load_events(
+        self, conn: sa.Connection, path: Path, columns: Sequence[str], rows: Iterable[tuple]
+    ) -> None:
+        from psycopg import sql
+
+        raw = conn.connection.driver_connection  # a psycopg connection
+        stmt = sql.SQL("COPY events ({}) FROM STDIN").format(
+            sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+        )
+        with raw.cursor() as cur, cur.copy(stmt) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def insert_rows(self, conn: sa.Connection, table: str, rows: Sequence[dict[str, Any]]) -> None:
+        """``COPY ... FROM STDIN`` of the rows (JSON as text)."""
+
+        self._copy(conn, table, table, list(OLTP.table(table).column_names), rows)
+
+    @staticmethod
+    def _copy(
+        conn: sa.Connection, table: str, target: str, columns: Sequence[str], rows: Sequence[dict]
+    ) -> None:
+        import psycopg
+        from psycopg import sql
+
+        types = _column_types(table)
+        json_columns = {c for c in columns if types[c] is JSON}
+        stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(target), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+        )
+        raw = conn.connection.driver_connection  # a psycopg connection
+        try:
+            with raw.cursor() as cur, cur.copy(stmt) as copy:
+                for r in rows:
+                    copy.write_row([
+                        json.dumps(r[c]) if c in json_columns and r[c] is not None else r[c]
+                        for c in columns
+                    ])  # fmt: skip
+        except psycopg.Error as e:
+            raise sa.exc.DBAPIError(f"COPY {target}", None, e) from e  # type: ignore[arg-type]
+
+    @contextmanager
+    def key_table(self, conn: sa.Connection, keys: Sequence[str]) -> Iterator[sa.TableClause]:
+        from psycopg import sql
+
+        conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {_KEYS} (id TEXT) ON COMMIT DROP")
+        raw = conn.connection.driver_connection
+        try:
+            with raw.cursor() as cur, cur.copy(sql.SQL("COPY {} (id) FROM STDIN").format(
+                sql.Identifier(_KEYS))) as copy:  # fmt: skip
+                for key in keys:
+                    copy.write_row((key,))
+            yield sa.table(_KEYS, sa.column("id"))
+        finally:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_KEYS}")
+
+    def update_rows(
+        self,
+        conn: sa.Connection,
+        table: str,
+        keys: Sequence[str],
+        columns: Sequence[str],
+        rows: Sequence[dict[str, Any]],
+    ) -> None:
+        """COPY into a temporary table, then one ``UPDATE ... FROM`` it."""
+        q = conn.dialect.identifier_preparer.quote
+        batch = "paymodel_batch"
+        wanted = ", ".join(q(c) for c in (*keys, *columns))
+        sets, match = _update_clauses(q, keys, columns)
+        # identifiers quoted by SQLAlchemy's preparer; values travel by COPY
+        conn.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {batch} ON COMMIT DROP AS "
+            f"SELECT {wanted} FROM {q(table)} WITH NO DATA"
+        )
+        try:
+            self._copy(conn, table, batch, [*keys, *columns], rows)
+            conn.exec_driver_sql(f"UPDATE {q(table)} AS t SET {sets} FROM {batch} AS b WHERE {match}")
+        finally:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {batch}")
+
+    def connection_slots(self, engine: sa.Engine, *, margin: int = 2) -> int:
+        with engine.connect() as conn:
+            limit = int(conn.exec_driver_sql("SHOW max_connections").scalar_one())
+            reserved = int(conn.exec_driver_sql("SHOW superuser_reserved_connections").scalar_one())
+            in_use = conn.exec_driver_sql("SELECT count(*) FROM pg_stat_activity").scalar_one()
+        return max(1, limit - reserved - in_use - margin)
+
+    def constraint_error(self, kind: str) -> type[Exception]:
+        import psycopg
+
+        return {
+            "not_null": psycopg.errors.NotNullViolation,
+            "primary_key": psycopg.errors.UniqueViolation,
+            "unique": psycopg.errors.UniqueViolation,
+            "foreign_key": psycopg.errors.ForeignKeyViolation,
+            "check": psycopg.errors.CheckViolation,
+        }[kind]
+
+
+_KEYS = "paymodel_keys"
+_WRITERS: dict[str, threading.RLock] = {}  # DuckDB database -> its writers' turn
+_WRITERS_GUARD = threading.Lock()
+
+_BACKENDS: dict[str, Backend] = {b.name: b for b in (DuckDBBackend(), PostgresBackend())}
+
+
+def backend(target: sa.Engine | sa.Connection | str) -> Backend:
+    """The :class:`Backend` of an engine, a connection or a dialect name.
+
+    Raises:
+        ValueError: the engine is neither DuckDB nor PostgreSQL.
+    """
+    name = target if isinstance(target, str) else target.dialect.name
+    try:
+        return _BACKENDS[name]
+    except KeyError:
+        raise ValueError(f"unsupported dialect {name!r}: paymodel runs on duckdb or postgresql") from None
+
+
+def _update_clauses(
+    q: Callable[[str], str], keys: Sequence[str], columns: Sequence[str]
+) -> tuple[str, str]:
+    """``SET`` and ``WHERE`` of ``UPDATE t ... FROM batch b``: columns from b, keys matched."""
+    sets = ", ".join(f"{q(c)} = b.{q(c)}" for c in columns)
+    return sets, " AND ".join(f"t.{q(k)} = b.{q(k)}" for k in keys)
+
+
+def _arrow_type(t: Any) -> Any:
+    """The Arrow type that carries a model type into DuckDB unchanged."""
+    import pyarrow as pa
+
+    from paymodel.model.core import BOOLEAN, DATE, RATE, TIMESTAMP
+
+    if t is BOOLEAN:
+        return pa.bool_()
+    if t is TIMESTAMP:
+        return pa.timestamp("us", tz="UTC")
+    if t is DATE:
+        return pa.date32()
+    if t is RATE:
+        return pa.decimal128(t.precision, t.scale)
+    if t.json_type == "integer":
+        return pa.int64()
+    return pa.string()
+
+
+@cache
+def _column_types(table: str) -> dict[str, Any]:
+    try:
+        return {c.name: c.type for c in OLTP.table(table).columns}
+    except KeyError:
+        return {}
