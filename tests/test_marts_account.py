@@ -75,6 +75,31 @@ def account(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         c: (n, s) for c, n, s in o.sql(sums.format("balance_transactions")).fetchall()
     }
     o.close()
+    details = {
+        "rows": w.sql(
+            "SELECT (SELECT count(*) FROM fact_balance_transactions), count(*), "
+            "count(DISTINCT balance_transaction_id) FROM mart_balance_transactions"
+        ).fetchone(),
+        "unsettled": w.sql(
+            "SELECT count(*) FROM mart_balance_transactions WHERE "
+            "reporting_category IN ('charge', 'refund', 'dispute', 'dispute_reversal') "
+            "AND customer_facing_amount IS NULL"
+        ).fetchone()[0],
+        "payouts": w.sql(
+            "SELECT p.payout_id, p.amount, r.net, -m.amount, r.moves FROM fact_payouts p "
+            "LEFT JOIN (SELECT payout_id, sum(net) AS net, min(payout_movement) AS moves "
+            "FROM mart_payout_reconciliation "
+            "GROUP BY 1) r USING (payout_id) LEFT JOIN fact_balance_transactions m "
+            "ON m.source_id = p.payout_id AND m.reporting_category = 'payout' "
+            "WHERE p.automatic AND p.status = 'paid'"
+        ).fetchall(),
+        "invoices": w.sql(
+            "SELECT (SELECT count(*) FROM fact_invoice_lines), "
+            "(SELECT count(*) FROM mart_invoice_line_details), "
+            "(SELECT count(*) FROM mart_invoice_details WHERE "
+            "amount_remaining <> amount_due - amount_paid)"
+        ).fetchone(),
+    }
     months = sorted(r[0] for r in w.sql("SELECT DISTINCT month_start FROM dim_date").fetchall())
     months = [m for m in months if m <= report.as_of.date()]
     w.close()
@@ -83,6 +108,7 @@ def account(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "data": data,
         "as_of": report.as_of,
         "months": months,
+        "details": details,
         **tables,
         **marts,
     }
@@ -187,3 +213,19 @@ def test_overviews_reconcile_with_the_facts_and_the_oltp(account: dict[str, Any]
     assert {c: b for c, b in balances.items() if b} == {
         c: n for c, (n, _) in ledger["oltp"].items()
     }
+
+
+def test_detail_marts_on_the_account(account: dict[str, Any]) -> None:
+    d = account["details"]
+    facts, rows, distinct = d["rows"]
+    assert facts > 0
+    assert rows == distinct == facts, "one row per balance transaction"
+    assert d["unsettled"] == 0, "every customer movement has its customer-facing amount"
+    payouts = d["payouts"]
+    assert len(payouts) > 0, "the account has paid automatic payouts"
+    for payout_id, amount, settled, movement, in_mart in payouts:
+        assert settled == amount == movement == -in_mart, payout_id
+    lines, line_rows, wrong = d["invoices"]
+    assert lines > 0
+    assert line_rows == lines, "one row per invoice line"
+    assert wrong == 0, "amount_remaining = amount_due - amount_paid"

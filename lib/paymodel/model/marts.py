@@ -23,7 +23,9 @@ from dataclasses import dataclass
 
 from paymodel.model.core import (
     BIGINT,
+    BOOLEAN,
     DATE,
+    DECIMAL_AMOUNT,
     ID,
     INTEGER,
     RATE,
@@ -454,6 +456,213 @@ mart_daily_overview = Table(
     "columns make the roll-ups a GROUP BY.",
 )  # fmt: skip
 
+
+def _opt(name: str, type_: object, description: str) -> Column:
+    return _col(name, type_, description, nullable=True)
+
+
+def _amt(name: str, what: str, *, nullable: bool = False) -> Column:
+    return _col(name, SIGNED_AMOUNT, f"{what}, minor units.", nullable=nullable)
+
+
+def _rep(name: str, what: str, *, nullable: bool = False) -> Column:
+    return _col(
+        name,
+        DECIMAL_AMOUNT,
+        f"{what}, in the reporting currency's major units (converted at the fact's date).",
+        nullable=nullable,
+    )
+
+
+def _reporting_currency() -> Column:
+    return _col("reporting_currency", TEXT, "Currency of the *_reporting amounts.")
+
+
+_CUSTOMER_NOW = [
+    _opt("customer_country", TEXT, "Billing country of the customer's current version."),
+    _opt("customer_region", TEXT, "Sales region of the customer's current version."),
+]
+
+mart_balance_transactions = Table(
+    "mart_balance_transactions",
+    "One row per balance transaction.",
+    None,
+    [
+        _col("balance_transaction_id", ID, "Stripe id of the balance transaction."),
+        _opt("created_date", DATE, "Day of the movement (UTC)."),
+        _opt("available_date", DATE, "Day the funds become available (UTC)."),
+        _col("type", TEXT, "Kind of movement."),
+        _col("reporting_category", TEXT, "Accounting category."),
+        _col("status", TEXT, "available or pending at the as-of time."),
+        _opt("source_id", ID, "Charge, refund, dispute or payout that caused it."),
+        _currency(),
+        _amt("amount", "Gross amount in the settlement currency"),
+        _amt("fee", "Total fee"),
+        _amt("net", "amount - fee"),
+        _opt("exchange_rate", RATE, "Rate used for a conversion to the settlement currency."),
+        _reporting_currency(),
+        _rep("amount_reporting", "Gross amount"),
+        _rep("fee_reporting", "Total fee"),
+        _rep("net_reporting", "Net amount"),
+        _amt("customer_facing_amount", "Amount in the customer's currency: the charge's, the "
+             "refund's or the dispute's, signed as the movement; NULL for the account's own "
+             "movements (payouts, fees)", nullable=True),
+        _opt("customer_facing_currency", TEXT, "Currency the customer paid or was refunded in."),
+        _opt("customer_id", ID, "Stripe id of the customer; NULL for the account's own."),
+        *_CUSTOMER_NOW,
+        _opt("customer_plan_tier", TEXT, "Plan tier of the customer's current version."),
+        _opt("customer_email_hash", TEXT, "Keyed hash of the customer's email."),
+        _opt("charge_id", ID, "Charge of the source (itself, or the refunded or disputed one)."),
+        _amt("charge_amount", "Amount of the charge, in its currency", nullable=True),
+        _opt("charge_currency", TEXT, "Currency of the charge."),
+        _opt("charge_is_success", BOOLEAN, "Whether the charge succeeded."),
+        _opt("payment_intent_id", ID, "Payment intent of the charge."),
+        _opt("payment_method_key", TEXT, "Payment method charged (dim_payment_method)."),
+        _opt("refund_id", ID, "Refund that caused it."),
+        _opt("refund_status", TEXT, "Status of the refund."),
+        _opt("refund_reason", TEXT, "Why it was refunded."),
+        _opt("dispute_id", ID, "Dispute that caused it (a withdrawal or a reversal)."),
+        _opt("dispute_status", TEXT, "Status of the dispute."),
+        _opt("dispute_reason", TEXT, "Reason the cardholder gave."),
+        _opt("payout_id", ID, "Automatic payout that settled it, once made."),
+        _opt("payout_status", TEXT, "Status of that payout."),
+        _opt("payout_arrival_date", DATE, "Day that payout is expected at the bank."),
+    ],
+    primary_key=("balance_transaction_id",),
+    why="fivetran/dbt_stripe's balance transactions: the ledger with everything it "
+    "refers to on one row, the customer as they are now (dim_customer's current row).",
+)  # fmt: skip
+
+_INVOICE = [
+    _col("line_count", BIGINT, "Lines on the invoice."),
+    _col("proration_line_count", BIGINT, "Lines prorating a mid-period change."),
+    _opt("total_quantity", BIGINT, "Units billed, all lines."),
+    _amt("subtotal", "Sum of the line amounts before discounts"),
+    _amt("discount_amount", "Discounts on the lines"),
+    _amt("total", "subtotal - discount_amount (tax and customer balance are not in the star)"),
+    _amt("amount_due", "What the customer must pay: the total, 0 if it is a credit"),
+    _amt("amount_paid", "What has been paid by the as-of time (the amount due of a paid "
+         "invoice)"),
+    _amt("amount_remaining", "amount_due - amount_paid"),
+]  # fmt: skip
+
+mart_invoice_details = Table(
+    "mart_invoice_details",
+    "One row per invoice with a line.",
+    None,
+    [
+        _col("invoice_id", ID, "Stripe id of the invoice."),
+        _col("customer_id", ID, "Customer billed."),
+        _opt("subscription_id", ID, "Subscription billed; NULL for one-off invoices."),
+        _currency(),
+        _col("status", TEXT, "Invoice status at the as-of time."),
+        _col("billing_reason", TEXT, "Why the invoice was created."),
+        *_INVOICE,
+        _reporting_currency(),
+        _rep("subtotal_reporting", "Subtotal"),
+        _rep("discount_amount_reporting", "Discounts"),
+        *_CUSTOMER_NOW,
+        _opt("customer_plan_tier", TEXT, "Plan tier of the customer's current version."),
+        _opt("customer_email_hash", TEXT, "Keyed hash of the customer's email."),
+        _opt("created_date", DATE, "Day the invoice was created (UTC)."),
+        _opt("due_date", DATE, "Day the invoice is due (send_invoice only)."),
+        _opt("paid_date", DATE, "Day the invoice was paid."),
+    ],
+    primary_key=("invoice_id",),
+    why="fivetran/dbt_stripe's invoice details; each total is summed from the invoice's "
+    "lines once, so an invoice is one row whatever else joins to it.",
+)  # fmt: skip
+
+mart_invoice_line_details = Table(
+    "mart_invoice_line_details",
+    "One row per invoice line.",
+    None,
+    [
+        _col("invoice_line_item_id", ID, "Stripe id of the line."),
+        _col("invoice_id", ID, "Invoice the line is on."),
+        _opt("subscription_id", ID, "Subscription billed; NULL for one-off lines."),
+        _opt("subscription_item_id", ID, "Subscription item billed."),
+        _col("customer_id", ID, "Customer billed."),
+        _opt("price_key", TEXT, "Price billed (dim_price)."),
+        _opt("product_key", TEXT, "Product billed (dim_product)."),
+        _currency(),
+        _col("invoice_status", TEXT, "Invoice status at the as-of time."),
+        _col("billing_reason", TEXT, "Why the invoice was created."),
+        _col("proration", BOOLEAN, "Whether the line prorates a mid-period change."),
+        _opt("quantity", INTEGER, "Units billed."),
+        _amt("amount", "Line amount before discounts (negative for credits)"),
+        _amt("discount_amount", "Discounts on the line"),
+        _reporting_currency(),
+        _rep("amount_reporting", "Line amount"),
+        _rep("discount_amount_reporting", "Discounts on the line"),
+        _opt("invoice_created_date", DATE, "Day the invoice was created (UTC)."),
+        _opt("invoice_paid_date", DATE, "Day the invoice was paid."),
+        _amt("invoice_amount_due", "The invoice's amount due"),
+        _amt("invoice_amount_paid", "The invoice's amount paid"),
+        _amt("invoice_amount_remaining", "The invoice's amount remaining"),
+        *_CUSTOMER_NOW,
+        _opt("period_start_date", DATE, "Day the billed period starts."),
+        _amt("net_amount", "amount - discount_amount"),
+    ],
+    primary_key=("invoice_line_item_id",),
+    why="fivetran/dbt_stripe's invoice line details, one row per line: invoice totals are "
+    "joined as one aggregate row per invoice, never by fanning out.",
+)  # fmt: skip
+
+mart_subscription_details = Table(
+    "mart_subscription_details",
+    "One row per subscription with an invoice.",
+    None,
+    [
+        _col("subscription_id", ID, "Stripe id of the subscription."),
+        _col("customer_id", ID, "Customer billed."),
+        _currency(),
+        _col("invoice_count", BIGINT, "Invoices of the subscription."),
+        _col("paid_invoice_count", BIGINT, "Of them, paid by the as-of time."),
+        _col("open_invoice_count", BIGINT, "Of them, open at the as-of time."),
+        _opt("first_invoice_date", DATE, "Day of the first invoice."),
+        _opt("latest_invoice_date", DATE, "Day of the latest invoice."),
+        _amt("amount_billed", "Sum of the invoices' amounts due"),
+        _amt("amount_paid", "Sum of the invoices' amounts paid"),
+        _amt("amount_remaining", "amount_billed - amount_paid"),
+        _amt("discount_amount", "Discounts on its invoices"),
+    ],
+    primary_key=("subscription_id",),
+    why="fivetran/dbt_stripe's subscription details: what each subscription billed, "
+    "collected and still owes.",
+)  # fmt: skip
+
+mart_payout_reconciliation = Table(
+    "mart_payout_reconciliation",
+    "One row per payout and reporting category of the balance transactions it settled.",
+    None,
+    [
+        _col("payout_id", ID, "Stripe id of the payout."),
+        _col("reporting_category", TEXT, "Accounting category of the settled transactions."),
+        _currency(),
+        _col("payout_status", TEXT, "Payout status at the as-of time."),
+        _col("automatic", BOOLEAN, "Made by the payout schedule."),
+        _col("method", TEXT, "Standard or instant."),
+        _col("settled_count", BIGINT, "Balance transactions of the category it settled (not "
+         "its own withdrawal)."),
+        _amt("gross", "Their gross amount"),
+        _amt("fee", "Their fees"),
+        _amt("net", "Their net; a payout's nets over its categories add up to payout_amount"),
+        _amt("payout_amount", "Amount the payout sent to the bank"),
+        _amt("payout_movement", "The payout's own balance transaction (negative: money "
+             "leaving the balance), = -payout_amount once made", nullable=True),
+        _reporting_currency(),
+        _rep("net_reporting", "Net of the category"),
+        _rep("payout_amount_reporting", "Amount sent to the bank"),
+        _opt("payout_created_date", DATE, "Day the payout was made (UTC)."),
+        _opt("payout_arrival_date", DATE, "Day the funds are expected at the bank."),
+    ],
+    primary_key=("payout_id", "reporting_category"),
+    why="fivetran/dbt_stripe's payout reconciliation: the bank statement line against the "
+    "charges, refunds, disputes and fees it pays out. Manual payouts settle nothing and have "
+    "no row.",
+)  # fmt: skip
+
 MART_TABLES = [
     mart_subscription_item_mrr,
     mart_mrr_movements,
@@ -469,13 +678,19 @@ MART_TABLES = [
     mart_dispute_outcomes,
     mart_customer_overview,
     mart_daily_overview,
+    mart_balance_transactions,
+    mart_invoice_details,
+    mart_invoice_line_details,
+    mart_subscription_details,
+    mart_payout_reconciliation,
 ]
 
 MARTS = Model(
     "marts",
     "The marts analysts open first, rebuilt from the warehouse's facts by `paymodel olap`: "
     "MRR per item, per customer (movements) and per month (bridge, metrics, cohorts), trial "
-    "conversion and payment health.",
+    "conversion and payment health, and fivetran/dbt_stripe's detail models (balance "
+    "transactions, invoices, invoice lines, subscriptions, payout reconciliation).",
     MART_TABLES,
 )
 """The marts model."""

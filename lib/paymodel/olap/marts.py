@@ -21,7 +21,7 @@ import ibis
 import ibis.expr.types as ir
 
 from paymodel.model.marts import MARTS
-from paymodel.olap import metrics
+from paymodel.olap import details, metrics
 from paymodel.olap import mrr as M
 from paymodel.olap.build import STEPS as BUILD_STEPS
 from paymodel.olap.build import Step, register
@@ -38,6 +38,10 @@ STAR_INPUTS = (
     "dim_payment_outcome",
     "fact_payment_intents",
     "fact_disputes",
+    "fact_refunds",
+    "fact_payouts",
+    "fact_invoice_lines",
+    "dim_customer",
 )
 """The warehouse tables the marts read (besides the staged ``fx_rates`` and ``currencies``)."""
 
@@ -139,6 +143,13 @@ def mart_daily_overview(
     return metrics.mart_daily_overview(
         fact_balance_transactions, fact_payment_attempts, dim_date, _date(params.as_of.date())
     )
+
+
+mart_balance_transactions = details.mart_balance_transactions
+mart_invoice_details = details.mart_invoice_details
+mart_invoice_line_details = details.mart_invoice_line_details
+mart_subscription_details = details.mart_subscription_details
+mart_payout_reconciliation = details.mart_payout_reconciliation
 
 
 STEPS = [Step(t, globals()[t.name], model=MARTS, whole=True) for t in MARTS.tables]
