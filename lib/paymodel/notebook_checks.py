@@ -27,7 +27,9 @@ from typing import Any
 __all__ = ["next_notebook", "output_problems", "source_problems"]
 
 _LINK = re.compile(r"\]\((?:\./)?([0-9]{2}_[A-Za-z0-9_]+\.ipynb)\)")
-_UNAVAILABLE = ("DOMAIN.md", "STACK.md", "STYLE.md", "BRIEF.md", "../shared")
+# A Markdown file or a path out of the notebooks' folder that a cell names: it must be in
+# the repository, or the reader is sent to notes only the authors have.
+_NAMED_FILE = re.compile(r"(?<![\w/.-])((?:\.\./)+[\w./-]*|[\w./-]*[\w-]\.md)\b")
 _NULLS = re.compile(r"(?<![\w'\"])(NaN|None|<NA>|NaT)(?![\w'\"])")
 _CUT = re.compile(r"\w\.\.\.(\s|$)|\s\.\.\.\s")
 
@@ -39,6 +41,18 @@ def next_notebook(path: Path, notebooks: list[Path] | None = None) -> Path | Non
     present = list_notebooks(path.parent) if notebooks is None else notebooks
     later = [nb for nb in present if nb.name > path.name]
     return later[0] if later else None
+
+
+def _in_repository(name: str, folder: Path) -> bool:
+    """Whether ``name`` is a file or folder of the repository, from ``folder`` or its root."""
+    from paymodel.paths import REPO_ROOT
+
+    root = REPO_ROOT.resolve()
+    for base in (folder, REPO_ROOT, REPO_ROOT / "schemas"):
+        candidate = (base / name).resolve()
+        if candidate.is_relative_to(root) and candidate.exists():
+            return True
+    return False
 
 
 def source_problems(path: Path, notebooks: list[Path] | None = None) -> list[str]:
@@ -55,8 +69,8 @@ def source_problems(path: Path, notebooks: list[Path] | None = None) -> list[str
                 problems.append(
                     f"{path.name} cell {index}: links to {target}, which does not exist"
                 )
-        for name in _UNAVAILABLE:
-            if name in cell.source:
+        for name in sorted(set(_NAMED_FILE.findall(cell.source))):
+            if not _in_repository(name, path.parent):
                 problems.append(f"{path.name} cell {index}: names {name}, not in this repository")
         if "```mermaid" in cell.source:
             problems.append(
