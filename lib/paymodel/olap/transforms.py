@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -72,6 +72,8 @@ LIVE_STATUSES = ("trialing", "active", "past_due")
 MRR_STATUSES = ("active", "past_due")
 """Statuses whose items count as MRR (trials do not)."""
 UNKNOWN_COUNTRY = "ZZ"
+_OPEN_END = datetime(9999, 12, 31, tzinfo=UTC)
+"""The instant an open SCD2 version (``valid_to`` NULL) is treated as ending at in joins."""
 
 REGIONS = {
     "US": "North America", "CA": "North America",
@@ -222,12 +224,16 @@ def version_at(facts: ir.Table, dim_customer: ir.Table, at: str) -> ir.Table:
         customer_key=dim_customer.customer_key,
         _country=dim_customer.country,
     )
+    # The open end as a far-future instant, not ``valid_to IS NULL OR ...``: a disjunction
+    # is not a join condition, so DuckDB plans the left join as a nested loop (6.5x slower
+    # at scale 1); three comparisons keep it a hash join on customer_id.
+    open_end = ibis.literal(_OPEN_END).cast(d._v_to.type())
     j = facts.left_join(
         d,
         [
             facts.customer_id == d._v_customer_id,
             d._v_from <= facts[at],
-            d._v_to.isnull() | (facts[at] < d._v_to),
+            facts[at] < d._v_to.fill_null(open_end),
         ],
     )
     return j.drop("_v_customer_id", "_v_from", "_v_to")
