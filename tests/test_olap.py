@@ -444,6 +444,20 @@ def test_an_update_gives_the_rows_of_a_rebuild_and_recomputes_only_the_change(
         update_warehouse(oltp_path, path, pii_key=key, as_of=t0)
 
 
+def test_a_star_built_without_its_marts_is_updated_without_them(oltp_path, wh, tmp_path, baseline_rows):
+    key = resolve_pii_key(demo=True)
+    (t1,) = wh.execute("SELECT as_of FROM warehouse_builds").fetchone()
+    path = tmp_path / "star.duckdb"
+    build_warehouse(oltp_path, path, pii_key=key, as_of=t1 - timedelta(days=2), models={"warehouse"})
+    update = update_warehouse(oltp_path, path, pii_key=key)
+    assert set(update.rows) == set(WAREHOUSE.table_names) - {"warehouse_builds"}
+    assert differences(warehouse_rows(str(path)), baseline_rows) == {}
+    con = duckdb.connect(str(path), read_only=True)
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    con.close()
+    assert not {t for t in tables if t.startswith("mart_")}, "no mart appears in a star-only warehouse"
+
+
 # --- engines ---------------------------------------------------------------------------------
 
 

@@ -370,11 +370,13 @@ def _run(
             out.insert(step.table.name, built if same else built.to_pyarrow())
             n = _rows(out, step.table.name)
         elif upsert:
-            new = f"olap_new_{step.table.name}"
-            source = built if same else built.to_pyarrow()
-            out.create_table(new, source, temp=True, overwrite=True)
-            n = _upsert(out, step.table, new)
-            out.raw_sql(f"DROP TABLE IF EXISTS {_q(new, out)}")
+            # the changed rows: on the warehouse's own engine, the step's temporary table
+            new = f"olap_tmp_{step.table.name}" if same else f"olap_new_{step.table.name}"
+            if not same:
+                out.create_table(new, built.to_pyarrow(), temp=True, overwrite=True)
+            n = _upsert(out, step.table, new) if _rows(out, new) else 0
+            if not same:
+                out.raw_sql(f"DROP TABLE IF EXISTS {_q(new, out)}")
         else:
             out.insert(step.table.name, built if same else built.to_pyarrow())
             n = _rows(out, step.table.name)
@@ -466,7 +468,10 @@ def update_warehouse(
 
     The customers touched between the last build's as-of time and ``as_of``
     (:func:`paymodel.olap.staging.changed_customers`) are read and rebuilt, and their
-    rows updated or inserted; the small shared dimensions are rebuilt whole. The result
+    rows updated or inserted; the small shared dimensions are rebuilt whole, and so are
+    the marts, from the updated star (a bridge or a cohort table sums over all history).
+    The update refreshes the tables the warehouse holds: a star built without its marts
+    (``build_warehouse(models={"warehouse"})``) is updated without them. The result
     equals :func:`build_warehouse` to ``as_of`` with the same parameters (reporting
     currency and fiscal year come from the last build).
     """
@@ -519,6 +524,10 @@ def _build(
         data = _inputs(oltp, params, pii_key, customers, previous)
         changed = data["customers"].num_rows if customers is not None else None
         steps = [s for s in STEPS if models is None or s.model.name in models]
+        if incremental:  # an update refreshes the tables the warehouse holds (the star alone,
+            # or the star and its marts), as its last full build made them
+            present = set(out.list_tables())
+            steps = [s for s in steps if s.table.name in present]
         if not steps:
             raise ValueError(f"no registered step belongs to the models {sorted(models or ())}")
         if not incremental:
