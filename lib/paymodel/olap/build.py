@@ -363,28 +363,37 @@ def _run(
         expr = step.build(**{i: inputs[i] for i in step.inputs},
                           **({"params": params} if "params" in inspect.signature(step.build).parameters else {}))  # fmt: skip
         expr = T.conform(expr, step.table)
-        built = eng.materialise(f"olap_tmp_{step.table.name}", expr)
-        ns[step.table.name] = built
-        if upsert and step.whole:
-            out.raw_sql(f"DELETE FROM {_q(step.table.name, out)}")
-            out.insert(step.table.name, built if same else built.to_pyarrow())
+        if same and not upsert:  # computed once, straight into the warehouse's table
+            out.insert(step.table.name, expr)
+            ns[step.table.name] = _whole(eng, out, step.table.name)
             n = _rows(out, step.table.name)
-        elif upsert:
-            # the changed rows: on the warehouse's own engine, the step's temporary table
-            new = f"olap_tmp_{step.table.name}" if same else f"olap_new_{step.table.name}"
-            if not same:
-                out.create_table(new, built.to_pyarrow(), temp=True, overwrite=True)
-            n = _upsert(out, step.table, new) if _rows(out, new) else 0
-            if not same:
-                out.raw_sql(f"DROP TABLE IF EXISTS {_q(new, out)}")
         else:
-            out.insert(step.table.name, built if same else built.to_pyarrow())
-            n = _rows(out, step.table.name)
+            ns[step.table.name] = built = eng.materialise(f"olap_tmp_{step.table.name}", expr)
+            n = _write(eng, out, step, built, upsert=upsert)
         reports.append(TableReport(step.table.name, n, time.perf_counter() - s0))
         if progress:
             tqdm.write(f"{step.table.name:32} {n:>10,} rows {reports[-1].seconds:7.2f} s")
     bar.close()
     return reports, staging_seconds
+
+
+def _write(eng: _Engine, out: BaseBackend, step: Step, built: ir.Table, *, upsert: bool) -> int:
+    """Write a step's materialised rows into the warehouse; the rows the table now has or changed."""
+    same = eng.con is out
+    if upsert and step.whole:
+        out.raw_sql(f"DELETE FROM {_q(step.table.name, out)}")
+        out.insert(step.table.name, built if same else built.to_pyarrow())
+        return _rows(out, step.table.name)
+    if upsert:  # the changed rows: on the warehouse's own engine, the step's temporary table
+        new = f"olap_tmp_{step.table.name}" if same else f"olap_new_{step.table.name}"
+        if not same:
+            out.create_table(new, built.to_pyarrow(), temp=True, overwrite=True)
+        n = _upsert(out, step.table, new) if _rows(out, new) else 0
+        if not same:
+            out.raw_sql(f"DROP TABLE IF EXISTS {_q(new, out)}")
+        return n
+    out.insert(step.table.name, built.to_pyarrow())
+    return _rows(out, step.table.name)
 
 
 def _written(steps: Sequence[Step]) -> set[str]:
