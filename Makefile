@@ -44,7 +44,10 @@ $(VENV_STAMP): pyproject.toml
 	  echo "$(PYTHON) -m venv $(VENV)"; $(PYTHON) -m venv $(VENV); \
 	fi
 	@[ -x $(BIN)/uv ] || $(BIN)/python -m pip install --quiet uv || echo "uv unavailable: using pip"
-	@if [ -x $(BIN)/uv ] && $(BIN)/uv pip install --python $(BIN)/python -e '.[$(EXTRAS)]'; then :; \
+	@# --compile-bytecode: uv writes no .pyc by default, and where PYTHONDONTWRITEBYTECODE is
+	@# set Python writes none either, so every process (each test worker, notebook kernel and
+	@# CLI call) would compile its imports from source: about 4 s of CPU per process start.
+	@if [ -x $(BIN)/uv ] && $(BIN)/uv pip install --compile-bytecode --python $(BIN)/python -e '.[$(EXTRAS)]'; then :; \
 	else $(BIN)/python -m pip install -e '.[$(EXTRAS)]'; fi
 	@touch $@
 

@@ -79,7 +79,10 @@ def connect(target: str | os.PathLike[str], *, read_only: bool = False) -> BaseB
         return ibis.postgres.connect(**{k: v for k, v in kwargs.items() if v is not None})
     if text != ":memory:" and read_only and not Path(text).exists():
         raise FileNotFoundError(f"{text}: no such DuckDB file")
-    return ibis.duckdb.connect(text, read_only=read_only)
+    con = ibis.duckdb.connect(text, read_only=read_only)
+    # the build shows its own bar per table; DuckDB's would print over it on long queries
+    con.raw_sql("SET enable_progress_bar = false")
+    return con
 
 
 def staged_columns(table: str) -> list[str]:
