@@ -275,8 +275,12 @@ def oltp_tables(
         owners = _owners(_existing(con, as_of))
         ids = customers.select("customer_id").distinct()
         owners = owners.filter(owners.customer_id.isin(ids.customer_id))
-        owned = events.join(
-            owners, [events.object_type == owners.object_type, events.object_id == owners.object_id]
+        # The keys from their own narrow read of the log: were they taken from ``events``,
+        # the SQL would share it, and DuckDB would materialise every event's JSON once more.
+        keys = T.as_of(con.table("events").select("id", "object_type", "object_id", "created"),
+                       "created", as_of)  # fmt: skip
+        owned = keys.join(
+            owners, [keys.object_type == owners.object_type, keys.object_id == owners.object_id]
         ).id
         events = events.filter(
             events.id.isin(owned)
