@@ -362,7 +362,8 @@ def main() -> None:
                    help="scales at which Ibis, SQL and pandas are compared (default: those >= 1, "
                         "else all)")  # fmt: skip
     p.add_argument("--incremental-scale", type=float, default=None,
-                   help="scale of the update-vs-rebuild measure (default: 1 if run, else the largest)")
+                   help="scale of the update-vs-rebuild measure (default: 1 if run, else the "
+                        "largest; 0: none)")  # fmt: skip
     p.add_argument("--months", type=int, default=24)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--out", type=Path, default=BUILD_DIR / "bench")
@@ -371,9 +372,11 @@ def main() -> None:
     compare = args.compare_scales
     if compare is None:
         compare = [s for s in args.scales if s >= 1] or args.scales
-    inc_scale = args.incremental_scale or (1.0 if 1.0 in args.scales else max(args.scales))
+    inc_scale = args.incremental_scale
+    if inc_scale is None:
+        inc_scale = 1.0 if 1.0 in args.scales else max(args.scales)
     results: dict = {"scales": {}}
-    for scale in sorted(set(args.scales) | set(compare) | {inc_scale}):
+    for scale in sorted((set(args.scales) | set(compare) | {inc_scale}) - {0}):
         oltp = prepare(scale, args.months, args.out)
         r: dict = {}
         if scale in args.scales:
@@ -406,8 +409,10 @@ def main() -> None:
             f = r["full"]
             print(f"full build, scale {scale}: {f['seconds']:.1f} s, peak RSS {f['rss_mb']:.0f} MB, "
                   f"{f['rows']:,} rows")  # fmt: skip
-    inc = results["incremental"]
+    inc = results.get("incremental", {"star": None, "star and marts": None})
     for what, m in (("star", inc["star"]), ("star and marts", inc["star and marts"])):
+        if m is None:
+            continue
         u, b = m["update"], m["rebuild"]
         print(f"one day's update ({m['since'][:10]} to {m['until'][:10]}) at scale {inc['scale']} "
               f"({what}): {u['seconds']:.1f} s "
