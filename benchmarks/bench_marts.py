@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC
@@ -46,6 +45,7 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
+from bench_olap import prepare  # this script's folder is on sys.path when it runs
 
 from paymodel.model.marts import MARTS
 from paymodel.olap import build_warehouse, resolve_pii_key
@@ -53,9 +53,6 @@ from paymodel.olap import marts as M
 from paymodel.olap.metrics import APPROVED, SENT_TO_NETWORK
 from paymodel.olap.transforms import BuildParams, conform
 from paymodel.paths import BUILD_DIR
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_olap import prepare  # noqa: E402
 
 SQL_TARGET, PANDAS_TARGET = 1.3, 5.0
 

@@ -274,11 +274,11 @@ def mart_payment_health(
         approved=j.network_status.isin(APPROVED).sum(),
         succeeded=j.is_success.sum(),
     )
+    counts = ("attempts", "sent_to_network", "approved", "succeeded")
     parts = [
         per.group_by(dimension=ibis.literal(d), value=per[d]).aggregate(
-            **{c: per[c].sum().cast("int64")
-               for c in ("attempts", "sent_to_network", "approved", "succeeded")}
-        )  # fmt: skip
+            **{c: per[c].sum().cast("int64") for c in counts}
+        )
         for d in dims
     ]
     out = ibis.union(*parts)
