@@ -489,7 +489,7 @@ COMMENT ON COLUMN mart_invoice_details.subscription_id IS 'Subscription billed; 
 COMMENT ON COLUMN mart_invoice_details.currency IS 'Lowercase ISO 4217 code of the amounts.';
 COMMENT ON COLUMN mart_invoice_details.status IS 'Invoice status at the as-of time.';
 COMMENT ON COLUMN mart_invoice_details.billing_reason IS 'Why the invoice was created.';
-COMMENT ON COLUMN mart_invoice_details.payment_intent_id IS 'Payment intent that paid it (its invoice payment); NULL when none was applied.';
+COMMENT ON COLUMN mart_invoice_details.payment_intent_id IS 'Payment intent of its invoice payment (the one paid by the as-of time, else the default one); NULL when none was applied.';
 COMMENT ON COLUMN mart_invoice_details.charge_id IS 'The payment intent''s succeeded charge.';
 COMMENT ON COLUMN mart_invoice_details.line_count IS 'Lines on the invoice.';
 COMMENT ON COLUMN mart_invoice_details.proration_line_count IS 'Lines prorating a mid-period change.';
@@ -572,7 +572,7 @@ COMMENT ON COLUMN mart_invoice_line_details.invoice_amount_paid IS 'The invoice'
 COMMENT ON COLUMN mart_invoice_line_details.invoice_amount_remaining IS 'The invoice''s amount remaining, minor units.';
 COMMENT ON COLUMN mart_invoice_line_details.invoice_amount_refunded IS 'Refunded of the invoice''s payment (the invoice''s figure, repeated on each of its lines: never add it up over lines), minor units.';
 COMMENT ON COLUMN mart_invoice_line_details.invoice_amount_paid_net IS 'The invoice''s amount paid net of refunds, minor units.';
-COMMENT ON COLUMN mart_invoice_line_details.invoice_payment_intent_id IS 'Payment intent that paid the invoice.';
+COMMENT ON COLUMN mart_invoice_line_details.invoice_payment_intent_id IS 'Payment intent of the invoice''s payment.';
 COMMENT ON COLUMN mart_invoice_line_details.invoice_charge_id IS 'Its succeeded charge.';
 COMMENT ON COLUMN mart_invoice_line_details.customer_country IS 'Billing country of the customer''s current version.';
 COMMENT ON COLUMN mart_invoice_line_details.customer_region IS 'Sales region of the customer''s current version.';

@@ -557,8 +557,8 @@ mart_invoice_details = Table(
         _currency(),
         _col("status", TEXT, "Invoice status at the as-of time."),
         _col("billing_reason", TEXT, "Why the invoice was created."),
-        _opt("payment_intent_id", ID, "Payment intent that paid it (its invoice payment); "
-             "NULL when none was applied."),
+        _opt("payment_intent_id", ID, "Payment intent of its invoice payment (the one paid by "
+             "the as-of time, else the default one); NULL when none was applied."),
         _opt("charge_id", ID, "The payment intent's succeeded charge."),
         *_INVOICE,
         _amt("amount_refunded", "Refunded of the payment intent's charges by the as-of time "
@@ -609,7 +609,7 @@ mart_invoice_line_details = Table(
         _amt("invoice_amount_refunded", "Refunded of the invoice's payment (the invoice's "
              "figure, repeated on each of its lines: never add it up over lines)"),
         _amt("invoice_amount_paid_net", "The invoice's amount paid net of refunds"),
-        _opt("invoice_payment_intent_id", ID, "Payment intent that paid the invoice."),
+        _opt("invoice_payment_intent_id", ID, "Payment intent of the invoice's payment."),
         _opt("invoice_charge_id", ID, "Its succeeded charge."),
         *_CUSTOMER_NOW,
         _opt("period_start_date", DATE, "Day the billed period starts."),
