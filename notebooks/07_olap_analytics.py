@@ -28,7 +28,8 @@
 # 3. **how cohorts retain** (by first paid month) and **net revenue retention** over time;
 # 4. **payment health**: authorisation rate by card brand and country, decline codes,
 #    disputes against Radar's risk level;
-# 5. **revenue by product and currency**.
+# 5. **revenue by product and currency**;
+# 6. **what was refunded of each invoice**, each refund once.
 #
 # Every metric is defined once (`paymodel.model.marts.METRICS`, shown in
 # `schemas/marts.dictionary.md`). Every claim below is asserted.
@@ -365,6 +366,78 @@ ax.legend(ncol=6, fontsize=8, loc="lower right")
 fig.tight_layout()
 fig.savefig(out / "revenue_by_product.png", dpi=100)
 assert revenue.revenue.astype(float).sum() > 0
+
+# %% [markdown]
+# ## 6. What was refunded of each invoice
+#
+# Stripe's invoice names no charge any more: the star links each invoice to the payment
+# intent its invoice payment names (`fact_invoice_lines.payment_intent_id`), so
+# `mart_invoice_details` carries what was refunded of that intent's charges and the amount
+# paid net of refunds. Refunds are summed per charge before they meet the invoice. Joining
+# refunds straight to invoice lines, as fivetran/dbt_stripe does, repeats a line once per
+# refund of its charge, and an invoice's refund once per line. The mart's figures are checked
+# against the OLTP tables.
+
+# %%
+invoices = mart("mart_invoice_details")
+o_con = duckdb.connect(str(oltp), read_only=True)
+oltp_refunded = dict(o_con.sql("""
+    SELECT ch.currency, sum(r.amount) FROM invoice_payments ip
+    JOIN charges ch ON ch.payment_intent_id = ip.payment_intent_id
+    JOIN refunds r ON r.charge_id = ch.id AND r.status = 'succeeded'
+    WHERE ip.status = 'paid' GROUP BY 1
+""").fetchall())
+o_con.close()
+naive = con.sql("""
+    SELECT l.currency, count(*) AS line_rows, count(DISTINCT l.invoice_line_item_id) AS lines,
+        sum(r.amount) AS refunded
+    FROM fact_invoice_lines l
+    JOIN fact_refunds r ON r.payment_intent_id = l.payment_intent_id AND r.status = 'succeeded'
+    GROUP BY 1
+""").to_df().set_index("currency")
+refunded_invoices = invoices[invoices.amount_refunded > 0]
+mart_refunded = {c: int(v) for c, v in
+                 refunded_invoices.groupby("currency").amount_refunded.sum().items()}  # fmt: skip
+print(f"{len(refunded_invoices)} of {len(invoices)} invoices had a refund, in "
+      f"{len(mart_refunded)} currencies; the mart's refunded amount per currency equals the "
+      f"OLTP's: {mart_refunded == oltp_refunded}")
+naive = naive.assign(mart_refunded=pd.Series(mart_refunded))
+display(naive)
+print(f"joining refunds to lines: {int(naive.line_rows.sum())} rows for "
+      f"{int(naive.lines.sum())} lines; {int((naive.refunded > naive.mart_refunded).sum())} "
+      f"of {len(naive)} currencies over-count their refunds")
+assert mart_refunded == oltp_refunded, "each refund counted once"
+assert (invoices.amount_paid_net == invoices.amount_paid - invoices.amount_refunded).all()
+assert naive.line_rows.sum() > naive.lines.sum(), "the naive join repeats lines"
+assert (naive.refunded >= naive.mart_refunded).all()
+assert (naive.refunded > naive.mart_refunded).any(), "and adds a refund once per line"
+
+# %% [markdown]
+# Per currency, the share of what paid invoices collected that was refunded (minor units of
+# each currency, so the share, not the sum, compares across currencies):
+
+# %%
+paid = invoices[invoices.status == "paid"]
+by_cur = paid.groupby("currency").agg(paid=("amount_paid", "sum"),
+                                      refunded=("amount_refunded", "sum"),
+                                      invoices=("invoice_id", "size"),
+                                      refunded_invoices=("amount_refunded",
+                                                         lambda s: int((s > 0).sum())))  # fmt: skip
+by_cur["share"] = by_cur.refunded / by_cur.paid
+by_cur = by_cur.sort_values("share")
+fig, ax = plt.subplots(figsize=(9, 4))
+ax.barh([c.upper() for c in by_cur.index], 100 * by_cur.share, color="tab:red")
+for y, r in enumerate(by_cur.itertuples()):
+    ax.annotate(f"{r.refunded_invoices} of {r.invoices} invoices", (100 * r.share, y),
+                va="center", fontsize=8, xytext=(3, 0), textcoords="offset points")  # fmt: skip
+ax.set_xlabel("refunded, % of the amount paid on paid invoices")
+ax.set_ylabel("invoice currency")
+ax.set_title("Refunds of the charges that paid invoices, by currency")
+ax.set_xlim(0, 100 * by_cur.share.max() * 1.35)
+fig.tight_layout()
+fig.savefig(out / "invoice_refunds_by_currency.png", dpi=100)
+display(by_cur)
+assert by_cur.refunded[by_cur.refunded > 0].to_dict() == mart_refunded, "on paid invoices"
 con.close()
 
 # %% [markdown]
@@ -379,6 +452,8 @@ con.close()
 # - Payment health: authorisation rates by brand and country (with their counts), decline
 #   codes, disputes and fraud disputes by Radar risk level, 3-D Secure and dispute
 #   outcomes, each from its mart.
+# - Invoices carry what was refunded of the charge that paid them, each refund once, equal
+#   to the OLTP's refunds; joining refunds to invoice lines instead repeats both.
 #
 # Next: [08 · Documents](08_nosql_documents.ipynb) designs the document store (TinyDB, with a
 # PostgreSQL JSONB twin) from its access patterns.

@@ -457,6 +457,8 @@ CREATE TABLE mart_invoice_details (
 	currency TEXT NOT NULL,
 	status TEXT NOT NULL,
 	billing_reason TEXT NOT NULL,
+	payment_intent_id TEXT,
+	charge_id TEXT,
 	line_count BIGINT NOT NULL,
 	proration_line_count BIGINT NOT NULL,
 	total_quantity BIGINT,
@@ -466,6 +468,8 @@ CREATE TABLE mart_invoice_details (
 	amount_due BIGINT NOT NULL,
 	amount_paid BIGINT NOT NULL,
 	amount_remaining BIGINT NOT NULL,
+	amount_refunded BIGINT NOT NULL,
+	amount_paid_net BIGINT NOT NULL,
 	reporting_currency TEXT NOT NULL,
 	subtotal_reporting NUMERIC(20, 6) NOT NULL,
 	discount_amount_reporting NUMERIC(20, 6) NOT NULL,
@@ -485,6 +489,8 @@ COMMENT ON COLUMN mart_invoice_details.subscription_id IS 'Subscription billed; 
 COMMENT ON COLUMN mart_invoice_details.currency IS 'Lowercase ISO 4217 code of the amounts.';
 COMMENT ON COLUMN mart_invoice_details.status IS 'Invoice status at the as-of time.';
 COMMENT ON COLUMN mart_invoice_details.billing_reason IS 'Why the invoice was created.';
+COMMENT ON COLUMN mart_invoice_details.payment_intent_id IS 'Payment intent of its invoice payment (the one paid by the as-of time, else the default one); NULL when none was applied.';
+COMMENT ON COLUMN mart_invoice_details.charge_id IS 'The payment intent''s succeeded charge.';
 COMMENT ON COLUMN mart_invoice_details.line_count IS 'Lines on the invoice.';
 COMMENT ON COLUMN mart_invoice_details.proration_line_count IS 'Lines prorating a mid-period change.';
 COMMENT ON COLUMN mart_invoice_details.total_quantity IS 'Units billed, all lines.';
@@ -494,6 +500,8 @@ COMMENT ON COLUMN mart_invoice_details.total IS 'subtotal - discount_amount (tax
 COMMENT ON COLUMN mart_invoice_details.amount_due IS 'What the customer must pay: the total, 0 if it is a credit, minor units.';
 COMMENT ON COLUMN mart_invoice_details.amount_paid IS 'What has been paid by the as-of time (the amount due of a paid invoice), minor units.';
 COMMENT ON COLUMN mart_invoice_details.amount_remaining IS 'amount_due - amount_paid, minor units.';
+COMMENT ON COLUMN mart_invoice_details.amount_refunded IS 'Refunded of the payment intent''s charges by the as-of time (succeeded refunds, summed per charge, then per intent: each refund once), minor units.';
+COMMENT ON COLUMN mart_invoice_details.amount_paid_net IS 'amount_paid - amount_refunded, minor units.';
 COMMENT ON COLUMN mart_invoice_details.reporting_currency IS 'Currency of the *_reporting amounts.';
 COMMENT ON COLUMN mart_invoice_details.subtotal_reporting IS 'Subtotal, in the reporting currency''s major units (converted at the fact''s date).';
 COMMENT ON COLUMN mart_invoice_details.discount_amount_reporting IS 'Discounts, in the reporting currency''s major units (converted at the fact''s date).';
@@ -529,6 +537,10 @@ CREATE TABLE mart_invoice_line_details (
 	invoice_amount_due BIGINT NOT NULL,
 	invoice_amount_paid BIGINT NOT NULL,
 	invoice_amount_remaining BIGINT NOT NULL,
+	invoice_amount_refunded BIGINT NOT NULL,
+	invoice_amount_paid_net BIGINT NOT NULL,
+	invoice_payment_intent_id TEXT,
+	invoice_charge_id TEXT,
 	customer_country TEXT,
 	customer_region TEXT,
 	period_start_date DATE,
@@ -558,6 +570,10 @@ COMMENT ON COLUMN mart_invoice_line_details.invoice_paid_date IS 'Day the invoic
 COMMENT ON COLUMN mart_invoice_line_details.invoice_amount_due IS 'The invoice''s amount due, minor units.';
 COMMENT ON COLUMN mart_invoice_line_details.invoice_amount_paid IS 'The invoice''s amount paid, minor units.';
 COMMENT ON COLUMN mart_invoice_line_details.invoice_amount_remaining IS 'The invoice''s amount remaining, minor units.';
+COMMENT ON COLUMN mart_invoice_line_details.invoice_amount_refunded IS 'Refunded of the invoice''s payment (the invoice''s figure, repeated on each of its lines: never add it up over lines), minor units.';
+COMMENT ON COLUMN mart_invoice_line_details.invoice_amount_paid_net IS 'The invoice''s amount paid net of refunds, minor units.';
+COMMENT ON COLUMN mart_invoice_line_details.invoice_payment_intent_id IS 'Payment intent of the invoice''s payment.';
+COMMENT ON COLUMN mart_invoice_line_details.invoice_charge_id IS 'Its succeeded charge.';
 COMMENT ON COLUMN mart_invoice_line_details.customer_country IS 'Billing country of the customer''s current version.';
 COMMENT ON COLUMN mart_invoice_line_details.customer_region IS 'Sales region of the customer''s current version.';
 COMMENT ON COLUMN mart_invoice_line_details.period_start_date IS 'Day the billed period starts.';
@@ -576,6 +592,8 @@ CREATE TABLE mart_subscription_details (
 	amount_billed BIGINT NOT NULL,
 	amount_paid BIGINT NOT NULL,
 	amount_remaining BIGINT NOT NULL,
+	amount_refunded BIGINT NOT NULL,
+	amount_paid_net BIGINT NOT NULL,
 	discount_amount BIGINT NOT NULL,
 	CONSTRAINT pk_mart_subscription_details PRIMARY KEY (subscription_id)
 );
@@ -591,6 +609,8 @@ COMMENT ON COLUMN mart_subscription_details.latest_invoice_date IS 'Day of the l
 COMMENT ON COLUMN mart_subscription_details.amount_billed IS 'Sum of the invoices'' amounts due, minor units.';
 COMMENT ON COLUMN mart_subscription_details.amount_paid IS 'Sum of the invoices'' amounts paid, minor units.';
 COMMENT ON COLUMN mart_subscription_details.amount_remaining IS 'amount_billed - amount_paid, minor units.';
+COMMENT ON COLUMN mart_subscription_details.amount_refunded IS 'Refunded of its invoices'' payments, minor units.';
+COMMENT ON COLUMN mart_subscription_details.amount_paid_net IS 'amount_paid - amount_refunded, minor units.';
 COMMENT ON COLUMN mart_subscription_details.discount_amount IS 'Discounts on its invoices, minor units.';
 
 -- mart_payout_reconciliation: One row per payout and reporting category of the balance transactions it settled.

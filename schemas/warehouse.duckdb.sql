@@ -407,6 +407,7 @@ COMMENT ON COLUMN fact_payment_intents.amount_received_reporting IS 'Amount rece
 CREATE TABLE fact_invoice_lines (
 	invoice_line_item_id TEXT NOT NULL,
 	invoice_id TEXT NOT NULL,
+	payment_intent_id TEXT,
 	subscription_id TEXT,
 	subscription_item_id TEXT,
 	customer_id TEXT NOT NULL,
@@ -445,6 +446,7 @@ CREATE TABLE fact_invoice_lines (
 COMMENT ON TABLE fact_invoice_lines IS 'One row per invoice line.';
 COMMENT ON COLUMN fact_invoice_lines.invoice_line_item_id IS 'Stripe id of the line.';
 COMMENT ON COLUMN fact_invoice_lines.invoice_id IS 'Invoice the line is on.';
+COMMENT ON COLUMN fact_invoice_lines.payment_intent_id IS 'Payment intent that pays the invoice, from its invoice payments: the one paid by the as-of time, else the default one; NULL when the invoice has none.';
 COMMENT ON COLUMN fact_invoice_lines.subscription_id IS 'Subscription billed; NULL for one-off lines.';
 COMMENT ON COLUMN fact_invoice_lines.subscription_item_id IS 'Subscription item billed.';
 COMMENT ON COLUMN fact_invoice_lines.customer_id IS 'Stripe id of the customer (natural key).';

@@ -47,9 +47,11 @@ def _t(month: int, day: int) -> dt.datetime:
 
 
 def _attempt(cid: str, pm: str | None, outcome: str, success: bool, captured: int = 0,
-             refunded: int = 0, disputed: bool = False, score: int | None = None) -> dict:  # fmt: skip
+             refunded: int = 0, disputed: bool = False, score: int | None = None,
+             intent: str | None = None) -> dict:  # fmt: skip
     return {
-        "charge_id": cid, "payment_method_key": pm, "payment_outcome_key": outcome,
+        "charge_id": cid, "payment_intent_id": intent, "payment_method_key": pm,
+        "payment_outcome_key": outcome,
         "currency": "usd", "created": _t(1, 10), "is_success": success, "is_disputed": disputed,
         "amount": max(captured, 1000), "amount_captured": captured, "amount_refunded": refunded,
         "risk_score": score, "customer_id": "cus_1",
@@ -73,8 +75,9 @@ def _txn(tid: str, category: str, customer: str | None, day: dt.date, amount: in
 
 
 def _line(lid: str, inv: str, sub: str | None, customer: str, status: str, amount: int,
-          discount: int = 0, proration: bool = False) -> dict:  # fmt: skip
+          discount: int = 0, proration: bool = False, intent: str | None = None) -> dict:  # fmt: skip
     return {"invoice_line_item_id": lid, "invoice_id": inv, "subscription_id": sub,
+            "payment_intent_id": intent,
             "customer_id": customer, "invoice_status": status, "amount": amount,
             "discount_amount": discount, "proration": proration, "currency": "usd",
             "billing_reason": "subscription_cycle", "created_date_key": 20240201,
@@ -125,8 +128,10 @@ def star() -> dict[str, ibis.Table]:
         ]),
         "fact_payment_attempts": _typed("fact_payment_attempts", [
             _attempt("ch_1", "pm_visa", "ok_normal", True, 1000, score=10),
-            _attempt("ch_2", "pm_visa", "declined", False, score=20),
-            _attempt("ch_3", "pm_mc", "ok_elevated", True, 2000, 500, True, score=70),
+            # pi_a pays in_1: declined first (ch_2), then ch_3, with two partial refunds
+            _attempt("ch_2", "pm_visa", "declined", False, score=20, intent="pi_a"),
+            _attempt("ch_3", "pm_mc", "ok_elevated", True, 2000, 500, True, score=70,
+                     intent="pi_a"),
             _attempt("ch_4", "pm_mc", "blocked", False, score=90),
             _attempt("ch_5", None, "ok_normal", True, 500, disputed=True),
         ]),
@@ -158,8 +163,8 @@ def star() -> dict[str, ibis.Table]:
              "country": "FR", "region": "Europe"},
         ]),
         "fact_invoice_lines": _typed("fact_invoice_lines", [
-            _line("il_1", "in_1", "sub_a", "cus_1", "paid", 1000, 100),
-            _line("il_2", "in_1", "sub_a", "cus_1", "paid", 500, proration=True),
+            _line("il_1", "in_1", "sub_a", "cus_1", "paid", 1000, 100, intent="pi_a"),
+            _line("il_2", "in_1", "sub_a", "cus_1", "paid", 500, proration=True, intent="pi_a"),
             _line("il_3", "in_2", "sub_a", "cus_1", "open", 1000),
             _line("il_4", "in_3", None, "cus_2", "open", 300),
             _line("il_5", "in_4", "sub_b", "cus_2", "paid", -200),
@@ -425,6 +430,7 @@ def test_invoice_and_subscription_details(on_duckdb: dict[str, pd.DataFrame]) ->
     assert (a.amount_billed, a.amount_paid, a.amount_remaining, a.discount_amount) == (
         2400, 1400, 1000, 100,
     )  # fmt: skip
+    assert (a.amount_refunded, a.amount_paid_net) == (500, 900), "in_1's refund, once"
 
 
 def test_two_partial_refunds_repeat_no_line_and_count_once(
@@ -435,14 +441,24 @@ def test_two_partial_refunds_repeat_no_line_and_count_once(
     ch_3 has two partial refunds (re_1 settled, re_2 pending). Each invoice line is one row
     carrying its invoice's totals once (summed from the lines, not fanned out), and each
     refund is joined to its own balance transaction by refund id, not to every movement of
-    the charge. (The star does not link an invoice to its charge, so the invoice marts
-    carry no refunds: see the report of issue 9.)
+    the charge. in_1 is paid by pi_a, whose succeeded charge ch_3 had 500 refunded (re_1;
+    re_2 is still pending): the invoice carries 500 refunded once, its lines each carry
+    the invoice's 500 (not a share, not a sum), and no line is repeated.
     """
     lines = on_duckdb["mart_invoice_line_details"]
     assert lines.invoice_line_item_id.tolist() == ["il_1", "il_2", "il_3", "il_4", "il_5"]
     first = lines[lines.invoice_id == "in_1"]
     assert first.invoice_amount_due.tolist() == [1400, 1400]
     assert first.net_amount.sum() == first.invoice_amount_due.iloc[0], "lines add up to the invoice"
+    assert first.invoice_amount_refunded.tolist() == [500, 500]
+    assert first.invoice_amount_paid_net.tolist() == [900, 900]
+    assert set(first.invoice_charge_id) == {"ch_3"}, "the succeeded charge, not the declined one"
+    i = _by(on_duckdb["mart_invoice_details"], "invoice_id")
+    assert (i["in_1"].payment_intent_id, i["in_1"].charge_id) == ("pi_a", "ch_3")
+    assert (i["in_1"].amount_refunded, i["in_1"].amount_paid_net) == (500, 900)
+    assert pd.isna(i["in_2"].charge_id), "no payment yet"
+    assert i["in_2"].amount_refunded == 0
+    assert sum(r.amount_refunded for r in i.values()) == 500, "each refund once over invoices"
     bt = on_duckdb["mart_balance_transactions"]
     assert bt.refund_id.dropna().tolist() == ["re_1"], "each refund once"
     assert (bt.charge_id == "ch_3").sum() == 2, "ch_3's charge and refund, not one per refund"

@@ -74,6 +74,12 @@ def account(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     ledger["oltp"] = {
         c: (n, s) for c, n, s in o.sql(sums.format("balance_transactions")).fetchall()
     }
+    refunded_oltp = dict(o.sql(
+        "SELECT ip.invoice_id, sum(r.amount) FROM invoice_payments ip "
+        "JOIN charges ch ON ch.payment_intent_id = ip.payment_intent_id "
+        "JOIN refunds r ON r.charge_id = ch.id AND r.status = 'succeeded' "
+        "WHERE ip.status = 'paid' GROUP BY 1"
+    ).fetchall())  # fmt: skip
     o.close()
     details = {
         "rows": w.sql(
@@ -99,7 +105,20 @@ def account(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "(SELECT count(*) FROM mart_invoice_details WHERE "
             "amount_remaining <> amount_due - amount_paid)"
         ).fetchone(),
-    }
+        "refunded_oltp": refunded_oltp,
+        "refunded_mart": dict(w.sql(
+            "SELECT invoice_id, amount_refunded FROM mart_invoice_details "
+            "WHERE amount_refunded <> 0").fetchall()),
+        "refunded_lines": w.sql(
+            "SELECT count(*), count(*) FILTER (l.invoice_amount_refunded <> i.amount_refunded "
+            "OR l.invoice_amount_paid_net <> i.amount_paid - i.amount_refunded) "
+            "FROM mart_invoice_line_details l JOIN mart_invoice_details i USING (invoice_id) "
+            "WHERE i.amount_refunded <> 0").fetchone(),
+        "refunded_subscriptions": w.sql(
+            "SELECT (SELECT sum(amount_refunded) FROM mart_subscription_details), "
+            "(SELECT sum(amount_refunded) FROM mart_invoice_details "
+            "WHERE subscription_id IS NOT NULL)").fetchone(),
+    }  # fmt: skip
     months = sorted(r[0] for r in w.sql("SELECT DISTINCT month_start FROM dim_date").fetchall())
     months = [m for m in months if m <= report.as_of.date()]
     w.close()
@@ -229,3 +248,19 @@ def test_detail_marts_on_the_account(account: dict[str, Any]) -> None:
     assert lines > 0
     assert line_rows == lines, "one row per invoice line"
     assert wrong == 0, "amount_remaining = amount_due - amount_paid"
+
+
+def test_invoice_marts_carry_the_refunds_of_the_charge_that_paid_them(
+    account: dict[str, Any],
+) -> None:
+    """Refunded per invoice, through the star, equals the OLTP's succeeded refunds of the
+    charges of the payment intent its invoice payment names; its lines repeat the invoice's
+    figure without multiplying rows, and subscriptions add up their invoices'."""
+    d = account["details"]
+    assert len(d["refunded_oltp"]) > 3, "the account has refunded invoice payments"
+    assert d["refunded_mart"] == d["refunded_oltp"]
+    lines, wrong = d["refunded_lines"]
+    assert lines >= len(d["refunded_oltp"])
+    assert wrong == 0, "each line carries its invoice's refunded and net figures"
+    by_subscription, by_invoice = d["refunded_subscriptions"]
+    assert by_subscription == by_invoice > 0

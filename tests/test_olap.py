@@ -311,6 +311,29 @@ def test_the_last_month_agrees_with_the_oltp_as_it_stands(wh, oltp):
         assert tuple(values) == now[item], item
 
 
+def test_invoice_lines_carry_the_payment_intent_that_paid_their_invoice(wh, oltp):
+    """The star's invoice -> payment link is the OLTP ``invoice_payments`` row: the paid one
+    for a paid invoice, and NULL for an invoice no payment was ever applied to."""
+    got = dict(wh.execute(
+        "SELECT invoice_id, any_value(payment_intent_id) FROM fact_invoice_lines GROUP BY 1"
+    ).fetchall())  # fmt: skip
+    paid = dict(oltp.execute(
+        "SELECT invoice_id, payment_intent_id FROM invoice_payments WHERE status = 'paid'"
+    ).fetchall())  # fmt: skip
+    applied = {i for (i,) in oltp.execute("SELECT invoice_id FROM invoice_payments").fetchall()}
+    assert len(paid) > 5
+    for invoice, intent in got.items():
+        if invoice in paid:
+            assert intent == paid[invoice], invoice
+        elif invoice not in applied:
+            assert intent is None, invoice
+    per_invoice = wh.execute(
+        "SELECT count(*) FROM (SELECT invoice_id FROM fact_invoice_lines "
+        "GROUP BY 1 HAVING count(DISTINCT payment_intent_id) > 1)"
+    ).fetchone()[0]
+    assert per_invoice == 0, "every line of an invoice names the same payment intent"
+
+
 def test_mrr_counts_active_licensed_items_only(wh):
     rows = wh.execute(
         "SELECT f.status, p.recurring_usage_type, f.mrr FROM fact_subscription_item_months f "

@@ -521,6 +521,13 @@ fact_invoice_lines = Table(
         Column("invoice_line_item_id", ID, "Stripe id of the line."),
         Column("invoice_id", ID, "Invoice the line is on."),
         Column(
+            "payment_intent_id",
+            ID,
+            "Payment intent that pays the invoice, from its invoice payments: the one paid by "
+            "the as-of time, else the default one; NULL when the invoice has none.",
+            nullable=True,
+        ),
+        Column(
             "subscription_id", ID, "Subscription billed; NULL for one-off lines.", nullable=True
         ),
         Column("subscription_item_id", ID, "Subscription item billed.", nullable=True),

@@ -116,6 +116,7 @@ def _invoices(fact_invoice_lines: ir.Table) -> ir.Table:
         currency=li.currency.max(), status=li.invoice_status.max(),
         billing_reason=li.billing_reason.max(), created_date_key=li.created_date_key.max(),
         due_date_key=li.due_date_key.max(), paid_date_key=li.paid_date_key.max(),
+        payment_intent_id=li.payment_intent_id.max(),
         line_count=li.count(), proration_line_count=_count(li.proration),
         total_quantity=li.quantity.sum(), subtotal=li.amount.sum(),
         discount_amount=li.discount_amount.sum(), reporting_currency=li.reporting_currency.max(),
@@ -135,18 +136,42 @@ def _with_dates(t: ir.Table, dim_date: ir.Table, *roles: str) -> ir.Table:
     return t
 
 
+def _payments(fact_payment_attempts: ir.Table) -> ir.Table:
+    """One row per payment intent: its succeeded charge and what was refunded of its charges.
+
+    ``amount_refunded`` is already one figure per charge in the fact (its succeeded refunds
+    summed), so adding it up per intent counts each refund once, however many refunds a
+    charge has: what dbt_stripe gets wrong when it joins refunds to invoice lines.
+    """
+    a = fact_payment_attempts.filter(fact_payment_attempts.payment_intent_id.notnull())
+    return a.group_by(p_intent=a.payment_intent_id).aggregate(
+        charge_id=ibis.ifelse(a.is_success, a.charge_id, ibis.null("string")).max(),
+        amount_refunded=a.amount_refunded.sum().cast("int64"),
+    )
+
+
 def mart_invoice_details(
-    fact_invoice_lines: ir.Table, dim_customer: ir.Table, dim_date: ir.Table
+    fact_invoice_lines: ir.Table,
+    fact_payment_attempts: ir.Table,
+    dim_customer: ir.Table,
+    dim_date: ir.Table,
 ) -> ir.Table:
-    """One row per invoice with its lines' totals, what is due, paid and remaining, and
-    its customer's current attributes."""
+    """One row per invoice with its lines' totals, what is due, paid and remaining, the
+    payment intent and charge that paid it, what was refunded of that charge and what was
+    paid net of refunds, and its customer's current attributes."""
     inv = _with_dates(_invoices(fact_invoice_lines), dim_date, "created", "due", "paid")
+    pay = _payments(fact_payment_attempts)
+    inv = inv.left_join(pay, inv.payment_intent_id == pay.p_intent).drop("p_intent")
+    refunded = ibis.coalesce(inv.amount_refunded, 0).cast("int64")
+    inv = inv.mutate(amount_refunded=refunded, amount_paid_net=inv.amount_paid - refunded)
     cu = _current_customers(dim_customer)
     j = inv.left_join(cu, inv.customer_id == cu.c_id)
     return j.select(
         "invoice_id", "customer_id", "subscription_id", "currency", "status", "billing_reason",
+        "payment_intent_id", "charge_id",
         "line_count", "proration_line_count", "total_quantity", "subtotal", "discount_amount",
-        "total", "amount_due", "amount_paid", "amount_remaining", "reporting_currency",
+        "total", "amount_due", "amount_paid", "amount_remaining", "amount_refunded",
+        "amount_paid_net", "reporting_currency",
         "subtotal_reporting", "discount_amount_reporting", "customer_country",
         "customer_region", "customer_plan_tier", "customer_email_hash",
         created_date=j.created_day, due_date=j.due_day, paid_date=j.paid_day,
@@ -156,13 +181,16 @@ def mart_invoice_details(
 def mart_invoice_line_details(
     fact_invoice_lines: ir.Table, mart_invoice_details: ir.Table, dim_date: ir.Table
 ) -> ir.Table:
-    """One row per invoice line with its invoice's status, totals and customer."""
+    """One row per invoice line with its invoice's status, totals (refunds included, once
+    per invoice: never summed over its lines) and customer."""
     li = _with_dates(fact_invoice_lines, dim_date, "period_start")
     i = mart_invoice_details
     inv = i.select(
         i_id=i.invoice_id, invoice_created_date=i.created_date, invoice_paid_date=i.paid_date,
         invoice_amount_due=i.amount_due, invoice_amount_paid=i.amount_paid,
-        invoice_amount_remaining=i.amount_remaining, customer_country=i.customer_country,
+        invoice_amount_remaining=i.amount_remaining, invoice_amount_refunded=i.amount_refunded,
+        invoice_amount_paid_net=i.amount_paid_net, invoice_payment_intent_id=i.payment_intent_id,
+        invoice_charge_id=i.charge_id, customer_country=i.customer_country,
         customer_region=i.customer_region,
     )  # fmt: skip
     j = li.left_join(inv, li.invoice_id == inv.i_id)
@@ -172,15 +200,16 @@ def mart_invoice_line_details(
         "billing_reason", "proration", "quantity", "amount", "discount_amount",
         "reporting_currency", "amount_reporting", "discount_amount_reporting",
         "invoice_created_date", "invoice_paid_date", "invoice_amount_due",
-        "invoice_amount_paid", "invoice_amount_remaining", "customer_country",
-        "customer_region", period_start_date=j.period_start_day,
+        "invoice_amount_paid", "invoice_amount_remaining", "invoice_amount_refunded",
+        "invoice_amount_paid_net", "invoice_payment_intent_id", "invoice_charge_id",
+        "customer_country", "customer_region", period_start_date=j.period_start_day,
         net_amount=j.amount - j.discount_amount,
     )  # fmt: skip
 
 
 def mart_subscription_details(mart_invoice_details: ir.Table) -> ir.Table:
-    """One row per subscription with an invoice: invoices, amounts billed, paid and
-    remaining, first and latest invoice."""
+    """One row per subscription with an invoice: invoices, amounts billed, paid, remaining,
+    refunded and paid net of refunds, first and latest invoice."""
     i = mart_invoice_details.filter(mart_invoice_details.subscription_id.notnull())
     return i.group_by("subscription_id").aggregate(
         customer_id=i.customer_id.max(), currency=i.currency.max(), invoice_count=i.count(),
@@ -188,7 +217,8 @@ def mart_subscription_details(mart_invoice_details: ir.Table) -> ir.Table:
         open_invoice_count=_count(i.status == "open"),
         first_invoice_date=i.created_date.min(), latest_invoice_date=i.created_date.max(),
         amount_billed=i.amount_due.sum(), amount_paid=i.amount_paid.sum(),
-        amount_remaining=i.amount_remaining.sum(), discount_amount=i.discount_amount.sum(),
+        amount_remaining=i.amount_remaining.sum(), amount_refunded=i.amount_refunded.sum(),
+        amount_paid_net=i.amount_paid_net.sum(), discount_amount=i.discount_amount.sum(),
     )  # fmt: skip
 
 

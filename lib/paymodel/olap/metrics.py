@@ -258,27 +258,29 @@ def mart_payment_health(
     attempts: ir.Table, payment_methods: ir.Table, outcomes: ir.Table
 ) -> ir.Table:
     """``mart_payment_health`` from ``fact_payment_attempts``, ``dim_payment_method`` and
-    ``dim_payment_outcome``: one row per card brand, per funding and per card country."""
+    ``dim_payment_outcome``: one row per card brand, per funding and per card country.
+
+    The attempts are joined and counted once, per combination of the three (a few hundred
+    rows), and each dimension's rows are rolled up from those counts: scanning and joining
+    the fact once per dimension cost three times as much.
+    """
     a = _attempts(attempts, outcomes)
     pm = payment_methods
     j = a.left_join(pm, "payment_method_key")
-    parts = []
-    for dim in ("card_brand", "card_funding", "card_country"):
-        g = j.select(
-            dimension=ibis.literal(dim),
-            value=ibis.coalesce(j[dim], "unknown"),
-            sent=j.network_status.isin(SENT_TO_NETWORK),
-            ok=j.network_status.isin(APPROVED),
-            succeeded=j.is_success,
+    dims = ("card_brand", "card_funding", "card_country")
+    per = j.group_by(**{d: ibis.coalesce(j[d], "unknown") for d in dims}).aggregate(
+        attempts=j.count(),
+        sent_to_network=j.network_status.isin(SENT_TO_NETWORK).sum(),
+        approved=j.network_status.isin(APPROVED).sum(),
+        succeeded=j.is_success.sum(),
+    )
+    counts = ("attempts", "sent_to_network", "approved", "succeeded")
+    parts = [
+        per.group_by(dimension=ibis.literal(d), value=per[d]).aggregate(
+            **{c: per[c].sum().cast("int64") for c in counts}
         )
-        parts.append(
-            g.group_by("dimension", "value").aggregate(
-                attempts=g.count().cast("int64"),
-                sent_to_network=g.sent.sum().cast("int64"),
-                approved=g.ok.sum().cast("int64"),
-                succeeded=g.succeeded.sum().cast("int64"),
-            )
-        )
+        for d in dims
+    ]
     out = ibis.union(*parts)
     return out.mutate(authorisation_rate=authorisation_rate(out))
 

@@ -51,8 +51,8 @@ ACCOUNT = ("payouts",)
 """OLTP tables of the account itself (no customer): an update reads the rows changed since."""
 CUSTOMER_OWNED = (
     "customers", "customer_addresses", "payment_methods", "subscriptions", "subscription_items",
-    "discounts", "invoices", "invoice_line_items", "payment_intents", "charges", "refunds",
-    "disputes", "balance_transactions", "balance_transaction_fee_details",
+    "discounts", "invoices", "invoice_line_items", "invoice_payments", "payment_intents",
+    "charges", "refunds", "disputes", "balance_transactions", "balance_transaction_fee_details",
 )  # fmt: skip
 """OLTP tables whose rows belong to one customer (an update reads only the changed ones')."""
 
@@ -159,9 +159,8 @@ def _owned(
     out["subscription_items"] = t["subscription_items"].filter(
         t["subscription_items"].subscription_id.isin(out["subscriptions"].id)
     )
-    out["invoice_line_items"] = t["invoice_line_items"].filter(
-        t["invoice_line_items"].invoice_id.isin(out["invoices"].id)
-    )
+    for name in ("invoice_line_items", "invoice_payments"):
+        out[name] = t[name].filter(t[name].invoice_id.isin(out["invoices"].id))
     charge_ids = out["charges"].id
     out["refunds"] = t["refunds"].filter(t["refunds"].charge_id.isin(charge_ids))
     out["disputes"] = t["disputes"].filter(t["disputes"].charge_id.isin(charge_ids))

@@ -808,16 +808,36 @@ def fact_payment_intents(
     )  # fmt: skip
 
 
+def _invoice_payment_intents(invoice_payments: ir.Table, params: BuildParams) -> ir.Table:
+    """Per invoice, the payment intent that pays it (``ip_invoice``, ``ip_payment_intent``).
+
+    Stripe's invoice names no charge any more; its invoice payments link it to payment
+    intents, possibly several. The one kept is the payment paid by the as-of time, else the
+    default one, else the latest created (ties by id), so an invoice has at most one.
+    """
+    ip = invoice_payments
+    paid = (ip.status == "paid") & (ip.paid_at <= params.as_of_literal)
+    w = ibis.window(
+        group_by=ip.invoice_id,
+        order_by=[ibis.ifelse(paid, 0, 1), ibis.ifelse(ip.is_default, 0, 1),
+                  ibis.desc(ip.created), ibis.desc(ip.id)],
+    )  # fmt: skip
+    ranked = ip.mutate(_rn=ibis.row_number().over(w)).filter(ibis._._rn == 0)
+    return ranked.select(ip_invoice=ranked.invoice_id, ip_payment_intent=ranked.payment_intent_id)
+
+
 def fact_invoice_lines(
     invoice_line_items: ir.Table,
     invoices: ir.Table,
+    invoice_payments: ir.Table,
     prices: ir.Table,
     event_history: ir.Table,
     dim_customer: ir.Table,
     fx_factors: ir.Table,
     params: BuildParams,
 ) -> ir.Table:
-    """One row per invoice line, with its invoice's status and payment as of the build time."""
+    """One row per invoice line, with its invoice's status, payment and paying payment
+    intent as of the build time."""
     ev = event_history.filter(event_history.object_type == "invoice")
     last = _last_status(ev, "invoice")
     paid = _first_of(ev, {"m_paid": "invoice.paid"})
@@ -827,12 +847,14 @@ def fact_invoice_lines(
         i_paid_at=invoices.paid_at, i_created=invoices.created,
     )  # fmt: skip
     pr = prices.select(p_id=prices.id, p_product=prices.product_id)
+    ipi = _invoice_payment_intents(invoice_payments, params)
     li = invoice_line_items
     t = (
         li.join(inv, li.invoice_id == inv.i_id)
         .left_join(last, ibis._.i_id == last.s_id)
         .left_join(paid, ibis._.i_id == paid.m_id)
         .left_join(pr, li.price_id == pr.p_id)
+        .left_join(ipi, ibis._.i_id == ipi.ip_invoice)
     )
     has_events = t.s_id.notnull()
     t = t.mutate(
@@ -843,6 +865,7 @@ def fact_invoice_lines(
     t = t.select(
         invoice_line_item_id=t.id,
         invoice_id=t.invoice_id,
+        payment_intent_id=t.ip_payment_intent,
         subscription_id=ibis.ifelse(t.subscription_item_id.notnull(), t.i_sub, ibis.null("string")),
         subscription_item_id=t.subscription_item_id,
         customer_id=t.customer_id,
