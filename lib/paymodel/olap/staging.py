@@ -16,12 +16,14 @@ the engine that runs them:
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
+import duckdb
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
@@ -80,8 +82,11 @@ def connect(target: str | os.PathLike[str], *, read_only: bool = False) -> BaseB
     if text != ":memory:" and read_only and not Path(text).exists():
         raise FileNotFoundError(f"{text}: no such DuckDB file")
     con = ibis.duckdb.connect(text, read_only=read_only)
-    # the build shows its own bar per table; DuckDB's would print over it on long queries
-    con.raw_sql("SET enable_progress_bar = false")
+    # The build shows its own bar per table; DuckDB's would print over it on long queries.
+    # In a Jupyter kernel without ipywidgets DuckDB refuses the setting (it renders no bar
+    # there anyway), so a refusal is not an error.
+    with contextlib.suppress(duckdb.InvalidInputException):
+        con.raw_sql("SET enable_progress_bar = false")
     return con
 
 
