@@ -210,6 +210,11 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def parse(text: str) -> Any:
     """Parse one JSON value; NaN, Infinity and repeated object keys are refused.
 
+    The standard library's parser, not orjson: orjson keeps the last of repeated keys
+    without saying so, and the ``repeated_key`` rule needs every pair. Measured on a
+    generated event log: orjson 19 µs an event, this 40 µs, but finding repeated keys in
+    the text afterwards (a regex over the line's strings) cost 55 µs more.
+
     Example:
         >>> parse('{"id": "cus_1", "id": "cus_2"}')
         Traceback (most recent call last):
