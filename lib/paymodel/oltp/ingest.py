@@ -572,6 +572,18 @@ class _FileRun:
         ids: set[str] = set()
         for record in records:
             _strings(record.value, ids)
+        # Pending records the batch can release (it names their parent or their object)
+        # are read ahead too: what the run knows of keys is dropped after each batch, and
+        # without them each release looked its parents and versions up one SELECT at a
+        # time (measured: a shuffled replay ran 5.5x slower than one in order).
+        # A release can release others in turn: repeated until no more is named.
+        waiting = list(self.pending.values())
+        while waiting:
+            woken = [p for p in waiting if p.waiting_for_id in ids or p.object_id in ids]
+            for p in woken:
+                _strings(guard.parse(p.raw), ids)
+            done = {p.id for p in woken}
+            waiting = [p for p in waiting if p.id not in done] if woken else []
         # A string no TEXT column can hold (NUL, a lone surrogate: hostile records) is no
         # stored key: it is covered (absent) without being sent, which PostgreSQL refuses.
         sent = sorted(i for i in ids if _storable(i) == i)
@@ -701,8 +713,9 @@ class _FileRun:
         new = [self.pending[i] for i, w in waiting.items() if self.pending_stored.get(i) != w]
         if gone:
             self.execute(sa.delete(t).where(t.c.id.in_(gone)))
-        if new:
-            self.execute(sa.insert(t), [{k: getattr(p, k) for k in _PENDING_COLUMNS} for p in new])
+        if new:  # one bulk statement (measured: executemany was a fifth of a shuffled replay)
+            self.insert_many("ingest_pending",
+                             [{k: getattr(p, k) for k in _PENDING_COLUMNS} for p in new])  # fmt: skip
         self.pending_stored = waiting
 
     def flush(self) -> None:
