@@ -28,8 +28,8 @@
 # 5. **concurrency on PostgreSQL**: many threads, each with its own connection, confirm
 #    one payment intent and refund one charge at the same time;
 # 6. **ingestion** of Stripe objects and events, with its counts and quarantine, a record
-#    parked until its parent arrives, and an older snapshot that does not overwrite a
-#    newer one;
+#    parked until its parent arrives, an older snapshot that does not overwrite a newer
+#    one, and a record the database refuses found inside its batch;
 # 7. **erasure** of a customer's personal data everywhere the database keeps it.
 #
 # Every claim below is asserted, so running this notebook is a test.
@@ -526,6 +526,34 @@ assert set(refusals["rule"]) == {"refund_within_charge_amount", "refund_in_charg
 refusals
 
 # %% [markdown]
+# Ingestion writes a file in batches: before each batch it reads only the rows, versions
+# and event ids the batch's records name, and it writes one bulk statement per table
+# (Arrow on DuckDB, `COPY` on PostgreSQL). A rule only the database knows, such as the
+# unique `lookup_key` of prices, refuses a whole batch without naming a record. The file
+# is then replayed with that batch narrowed, split in parts of about √n records, then
+# the refused part written record by record, and the refused record is quarantined
+# (rule `database_constraint`) while the rest of the file lands. Here the 300th price
+# reuses the first one's lookup key.
+
+# %%
+shop = duckdb_engine()
+create_schema(shop)
+catalog = [{"object": "product", "id": "prod_batch", "name": "Batch", "active": True,
+            "created": 1735689600, "metadata": {}}] + [
+    {"object": "price", "id": f"price_batch_{i}", "product": "prod_batch", "currency": "usd",
+     "unit_amount": 100 + i, "type": "one_time", "billing_scheme": "per_unit",
+     "lookup_key": f"batch_{i % 299}", "active": True, "created": 1735689600 + i,
+     "metadata": {}}
+    for i in range(300)
+]  # fmt: skip
+landed = ingest(catalog, shop)
+assert (landed.read, landed.applied, landed.quarantined) == (301, 300, 1)
+(clash,) = rows(shop, "ingest_quarantine")
+assert (clash["rule"], clash["object_id"]) == ("database_constraint", "price_batch_299")
+assert count_rows(shop, "prices") == 299
+print(f"{clash['object_id']}: {clash['rule']}: {clash['error'][:110]}")
+
+# %% [markdown]
 # ## 6. Erasure (GDPR)
 #
 # A customer's personal data is not only in `customers` and `customer_addresses`: the
@@ -556,7 +584,7 @@ print(erased.summary())
     "confirmations": confirm_counts, "refunds": summary(refunds), "refunded": reported,
     "ingest": report.as_dict(), "replay": replay.as_dict(), "erased": erased.as_dict(),
 }, indent=2, default=str))  # fmt: skip
-for engine in (pg, duck, loaded, replayed, parked):
+for engine in (pg, duck, loaded, replayed, parked, shop):
     engine.dispose()
 resources.close()
 
@@ -575,7 +603,7 @@ resources.close()
 #   until its parent arrived, kept a newer snapshot against an older one, and the flows'
 #   own event log rebuilt their tables exactly.
 # * Ingestion refused two refunds no Stripe account can produce, each with the cross-row
-#   rule it broke.
+#   rule it broke, and found the one price in a batch of 300 that the database refused.
 # * Erasure removed a customer's email, name and phone from every table that held them,
 #   and kept its payments.
 #

@@ -130,7 +130,9 @@ ingest_versions = Table(
     ],
     primary_key=("object_type", "object_id"),
     why="Events arrive out of order and more than once: the version of the snapshot applied "
-    "per object decides whether a later arrival is newer (apply) or older (keep the row).",
+    "per object decides whether a later arrival is newer (apply) or older (keep the row). "
+    "Ingestion reads it per batch of records, for the objects the batch names only, so "
+    "its cost follows the batch, not the database.",
     subject_area="operational",
 )
 
@@ -215,7 +217,10 @@ ingest_quarantine = Table(
         Column("times_seen", INTEGER, "How many times it was rejected.", minimum=1),
     ],
     why="Nothing is silently dropped: a record that cannot be applied is kept with the rule "
-    "it broke, so it can be fixed and ingested again.",
+    "it broke, so it can be fixed and ingested again. A record only the database refuses "
+    "(rule database_constraint) is found by narrowing the refused batch: its file is "
+    "replayed with the batch split in parts of about the square root of its size, then "
+    "the part's records written one by one.",
     subject_area="operational",
 )
 

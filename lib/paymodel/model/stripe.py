@@ -68,7 +68,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 import sqlglot
@@ -236,8 +236,10 @@ class Field:
     special: str | None = None
     item_key: str | None = None
 
-    @property
+    @cached_property
     def parts(self) -> tuple[str, ...]:
+        # cached (a frozen dataclass allows it: the cache bypasses __setattr__); read per
+        # field of every record ingested
         return tuple(self.path.split("."))
 
 

@@ -47,6 +47,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
 
+import orjson
 import sqlalchemy as sa
 
 from paymodel.model.core import JSON, Check
@@ -273,7 +274,7 @@ class DuckDBBackend(Backend):
         for c in columns:
             values = [r[c] for r in rows]
             if types[c] is JSON:
-                values = [None if v is None else json.dumps(v) for v in values]
+                values = [None if v is None else _json_text(v) for v in values]
             arrays[c] = pa.array(values, type=_arrow_type(types[c]))
         view = "paymodel_batch"
         raw = conn.connection.driver_connection  # duckdb-engine's wrapper of the connection
@@ -355,7 +356,7 @@ class PostgresBackend(Backend):
             with raw.cursor() as cur, cur.copy(stmt) as copy:
                 for r in rows:
                     copy.write_row([
-                        json.dumps(r[c]) if c in json_columns and r[c] is not None else r[c]
+                        _json_text(r[c]) if c in json_columns and r[c] is not None else r[c]
                         for c in columns
                     ])  # fmt: skip
         except psycopg.Error as e:
@@ -437,6 +438,18 @@ def backend(target: sa.Engine | sa.Connection | str) -> Backend:
         return _BACKENDS[name]
     except KeyError:
         raise ValueError(f"unsupported dialect {name!r}: paymodel runs on duckdb or postgresql") from None
+
+
+def _json_text(value: Any) -> str:
+    """JSON text of a column value for a bulk write.
+
+    orjson where it can (measured: stdlib ``json.dumps`` was about 3% of a replay);
+    the stdlib for what orjson refuses (integers beyond 64 bits, non-string keys).
+    """
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(value)
 
 
 def _update_clauses(

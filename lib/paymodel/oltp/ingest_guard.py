@@ -173,6 +173,9 @@ class Record:
     value: Any = None
     error: str | None = None
     rule: str = "malformed_json"
+    parsed: bool = False
+    """Whether ``value`` is what :func:`parse` made of ``raw`` (so it is plain JSON: no
+    NaN, string keys), which lets ingestion check the text instead of walking the value."""
 
 
 class NotARegularFile(OSError):
@@ -206,6 +209,11 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def parse(text: str) -> Any:
     """Parse one JSON value; NaN, Infinity and repeated object keys are refused.
+
+    The standard library's parser, not orjson: orjson keeps the last of repeated keys
+    without saying so, and the ``repeated_key`` rule needs every pair. Measured on a
+    generated event log: orjson 19 µs an event, this 40 µs, but finding repeated keys in
+    the text afterwards (a regex over the line's strings) cost 55 µs more.
 
     Example:
         >>> parse('{"id": "cus_1", "id": "cus_2"}')
@@ -372,7 +380,7 @@ def _read_file(path: str | os.PathLike[str], limits: Limits) -> Iterator[Record]
         text = _text(raw, first=True)
         value, error, rule = _parse_error(text)
         if error is None and not isinstance(value, list):
-            yield Record(source, number, text, value)
+            yield Record(source, number, text, value, parsed=True)
             yield from _json_lines(source, lines, limits)
             return
         if error is None:  # an array on the first line: the whole file, unless more follows
@@ -380,7 +388,7 @@ def _read_file(path: str | os.PathLike[str], limits: Limits) -> Iterator[Record]
             if following is None:
                 yield from _document_records(source, value, text, limits)
                 return
-            yield Record(source, number, text, value)
+            yield Record(source, number, text, value, parsed=True)
             yield from _json_lines(source, _chain(following, lines), limits)
             return
         if rule != "malformed_json":  # one line, complete, refused: the rest is JSON Lines
@@ -428,13 +436,13 @@ def _json_lines(
             continue
         text = _text(raw, first=first and number == 1)
         value, error, rule = _parse_error(text)
-        yield Record(source, number, text, value, error, rule or "malformed_json")
+        yield Record(source, number, text, value, error, rule or "malformed_json", parsed=True)
 
 
 def _document_records(source: str, whole: Any, text: str, limits: Limits) -> Iterator[Record]:
     items = list_items(whole)
     if items is None:
-        yield _sized(Record(source, 1, text, whole), limits)
+        yield _sized(Record(source, 1, text, whole, parsed=True), limits)
     else:
         for i, item in enumerate(items, start=1):
             yield _sized(Record(source, i, dump(item), item), limits)
