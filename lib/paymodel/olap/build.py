@@ -349,7 +349,6 @@ def _run(
     )
     staging_seconds = time.perf_counter() - t0
     reports = []
-    same = eng.con is out
     bar = tqdm(steps, desc="paymodel olap", unit="table", disable=not progress, leave=False)
     for step in bar:
         bar.set_postfix_str(step.table.name)
@@ -363,13 +362,7 @@ def _run(
         expr = step.build(**{i: inputs[i] for i in step.inputs},
                           **({"params": params} if "params" in inspect.signature(step.build).parameters else {}))  # fmt: skip
         expr = T.conform(expr, step.table)
-        if same and not upsert:  # computed once, straight into the warehouse's table
-            out.insert(step.table.name, expr)
-            ns[step.table.name] = _whole(eng, out, step.table.name)
-            n = _rows(out, step.table.name)
-        else:
-            ns[step.table.name] = built = eng.materialise(f"olap_tmp_{step.table.name}", expr)
-            n = _write(eng, out, step, built, upsert=upsert)
+        ns[step.table.name], n = _write(eng, out, step, expr, upsert=upsert)
         reports.append(TableReport(step.table.name, n, time.perf_counter() - s0))
         if progress:
             tqdm.write(f"{step.table.name:32} {n:>10,} rows {reports[-1].seconds:7.2f} s")
@@ -377,23 +370,34 @@ def _run(
     return reports, staging_seconds
 
 
-def _write(eng: _Engine, out: BaseBackend, step: Step, built: ir.Table, *, upsert: bool) -> int:
-    """Write a step's materialised rows into the warehouse; the rows the table now has or changed."""
+def _write(
+    eng: _Engine, out: BaseBackend, step: Step, expr: ir.Table, *, upsert: bool
+) -> tuple[ir.Table, int]:
+    """Compute a step's rows and write them into the warehouse.
+
+    Returns the table later steps read as this step's result, and the rows the warehouse
+    table now has (a full build, a mart) or that changed (an update).
+    """
+    name = step.table.name
     same = eng.con is out
+    if same and not upsert:  # computed once, straight into the warehouse's table
+        out.insert(name, expr)
+        return _whole(eng, out, name), _rows(out, name)
+    built = eng.materialise(f"olap_tmp_{name}", expr)
     if upsert and step.whole:
-        out.raw_sql(f"DELETE FROM {_q(step.table.name, out)}")
-        out.insert(step.table.name, built if same else built.to_pyarrow())
-        return _rows(out, step.table.name)
+        out.raw_sql(f"DELETE FROM {_q(name, out)}")
+        out.insert(name, built if same else built.to_pyarrow())
+        return built, _rows(out, name)
     if upsert:  # the changed rows: on the warehouse's own engine, the step's temporary table
-        new = f"olap_tmp_{step.table.name}" if same else f"olap_new_{step.table.name}"
+        new = f"olap_tmp_{name}" if same else f"olap_new_{name}"
         if not same:
             out.create_table(new, built.to_pyarrow(), temp=True, overwrite=True)
         n = _upsert(out, step.table, new) if _rows(out, new) else 0
         if not same:
             out.raw_sql(f"DROP TABLE IF EXISTS {_q(new, out)}")
-        return n
-    out.insert(step.table.name, built.to_pyarrow())
-    return _rows(out, step.table.name)
+        return built, n
+    out.insert(name, built.to_pyarrow())
+    return built, _rows(out, name)
 
 
 def _written(steps: Sequence[Step]) -> set[str]:
