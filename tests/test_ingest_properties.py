@@ -14,6 +14,7 @@ NaN, deeply nested junk, random JSON and random bytes. For every run:
 
 from __future__ import annotations
 
+import atexit
 import copy
 import json
 import shutil
@@ -193,6 +194,7 @@ def story_database() -> sa.Engine:
     """A fresh DuckDB database holding the story: a copy of a template built once."""
     if not _TEMPLATE:
         folder = Path(tempfile.mkdtemp(prefix="paymodel-props-"))
+        atexit.register(shutil.rmtree, folder, True)
         engine = duckdb_engine(folder / "template.duckdb")
         ensure_schema(engine)
         ingest(STORY, engine)
@@ -201,6 +203,12 @@ def story_database() -> sa.Engine:
     copy_path = Path(tempfile.mkdtemp(prefix="paymodel-prop-")) / "story.duckdb"
     shutil.copyfile(_TEMPLATE[0], copy_path)
     return duckdb_engine(copy_path)
+
+
+def discard(engine: sa.Engine) -> None:
+    """Dispose of a story database and remove its folder (hypothesis runs hundreds)."""
+    engine.dispose()
+    shutil.rmtree(Path(engine.url.database).parent, ignore_errors=True)
 
 
 def as_records(records: list[Any]) -> list[Any]:
@@ -226,7 +234,7 @@ def test_hostile_records_never_crash_or_change_unnamed_rows_duckdb(records: list
         folder = Path(engine.url.database).parent
         check_properties(engine, [as_json_lines(records, folder)])
     finally:
-        engine.dispose()
+        discard(engine)
 
 
 @pytest.fixture(scope="module")
@@ -294,7 +302,7 @@ def test_certainly_invalid_records_are_all_quarantined_and_change_nothing(
         assert rule in ("invalid_object", "invalid_event", "unknown_reference")
         assert error
     finally:
-        engine.dispose()
+        discard(engine)
 
 
 @settings(max_examples=15, deadline=None)
@@ -314,4 +322,4 @@ def test_random_bytes_in_a_file_are_quarantined_line_by_line(
         assert report.applied == 0  # random bytes are never a valid Stripe object with its parents
         assert table_rows(engine) == before
     finally:
-        engine.dispose()
+        discard(engine)
