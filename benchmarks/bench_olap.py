@@ -13,7 +13,9 @@ run mean anything):
 2. **Full build per scale**: wall time and peak memory (RSS of a child process) of
    ``build_warehouse`` at each ``--scales`` value, so that how cost grows with the data
    shows.
-3. **One day's incremental update against a full rebuild** at the largest scale.
+3. **One day's incremental update against a full rebuild** at the largest scale, and
+   the same day's update of the star at half the history against at its end: whether
+   the update's cost follows the change or the history.
 
 Usage::
 
@@ -125,8 +127,13 @@ LEFT JOIN fx_factors f ON f.rate_date = b.created::date AND f.currency = b.curre
 
 def _version(df: pd.DataFrame, dim: pd.DataFrame, at: str) -> pd.DataFrame:
     """pandas: customer_key and country of the version valid at ``df[at]`` (merge then filter)."""
-    m = df[["customer_id", at]].reset_index().merge(
-        dim[["customer_id", "customer_key", "valid_from", "valid_to", "country"]], on="customer_id"
+    m = (
+        df[["customer_id", at]]
+        .reset_index()
+        .merge(
+            dim[["customer_id", "customer_key", "valid_from", "valid_to", "country"]],
+            on="customer_id",
+        )
     )
     ok = (m.valid_from <= m[at]) & (m.valid_to.isna() | (m[at] < m.valid_to))
     return m[ok].set_index("index")[["customer_key", "country"]].reindex(df.index)
@@ -135,7 +142,9 @@ def _version(df: pd.DataFrame, dim: pd.DataFrame, at: str) -> pd.DataFrame:
 _PLACES = Decimal("0.000001")
 
 
-def _convert(df: pd.DataFrame, fx: pd.DataFrame, amounts: list[str], day: pd.Series) -> pd.DataFrame:
+def _convert(
+    df: pd.DataFrame, fx: pd.DataFrame, amounts: list[str], day: pd.Series
+) -> pd.DataFrame:
     factor = df.assign(_d=day.values).merge(
         fx, left_on=["_d", "currency"], right_on=["rate_date", "currency"], how="left"
     )["factor"]
@@ -158,30 +167,50 @@ def pandas_attempts(t: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> pd.DataF
     refunded = rf[rf.status == "succeeded"].groupby("charge_id").amount.sum()
     ch = ch.sort_values(["payment_intent_id", "created", "id"])
     ch["attempt_number"] = ch.groupby("payment_intent_id", dropna=False).cumcount() + 1
-    cols = ["status", "outcome_type", "outcome_network_status", "outcome_risk_level", "failure_code"]
+    cols = [
+        "status",
+        "outcome_type",
+        "outcome_network_status",
+        "outcome_risk_level",
+        "failure_code",
+    ]
     ch["payment_outcome_key"] = ch[cols].fillna("none").astype(str).agg("|".join, axis=1)
     ch["amount_refunded"] = ch.id.map(refunded).fillna(0).astype("int64")
     v = _version(ch, t["dim_customer"], "created")
     ch["customer_key"] = v.customer_key
-    ch["geography_key"] = v.country.where(v.country.isin(set(t["dim_geography"].geography_key)), "ZZ")
+    ch["geography_key"] = v.country.where(
+        v.country.isin(set(t["dim_geography"].geography_key)), "ZZ"
+    )
     ch["created_date_key"] = _date_key(ch.created)
     ch["captured_date_key"] = ch.created_date_key.where(ch.amount_captured > 0)
     ch["is_success"] = ch.status == "succeeded"
     ch["is_disputed"] = ch.id.isin(set(t["disputes"].charge_id))
     ch = ch.rename(columns={"id": "charge_id", "payment_method_id": "payment_method_key",
                             "outcome_risk_score": "risk_score"})  # fmt: skip
-    return _convert(ch, t["fx_factors"], ["amount", "amount_captured", "amount_refunded"], ch.created.dt.date)
+    return _convert(
+        ch, t["fx_factors"], ["amount", "amount_captured", "amount_refunded"], ch.created.dt.date
+    )
 
 
 def pandas_balance(t: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> pd.DataFrame:
     bt = t["balance_transactions"].copy()
     fd = t["balance_transaction_fee_details"]
-    fees = fd.pivot_table(index="balance_transaction_id", columns="type", values="amount", aggfunc="sum")
-    for k, name in (("stripe_fee", "stripe_fee"), ("application_fee", "application_fee"), ("tax", "tax_fee")):
-        bt[name] = bt.id.map(fees[k] if k in fees else pd.Series(dtype="int64")).fillna(0).astype("int64")
+    fees = fd.pivot_table(
+        index="balance_transaction_id", columns="type", values="amount", aggfunc="sum"
+    )
+    for k, name in (
+        ("stripe_fee", "stripe_fee"),
+        ("application_fee", "application_fee"),
+        ("tax", "tax_fee"),
+    ):
+        bt[name] = (
+            bt.id.map(fees[k] if k in fees else pd.Series(dtype="int64")).fillna(0).astype("int64")
+        )
     r = t["refunds"].set_index("id").charge_id
     d = t["disputes"].set_index("id").charge_id
-    bt["source_id"] = bt.charge_id.fillna(bt.refund_id).fillna(bt.dispute_id).fillna(bt.source_payout_id)
+    bt["source_id"] = (
+        bt.charge_id.fillna(bt.refund_id).fillna(bt.dispute_id).fillna(bt.source_payout_id)
+    )
     bt["payout_id"] = bt.payout_id.where(bt.payout_id.isin(set(t["payouts"].id)))
     bt["charge_id"] = bt.charge_id.fillna(bt.refund_id.map(r)).fillna(bt.dispute_id.map(d))
     bt["customer_id"] = bt.charge_id.map(t["charges"].set_index("id").customer_id)
@@ -254,7 +283,9 @@ def compare_implementations(oltp: Path, runs: int) -> dict[str, float]:
             args = {i: ns[i] for i in step.inputs}
             if "params" in inspect.signature(step.build).parameters:
                 args["params"] = params
-            ns[step.table.name] = con.create_table(step.table.name, T.conform(step.build(**args), step.table))
+            ns[step.table.name] = con.create_table(
+                step.table.name, T.conform(step.build(**args), step.table)
+            )
     builds = {
         "fact_payment_attempts": lambda: T.fact_payment_attempts(
             ns["charges"], ns["refunds"], ns["disputes"], ns["dim_customer"], ns["dim_geography"],
@@ -271,7 +302,10 @@ def compare_implementations(oltp: Path, runs: int) -> dict[str, float]:
         "payouts", "dim_customer", "dim_geography", "fx_factors")}  # fmt: skip
     frames["fx_factors"]["rate_date"] = pd.to_datetime(frames["fx_factors"].rate_date).dt.date
     when = pd.Timestamp(params.as_of)
-    pandas_impl = {"fact_payment_attempts": pandas_attempts, "fact_balance_transactions": pandas_balance}
+    pandas_impl = {
+        "fact_payment_attempts": pandas_attempts,
+        "fact_balance_transactions": pandas_balance,
+    }
 
     def ibis_run(name: str) -> object:  # build, conform and compile the expression, then run it
         return con.to_pyarrow(T.conform(builds[name](), B.WAREHOUSE.table(name)))
@@ -288,7 +322,9 @@ def compare_implementations(oltp: Path, runs: int) -> dict[str, float]:
         out[f"{name} compile s"] = _median(lambda n=name: ibis.to_sql(
             T.conform(builds[n](), B.WAREHOUSE.table(n)), dialect="duckdb"), runs)  # fmt: skip
         out[f"{name} sql s"] = _median(lambda s=hand[name]: con.con.sql(s).arrow().read_all(), runs)
-        out[f"{name} pandas s"] = _median(lambda f=pandas_impl[name]: f(frames, when), max(1, runs // 2))
+        out[f"{name} pandas s"] = _median(
+            lambda f=pandas_impl[name]: f(frames, when), max(1, runs // 2)
+        )
     con_oltp.disconnect()
     return out
 
@@ -355,6 +391,35 @@ def incremental(oltp: Path, root: Path, as_of: str, models: str) -> dict:
     return {"since": since, "until": until, "update": update, "rebuild": rebuild}
 
 
+def history_growth(oltp: Path, root: Path, as_of: str) -> list[dict]:
+    """One day's update of the star at half the history and at its end.
+
+    The two updates change a similar number of customers over histories of different
+    lengths: if the update's cost grows with the change and not with the history, the
+    seconds follow the changed customers, not the events before the update.
+    """
+    con = staging.connect(oltp, read_only=True)
+    ev = con.table("events")
+    first = pd.Timestamp(ev.created.min().to_pyarrow().as_py())
+    end = pd.Timestamp(as_of)
+    points = []
+    for label, when in (("half", first + (end - first) / 2), ("end", end)):
+        since, until = one_day(when.isoformat())
+        events = int(
+            ev.filter(ev.created <= pd.Timestamp(until).to_pydatetime())
+            .count()
+            .to_pyarrow()
+            .as_py()
+        )
+        inc = root / f"warehouse-growth-{label}.duckdb"
+        _child("full", oltp, inc, since, "warehouse")
+        u = _child("update", oltp, inc, until)
+        points.append({"point": label, "since": since, "until": until, "events": events,
+                       "changed": u["changed"], "seconds": u["seconds"], "tables": u["tables"]})  # fmt: skip
+    con.disconnect()
+    return points
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scales", type=float, nargs="+", default=[0.1, 1.0])
@@ -389,7 +454,8 @@ def main() -> None:
             as_of = r["full"]["as_of"] if "full" in r else staging.default_as_of(
                 staging.connect(oltp, read_only=True)).isoformat()  # fmt: skip
             results["incremental"] = {"scale": scale, "star": incremental(oltp, args.out, as_of, "warehouse"),
-                                      "star and marts": incremental(oltp, args.out, as_of, "all")}  # fmt: skip
+                                      "star and marts": incremental(oltp, args.out, as_of, "all"),
+                                      "growth": history_growth(oltp, args.out, as_of)}  # fmt: skip
         results["scales"][scale] = r
     print()
     print(f"{'scale':>6} {'fact':28} {'rows':>9} {'ibis s':>8} {'of which compile':>16} {'sql s':>8} "
@@ -401,6 +467,14 @@ def main() -> None:
             i, s, pd_ = r[f"{fact} ibis s"], r[f"{fact} sql s"], r[f"{fact} pandas s"]
             print(f"{scale:>6} {fact:28} {r[f'{fact} rows']:>9,} {i:8.3f} {r[f'{fact} compile s']:16.3f} "
                   f"{s:8.3f} {pd_:9.3f} "
+                  f"{i / s:9.2f} {pd_ / i:11.1f}")  # fmt: skip
+        facts = [
+            f for f in ("fact_payment_attempts", "fact_balance_transactions") if f"{f} ibis s" in r
+        ]
+        if len(facts) > 1:  # what building these facts costs each way
+            i, s, pd_ = (sum(r[f"{f} {how} s"] for f in facts) for how in ("ibis", "sql", "pandas"))
+            rows, comp = sum(r[f"{f} rows"] for f in facts), sum(r[f"{f} compile s"] for f in facts)
+            print(f"{scale:>6} {'both facts':28} {rows:>9,} {i:8.3f} {comp:16.3f} {s:8.3f} {pd_:9.3f} "
                   f"{i / s:9.2f} {pd_ / i:11.1f}")  # fmt: skip
     print("targets: ibis/sql at most 1.3; pandas/ibis at least 5")
     print()
@@ -418,6 +492,18 @@ def main() -> None:
               f"({what}): {u['seconds']:.1f} s "
               f"({u['changed']:,} customers changed) vs rebuild {b['seconds']:.1f} s: "
               f"update/rebuild {u['seconds'] / b['seconds']:.2f}")  # fmt: skip
+    growth = inc.get("growth")
+    if growth:
+        half, end = growth
+        print(
+            f"one day's update of the star at half the history and at its end (scale {inc['scale']}):"
+        )
+        for g in growth:
+            print(f"  {g['point']:>4}: {g['until'][:10]}, {g['events']:>9,} events before it, "
+                  f"{g['changed']:>6,} customers changed, {g['seconds']:6.1f} s")  # fmt: skip
+        print(f"  end/half: events {end['events'] / half['events']:.2f}x, changed customers "
+              f"{end['changed'] / max(half['changed'], 1):.2f}x, seconds {end['seconds'] / half['seconds']:.2f}x "
+              "(the update's cost follows the change if the last is nearer the second than the first)")  # fmt: skip
     (args.out / "bench_olap.json").write_text(json.dumps(results, indent=2, default=str))
 
 
