@@ -357,6 +357,26 @@ def test_customer_overview(on_duckdb: dict[str, pd.DataFrame]) -> None:
     assert len(on_duckdb["mart_customer_overview"]) == 2, "one row per customer and currency"
 
 
+def test_a_charge_without_a_customer_is_no_customer_overview_row() -> None:
+    """Stripe charges need no customer (a guest checkout). Its failure counts in the daily
+    overview, but is no ``(NULL, currency)`` row of the customer overview, whose key is
+    NOT NULL (the row came out with every count 0)."""
+    t = star()
+    guest = {**_attempt("ch_guest", "pm_visa", "declined", False), "customer_id": None}
+    attempts = t["fact_payment_attempts"].union(_typed("fact_payment_attempts", [guest]))
+    con = ibis.duckdb.connect()
+    c = con.to_pyarrow(metrics.mart_customer_overview(
+        t["fact_balance_transactions"], attempts, t["dim_date"], ibis.literal(MAR)
+    )).to_pandas()  # fmt: skip
+    assert c.customer_id.notna().all(), c
+    assert sorted(c.customer_id) == ["cus_1", "cus_2"]
+    assert c.failed_charge_count.sum() == 2, "cus_1's two, not the guest's"
+    d = con.to_pyarrow(metrics.mart_daily_overview(
+        t["fact_balance_transactions"], attempts, t["dim_date"], ibis.literal(dt.date(2024, 3, 31))
+    )).to_pandas()  # fmt: skip
+    assert d.failed_charge_count.sum() == 3, "the guest's failure is a failure of its day"
+
+
 def test_daily_overview(on_duckdb: dict[str, pd.DataFrame]) -> None:
     d = on_duckdb["mart_daily_overview"]
     assert len(d) == 82, "every day from 10 January to the as-of day, 31 March"

@@ -432,6 +432,7 @@ def mart_customer_overview(
         most_recent_sale_date=ibis.ifelse(led.is_sale, led.date, None).max(),
     )  # fmt: skip
     f = _failed(attempts)
+    f = f.filter(f.customer_id.notnull())  # a guest's charge is no customer's (key NOT NULL)
     failed = f.group_by("customer_id", "currency").aggregate(
         failed_charge_count=f.count(), failed_charge_amount=f.amount.sum(),
         failed_charge_count_this_month=(f.date >= as_of_month).sum(),
