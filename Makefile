@@ -70,10 +70,12 @@ run: venv ## Main job: schemas/, generate data, load + check it in DuckDB, inges
 	  --data $(BUILD)/data --out $(BUILD)/documents --demo --no-progress
 	$(BIN)/paymodel notebooks --out $(BUILD)/notebooks -p oltp_db=$(abspath $(BUILD))/oltp.duckdb
 
+# --durations: every run (CI's too) lists its slowest tests, against the suite's budget of
+# 15 minutes on 2 cores.
 test: venv ## Lint, check schemas/ is up to date, run the test suite on 2 workers
 	$(BIN)/ruff check .
 	$(BIN)/paymodel schemas --check
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15
 
 # Mutation testing: MUTANTS narrows the run (mutmut names, globs allowed) and MUTATION_TESTS
 # the tests it runs, e.g. make mutants MUTANTS='paymodel.oltp.flows.money.*'
