@@ -847,7 +847,9 @@ class _FileRun:
         if problem is not None:
             return self.quarantine(record, "invalid_object", f"{_name(value)}: {problem}",
                                    _short(value.get("object")), _obj_id(value))  # fmt: skip
-        refused = guard.check_record(value, self.now, self.limits)
+        # The text a record was parsed from lets the guard decide most records on it.
+        text = record.raw if record.parsed else None
+        refused = guard.check_record(value, self.now, self.limits, raw=text)
         if refused is not None:
             kind, oid, event_id = _short(value.get("object")), _obj_id(value), None
             inner = value.get("data", {}).get("object") if kind == "event" else None
