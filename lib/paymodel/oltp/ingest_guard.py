@@ -176,6 +176,9 @@ class Record:
     parsed: bool = False
     """Whether ``value`` is what :func:`parse` made of ``raw`` (so it is plain JSON: no
     NaN, string keys), which lets ingestion check the text instead of walking the value."""
+    checked: bool = False
+    """Whether the record passed :func:`check_record` (so it holds no card data, and
+    :func:`stored_raw` keeps its text as it came without looking at it again)."""
 
 
 class NotARegularFile(OSError):
@@ -825,8 +828,11 @@ def stored_raw(record: Record) -> str:
 
     A parsed record holding card data is stored as its redacted JSON, one without as it
     came (so that a pending record is applied later exactly as received); raw text that
-    was not parsed (malformed, too large) goes through :func:`redact_text`.
+    was not parsed (malformed, too large) goes through :func:`redact_text`. A record
+    that passed :func:`check_record` (``checked``) holds no card data: its text as is.
     """
+    if record.checked and record.error is None:
+        return record.raw
     value = record.value
     if record.error is None and isinstance(value, dict | list):
         try:
