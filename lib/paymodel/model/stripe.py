@@ -1473,6 +1473,27 @@ def _column_problem(column: Column, value: Any) -> str | None:
     return None
 
 
+def _plain_value(column: Column) -> tuple[str, Column, type | None, Any, Any]:
+    """``(name, column, type, lo, hi)``: a value of exactly ``type`` (within ``lo..hi``
+    when given) is valid for ``column`` (:func:`_column_problem` would say nothing);
+    any other value goes through :func:`_column_problem`. ``type`` is ``None`` where
+    the type alone does not decide (aware instants, dates, decimals)."""
+    t = column.type
+    if t.name in _INT_TYPES:
+        lo, hi = _SQL_INT_RANGE[t.sql]
+        return column.name, column, int, lo, hi
+    if t.name == ID.name:  # a non-empty string (one longer than the bound is checked in full)
+        return column.name, column, str, "\x00", "\U0010ffff" * 256
+    exact = {TEXT.name: str, CURRENCY.name: str, COUNTRY.name: str, BOOLEAN.name: bool,
+             JSON.name: dict}.get(t.name)  # fmt: skip
+    return column.name, column, exact, None, None
+
+
+_PLAIN_VALUES = {t.name: tuple(_plain_value(c) for c in t.columns) for t in OLTP.tables}
+"""Per table, how each column's plainly valid values look (measured: validating the
+rows of a replay was about a sixth of its time, most of it in calls for valid values)."""
+
+
 def row_problems(table: str, row: Mapping[str, Any]) -> list[str]:
     """What is wrong with ``row`` for ``table``, in words; ``[]`` when nothing is.
 
@@ -1492,13 +1513,16 @@ def row_problems(table: str, row: Mapping[str, Any]) -> list[str]:
     """
     columns = _COLUMNS[table]
     problems = []
-    for name, column in columns.items():
+    for name, column, exact, lo, hi in _PLAIN_VALUES[table]:
         if name not in row:
             problems.append(f"{name} is missing (column of {table})")
             continue
         value = row[name]
-        if value is None and column.nullable:  # the common case, without a call
-            continue
+        if value is None:
+            if column.nullable:
+                continue
+        elif type(value) is exact and (lo is None or lo <= value <= hi):
+            continue  # plainly valid: the common case, decided without a call
         problem = _column_problem(column, value)
         if problem:
             problems.append(problem)

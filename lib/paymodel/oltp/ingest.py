@@ -1230,7 +1230,15 @@ def _strings(value: Any, out: set[str]) -> None:
     stack = [value]
     while stack:
         v = stack.pop()
-        if isinstance(v, str):
+        kind = type(v)  # parsed JSON: exact types (measured: isinstance was half the walk)
+        if kind is str:
+            if len(v) <= 255:
+                out.add(v)
+        elif kind is dict:
+            stack.extend(v.values())
+        elif kind is list:
+            stack.extend(v)
+        elif isinstance(v, str):
             if len(v) <= 255:
                 out.add(v)
         elif isinstance(v, dict):
