@@ -664,10 +664,12 @@ def _version_problem(value: dict[str, Any], now: datetime, limits: Limits) -> st
 _PAN_HINT = re.compile(r"[0-9][0-9 -]{12}")
 """13 characters that start with a digit and hold only digits, spaces and dashes: every
 card number :data:`_PAN_RUN` finds (13 to 19 digits, single separators) starts so."""
-_ID_TEXT = re.compile(
-    r'"(?:id|' + "|".join(sorted(REFERENCE_FIELDS)) + r')"\s*:\s*"([^"]*)"'
+_ODD_ID_TEXT = re.compile(
+    r'"(?:id|' + "|".join(sorted(REFERENCE_FIELDS)) + r')"\s*:\s*"'
+    r'(?!(?=[^"]{1,' + str(ID_MAX) + r'}")' + _STRIPE_ID.pattern + '")'
 )
-"""A string value of a field :func:`_scan` checks as an id (``id`` or a reference)."""
+"""A string value of a field :func:`_scan` checks as an id (``id`` or a reference) that
+is not a generated Stripe id of at most :data:`ID_MAX` characters (one search for all)."""
 _METADATA_TEXT = re.compile(r'"metadata"\s*:\s*')
 _FLAT_OBJECT = re.compile(r"\{[^{}\[\]]*\}")
 _CARD_FIELD_TEXT = ('"cvc"', '"cvv"', '"cvc2"')
@@ -707,10 +709,8 @@ def _clean_text(raw: str) -> bool:
         c in raw for c in _CARD_CONTAINER_TEXT
     ):
         return False
-    for m in _ID_TEXT.finditer(raw):
-        oid = m.group(1)
-        if len(oid) > ID_MAX or not _STRIPE_ID.fullmatch(oid):
-            return False
+    if _ODD_ID_TEXT.search(raw) is not None:
+        return False
     for m in _METADATA_TEXT.finditer(raw):
         start = m.end()
         if raw.startswith("{}", start) or not raw.startswith("{", start):
