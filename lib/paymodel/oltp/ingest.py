@@ -645,6 +645,8 @@ class _FileRun:
         self.known[table].add(key)
         if before is None:
             return True
+        if before == row:  # the same values (one C comparison): unchanged
+            return False
         return any(not _same(before.get(c), v) for c, v in row.items())
 
     def remove_row(self, table: str, key: tuple[Any, ...]) -> bool:
@@ -1003,15 +1005,14 @@ class _FileRun:
         self, table: str, row: Mapping[str, Any], present: set
     ) -> tuple[str, str] | None:
         """The first parent ``row`` references that neither the snapshot nor the database has."""
-        for fk in _FKS[table]:
-            if len(fk.columns) > 1:  # an agreement key: its first column's own key covers it
+        for parent, column in _PARENTS[table]:
+            value = row[column]
+            if value is None:
                 continue
-            values = tuple(row[c] for c in fk.columns)
-            if any(v is None for v in values):
+            key = (value,)
+            if (parent, key) in present or self.exists(parent, key):
                 continue
-            if (fk.table, values) in present or self.exists(fk.table, values):
-                continue
-            return fk.table, str(values[0])
+            return parent, str(value)
         return None
 
     def disagreement(self, table: str, row: Mapping[str, Any], in_snapshot: dict) -> str | None:
@@ -1258,7 +1259,12 @@ _RULE_COLUMNS = {r.name: r.columns() for r in CROSS_ROW_RULES}
 _PENDING_COLUMNS = tuple(c.name for c in OLTP.table("ingest_pending").columns)
 _PK = {t.name: t.primary_key for t in OLTP.tables}
 _KEY_OF = {t.name: _key_getter(t.primary_key) for t in OLTP.tables}
-_FKS = {t.name: t.all_foreign_keys for t in OLTP.tables}
+_PARENTS = {
+    t.name: tuple((fk.table, fk.columns[0]) for fk in t.all_foreign_keys if len(fk.columns) == 1)
+    for t in OLTP.tables
+}  # fmt: skip
+"""Per table, ``(parent table, column)`` of its one-column foreign keys: an agreement key
+(several columns) is covered by its first column's own key."""
 _ID_COLUMNS = {
     t.name: tuple(dict.fromkeys([*t.primary_key, *(c for fk in t.all_foreign_keys for c in fk.columns)]))
     for t in OLTP.tables
