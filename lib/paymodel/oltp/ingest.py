@@ -45,9 +45,12 @@ database take turns: an advisory lock on PostgreSQL (DuckDB lets one process at 
 write a database file).
 
 Reads follow the batch, not the database: before each batch of :data:`FLUSH_EVERY`
-records, one statement per table reads the stored rows, versions and event ids the batch's
-records name (every id in them, joined against a key table staged in the engine), so a
-small file costs the same in a large database as in an empty one. The rows a file
+records, the steps that depend on a record alone run ahead (the input guard, the mapping
+to rows), the batch's event ids are looked up in ``events`` in one statement (so a
+redelivered event never has its snapshot mapped), and one statement per table reads the
+stored rows and versions the mapped rows name (their keys and references, joined against
+a key table staged in the engine), so a small file costs the same in a large database as
+in an empty one. Outcomes are still decided record by record, in order. The rows a file
 touches are kept in memory and their difference with the database is written at each
 flush as one bulk statement per table (:meth:`paymodel.oltp.backend.Backend.insert_rows`,
 ``update_rows``): new rows inserted parents first, and for existing rows only the changed
