@@ -245,6 +245,19 @@ def test_pending_within_a_run_counts_as_applied(db: sa.Engine) -> None:
     assert count(db, "charges") == 1
 
 
+def count_mappings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ids of the objects ingestion maps to rows from now on, in order."""
+    mapped: list[str] = []
+    real = ingest_module.from_stripe_object
+
+    def counting(obj: dict) -> list:
+        mapped.append(obj["id"])
+        return real(obj)
+
+    monkeypatch.setattr(ingest_module, "from_stripe_object", counting)
+    return mapped
+
+
 def test_a_release_within_the_run_applies_the_rows_mapped_on_arrival(
     db: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -255,14 +268,7 @@ def test_a_release_within_the_run_applies_the_rows_mapped_on_arrival(
         event("evt_2", "payment_intent.created", "payment_intents", payment_intent(), at(10)),
         event("evt_1", "customer.created", "customers", customer(), T0),
     ]
-    mapped: list[str] = []
-    real = ingest_module.from_stripe_object
-
-    def counting(obj: dict) -> list:
-        mapped.append(obj["id"])
-        return real(obj)
-
-    monkeypatch.setattr(ingest_module, "from_stripe_object", counting)
+    mapped = count_mappings(monkeypatch)
     report = ingest(records, db)
     assert (report.applied, report.pending, report.released) == (3, 0, 0)
     assert sorted(mapped) == sorted(["evt_3", "ch_T1", "evt_2", "pi_T1", "evt_1", "cus_T1"])
@@ -293,14 +299,7 @@ def test_a_redelivered_event_is_never_mapped_beyond_its_own_row(
     assert ingest(first, db).applied == 2
     again = tmp_path / "again.jsonl"
     again.write_text("\n".join(json.dumps(r) for r in [*records, records[0]]) + "\n")
-    mapped: list[str] = []
-    real = ingest_module.from_stripe_object
-
-    def counting(obj: dict) -> list:
-        mapped.append(obj["id"])
-        return real(obj)
-
-    monkeypatch.setattr(ingest_module, "from_stripe_object", counting)
+    mapped = count_mappings(monkeypatch)
     report = ingest(again, db)
     assert (report.read, report.duplicate, report.applied) == (3, 3, 0)
     assert sorted(mapped) == ["evt_1", "evt_1", "evt_2"]  # no snapshot was mapped
