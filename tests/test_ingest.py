@@ -245,6 +245,84 @@ def test_pending_within_a_run_counts_as_applied(db: sa.Engine) -> None:
     assert count(db, "charges") == 1
 
 
+def count_mappings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ids of the objects ingestion maps to rows from now on, in order."""
+    mapped: list[str] = []
+    real = ingest_module.from_stripe_object
+
+    def counting(obj: dict) -> list:
+        mapped.append(obj["id"])
+        return real(obj)
+
+    monkeypatch.setattr(ingest_module, "from_stripe_object", counting)
+    return mapped
+
+
+def test_a_release_within_the_run_applies_the_rows_mapped_on_arrival(
+    db: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record left pending by this run is released from the rows mapped when it was
+    read (not parsed and mapped again), and ends exactly as one released by a later run."""
+    records = [
+        event("evt_3", "charge.succeeded", "charges", charge(), at(20)),
+        event("evt_2", "payment_intent.created", "payment_intents", payment_intent(), at(10)),
+        event("evt_1", "customer.created", "customers", customer(), T0),
+    ]
+    mapped = count_mappings(monkeypatch)
+    report = ingest(records, db)
+    assert (report.applied, report.pending, report.released) == (3, 0, 0)
+    assert sorted(mapped) == sorted(["evt_3", "ch_T1", "evt_2", "pi_T1", "evt_1", "cus_T1"])
+    in_one_run = snapshot_of_database(db)
+    other = duckdb_engine()
+    try:
+        ensure_schema(other)
+        for record in records:  # one run each: releases read ingest_pending back
+            ingest([record], other)
+        assert count(other, "ingest_pending") == 0
+        later = snapshot_of_database(other)
+    finally:
+        other.dispose()
+    if db.dialect.name == "duckdb":  # the same engine: the same rows, table for table
+        assert later == in_one_run
+    assert {k: len(v) for k, v in later.items()} == {k: len(v) for k, v in in_one_run.items()}
+
+
+def test_a_redelivered_event_is_never_mapped_beyond_its_own_row(
+    db: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's event ids are looked up before any snapshot is mapped: a redelivery of a
+    stored event (or a second copy in the batch) costs its event row only."""
+    records = [event("evt_1", "customer.created", "customers", customer(), T0),
+               event("evt_2", "customer.updated", "customers", customer(name="Li W."), at(5))]  # fmt: skip
+    first = tmp_path / "first.jsonl"
+    first.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    assert ingest(first, db).applied == 2
+    again = tmp_path / "again.jsonl"
+    again.write_text("\n".join(json.dumps(r) for r in [*records, records[0]]) + "\n")
+    mapped = count_mappings(monkeypatch)
+    report = ingest(again, db)
+    assert (report.read, report.duplicate, report.applied) == (3, 3, 0)
+    assert sorted(mapped) == ["evt_1", "evt_1", "evt_2"]  # no snapshot was mapped
+    assert table_rows(db, "customers")[0]["name"] == "Li W."
+
+
+def test_a_corrected_copy_in_the_same_batch_is_applied_after_a_refused_one(
+    db: sa.Engine, tmp_path: Path
+) -> None:
+    """Mapped ahead of its turn or not, a copy whose first delivery was refused is applied."""
+    good = event("evt_1", "customer.created", "customers", customer(), T0)
+    bad = json.loads(json.dumps(good))
+    bad["data"]["object"]["balance"] = "a lot"  # not an integer: the snapshot is invalid
+    path = tmp_path / "copies.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in (bad, good, good)) + "\n")
+    report = ingest(path, db)
+    assert (report.quarantined, report.applied, report.duplicate) == (1, 1, 1)
+    assert [r["id"] for r in table_rows(db, "customers")] == ["cus_T1"]
+    (refused,) = table_rows(db, "ingest_quarantine")
+    assert refused["rule"] == "invalid_object"
+    assert "balance" in refused["error"]
+
+
 def test_an_older_snapshot_waiting_is_dropped_when_a_newer_one_is_applied(db: sa.Engine) -> None:
     ingest([event("evt_1", "customer.created", "customers", customer(), T0)], db)
     old = event("evt_2", "payment_intent.created", "payment_intents",

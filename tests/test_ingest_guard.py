@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from paymodel.oltp import ingest_guard as guard
 from paymodel.oltp.ingest_guard import Limits, Record, check_record, read_file
@@ -237,3 +239,92 @@ def test_records_in_memory_with_lone_surrogates_are_sized() -> None:
     assert record.error is None
     big = guard.record_in_memory("<records>", 2, {"name": "\ud800" * 400_000})
     assert big.rule == "too_large"
+
+
+# --- the guard decided on the record's text -----------------------------------------------
+
+
+def _both_ways(value: dict, text: str) -> tuple[str, str] | None:
+    """check_record without and with the text: they must agree."""
+    walked = check_record(value, NOW)
+    assert check_record(value, NOW, raw=text) == walked, text
+    return walked
+
+
+TEXT_CASES = [
+    *(value for value, _ in CARD_POSITIONS),
+    customer(id="cus 1"), customer(id="cus_" + "a" * 300), customer(id="CUS_1"),
+    {"object": "coupon", "id": "25OFF", "created": 1},
+    {"object": "charge", "id": "ch_1", "customer": "cus_1\u202e"},
+    {"object": "charge", "id": "ch_1", "customer": "cus 1", "metadata": {}},
+    customer(metadata={f"k{i}": "v" for i in range(51)}), customer(metadata={"a[b]": "v"}),
+    customer(metadata={"k": "v" * 501}), customer(metadata={"k": 1}),
+    customer(metadata={"k": {"nested": "v"}}), customer(metadata={"k": "a}b", "j": "x" * 600}),
+    customer(metadata={"k" * 41: "v"}), customer(metadata={"a": "b"}, updated=253402300799),
+    customer(metadata={"id": "not an id"}), customer(phone="+1 555 7353306"),
+    customer(name="Zo\u00eb"), customer(note="4242\n4242424242424242"),
+    {"object": "payment_method", "id": "pm_1", "card": {"pin": "1234"}},
+    {"object": "payment_method", "id": "pm_1", "card_present": {"track1": "x"}},
+    {"object": "source", "id": "src_1", "data": [{"object": "card", "number": "x"}]},
+    {"object": "charge", "id": "ch_1", "amounts": [4242424242424242]},
+    {"object": "event", "id": "evt_1", "created": 1, "data": {"object": customer(
+        metadata={"ok": "yes"}, invoice={"id": "in_1 x"})}},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", TEXT_CASES)
+@pytest.mark.parametrize("indent", [None, 2])
+def test_the_text_decides_as_the_walk_does(value: dict, indent: int | None) -> None:
+    """Compact, pretty-printed and \\u-escaped text: the same answer as the walk."""
+    for ascii_only in (True, False):
+        text = json.dumps(value, indent=indent, ensure_ascii=ascii_only)
+        _both_ways(guard.parse(text), text)
+    # digits written as escapes inside strings: the text alone must not be trusted
+    def literal(v: object) -> str:
+        text = json.dumps(v)
+        return text.replace("4", "\\u0034") if isinstance(v, str) else text
+
+    text = "{" + ", ".join(f"{json.dumps(k)}: {literal(v)}" for k, v in value.items()) + "}"
+    assert guard.parse(text) == value
+    _both_ways(value, text)
+
+
+def test_clean_records_are_decided_on_their_text() -> None:
+    """The fast path is taken for ordinary records (else it would save nothing)."""
+    clean = [customer(), customer(metadata={"signup_channel": "organic"}),
+             {"object": "invoice", "id": "in_1", "number": "ABCD-0001", "customer": "cus_1"},
+             {"object": "charge", "id": "ch_1", "payment_method_details": {
+                 "card": {"brand": "visa", "last4": "4242"}}}]  # fmt: skip
+    for value in clean:
+        for text in (json.dumps(value), json.dumps(value, indent=2)):
+            assert guard._clean_text(text), text
+            assert _both_ways(value, text) is None
+    doubtful = [customer(metadata={"k": "v" * 501}), customer(id="cus 1"),
+                customer(note=PAN), customer(name="Zo\u00eb"), customer(note='a "q"'),
+                {"object": "card", "id": "card_1", "number": "x"}]  # fmt: skip
+    for value in doubtful:
+        assert not guard._clean_text(json.dumps(value, ensure_ascii=False)), value
+
+
+_KEYS = st.sampled_from(["id", "object", "customer", "charge", "metadata", "cvc", "number",
+                         "card", "note", "source", "k"])  # fmt: skip
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(10**20), max_value=10**20),
+    st.sampled_from([PAN, "4242 4242 4242 4242", "cus_1", "cus 1", "card", "25OFF", "x" * 501,
+                     "+1 555 7353306", "4000-0566-5566-5556", "ch_" + "a" * 260]),
+    st.text(alphabet="ab_1 {}[]\":,", max_size=12),
+)  # fmt: skip
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(_KEYS, children, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_KEYS, _VALUES, max_size=5), st.booleans(), st.sampled_from([None, 1]))
+def test_the_text_never_decides_otherwise_than_the_walk(value: dict, ascii_only: bool,
+                                                       indent: int | None) -> None:  # fmt: skip
+    text = json.dumps(value, ensure_ascii=ascii_only, indent=indent)
+    _both_ways(guard.parse(text), text)

@@ -191,6 +191,34 @@ def test_card_data_never_reaches_events_pending_or_quarantine_raw(db: sa.Engine)
     assert all("[redacted]" in raw for raw in raws)  # kept, for the operator, redacted
 
 
+def test_card_data_written_with_escapes_in_a_file_is_still_refused(
+    db: sa.Engine, tmp_path: Path
+) -> None:
+    """The guard decides clean-looking text on the text itself: escapes (a digit or a key
+    written as a \\u escape) must send the record to the full check, which refuses it."""
+    pan = PANS[0]
+    hidden_pan = "".join(f"\\u{ord(d):04x}" for d in pan)
+    note = json.dumps(_customer("cus_E1")).replace('"metadata": {}',
+                                                  f'"metadata": {{"note": "{hidden_pan}"}}')
+    card = (json.dumps(_charge("ch_E1", "cus_E2", number=pan))
+            .replace('"number"', '"\\u006eumber"').replace(f'"{pan}"', f'"{hidden_pan}"'))  # fmt: skip
+    lines = [note, card, json.dumps(_customer("cus_E2"))]
+    assert all(ingest_guard.parse(line) for line in lines)  # each is valid JSON
+    assert pan not in note + card
+    assert '"number"' not in card
+    path = tmp_path / "escaped.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    report = ingest(path, db)
+    assert (report.quarantined, report.applied) == (2, 1)
+    with db.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT rule, raw FROM ingest_quarantine ORDER BY source_line")
+        ).all()
+    assert [r.rule for r in rows] == ["card_data", "card_data"]
+    assert all("[redacted]" in r.raw and hidden_pan not in r.raw for r in rows)
+    assert scan_database(db, card_needles()) == []
+
+
 def test_a_future_version_is_refused_and_a_later_event_wins(db: sa.Engine) -> None:
     now = int(time.time())
     frozen = _customer(email="false@example.com", updated=253402300799)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import paymodel.model.stripe as stripe
 from paymodel.model.oltp import OLTP
 from paymodel.model.stripe import (
     OBJECT_TABLES,
@@ -597,3 +598,22 @@ def test_row_problems_evaluates_checks_with_sql_null_logic() -> None:
     ]
     # declared on PostgreSQL only, but checked in Python for every engine
     assert problems[2].startswith("in a three-decimal currency, amount_due, amount_paid end in 0")
+
+
+def test_plainly_valid_values_are_what_the_full_check_accepts() -> None:
+    """row_problems skips the column check for values its fast path calls plainly valid:
+    each of them must be one the full check accepts, on every column of the model."""
+    samples = [None, "", "x", "\x00", "\U0010ffff" * 300, 0, 1, -1, 2**31, 2**63, -(2**63) - 1,
+               True, False, 1.5, datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 1),
+               date(2025, 1, 1), {}, {"a": 1}, [], Decimal("1.5"), Decimal("NaN")]  # fmt: skip
+    decided = 0
+    for columns in stripe._PLAIN_VALUES.values():
+        for name, column, exact, lo, hi in columns:
+            for value in samples:
+                plain = value is not None and type(value) is exact and (
+                    lo is None or lo <= value <= hi
+                )
+                if plain:
+                    decided += 1
+                    assert stripe._column_problem(column, value) is None, (name, value)
+    assert decided > 100  # the fast path decides most columns' ordinary values

@@ -1072,11 +1072,14 @@ class _Reader:
 
     def field(self, f: Field) -> Any:
         """The value of a (non-special) field, decoded by its kind; legacy paths as fallbacks."""
-        key, value = f.path, self.sub(*f.parts)
+        parts = f.parts  # a top-level field is read directly (the obj is a mapping)
+        key, value = f.path, self.obj.get(parts[0]) if len(parts) == 1 else self.sub(*parts)
         for older in f.legacy:
             if value is not None:
                 break
             key, value = older, self.sub(*older.split("."))
+        if f.kind == "value":
+            return value
         if f.kind == "time":
             return self.time(key, value)
         if f.kind == "rate":
@@ -1127,8 +1130,14 @@ class _Rows:
         _read(m, _Reader(obj, self, depth))
 
     def ordered(self) -> list[tuple[str, dict[str, Any]]]:
-        order = {name: i for i, name in enumerate(OLTP.table_names)}
-        return sorted(self.rows, key=lambda tr: order[tr[0]])
+        if len(self.rows) == 1:
+            return list(self.rows)
+        return sorted(self.rows, key=lambda tr: _TABLE_ORDER[tr[0]])
+
+
+_TABLE_ORDER = {name: i for i, name in enumerate(OLTP.table_names)}
+"""Each table's place in the model's dependency order (measured: building it per object
+was a tenth of the mapping's time)."""
 
 
 def _obj_type(obj: Any) -> str:
@@ -1464,6 +1473,27 @@ def _column_problem(column: Column, value: Any) -> str | None:
     return None
 
 
+def _plain_value(column: Column) -> tuple[str, Column, type | None, Any, Any]:
+    """``(name, column, type, lo, hi)``: a value of exactly ``type`` (within ``lo..hi``
+    when given) is valid for ``column`` (:func:`_column_problem` would say nothing);
+    any other value goes through :func:`_column_problem`. ``type`` is ``None`` where
+    the type alone does not decide (aware instants, dates, decimals)."""
+    t = column.type
+    if t.name in _INT_TYPES:
+        lo, hi = _SQL_INT_RANGE[t.sql]
+        return column.name, column, int, lo, hi
+    if t.name == ID.name:  # a non-empty string (one longer than the bound is checked in full)
+        return column.name, column, str, "\x00", "\U0010ffff" * 256
+    exact = {TEXT.name: str, CURRENCY.name: str, COUNTRY.name: str, BOOLEAN.name: bool,
+             JSON.name: dict}.get(t.name)  # fmt: skip
+    return column.name, column, exact, None, None
+
+
+_PLAIN_VALUES = {t.name: tuple(_plain_value(c) for c in t.columns) for t in OLTP.tables}
+"""Per table, how each column's plainly valid values look (measured: validating the
+rows of a replay was about a sixth of its time, most of it in calls for valid values)."""
+
+
 def row_problems(table: str, row: Mapping[str, Any]) -> list[str]:
     """What is wrong with ``row`` for ``table``, in words; ``[]`` when nothing is.
 
@@ -1481,16 +1511,22 @@ def row_problems(table: str, row: Mapping[str, Any]) -> list[str]:
         ...                           "usd_per_unit": Decimal("1.08")})
         ['currency is a lowercase 3-letter ISO 4217 code (ck_fx_rates_currency_iso)']
     """
-    model = _TABLES[table]
+    columns = _COLUMNS[table]
     problems = []
-    for column in model.columns:
-        if column.name not in row:
-            problems.append(f"{column.name} is missing (column of {table})")
+    for name, column, exact, lo, hi in _PLAIN_VALUES[table]:
+        if name not in row:
+            problems.append(f"{name} is missing (column of {table})")
             continue
-        problem = _column_problem(column, row[column.name])
+        value = row[name]
+        if value is None:
+            if column.nullable:
+                continue
+        elif type(value) is exact and (lo is None or lo <= value <= hi):
+            continue  # plainly valid: the common case, decided without a call
+        problem = _column_problem(column, value)
         if problem:
             problems.append(problem)
-    extra = set(row) - set(model.column_names)
+    extra = row.keys() - columns.keys()
     if extra:
         problems.append(f"{', '.join(sorted(extra))}: not columns of {table}")
     if problems:
