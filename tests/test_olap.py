@@ -18,11 +18,14 @@ import pytest
 import sqlalchemy as sa
 
 from paymodel.cli import main
+from paymodel.model.core import Model
+from paymodel.model.marts import MARTS
 from paymodel.model.oltp import OLTP
 from paymodel.model.sql import metadata
 from paymodel.model.stripe import from_stripe_object
 from paymodel.model.warehouse import WAREHOUSE, bus_matrix
 from paymodel.olap import build_warehouse, resolve_pii_key, staging, update_warehouse
+from paymodel.olap.marts import PER_CUSTOMER
 from paymodel.olap.pii import DEMO_KEY, PII_KEY_ENV, MissingPIIKeyError, pseudonymise
 from paymodel.olap.staging import fx_factors
 from paymodel.olap.transforms import monthly_amount, to_reporting_currency
@@ -55,12 +58,13 @@ def load_oltp_with_events(data_dir: Path, engine: sa.Engine) -> None:
         conn.execute(sa.insert(events), rows)
 
 
-def warehouse_rows(target: str) -> dict[str, list[tuple]]:
-    """Every warehouse table's rows (build log excepted), sorted by primary key."""
+def warehouse_rows(target: str, model: Model = WAREHOUSE) -> dict[str, list[tuple]]:
+    """Every table's rows of the warehouse (build log excepted) or of another model (the
+    marts), sorted by primary key."""
     con = staging.connect(target, read_only=True)
     try:
         out = {}
-        for table in WAREHOUSE.tables:
+        for table in model.tables:
             if table.name == "warehouse_builds":
                 continue
             t = con.table(table.name)
@@ -449,7 +453,7 @@ def test_the_key_comes_from_the_environment_or_a_file(tmp_path, monkeypatch):
 
 
 def test_an_update_gives_the_rows_of_a_rebuild_and_recomputes_only_the_change(
-    oltp_path, wh, tmp_path, baseline_rows
+    oltp_path, warehouse_path, wh, tmp_path, baseline_rows
 ):
     key = resolve_pii_key(demo=True)
     (t1,) = wh.execute("SELECT as_of FROM warehouse_builds").fetchone()
@@ -461,10 +465,29 @@ def test_an_update_gives_the_rows_of_a_rebuild_and_recomputes_only_the_change(
     assert update.as_of == t1
     assert update.mode == "incremental"
     assert differences(warehouse_rows(str(path)), baseline_rows) == {}
+    assert differences(warehouse_rows(str(path), MARTS), warehouse_rows(warehouse_path, MARTS)) == {}
     customers = len({r[1] for r in baseline_rows["dim_customer"]})
     assert 0 < update.changed_customers < customers, "only the customers the change touched"
     with pytest.raises(ValueError, match="cannot go back"):
         update_warehouse(oltp_path, path, pii_key=key, as_of=t0)
+
+
+def test_an_update_within_a_month_gives_the_marts_of_a_rebuild_and_recomputes_per_customer_marts_for_the_change(
+    oltp_path, warehouse_path, wh, tmp_path, baseline_rows
+):
+    key = resolve_pii_key(demo=True)
+    (t1,) = wh.execute("SELECT as_of FROM warehouse_builds").fetchone()
+    month_start = datetime(t1.year, t1.month, 1, tzinfo=UTC)
+    t0 = max(t1 - timedelta(days=5), month_start)  # the update stays inside the as-of month
+    path = tmp_path / "within.duckdb"
+    build_warehouse(oltp_path, path, pii_key=key, as_of=t0)
+    update = update_warehouse(oltp_path, path, pii_key=key)
+    assert differences(warehouse_rows(str(path)), baseline_rows) == {}
+    marts = warehouse_rows(warehouse_path, MARTS)
+    assert differences(warehouse_rows(str(path), MARTS), marts) == {}
+    for name in PER_CUSTOMER:  # recomputed for the changed customers, not for everyone
+        assert update.rows[name] < len(marts[name]), name
+    assert update.rows["mart_mrr_bridge"] == len(marts["mart_mrr_bridge"]), "a sum: rebuilt whole"
 
 
 def test_a_star_built_without_its_marts_is_updated_without_them(oltp_path, wh, tmp_path, baseline_rows):

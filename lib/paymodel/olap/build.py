@@ -65,6 +65,11 @@ class Step:
         model: the model declaring the table (its DDL is created from it).
         whole: a table derived from whole warehouse tables (a mart): an update rebuilds it
             from the updated warehouse and replaces its rows.
+        per_customer: for a ``whole`` table, whether a customer's rows follow from that
+            customer's rows of its inputs alone (``customer_id`` in each input that has
+            one), as an MRR movement or an invoice's details do and a bridge (a sum over
+            customers) does not. An update then recomputes only the changed customers'
+            rows, from their rows of the updated warehouse, and replaces those.
     """
 
     table: ModelTable
@@ -72,6 +77,7 @@ class Step:
     shared: bool = False
     model: Model = WAREHOUSE
     whole: bool = False
+    per_customer: bool = False
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -359,10 +365,15 @@ def _run(
         inputs = ns
         if upsert and step.whole:  # from the updated warehouse, not the changed customers only
             inputs = {**ns, **{i: _whole(eng, out, i) for i in step.inputs if i in _written(steps)}}
+            if step.per_customer:  # ... or its rows of the changed customers, for such a mart
+                ids = ns["customers"].id  # the staged customers are the changed ones
+                inputs = {i: (t.filter(t.customer_id.isin(ids)) if i in _written(steps)
+                              and "customer_id" in t.columns else t)
+                          for i, t in inputs.items()}  # fmt: skip
         expr = step.build(**{i: inputs[i] for i in step.inputs},
                           **({"params": params} if "params" in inspect.signature(step.build).parameters else {}))  # fmt: skip
         expr = T.conform(expr, step.table)
-        ns[step.table.name], n = _write(eng, out, step, expr, upsert=upsert)
+        ns[step.table.name], n = _write(eng, out, step, expr, upsert=upsert, changed=ns["customers"])
         reports.append(TableReport(step.table.name, n, time.perf_counter() - s0))
         if progress:
             tqdm.write(f"{step.table.name:32} {n:>10,} rows {reports[-1].seconds:7.2f} s")
@@ -371,9 +382,12 @@ def _run(
 
 
 def _write(
-    eng: _Engine, out: BaseBackend, step: Step, expr: ir.Table, *, upsert: bool
+    eng: _Engine, out: BaseBackend, step: Step, expr: ir.Table, *, upsert: bool,
+    changed: ir.Table | None = None,
 ) -> tuple[ir.Table, int]:
     """Compute a step's rows and write them into the warehouse.
+
+    ``changed``: an update's staged changed customers (their OLTP rows, ``id``).
 
     Returns the table later steps read as this step's result, and the rows the warehouse
     table now has (a full build, a mart) or that changed (an update).
@@ -384,6 +398,15 @@ def _write(
         out.insert(name, expr)
         return _whole(eng, out, name), _rows(out, name)
     built = eng.materialise(f"olap_tmp_{name}", expr)
+    if upsert and step.whole and step.per_customer:  # the changed customers' rows replaced
+        # (deleted first: a customer's row may be gone, a month whose MRR went back to 0)
+        ids = "olap_changed_customers"
+        assert changed is not None, "an update stages the changed customers"
+        out.create_table(ids, changed.select(customer_id="id").to_pyarrow(), temp=True, overwrite=True)
+        out.raw_sql(f"DELETE FROM {_q(name, out)} WHERE customer_id IN "
+                    f"(SELECT customer_id FROM {_q(ids, out)})")  # fmt: skip
+        out.insert(name, built if same else built.to_pyarrow())
+        return built, int(built.count().execute())
     if upsert and step.whole:
         out.raw_sql(f"DELETE FROM {_q(name, out)}")
         out.insert(name, built if same else built.to_pyarrow())

@@ -4,9 +4,10 @@ Each ``mart_*`` function below is a step of the warehouse build (:data:`STEPS`, 
 to :data:`paymodel.olap.build.STEPS` by :func:`register_marts`): its parameter names are
 its inputs, the star's tables or marts built before it, and the staged OLTP ``fx_rates``
 and ``currencies`` for the bridge's conversion. :func:`mart_expressions` chains them
-without a database, for engineers and tests. Marts are rebuilt whole from the updated
-warehouse by an incremental build too (``whole=True``): a bridge is a sum over every
-customer, not a per-customer row.
+without a database, for engineers and tests. An incremental build rebuilds a mart from
+the updated warehouse (``whole=True``): a bridge is a sum over every customer, not a
+per-customer row. The marts in :data:`PER_CUSTOMER` are recomputed for the changed
+customers only, from their rows of the updated warehouse.
 
 The calendar is ``dim_date``'s ``month_start`` up to the build's as-of month, so the last
 month is the data's as-of month and nothing is carried past it (nor to "today").
@@ -152,7 +153,20 @@ mart_subscription_details = details.mart_subscription_details
 mart_payout_reconciliation = details.mart_payout_reconciliation
 
 
-STEPS = [Step(t, globals()[t.name], model=MARTS, whole=True) for t in MARTS.tables]
+PER_CUSTOMER = frozenset({
+    "mart_mrr_movements", "mart_invoice_details", "mart_invoice_line_details",
+    "mart_subscription_details",
+})  # fmt: skip
+"""Marts whose rows of a customer follow from that customer's rows alone: an update
+recomputes only the changed customers' (:attr:`paymodel.olap.build.Step.per_customer`).
+Not the bridge and its metrics (sums over customers); not the customer overview (its
+this-month figures change for every customer when the month turns), nor the item MRR
+mart (an ended item has a row in every month up to the as-of month, whether or not its
+customer changed); not the balance transactions mart (the account's own movements
+belong to no customer)."""
+
+STEPS = [Step(t, globals()[t.name], model=MARTS, whole=True, per_customer=t.name in PER_CUSTOMER)
+         for t in MARTS.tables]  # fmt: skip
 """One build step per mart, in the model's order."""
 
 
