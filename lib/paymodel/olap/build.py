@@ -504,8 +504,9 @@ def update_warehouse(
 
     The customers touched between the last build's as-of time and ``as_of``
     (:func:`paymodel.olap.staging.changed_customers`) are read and rebuilt, and their
-    rows updated or inserted; the small shared dimensions are rebuilt whole, and so are
-    the marts, from the updated star (a bridge or a cohort table sums over all history).
+    rows updated or inserted; the small shared dimensions are rebuilt whole. The marts
+    are computed from the updated star: the ``per_customer`` ones for the changed
+    customers only, the others whole (a bridge or a cohort table sums over all customers).
     The update refreshes the tables the warehouse holds: a star built without its marts
     (``build_warehouse(models={"warehouse"})``) is updated without them. The result
     equals :func:`build_warehouse` to ``as_of`` with the same parameters (reporting
