@@ -394,7 +394,12 @@ def _write(
     """
     name = step.table.name
     same = eng.con is out
-    if same and not upsert:  # computed once, straight into the warehouse's table
+    if same and (not upsert or (step.whole and not step.per_customer)):
+        # computed once, straight into the warehouse's table (by an update, a whole mart's
+        # table made anew: its inputs are other tables, and nothing refers to a mart;
+        # DuckDB deletes indexed rows slowly, 1.0 s for 48,669 and 1.3 s more to insert)
+        if upsert:
+            _create_warehouse(out, step.model, [name])
         out.insert(name, expr)
         return _whole(eng, out, name), _rows(out, name)
     built = eng.materialise(f"olap_tmp_{name}", expr)
