@@ -103,6 +103,28 @@ class Backend:
         """
         raise NotImplementedError
 
+    def create_stage(
+        self, conn: sa.Connection, name: str, like: str | None, extra: dict[str, Any]
+    ) -> None:
+        """Create temporary table ``name``: the ``extra`` columns (name -> model type),
+        then every column of OLTP table ``like`` (if any), without constraints."""
+        casts = [f"CAST(NULL AS {_SQL_TYPES[t]}) AS {c}" for c, t in extra.items()]
+        if like is None:
+            columns = ", ".join(f"{c} {_SQL_TYPES[t]}" for c, t in extra.items())
+            conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {name} ({columns})")
+        else:
+            q = conn.dialect.identifier_preparer.quote
+            conn.exec_driver_sql(
+                f"CREATE TEMPORARY TABLE {name} AS SELECT {', '.join(casts)}, t.* "
+                f"FROM {q(like)} AS t LIMIT 0"
+            )
+
+    def stage_rows(
+        self, conn: sa.Connection, name: str, types: dict[str, Any], rows: Sequence[dict[str, Any]]
+    ) -> None:
+        """Append ``rows`` (dicts holding every column of ``types``) to staged table ``name``."""
+        raise NotImplementedError
+
     def update_rows(
         self,
         conn: sa.Connection,
@@ -233,6 +255,14 @@ class DuckDBBackend(Backend):
         self._from_batch(conn, table, columns, rows,
                          f"INSERT INTO {prep.quote(table)} ({col_sql}) SELECT {col_sql} FROM {{batch}}")  # fmt: skip
 
+    def stage_rows(
+        self, conn: sa.Connection, name: str, types: dict[str, Any], rows: Sequence[dict[str, Any]]
+    ) -> None:
+        columns = list(types)
+        self._from_batch(conn, name, columns, rows,
+                         f"INSERT INTO {name} ({', '.join(columns)}) SELECT {', '.join(columns)} "
+                         "FROM {batch}", types=types)  # fmt: skip
+
     def update_rows(
         self,
         conn: sa.Connection,
@@ -264,12 +294,13 @@ class DuckDBBackend(Backend):
         columns: Sequence[str],
         rows: Sequence[dict[str, Any]],
         statement: str,
+        types: dict[str, Any] | None = None,
     ) -> None:
         """Run ``statement`` over ``rows`` registered as an Arrow table named ``{batch}``."""
         import duckdb
         import pyarrow as pa
 
-        types = _column_types(table)
+        types = types or _column_types(table)
         arrays = {}
         for c in columns:
             values = [r[c] for r in rows]
@@ -339,14 +370,20 @@ class PostgresBackend(Backend):
 
         self._copy(conn, table, table, list(OLTP.table(table).column_names), rows)
 
+    def stage_rows(
+        self, conn: sa.Connection, name: str, types: dict[str, Any], rows: Sequence[dict[str, Any]]
+    ) -> None:
+        self._copy(conn, name, name, list(types), rows, types=types)
+
     @staticmethod
     def _copy(
-        conn: sa.Connection, table: str, target: str, columns: Sequence[str], rows: Sequence[dict]
+        conn: sa.Connection, table: str, target: str, columns: Sequence[str], rows: Sequence[dict],
+        types: dict[str, Any] | None = None,
     ) -> None:
         import psycopg
         from psycopg import sql
 
-        types = _column_types(table)
+        types = types or _column_types(table)
         json_columns = {c for c in columns if types[c] is JSON}
         stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
             sql.Identifier(target), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
@@ -477,6 +514,16 @@ def _arrow_type(t: Any) -> Any:
     if t.json_type == "integer":
         return pa.int64()
     return pa.string()
+
+
+def _sql_type_names() -> dict[Any, str]:
+    from paymodel.model.core import BIGINT, TEXT, TIMESTAMP
+
+    return {BIGINT: "BIGINT", TEXT: "TEXT", TIMESTAMP: "TIMESTAMP WITH TIME ZONE"}
+
+
+_SQL_TYPES = _sql_type_names()
+"""The SQL of the model types a staged table's extra columns use (the same on both engines)."""
 
 
 @cache

@@ -77,6 +77,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import logging
 import math
 import operator
 import os
@@ -142,6 +143,8 @@ _OWNED_TABLES = frozenset({"customer_addresses", "balance_transaction_fee_detail
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+_log = logging.getLogger(__name__)
+
 
 # --------------------------------------------------------------------------------------
 # The report
@@ -167,6 +170,8 @@ class IngestReport:
         by_type: the five counts per object type (``charge``, ``invoice``...; ``?`` when
             the record has no readable type).
         sources: the files read, in order.
+        set_based: the files decided set-based (:mod:`paymodel.oltp.ingest_set`); the
+            others were decided one record at a time.
         invariants: the dataset invariants (:mod:`paymodel.oltp.invariants`) broken by
             objects this run wrote, evaluated once at the end of the run; examples are
             the touched objects that break them. Arrival order can break one for a
@@ -184,16 +189,17 @@ class IngestReport:
     released: int = 0
     by_type: dict[str, dict[str, int]] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
+    set_based: list[str] = field(default_factory=list)
     invariants: list[InvariantResult] = field(default_factory=list)
     strict: bool = False
     touched: set[str] = field(default_factory=set, repr=False, compare=False)
 
-    def count(self, object_type: str, outcome: str) -> None:
-        """Add one record of ``object_type`` with ``outcome`` (applied, duplicate...)."""
+    def count(self, object_type: str, outcome: str, n: int = 1) -> None:
+        """Add ``n`` records of ``object_type`` with ``outcome`` (applied, duplicate...)."""
         counts = self.by_type.setdefault(object_type, dict.fromkeys(_COUNTS, 0))
         for key in ("read", outcome):
-            counts[key] += 1
-            setattr(self, key, getattr(self, key) + 1)
+            counts[key] += n
+            setattr(self, key, getattr(self, key) + n)
 
     def merge(self, other: IngestReport) -> None:
         """Add the counts of ``other`` (one file) to these."""
@@ -204,6 +210,7 @@ class IngestReport:
             for key, n in counts.items():
                 mine[key] += n
         self.sources.extend(other.sources)
+        self.set_based.extend(other.set_based)
         self.touched |= other.touched
 
     @property
@@ -222,6 +229,7 @@ class IngestReport:
             "released": self.released,
             "by_type": {k: dict(v) for k, v in sorted(self.by_type.items())},
             "sources": list(self.sources),
+            "set_based": list(self.set_based),
             "invariants": [
                 {"name": r.name, "description": r.description, "violations": r.violations,
                  "examples": list(r.examples)}
@@ -1509,6 +1517,10 @@ def _ingest_batch(
     Attempts are bounded: each either commits, narrows a span, or names one more
     refused record (named once each).
     """
+    if set_based():
+        report = _ingest_set_based(engine, source, records, now, progress, limits)
+        if report is not None:
+            return report
     forced: dict[str, str] = {}
     plan = _FlushPlan()
     while True:
@@ -1549,6 +1561,53 @@ def _ingest_batch(
                 )
             elif refused.span is None or not plan.narrow(*refused.span):
                 raise
+
+
+def set_based() -> bool:
+    """Whether files of events are first tried set-based (:mod:`paymodel.oltp.ingest_set`).
+
+    On unless ``PAYMODEL_INGEST_SET=0``, which the benchmark and the tests use to run the
+    record-at-a-time path on the same files.
+    """
+    return os.environ.get("PAYMODEL_INGEST_SET", "1") != "0"
+
+
+def _ingest_set_based(
+    engine: sa.Engine,
+    source: str,
+    records: Callable[[], Iterator[_Record]],
+    now: datetime,
+    progress: bool,
+    limits: guard.Limits,
+) -> IngestReport | None:
+    """The file decided set-based in one transaction, or ``None`` (nothing written) when
+    it needs the record-at-a-time path (what it holds, or the database refused a write:
+    that path then finds the record to quarantine)."""
+    from paymodel.oltp.ingest_set import ingest_events
+
+    def bar(stream: Iterator[_Record]) -> Iterator[_Record]:
+        return iter(tqdm(stream, desc=guard.printable(Path(source).name), unit="record",
+                         disable=not progress, file=sys.stderr))  # fmt: skip
+
+    try:
+        with engine.begin() as conn:
+            _lock_ingestion(conn)
+            result = ingest_events(conn, source, records(), now, limits, progress=bar)
+            if result.reason is not None:
+                _log.info("%s: record at a time: %s", source, result.reason)
+                return None
+    except sa.exc.DBAPIError as e:
+        _log.info("%s: record at a time: the database refused a set-based write: %s", source, e)
+        return None
+    report = IngestReport()
+    for kind, outcome, n in result.counts:
+        report.count(kind, outcome, n)
+    report.superseded = result.superseded
+    report.released = result.released
+    report.touched = result.touched
+    report.sources.append(source)
+    report.set_based.append(source)
+    return report
 
 
 def _flush(run: _FileRun, upto: int) -> None:

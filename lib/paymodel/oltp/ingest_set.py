@@ -1,0 +1,650 @@
+"""Set-based ingestion of a file of Stripe events: decided in SQL over the staged file.
+
+:func:`paymodel.oltp.ingest.ingest` decides each record in order, one at a time. For a
+file of events that are all acceptable on their own (each passes the input guard and
+maps to rows, see below) the outcome of that sequence can be computed over the whole
+file at once, because what decides a record's fate is a small set of facts:
+
+* **duplicates**: an event whose id is stored already, or came earlier in the file;
+* **the newest snapshot wins, per object**: every Stripe object (and each object nested
+  in a snapshot: an invoice's lines, a subscription's items) ends as the snapshot with
+  the latest version among those applied (a tie goes to the one applied last);
+* **orphans wait**: a snapshot is held in ``ingest_pending`` while a row of one of its
+  objects that would still be written names a parent that neither the database nor
+  any applied snapshot of the file holds. Holding one snapshot back can hold back
+  others (its rows were their parents), so this is a fixed point, reached by repeating
+  one anti-join until nothing more is held back (as many rounds as the longest chain
+  of parents, a handful).
+
+So the file is staged in temporary tables (one row per record, one table per OLTP table
+for the rows its snapshots map to, one of the parents they name) and each step is one
+statement over the whole file: duplicates by a window over event ids, parents by
+anti-joins against the database and the file, the fixed point, the winner per object
+by version and by the moment it was applied (a record waiting for its parent is applied
+right after the record that brings it, which a second small fixed point computes), and
+the writes: inserts of new rows, updates of changed ones only (``IS DISTINCT FROM``),
+the owned rows (an address, fee lines) the winning snapshot no longer has deleted,
+``events``, ``ingest_versions`` and ``ingest_pending`` in one statement each.
+
+What is not decided here is left to the record-at-a-time path, which then runs the
+file as before (:func:`ingest_events` returns ``None`` before writing anything): a
+record that is not an event, not plain JSON text, refused by the guard, or not mappable
+(all quarantined by that path, with their reasons); a reference to reference data that
+does not exist; a cross-row rule or agreement key that a row could break against some
+version of its parent; records waiting from earlier runs; two snapshots of one object
+with the same version applied at the same moment; and a parent missing for a row that
+was not to be written (its object already newer), which the record-at-a-time path may
+or may not have waited for, depending on arrival order. Each is named in
+:attr:`SetResult.reason` when it happens, and the tests compare both paths on every
+kind of file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+import sqlglot
+from sqlglot import expressions as exp
+
+from paymodel.model.core import BIGINT, TEXT, TIMESTAMP
+from paymodel.model.oltp import OLTP
+from paymodel.model.rules import rules_for
+from paymodel.model.stripe import (
+    OWNED_ROWS,
+    TABLE_OBJECTS,
+    StripeObjectError,
+    from_stripe_object,
+    object_key,
+)
+from paymodel.oltp import ingest_guard as guard
+from paymodel.oltp.backend import backend
+from paymodel.oltp.ingest import _json_problem, _plain_text, _storable
+
+__all__ = ["SetResult", "ingest_events"]
+
+_PK = {t.name: t.primary_key for t in OLTP.tables}
+_ORDER = {name: i for i, name in enumerate(OLTP.table_names)}
+_PARENTS = {
+    t.name: tuple((fk.table, fk.columns[0]) for fk in t.all_foreign_keys if len(fk.columns) == 1)
+    for t in OLTP.tables
+}  # fmt: skip
+_REFERENCE_TABLES = frozenset({"currencies", "fx_rates"})
+_GUARDED = {t.name for t in OLTP.tables if rules_for(t.name) or t.agreement_keys}
+"""Tables with a cross-row rule or an agreement key: a file whose rows of these could
+break one against a version of their parent is left to the record-at-a-time path."""
+
+_REC = "paymodel_set_records"
+_EV = "paymodel_set_events"
+_REF = "paymodel_set_refs"
+_GRP = "paymodel_set_groups"
+_ALIVE = "paymodel_set_applied"
+_TIME = "paymodel_set_time"
+_WIN = "paymodel_set_winners"
+_STALE = "paymodel_set_stale"
+_PREV = "paymodel_set_previous"
+_STAGE_EVERY = 5000
+_STEP = 0.001
+"""How much later than the record that brings its parent a waiting record is applied:
+a chain of releases stays shorter than one record (chains are a few links long)."""
+
+
+@dataclass
+class SetResult:
+    """What the set-based path decided for one file."""
+
+    counts: list[tuple[str, str, int]]
+    """``(object type, outcome, records)`` for outcomes applied, duplicate, pending."""
+    superseded: int
+    touched: set[str]
+    reason: str | None = None
+    released: int = 0
+    """Records left pending by earlier runs and applied by this one."""
+
+
+class _NotSetBased(Exception):
+    """The file needs the record-at-a-time path (the reason is the message)."""
+
+
+def ingest_events(
+    conn: sa.Connection,
+    source: str,
+    records: Iterator[guard.Record],
+    now: datetime,
+    limits: guard.Limits,
+    progress: Callable[[Iterator[guard.Record]], Iterator[guard.Record]] = lambda r: r,
+) -> SetResult:
+    """Decide and write one file of events set-based, inside the caller's transaction.
+
+    Returns a :class:`SetResult`; when the file needs the record-at-a-time path its
+    ``reason`` says why and nothing was written (the staged tables are dropped).
+    """
+    run = _SetRun(conn, source, now, limits)
+    try:
+        run.stage(progress(records))
+        run.decide()
+        return run.write()
+    except _NotSetBased as e:
+        return SetResult([], 0, set(), reason=str(e))
+    finally:
+        run.drop()
+
+
+class _SetRun:
+    def __init__(self, conn: sa.Connection, source: str, now: datetime, limits: guard.Limits):
+        self.conn = conn
+        self.source = source
+        self.now = now
+        self.limits = limits
+        self.backend = backend(conn)
+        self.q = conn.dialect.identifier_preparer.quote
+        self.staged: set[str] = set()  # OLTP tables with staged rows
+        self.created: list[str] = []
+        self.types: dict[str, dict[str, Any]] = {}  # staged table -> column -> model type
+        self.seen_events: set[str] = set()
+        self.reference: dict[str, set[str]] = {}
+
+    # -- helpers ----------------------------------------------------------------------
+    def sql(self, text: str, params: dict[str, Any] | None = None) -> sa.CursorResult:
+        return self.conn.execute(sa.text(text), params or {})
+
+    def stage_table(self, name: str, like: str | None, extra: dict[str, Any]) -> None:
+        if name in self.created:
+            return
+        self.backend.create_stage(self.conn, name, like, extra)
+        self.created.append(name)
+        like_types = {} if like is None else {c.name: c.type for c in OLTP.table(like).columns}
+        self.types[name] = {**extra, **like_types}
+
+    def drop(self) -> None:
+        try:
+            for name in reversed(self.created):
+                self.sql(f"DROP TABLE IF EXISTS {name}")
+        except sa.exc.DBAPIError:  # the transaction failed: its rollback drops them
+            pass
+        self.created = []
+
+    def rows_table(self, table: str) -> str:
+        return f"paymodel_set_t_{table}"
+
+    def reference_keys(self, table: str) -> set[str]:
+        keys = self.reference.get(table)
+        if keys is None:
+            pk = self.q(_PK[table][0])
+            keys = self.reference[table] = {
+                str(r[0]) for r in self.sql(f"SELECT {pk} FROM {self.q(table)}")
+            }
+        return keys
+
+    # -- staging ----------------------------------------------------------------------
+    def stage(self, records: Iterator[guard.Record]) -> None:
+        self.stage_table(_REC, None, {"ord": BIGINT, "line": BIGINT, "event_id": TEXT,
+                                      "kind": TEXT, "object_type": TEXT, "object_id": TEXT,
+                                      "version": TIMESTAMP, "raw": TEXT, "dup": BIGINT,
+                                      "pending_id": TEXT})  # fmt: skip
+        self.stage_table(_EV, "events", {"ord": BIGINT})
+        self.stage_table(_REF, None, {"ord": BIGINT, "pos": BIGINT, "k": BIGINT,
+                                      "gtype": TEXT, "gid": TEXT, "ptable": TEXT,
+                                      "pid": TEXT})  # fmt: skip
+        self.stage_waiting()
+        ordinal = 0
+        stream = iter(records)
+        while chunk := list(itertools.islice(stream, _STAGE_EVERY)):
+            self.stage_chunk(chunk, ordinal)
+            ordinal += len(chunk)
+
+    def stage_waiting(self) -> None:
+        """Records left in ``ingest_pending`` by earlier runs take part as snapshots
+        that arrived before the file, in the order the record-at-a-time path releases
+        them (version, then id). They passed the guard when they were read, and their
+        events are stored already."""
+        waiting = self.sql(
+            "SELECT id, event_id, raw, source, source_line FROM ingest_pending "
+            "ORDER BY version, id"
+        ).all()  # fmt: skip
+        if not waiting:
+            return
+        if any(event_id is None for _, event_id, *_ in waiting):
+            raise _NotSetBased("a plain object waits in ingest_pending")
+        records = []
+        for _, _, raw, source, line in waiting:
+            value = guard.parse(raw)
+            records.append(guard.Record(source, line, raw, value, parsed=True, checked=True))
+        self.stage_chunk(records, -len(records), [w[0] for w in waiting])
+
+    def stage_chunk(
+        self, chunk: list[guard.Record], first: int, pending: list[str] | None = None
+    ) -> None:
+        events: list[tuple[int, guard.Record, dict[str, Any], dict[str, Any]]] = []
+        for n, record in enumerate(chunk, start=first):
+            if pending is not None:  # from ingest_pending: checked when first read
+                ((_, event),) = from_stripe_object(record.value)
+                events.append((n, record, record.value, event))
+                continue
+            value = record.value
+            if record.error is not None or not isinstance(value, dict):
+                raise _NotSetBased(f"line {record.line}: not a JSON object")
+            if value.get("object") != "event":
+                raise _NotSetBased(f"line {record.line}: not an event")
+            data = value.get("data")
+            if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+                raise _NotSetBased(f"line {record.line}: an event without data.object")
+            text = record.raw if record.parsed else None  # in memory: the walk decides
+            if not (text is not None and _plain_text(text)) and _json_problem(value) is not None:
+                raise _NotSetBased(f"line {record.line}: not storable JSON")
+            if guard.check_record(value, self.now, self.limits, raw=text) is not None:
+                raise _NotSetBased(f"line {record.line}: refused by the input guard")
+            try:
+                ((_, event),) = from_stripe_object(value)
+            except (StripeObjectError, ValueError) as e:
+                raise _NotSetBased(f"line {record.line}: {e}") from e
+            events.append((n, record, value, event))
+        # Event ids already stored: their snapshots need no mapping (counted duplicate).
+        ids = sorted({e["id"] for *_, e in events})
+        stored: set[str] = set()
+        with self.backend.key_table(self.conn, ids) as keys:
+            found = self.conn.execute(sa.text(
+                f"SELECT id FROM events WHERE id IN (SELECT id FROM {keys.name})"))  # fmt: skip
+            stored = {r[0] for r in found}
+        recs: list[dict[str, Any]] = []
+        evs: list[dict[str, Any]] = []
+        refs: list[dict[str, Any]] = []
+        rows_by_table: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for i, (n, record, value, event) in enumerate(events):
+            snapshot = value["data"]["object"]
+            kind = guard.printable(str(snapshot.get("object")))[:200]
+            waiting = pending[i] if pending is not None else None
+            dup = waiting is None and (event["id"] in stored or event["id"] in self.seen_events)
+            recs.append({"ord": n, "line": record.line, "event_id": event["id"], "kind": kind,
+                         "object_type": event["object_type"], "object_id": event["object_id"],
+                         "version": event["created"], "raw": _storable(record.raw),
+                         "dup": int(dup), "pending_id": waiting})  # fmt: skip
+            if dup:
+                continue
+            self.seen_events.add(event["id"])
+            if snapshot.get("object") == "event":
+                raise _NotSetBased(f"line {record.line}: data.object is itself an event")
+            try:
+                rows = from_stripe_object(snapshot)
+            except (StripeObjectError, ValueError) as e:
+                raise _NotSetBased(f"line {record.line}: {e}") from e
+            if waiting is None:
+                evs.append({**event, "ord": n})
+            present = {(t, r[_PK[t][0]]) for t, r in rows if len(_PK[t]) == 1}
+            for pos, (table, row) in enumerate(rows):
+                gtype, gid = object_key(table, row)
+                rows_by_table[table].append({**row, "ord": n, "pos": pos, "gtype": gtype,
+                                             "gid": gid})  # fmt: skip
+                for k, (parent, column) in enumerate(_PARENTS[table]):
+                    v = row[column]
+                    if v is None or (parent, v) in present:
+                        continue
+                    if parent in _REFERENCE_TABLES:
+                        if str(v) not in self.reference_keys(parent):
+                            raise _NotSetBased(f"line {record.line}: {parent} has no {v}")
+                        continue
+                    refs.append({"ord": n, "pos": pos, "k": k, "gtype": gtype, "gid": gid,
+                                 "ptable": parent, "pid": str(v)})  # fmt: skip
+        self.backend.stage_rows(self.conn, _REC, self.types[_REC], recs)
+        if evs:
+            self.backend.stage_rows(self.conn, _EV, self.types[_EV], evs)
+        if refs:
+            self.backend.stage_rows(self.conn, _REF, self.types[_REF], refs)
+        for table, rows in rows_by_table.items():
+            name = self.rows_table(table)
+            self.stage_table(name, table, {"ord": BIGINT, "pos": BIGINT, "gtype": TEXT,
+                                           "gid": TEXT})  # fmt: skip
+            self.staged.add(table)
+            self.backend.stage_rows(self.conn, name, self.types[name], rows)
+
+    # -- deciding ---------------------------------------------------------------------
+    def decide(self) -> None:
+        q = self.q
+        if self.staged & _GUARDED:
+            self.check_rules()
+        groups = " UNION ".join(
+            f"SELECT DISTINCT ord, gtype, gid FROM {self.rows_table(t)}" for t in sorted(self.staged)
+        ) or f"SELECT ord, object_type AS gtype, object_id AS gid FROM {_REC} WHERE 1 = 0"
+        # Every (snapshot, object) pair, with its version and the stored version.
+        self.sql(f"CREATE TEMPORARY TABLE {_GRP} AS SELECT g.ord, g.gtype, g.gid, r.version, "
+                 f"v.version AS stored FROM ({groups}) AS g JOIN {_REC} AS r ON r.ord = g.ord "
+                 "LEFT JOIN ingest_versions AS v ON v.object_type = g.gtype "
+                 "AND v.object_id = g.gid")  # fmt: skip
+        self.created.append(_GRP)
+        # Parents the database holds need nothing from the file.
+        for parent in sorted({r[0] for r in self.sql(f"SELECT DISTINCT ptable FROM {_REF}")}):
+            pk = q(_PK[parent][0])
+            self.sql(f"DELETE FROM {_REF} WHERE ptable = :p AND pid IN "
+                     f"(SELECT CAST({pk} AS TEXT) FROM {q(parent)})", {"p": parent})  # fmt: skip
+        writers = " UNION ALL ".join(
+            f"SELECT '{t}' AS ptable, CAST({q(_PK[t][0])} AS TEXT) AS pid, ord "
+            f"FROM {self.rows_table(t)}"
+            for t in sorted(self.staged) if len(_PK[t]) == 1
+        ) or f"SELECT ptable, pid, ord FROM {_REF} WHERE 1 = 0"  # fmt: skip
+        self.writers = f"({writers})"
+        self.apply_times()
+        self.sql(f"CREATE TEMPORARY TABLE {_ALIVE} AS SELECT ord FROM {_TIME} WHERE t IS NOT NULL")
+        self.created.append(_ALIVE)
+        self.winners()
+        self.superseded = self.count_superseded()
+
+    def count_superseded(self) -> int:
+        """Applied events that changed nothing, as the record-at-a-time path counts them:
+        none of their objects was still to be written when they were applied (a newer
+        version was applied before, or stored), or some were not and their rows equal
+        what was there (the snapshot of that object applied just before, else the
+        database's row, read before the writes)."""
+        q = self.q
+        self.sql(
+            f"CREATE TEMPORARY TABLE {_STALE} AS SELECT g.ord, g.gtype, g.gid, g.version, t.t, "
+            "CASE WHEN g.stored > g.version OR MAX(g.version) OVER (PARTITION BY g.gtype, g.gid "
+            "ORDER BY t.t, g.version ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) "
+            "> g.version THEN 1 ELSE 0 END AS stale FROM "
+            f"{_GRP} AS g JOIN {_TIME} AS t ON t.ord = g.ord WHERE t.t IS NOT NULL"
+        )  # fmt: skip
+        self.created.append(_STALE)
+        whole = {r[0] for r in self.sql(f"SELECT ord FROM {_STALE} GROUP BY ord "
+                                        "HAVING MIN(stale) = 1")}  # fmt: skip
+        self.superseded_ords = whole
+        # Partly stale: the fresh objects' rows against the state before them (rare).
+        partly = self.sql(
+            f"SELECT s.ord, s.gtype, s.gid, s.version, s.t FROM {_STALE} AS s WHERE s.stale = 0 "
+            f"AND s.ord IN (SELECT ord FROM {_STALE} GROUP BY ord HAVING MAX(stale) = 1)"
+        ).all()  # fmt: skip
+        if not partly:
+            return len(whole)
+        keys = {(g, i) for _, g, i, _, _ in partly}
+        history: dict[tuple[str, str], list[tuple[Any, float, int]]] = defaultdict(list)
+        for o, g, i, v, t in self.sql(f"SELECT ord, gtype, gid, version, t FROM {_STALE}").all():
+            if (g, i) in keys:
+                history[(g, i)].append((v, t, o))
+        prev = []
+        for o, g, i, v, t in partly:
+            before = [(hv, ht, ho) for hv, ht, ho in history[(g, i)] if (ht, hv) < (t, v)]
+            prev.append({"ord": o, "gtype": g, "gid": i,
+                         "prev": max(before)[2] if before else None})  # fmt: skip
+        self.stage_table(_PREV, None, {"ord": BIGINT, "gtype": TEXT, "gid": TEXT, "prev": BIGINT})
+        self.backend.stage_rows(self.conn, _PREV, self.types[_PREV], prev)
+        changed: set[int] = set()
+        for table in sorted(self.staged):
+            cols = list(OLTP.table(table).column_names)
+            pk = _PK[table]
+            rows = self.rows_table(table)
+            same = " AND ".join(f"o.{q(c)} IS NOT DISTINCT FROM r.{q(c)}" for c in cols)
+            keyed = " AND ".join(f"o.{q(c)} = r.{q(c)}" for c in pk)
+            # a row that is new, or differs from the state before it
+            found = self.sql(
+                f"SELECT DISTINCT r.ord FROM {rows} AS r JOIN {_PREV} AS p ON p.ord = r.ord "
+                "AND p.gtype = r.gtype AND p.gid = r.gid WHERE NOT EXISTS (SELECT 1 FROM "
+                f"{rows} AS o WHERE p.prev IS NOT NULL AND o.ord = p.prev AND {same}) "
+                f"AND NOT (p.prev IS NULL AND EXISTS (SELECT 1 FROM {q(table)} AS o "
+                f"WHERE {same}))"
+            ).all()  # fmt: skip
+            changed |= {r[0] for r in found}
+            if table in OWNED_ROWS:  # an owned row the snapshot no longer has
+                _, owner, _ = OWNED_ROWS[table]
+                gone = self.sql(
+                    f"SELECT DISTINCT p.ord FROM {_PREV} AS p JOIN (SELECT o.ord AS prev, "
+                    f"CAST(o.{q(owner)} AS TEXT) AS gid, {', '.join(f'o.{q(c)}' for c in pk)} "
+                    f"FROM {rows} AS o) AS r ON r.prev = p.prev AND r.gid = p.gid "
+                    f"WHERE NOT EXISTS (SELECT 1 FROM {rows} AS o WHERE o.ord = p.ord AND {keyed}) "
+                    f"UNION SELECT DISTINCT p.ord FROM {_PREV} AS p JOIN {q(table)} AS r "
+                    f"ON p.prev IS NULL AND CAST(r.{q(owner)} AS TEXT) = p.gid WHERE NOT EXISTS "
+                    f"(SELECT 1 FROM {rows} AS o WHERE o.ord = p.ord AND {keyed})"
+                ).all()  # fmt: skip
+                changed |= {r[0] for r in gone}
+        self.superseded_ords = whole | ({o for o, *_ in partly} - changed)
+        return len(self.superseded_ords)
+
+    def fresh(self, alias: str) -> str:
+        """SQL: the group of ``alias`` (ord, gtype, gid) would still be written: no
+        applied snapshot and no stored version of its object is newer."""
+        return (
+            f"NOT EXISTS (SELECT 1 FROM {_GRP} AS g JOIN {_GRP} AS h ON h.gtype = g.gtype "
+            f"AND h.gid = g.gid JOIN {_ALIVE} AS c ON c.ord = h.ord WHERE g.ord = {alias}.ord "
+            f"AND g.gtype = {alias}.gtype AND g.gid = {alias}.gid AND h.version > g.version) "
+            f"AND NOT EXISTS (SELECT 1 FROM {_GRP} AS s WHERE s.ord = {alias}.ord "
+            f"AND s.gtype = {alias}.gtype AND s.gid = {alias}.gid AND s.stored > s.version)"
+        )
+
+    def apply_times(self) -> None:
+        """When each snapshot is applied, as the record-at-a-time path would; never
+        (NULL: it waits in ``ingest_pending``) if no moment qualifies.
+
+        That path tries a waiting snapshot again at the moments that can release it: when
+        the parent it waits for is written (right after the record that writes it, or
+        after the release that does, :data:`_STEP` later per link of a chain, so a chain
+        ends before the next record), and when a newer snapshot of its object is
+        applied. It is applied at the first such moment (or on arrival) at which each
+        parent it names is there, except parents of rows that need not be written any
+        more (their object has a newer version applied by then).
+
+        Computed from "never" down, one statement a round, until no time moves: two
+        snapshots that each bring the other's parent (a customer naming its default
+        payment method, the method naming the customer) never qualify, as they would
+        not one record at a time.
+        """
+        self.sql(f"CREATE TEMPORARY TABLE {_TIME} AS SELECT ord, CASE WHEN ord IN "
+                 f"(SELECT ord FROM {_REF}) THEN NULL ELSE CAST(ord AS DOUBLE PRECISION) END "
+                 f"AS t FROM {_REC} WHERE dup = 0")  # fmt: skip
+        self.created.append(_TIME)
+        first_write = (
+            f"(SELECT w.ptable, w.pid, MIN(tw.t) AS t FROM {self.writers} AS w JOIN {_TIME} "
+            "AS tw ON tw.ord = w.ord WHERE tw.t IS NOT NULL GROUP BY w.ptable, w.pid)"
+        )  # fmt: skip
+        moments = (
+            f"SELECT r.ord, m.t + {_STEP} AS tau FROM {_REF} AS r JOIN {first_write} AS m "
+            "ON m.ptable = r.ptable AND m.pid = r.pid "
+            f"UNION SELECT c.ord, tw.t + {_STEP} AS tau FROM {_REC} AS c JOIN {_GRP} AS h "
+            "ON h.gtype = c.object_type AND h.gid = c.object_id AND h.version >= c.version "
+            f"AND h.ord <> c.ord JOIN {_TIME} AS tw ON tw.ord = h.ord WHERE tw.t IS NOT NULL "
+            f"UNION SELECT ord, CAST(ord AS DOUBLE PRECISION) AS tau FROM {_REC} WHERE dup = 0"
+        )  # fmt: skip
+        for _ in range(10_000):
+            moved = self.sql(
+                f"UPDATE {_TIME} SET t = x.t FROM (SELECT c.ord, MIN(c.tau) AS t FROM "
+                f"({moments}) AS c JOIN {_REC} AS s ON s.ord = c.ord WHERE c.tau >= s.ord "
+                f"AND NOT EXISTS (SELECT 1 FROM {_REF} AS r LEFT JOIN {first_write} AS m "
+                "ON m.ptable = r.ptable AND m.pid = r.pid WHERE r.ord = c.ord "
+                "AND (m.t IS NULL OR m.t >= c.tau) AND NOT EXISTS (SELECT 1 FROM "
+                f"{_GRP} AS n JOIN {_TIME} AS tn ON tn.ord = n.ord WHERE n.gtype = r.gtype "
+                "AND n.gid = r.gid AND n.version > s.version AND tn.t < c.tau)) "
+                "GROUP BY c.ord) AS x "
+                f"WHERE {_TIME}.ord = x.ord AND ({_TIME}.t IS NULL OR x.t < {_TIME}.t) "
+                f"RETURNING {_TIME}.ord"  # DuckDB's cursor gives no rowcount: count them
+            ).first()  # fmt: skip
+            if moved is None:
+                return
+        raise _NotSetBased("the order of releases does not settle")  # pragma: no cover
+
+    def winners(self) -> None:
+        """The snapshot each object ends as: latest version, then latest applied."""
+        self.sql(
+            f"CREATE TEMPORARY TABLE {_WIN} AS SELECT gtype, gid, ord, version, t, event_id FROM "
+            f"(SELECT g.gtype, g.gid, g.ord, g.version, g.stored, t.t, r.event_id, "
+            "ROW_NUMBER() OVER (PARTITION BY g.gtype, g.gid ORDER BY g.version DESC, t.t DESC) "
+            "AS n "
+            f"FROM {_GRP} AS g JOIN {_TIME} AS t ON t.ord = g.ord JOIN {_REC} AS r "
+            "ON r.ord = g.ord WHERE t.t IS NOT NULL) AS x WHERE n = 1 AND (stored IS NULL OR version >= stored)"
+        )  # fmt: skip
+        self.created.append(_WIN)
+        # Two applied snapshots of one object and version: the later applied wins, which
+        # is exact when neither waited (arrival order) and guessed otherwise.
+        tie = self.sql(
+            f"SELECT g.gtype, g.gid FROM {_GRP} AS g JOIN {_TIME} AS t ON t.ord = g.ord "
+            f"JOIN {_WIN} AS w ON w.gtype = g.gtype AND w.gid = g.gid AND w.version = g.version "
+            "AND w.ord <> g.ord WHERE t.t IS NOT NULL AND (t.t <> g.ord OR w.t <> w.ord) "
+            "LIMIT 1"
+        ).first()  # fmt: skip
+        if tie is not None:
+            raise _NotSetBased(f"{tie[0]} {tie[1]}: two snapshots of one version applied together")
+
+    def check_rules(self) -> None:
+        """Leave the file to the record-at-a-time path if a row of it could break a
+        cross-row rule or an agreement key against any version of its parent (from the
+        file or the database): that path decides against the version it holds then."""
+        from paymodel.model.rules import CROSS_ROW_RULES
+
+        q = self.q
+        for table in sorted(self.staged & _GUARDED):
+            child = self.rows_table(table)
+            checks: list[tuple[str, str, str]] = []  # (parent table, join column, predicate)
+            for rule in CROSS_ROW_RULES:
+                if rule.table == table:
+                    checks.append((rule.parent, rule.column, _qualify(rule.sql, self.backend.name)))
+            t = OLTP.table(table)
+            for fk in t.agreement_keys:
+                pred = " AND ".join(f"c.{q(c)} = parent.{q(r)}"
+                                    for c, r in zip(fk.columns[1:], fk.referred[1:], strict=True))  # fmt: skip
+                nulls = " OR ".join(f"c.{q(c)} IS NULL" for c in fk.columns)
+                checks.append((fk.table, fk.columns[0], f"({nulls}) OR ({pred})"))
+            for parent, column, predicate in checks:
+                pk = q(_PK[parent][0])
+                sources = [f"SELECT * FROM {q(parent)}"]
+                if parent in self.staged:
+                    cols = ", ".join(q(c) for c in OLTP.table(parent).column_names)
+                    sources.append(f"SELECT {cols} FROM {self.rows_table(parent)}")
+                versions = " UNION ALL ".join(sources)
+                bad = self.sql(
+                    f"SELECT c.ord FROM {child} AS c JOIN ({versions}) AS parent "
+                    f"ON parent.{pk} = c.{q(column)} WHERE NOT COALESCE(({predicate}), TRUE) "
+                    "LIMIT 1"
+                ).first()  # fmt: skip
+                if bad is not None:
+                    raise _NotSetBased(f"record {bad[0]}: may break a rule against {parent}")
+
+    # -- writing ----------------------------------------------------------------------
+    def write(self) -> SetResult:
+        q = self.q
+        for table in sorted(self.staged, key=_ORDER.__getitem__):
+            src = (f"(SELECT s.* FROM {self.rows_table(table)} AS s JOIN {_WIN} AS w "
+                   "ON w.ord = s.ord AND w.gtype = s.gtype AND w.gid = s.gid)")  # fmt: skip
+            cols = list(OLTP.table(table).column_names)
+            pk = _PK[table]
+            match = " AND ".join(f"t.{q(c)} = s.{q(c)}" for c in pk)
+            if table in OWNED_ROWS:  # rows the winning snapshot of their owner no longer has
+                _, owner_column, _ = OWNED_ROWS[table]
+                kind = TABLE_OBJECTS[OWNED_ROWS[table][0]]
+                self.sql(
+                    f"DELETE FROM {q(table)} AS t WHERE CAST(t.{q(owner_column)} AS TEXT) IN "
+                    f"(SELECT gid FROM {_WIN} WHERE gtype = :kind) AND NOT EXISTS "
+                    f"(SELECT 1 FROM {src} AS s WHERE {match})", {"kind": kind}
+                )  # fmt: skip
+            others = [c for c in cols if c not in pk]
+            if others:
+                self.update_changed(table, src, match, others)
+            col_sql = ", ".join(q(c) for c in cols)
+            self.sql(f"INSERT INTO {q(table)} ({col_sql}) SELECT {col_sql} FROM {src} AS s "
+                     f"WHERE NOT EXISTS (SELECT 1 FROM {q(table)} AS t WHERE {match})")  # fmt: skip
+        ev_cols = ", ".join(q(c) for c in OLTP.table("events").column_names)
+        self.sql(f"INSERT INTO events ({ev_cols}) SELECT {ev_cols} FROM {_EV}")
+        self.write_versions()
+        self.write_pending()
+        return self.report()
+
+    def update_changed(self, table: str, src: str, match: str, columns: list[str]) -> None:
+        """Update the rows of ``table`` that differ from ``src``, setting only the columns
+        that changed: one statement per set of changed columns (few). DuckDB rewrites a
+        row whose indexed column is set (even to its value) as a delete and an insert,
+        which a row other tables reference refuses; so does the record-at-a-time path."""
+        q = self.q
+        flags = " || ".join(
+            f"CASE WHEN t.{q(c)} IS DISTINCT FROM s.{q(c)} THEN '1' ELSE '0' END" for c in columns
+        )  # fmt: skip
+        masks = [r[0] for r in self.sql(
+            f"SELECT DISTINCT {flags} FROM {q(table)} AS t JOIN {src} AS s ON {match}"
+        )]  # fmt: skip
+        for mask in masks:
+            changed = [c for c, bit in zip(columns, mask, strict=True) if bit == "1"]
+            if not changed:
+                continue
+            sets = ", ".join(f"{q(c)} = s.{q(c)}" for c in changed)
+            self.sql(f"UPDATE {q(table)} AS t SET {sets} FROM {src} AS s WHERE {match} "
+                     f"AND ({flags}) = :mask", {"mask": mask})  # fmt: skip
+
+    def write_versions(self) -> None:
+        params = {"now": self.now}
+        self.sql(
+            "UPDATE ingest_versions AS v SET version = w.version, event_id = w.event_id, "
+            f"applied_at = :now FROM {_WIN} AS w WHERE v.object_type = w.gtype "
+            "AND v.object_id = w.gid AND (v.version <> w.version "
+            "OR v.event_id IS DISTINCT FROM w.event_id)", params
+        )  # fmt: skip
+        self.sql(
+            "INSERT INTO ingest_versions (object_type, object_id, version, event_id, applied_at) "
+            f"SELECT gtype, gid, version, event_id, :now FROM {_WIN} AS w WHERE NOT EXISTS "
+            "(SELECT 1 FROM ingest_versions AS v WHERE v.object_type = w.gtype "
+            "AND v.object_id = w.gid)", params
+        )  # fmt: skip
+
+    def write_pending(self) -> None:
+        """The records held back wait for the first parent (in row order) still missing."""
+        waiting = self.sql(
+            "SELECT ord, ptable, pid FROM (SELECT r.ord, r.ptable, r.pid, ROW_NUMBER() OVER "
+            f"(PARTITION BY r.ord ORDER BY CASE WHEN {self.fresh('r')} THEN 0 ELSE 1 END, "
+            f"r.pos, r.k) AS n FROM {_REF} AS r WHERE r.ord IN (SELECT ord FROM {_REC} "
+            f"WHERE dup = 0 AND ord NOT IN (SELECT ord FROM {_ALIVE})) AND NOT EXISTS "
+            f"(SELECT 1 FROM {self.writers} AS w JOIN {_ALIVE} AS b ON b.ord = w.ord "
+            "WHERE w.ptable = r.ptable AND w.pid = r.pid)) AS x WHERE n = 1"
+        ).all()  # fmt: skip
+        held = {r[0]: (r[1], r[2]) for r in waiting}
+        # Records of earlier runs: released ones leave, the others wait for what they
+        # lack now (their source, line and arrival stay).
+        self.sql(f"DELETE FROM ingest_pending WHERE id IN (SELECT pending_id FROM {_REC} "
+                 f"WHERE ord IN (SELECT ord FROM {_ALIVE}))")  # fmt: skip
+        rows = []
+        for ord_, pending_id in self.sql(
+            f"SELECT ord, pending_id FROM {_REC} WHERE pending_id IS NOT NULL AND ord NOT IN "
+            f"(SELECT ord FROM {_ALIVE})"
+        ).all():  # fmt: skip
+            ptable, pid = held.pop(ord_)
+            self.sql("UPDATE ingest_pending SET waiting_for_table = :t, waiting_for_id = :i "
+                     "WHERE id = :id AND (waiting_for_table <> :t OR waiting_for_id <> :i)",
+                     {"t": ptable, "i": pid, "id": pending_id})  # fmt: skip
+        if not held:
+            return
+        with self.backend.key_table(self.conn, [str(o) for o in held]) as keys:
+            found = self.sql(
+                f"SELECT ord, line, event_id, object_type, object_id, version, raw FROM {_REC} "
+                f"WHERE CAST(ord AS TEXT) IN (SELECT id FROM {keys.name})"
+            )  # fmt: skip
+            for ord_, line, event_id, otype, oid, version, raw in found:
+                ptable, pid = held[ord_]
+                rows.append({
+                    "id": hashlib.sha256(raw.encode()).hexdigest()[:32], "object_type": otype,
+                    "object_id": oid, "event_id": event_id, "version": version,
+                    "waiting_for_table": ptable, "waiting_for_id": pid, "raw": raw,
+                    "source": self.source, "source_line": line, "received_at": self.now,
+                })  # fmt: skip
+        self.backend.insert_rows(self.conn, "ingest_pending", rows)
+
+    def report(self) -> SetResult:
+        counts = [
+            (kind, outcome, n)
+            for kind, outcome, n in self.sql(
+                "SELECT kind, CASE WHEN dup = 1 THEN 'duplicate' WHEN ord IN "
+                f"(SELECT ord FROM {_ALIVE}) THEN 'applied' ELSE 'pending' END AS outcome, "
+                f"COUNT(*) FROM {_REC} WHERE pending_id IS NULL GROUP BY 1, 2"
+            )
+        ]
+        released = self.sql(f"SELECT COUNT(*) FROM {_REC} WHERE pending_id IS NOT NULL "
+                            f"AND ord IN (SELECT ord FROM {_ALIVE})").scalar()  # fmt: skip
+        # the objects whose rows were written (as the record-at-a-time path counts them)
+        touched = {r[0] for r in self.sql(f"SELECT DISTINCT gid FROM {_STALE} WHERE stale = 0")}
+        return SetResult(counts, self.superseded, touched, released=int(released or 0))
+
+
+def _qualify(predicate: str, dialect: str) -> str:
+    """A rule's SQL names the child's columns bare and the parent's as ``parent.x``:
+    the child's become ``c.x`` (the child's alias in :meth:`_SetRun.check_rules`)."""
+    tree = sqlglot.parse_one(predicate, read="postgres")
+    for col in tree.find_all(exp.Column):
+        if not col.table:
+            col.set("table", exp.to_identifier("c"))
+    return tree.sql(dialect="postgres" if dialect == "postgresql" else dialect)

@@ -1,0 +1,235 @@
+"""The set-based path decides a file of events exactly as the record-at-a-time path does.
+
+Each case ingests the same files twice, into two empty databases of one engine: once
+set-based (``PAYMODEL_INGEST_SET=1``, :mod:`paymodel.oltp.ingest_set`) and once a record
+at a time (``PAYMODEL_INGEST_SET=0``). Every table must end equal (the instants each run
+stamps, ``applied_at`` and ``received_at``, aside), and so must each run's report;
+the set-based run must really have been set-based (``report.set_based``).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from paymodel.model.oltp import OLTP
+from paymodel.oltp.engines import (
+    drop_postgres_database,
+    dsn_database,
+    duckdb_engine,
+    fresh_postgres_database,
+    postgres_engine,
+)
+from paymodel.oltp.flows.inspect import database_state
+from paymodel.oltp.ingest import IngestReport, ensure_schema, ingest
+from paymodel.synthetic import generate
+from paymodel.synthetic.load import load_into_oltp
+
+STAMPED = {"applied_at", "received_at"}
+"""Columns holding when a run wrote the row: they differ between any two runs."""
+
+
+@pytest.fixture(scope="module")
+def account(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("account")
+    generate(out, scale=0.01, seed=3, months=6, progress=False)
+    return out
+
+
+@pytest.fixture
+def twin(engine: sa.Engine, request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
+    """Another empty database of the same kind as ``engine``."""
+    if engine.dialect.name == "duckdb":
+        other = duckdb_engine()
+        yield other
+        other.dispose()
+        return
+    server = request.getfixturevalue("pg_server_dsn")
+    dsn = fresh_postgres_database(server)
+    other = postgres_engine(dsn)
+    yield other
+    other.dispose()
+    drop_postgres_database(server, dsn_database(dsn))
+
+
+def state(engine: sa.Engine) -> dict[str, list[tuple]]:
+    """Every table's rows, with the columns each run stamps blanked."""
+    out = {}
+    for table, rows in database_state(engine).items():
+        names = OLTP.table(table).column_names
+        stamped = [i for i, c in enumerate(names) if c in STAMPED]
+        out[table] = sorted(
+            (tuple(None if i in stamped else v for i, v in enumerate(r)) for r in rows), key=repr
+        )
+    return out
+
+
+def counts(report: IngestReport) -> dict[str, Any]:
+    d = report.as_dict()
+    d.pop("set_based")
+    return d
+
+
+def without_superseded(report: IngestReport) -> dict[str, Any]:
+    d = counts(report)
+    d.pop("superseded")
+    return d
+
+
+def both_ways(
+    files: list[Path], engine: sa.Engine, twin: sa.Engine, monkeypatch: pytest.MonkeyPatch,
+    account: Path,
+) -> tuple[list[IngestReport], list[IngestReport]]:
+    """Ingest ``files`` in turn set-based into ``engine`` and record at a time into ``twin``."""
+    reports: tuple[list[IngestReport], list[IngestReport]] = ([], [])
+    for db, flag, out in ((engine, "1", reports[0]), (twin, "0", reports[1])):
+        ensure_schema(db)
+        load_into_oltp(account, db, tables=("currencies", "fx_rates"))
+        monkeypatch.setenv("PAYMODEL_INGEST_SET", flag)
+        out.extend(ingest(f, db) for f in files)
+    return reports
+
+
+def write(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def delivered(lines: list[str], seed: int = 7) -> list[str]:
+    """Shuffled, with 20% of the events delivered twice."""
+    rnd = random.Random(seed)
+    out = list(lines) + rnd.sample(lines, round(len(lines) * 0.2))
+    rnd.shuffle(out)
+    return out
+
+
+@pytest.mark.parametrize("mode", ["in_order", "shuffled_twice", "split_in_three"])
+def test_a_generated_account_ends_the_same_either_way(
+    mode: str, engine: sa.Engine, twin: sa.Engine, account: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    lines = [line for line in (account / "events.jsonl").read_text().splitlines() if line]
+    if mode == "in_order":
+        files = [write(tmp_path / "events.jsonl", lines)]
+    elif mode == "shuffled_twice":
+        files = [write(tmp_path / "events.jsonl", delivered(lines))]
+    else:  # the later runs release what the earlier ones left waiting
+        messy = delivered(lines)
+        files = [write(tmp_path / f"part{i}.jsonl", messy[i::3]) for i in range(3)]
+    set_based, one_by_one = both_ways(files, engine, twin, monkeypatch, account)
+
+    assert [r.set_based for r in set_based] == [[str(f)] for f in files]
+    assert [r.set_based for r in one_by_one] == [[] for _ in files]
+    for a, b in zip(set_based, one_by_one, strict=True):
+        assert without_superseded(a) == without_superseded(b)
+        if mode == "in_order":
+            assert a.superseded == b.superseded
+        else:  # see paymodel.oltp.ingest_set: releases chained within one record's turn
+            assert abs(a.superseded - b.superseded) <= 2 + b.superseded // 50
+    assert state(engine) == state(twin)
+    total = sum(r.applied for r in set_based)
+    assert total == len(lines)  # every event applied once, in one run or another
+    if mode == "shuffled_twice":
+        assert set_based[0].duplicate == round(len(lines) * 0.2)
+    if mode == "split_in_three":
+        assert set_based[0].pending > 0
+        assert set_based[1].released > 0
+
+
+def event(event_id: str, created: int, obj: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": event_id, "object": "event", "api_version": "2024-06-20", "created": created,
+        "type": f"{obj['object']}.updated", "livemode": False, "pending_webhooks": 0,
+        "request": {"id": None, "idempotency_key": None},
+        "data": {"object": obj, "previous_attributes": {}},
+    }  # fmt: skip
+
+
+def customer(cid: str, name: str = "Ada") -> dict[str, Any]:
+    return {
+        "id": cid, "object": "customer", "created": 1_735_689_600, "email": f"{cid}@example.com",
+        "name": name, "currency": "usd", "balance": 0, "delinquent": False, "livemode": False,
+        "metadata": {}, "invoice_settings": {"default_payment_method": None},
+        "address": None, "description": None, "phone": None, "preferred_locales": [],
+        "tax_exempt": "none",
+    }  # fmt: skip
+
+
+def jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
+    return write(path, [json.dumps(r) for r in records])
+
+
+def test_every_child_before_its_parent_ends_the_same_either_way(
+    engine: sa.Engine, twin: sa.Engine, account: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The account backwards: each record waits for the next ones, in chains of releases."""
+    lines = [line for line in (account / "events.jsonl").read_text().splitlines() if line]
+    files = [write(tmp_path / "backwards.jsonl", lines[::-1])]
+    set_based, one_by_one = both_ways(files, engine, twin, monkeypatch, account)
+    assert set_based[0].set_based == [str(files[0])]
+    assert without_superseded(set_based[0]) == without_superseded(one_by_one[0])
+    assert (set_based[0].applied, set_based[0].pending) == (len(lines), 0)
+    assert state(engine) == state(twin)
+
+
+def test_records_whose_parent_never_comes_wait_for_a_later_run(
+    engine: sa.Engine, twin: sa.Engine, account: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Without the customers, whatever names one waits (in ingest_pending, each for the
+    first parent it lacks); the customers' own file then releases them."""
+    lines = [line for line in (account / "events.jsonl").read_text().splitlines() if line]
+    is_customer = [json.loads(line)["data"]["object"]["object"] == "customer" for line in lines]
+    others = [line for line, c in zip(lines, is_customer, strict=True) if not c]
+    customers = [line for line, c in zip(lines, is_customer, strict=True) if c]
+    assert customers
+    assert others
+    files = [write(tmp_path / "others.jsonl", others), write(tmp_path / "customers.jsonl", customers)]
+    set_based, one_by_one = both_ways(files, engine, twin, monkeypatch, account)
+    assert [r.set_based for r in set_based] == [[str(f)] for f in files]
+    for a, b in zip(set_based, one_by_one, strict=True):
+        assert without_superseded(a) == without_superseded(b)
+    assert set_based[0].pending > 0
+    assert set_based[1].released == set_based[0].pending
+    assert state(engine) == state(twin)
+
+
+def test_the_newest_snapshot_wins_and_an_older_one_counts_superseded(
+    engine: sa.Engine, twin: sa.Engine, account: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    records = [event("evt_2", 1_735_689_900, customer("cus_B", name="New")),
+               event("evt_1", 1_735_689_700, customer("cus_B", name="Old")),
+               event("evt_2", 1_735_689_900, customer("cus_B", name="New"))]  # fmt: skip
+    files = [jsonl(tmp_path / "late.jsonl", records)]
+    set_based, one_by_one = both_ways(files, engine, twin, monkeypatch, account)
+    assert set_based[0].set_based == [str(files[0])]
+    assert (set_based[0].applied, set_based[0].duplicate, set_based[0].superseded) == (2, 1, 1)
+    assert counts(set_based[0]) == counts(one_by_one[0])
+    assert state(engine) == state(twin)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT name FROM customers")).scalar() == "New"
+
+
+def test_a_file_with_a_refused_record_is_decided_one_record_at_a_time(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Quarantine is the record-at-a-time path's: the file falls back, nothing written twice."""
+    ensure_schema(engine)
+    bad = customer("cus_C")
+    bad["balance"] = "a lot"
+    path = jsonl(tmp_path / "bad.jsonl", [event("evt_1", 1_735_689_700, customer("cus_D")),
+                                          event("evt_2", 1_735_689_800, bad)])  # fmt: skip
+    monkeypatch.setenv("PAYMODEL_INGEST_SET", "1")
+    report = ingest(path, engine)
+    assert report.set_based == []
+    assert (report.applied, report.quarantined) == (1, 1)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM events")).scalar() == 1
