@@ -17,10 +17,17 @@ Targets (issue 11), each printed with its measured ratio:
 * **equality**: the replayed database equals the bulk-loaded one, table for table (every
   Stripe-object table), in order, shuffled, duplicated, and split across three runs.
 
+Each replay runs both ways, side by side: set-based (:mod:`paymodel.oltp.ingest_set`, the
+default) and one record at a time (``PAYMODEL_INGEST_SET=0``, the path before it); the
+``path`` column says which, ``set-based`` whether the file was really decided set-based,
+and ``vs record`` how many times faster than the record-at-a-time replay of the same file
+in the same run. ``--paths set`` skips the record-at-a-time replays (a shuffled scale-1
+replay that way takes over 20 minutes).
+
 Usage::
 
     python benchmarks/bench_ingest.py [--scales 0.1 1] [--months 24] [--engines duckdb postgresql]
-        [--measures in-order shuffled split probe memory]
+        [--measures in-order shuffled split probe memory] [--paths set record]
 
 Prints a table and writes ``<out>/bench_ingest.json``. Beside each wall-clock ratio of
 a replay, the ratio of this process's CPU seconds (DuckDB only), steadier on a shared
@@ -33,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import subprocess
 import sys
@@ -75,9 +83,11 @@ from paymodel.synthetic.load import load_into_oltp
 engine = duckdb_engine()
 ensure_schema(engine)
 load_into_oltp(sys.argv[2], engine, tables=("currencies", "fx_rates"))
+import resource
 tracemalloc.start()
-ingest(sys.argv[1], engine)
-print(tracemalloc.get_traced_memory()[1])
+report = ingest(sys.argv[1], engine)
+assert report.set_based, "the memory probe measures the set-based path"
+print(tracemalloc.get_traced_memory()[1], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
@@ -132,6 +142,20 @@ def seconds(work: Callable[[], object]) -> float:
     return timed(work)[0]
 
 
+@contextmanager
+def way_of(way: str) -> Iterator[None]:
+    """Ingest set-based (``set``) or one record at a time (``record``) inside the block."""
+    before = os.environ.get("PAYMODEL_INGEST_SET")
+    os.environ["PAYMODEL_INGEST_SET"] = "1" if way == "set" else "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PAYMODEL_INGEST_SET", None)
+        else:
+            os.environ["PAYMODEL_INGEST_SET"] = before
+
+
 def timed(work: Callable[[], object]) -> tuple[float, float]:
     """Wall seconds and this process's CPU seconds (every thread) of ``work``.
 
@@ -158,14 +182,17 @@ def same_tables(a: sa.Engine, b: sa.Engine) -> bool:
     return database_state(a, skip=NOT_REBUILT) == database_state(b, skip=NOT_REBUILT)
 
 
+PATHS = ("set", "record")
+"""The two ways a file can be decided: set-based, and one record at a time."""
+
 MEASURES = ("in-order", "shuffled", "split", "probe", "memory")
 """What ``--measures`` can pick (all by default): a scale-1 run of every measure takes
 most of an hour on a shared 2-core machine."""
 
 
 def bench_engine(engine_name: str, server: str | None, scale: float, lines: list[str],
-                 probe: list[str], out: Path,
-                 measures: tuple[str, ...] = MEASURES) -> list[dict]:  # fmt: skip
+                 probe: list[str], out: Path, measures: tuple[str, ...] = MEASURES,
+                 paths: tuple[str, ...] = PATHS) -> list[dict]:  # fmt: skip
     objects = tuple(t for t in TABLES if t not in REFERENCE)
     results = []
     in_order = write(out / "events.jsonl", lines)
@@ -179,23 +206,35 @@ def bench_engine(engine_name: str, server: str | None, scale: float, lines: list
         loaded = make()
         bulk, bulk_cpu = timed(lambda: load_into_oltp(DATA, loaded, tables=objects))
         for order, path in replays:
-            db = make()
-            took, took_cpu = timed(lambda p=path, e=db: ingest(p, e))
-            results.append({
-                "scale": scale, "engine": engine_name, "measure": f"replay {order}",
-                "events": len(lines), "seconds": round(took, 2),
-                "baseline_seconds": round(bulk, 2), "ratio": round(took / bulk, 1),
-                "target": TARGET_REPLAY, "equal_to_load": same_tables(db, loaded),
-                "cpu_seconds": round(took_cpu, 2), "baseline_cpu_seconds": round(bulk_cpu, 2),
-                "cpu_ratio": round(took_cpu / bulk_cpu, 1) if engine_name == "duckdb" else None,
-            })  # fmt: skip
+            seconds_by_path = {}
+            for way in paths:
+                db = make()
+                done: list = []
+                with way_of(way):
+                    took, took_cpu = timed(lambda p=path, e=db, d=done: d.append(ingest(p, e)))
+                report = done[0]
+                seconds_by_path[way] = took
+                results.append({
+                    "scale": scale, "engine": engine_name, "measure": f"replay {order}",
+                    "path": way, "set_based": bool(report.set_based),
+                    "events": len(lines), "seconds": round(took, 2),
+                    "baseline_seconds": round(bulk, 2), "ratio": round(took / bulk, 1),
+                    "target": TARGET_REPLAY, "equal_to_load": same_tables(db, loaded),
+                    "cpu_seconds": round(took_cpu, 2), "baseline_cpu_seconds": round(bulk_cpu, 2),
+                    "cpu_ratio": round(took_cpu / bulk_cpu, 1) if engine_name == "duckdb" else None,
+                })  # fmt: skip
+            if "set" in seconds_by_path and "record" in seconds_by_path:
+                mine = next(r for r in reversed(results) if r["path"] == "set")
+                mine["vs_record"] = round(seconds_by_path["record"] / seconds_by_path["set"], 1)
         if "split" in measures:
-            split = make()
-            for part in thirds:
-                ingest(part, split)
-            results.append({"scale": scale, "engine": engine_name,
-                            "measure": "replay split in 3 runs", "events": len(messy),
-                            "equal_to_load": same_tables(split, loaded)})  # fmt: skip
+            for way in paths:
+                split = make()
+                with way_of(way):
+                    decided = [bool(ingest(part, split).set_based) for part in thirds]
+                results.append({"scale": scale, "engine": engine_name,
+                                "measure": "replay split in 3 runs", "path": way,
+                                "set_based": all(decided), "events": len(messy),
+                                "equal_to_load": same_tables(split, loaded)})  # fmt: skip
         if "probe" not in measures:
             return results
         small = write(out / "probe-1000.jsonl", probe)
@@ -204,17 +243,19 @@ def bench_engine(engine_name: str, server: str | None, scale: float, lines: list
         into_full = seconds(lambda: ingest(small, loaded))
         results.append({
             "scale": scale, "engine": engine_name, "measure": "1,000 events: full db vs empty",
-            "events": len(probe), "seconds": round(into_full, 2),
+            "path": "set", "events": len(probe), "seconds": round(into_full, 2),
             "baseline_seconds": round(into_empty, 2), "ratio": round(into_full / into_empty, 2),
             "target": TARGET_PER_EVENT,
         })  # fmt: skip
     return results
 
 
-def peak_heap(path: Path) -> int:
+def peak_heap(path: Path) -> tuple[int, int]:
+    """Peak Python heap (bytes) and peak RSS of the process (KiB: DuckDB's memory too)."""
     done = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(path), str(DATA)],
                           check=True, capture_output=True, text=True)  # fmt: skip
-    return int(done.stdout.strip().splitlines()[-1])
+    heap, rss = done.stdout.strip().splitlines()[-1].split()
+    return int(heap), int(rss)
 
 
 def main() -> None:
@@ -226,6 +267,7 @@ def main() -> None:
     parser.add_argument("--engines", nargs="+", default=["duckdb", "postgresql"])
     parser.add_argument("--out", default=str(BUILD_DIR / "bench"))
     parser.add_argument("--measures", nargs="+", choices=MEASURES, default=list(MEASURES))
+    parser.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS))
     args = parser.parse_args()
     out = Path(args.out)
     probe_dir = out / "ingest-probe"
@@ -240,25 +282,33 @@ def main() -> None:
             lines = (DATA / "events.jsonl").read_text().splitlines()
             for engine_name in args.engines:
                 results += bench_engine(engine_name, server, scale, lines, probe, DATA,
-                                        tuple(args.measures))  # fmt: skip
+                                        tuple(args.measures), tuple(args.paths))  # fmt: skip
             if "memory" not in args.measures:
                 continue
             quarter = write(DATA / "events-quarter.jsonl", lines[: len(lines) // 4])
-            whole, part = peak_heap(DATA / "events.jsonl"), peak_heap(quarter)
+            (whole, whole_rss), (part, part_rss) = peak_heap(DATA / "events.jsonl"), peak_heap(quarter)
             results.append({"scale": scale, "engine": "duckdb", "measure": "peak heap: file vs 1/4",
-                            "events": len(lines), "seconds": None, "baseline_seconds": None,
-                            "ratio": round(whole / part, 2), "target": TARGET_MEMORY,
-                            "peak_mb": round(whole / 2**20, 1)})  # fmt: skip
-    print(f"{'scale':>5} {'engine':<10} {'measure':<32} {'events':>7} {'s':>8} {'base s':>7} "
-          f"{'ratio':>6} {'target':>6} {'met':>4} {'equal':>5} {'cpu ratio':>9}")  # fmt: skip
+                            "path": "set", "events": len(lines), "seconds": None,
+                            "baseline_seconds": None, "ratio": round(whole / part, 2),
+                            "target": TARGET_MEMORY, "peak_mb": round(whole / 2**20, 1)})  # fmt: skip
+            results.append({"scale": scale, "engine": "duckdb", "measure": "peak RSS: file vs 1/4",
+                            "path": "set", "events": len(lines), "seconds": None,
+                            "baseline_seconds": None, "ratio": round(whole_rss / part_rss, 2),
+                            "target": None, "peak_mb": round(whole_rss / 1024, 1)})  # fmt: skip
+    print(f"{'scale':>5} {'engine':<10} {'measure':<32} {'path':<6} {'set':>5} {'events':>7} "
+          f"{'s':>8} {'base s':>7} {'ratio':>6} {'target':>6} {'met':>4} {'equal':>5} "
+          f"{'cpu ratio':>9} {'vs record':>9} {'MB':>7}")  # fmt: skip
     for r in results:
         met = "" if r.get("target") is None else ("yes" if r["ratio"] <= r["target"] else "no")
-        print(f"{r['scale']:>5} {r['engine']:<10} {r['measure']:<32} {r['events']:>7} "
+        print(f"{r['scale']:>5} {r['engine']:<10} {r['measure']:<32} {r.get('path', ''):<6} "
+              f"{r.get('set_based', '')!s:>5} {r['events']:>7} "
               f"{r.get('seconds') or '':>8} {r.get('baseline_seconds') or '':>7} "
               f"{r.get('ratio') or '':>6} {r.get('target') or '':>6} {met:>4} "
-              f"{r.get('equal_to_load', '')!s:>5} {r.get('cpu_ratio') or '':>9}")  # fmt: skip
-    print("cpu ratio: this process's CPU seconds, replay over bulk load (DuckDB only: "
-          "PostgreSQL works in its server)")
+              f"{r.get('equal_to_load', '')!s:>5} {r.get('cpu_ratio') or '':>9} "
+              f"{r.get('vs_record') or '':>9} {r.get('peak_mb') or '':>7}")  # fmt: skip
+    print("set: whether the file was decided set-based; cpu ratio: this process's CPU "
+          "seconds, replay over bulk load (DuckDB only: PostgreSQL works in its server); "
+          "vs record: the record-at-a-time replay's seconds over the set-based one's")
     (out / "bench_ingest.json").write_text(json.dumps(results, indent=2) + "\n")
 
 

@@ -1563,6 +1563,10 @@ def _ingest_batch(
                 raise
 
 
+class _RecordAtATime(Exception):
+    """The set-based path left the file to the record-at-a-time path (the reason)."""
+
+
 def set_based() -> bool:
     """Whether files of events are first tried set-based (:mod:`paymodel.oltp.ingest_set`).
 
@@ -1593,9 +1597,11 @@ def _ingest_set_based(
         with engine.begin() as conn:
             _lock_ingestion(conn)
             result = ingest_events(conn, source, records(), now, limits, progress=bar)
-            if result.reason is not None:
-                _log.info("%s: record at a time: %s", source, result.reason)
-                return None
+            if result.reason is not None:  # roll back what was staged or written
+                raise _RecordAtATime(result.reason)
+    except _RecordAtATime as e:
+        _log.info("%s: record at a time: %s", source, e)
+        return None
     except sa.exc.DBAPIError as e:
         _log.info("%s: record at a time: the database refused a set-based write: %s", source, e)
         return None
