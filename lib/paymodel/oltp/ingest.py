@@ -44,6 +44,14 @@ then replayed with that record quarantined (rule ``database_constraint``). Runs 
 database take turns: an advisory lock on PostgreSQL (DuckDB lets one process at a time
 write a database file).
 
+Two paths, one outcome: a file of events whose records are each acceptable on their
+own is decided set-based (:mod:`paymodel.oltp.ingest_set`): staged in the engine and
+decided for the whole file by a few statements (duplicates, when each snapshot is
+applied, the newest snapshot per object, the writes), which gives the tables, counts
+and pending records this record-at-a-time path gives, faster (:attr:`IngestReport.set_based`
+names the files decided so). Any other file (plain objects, a record to quarantine, a
+row that could break a cross-row rule) is decided one record at a time, as below.
+
 Reads follow the batch, not the database: before each batch of :data:`FLUSH_EVERY`
 records, the steps that depend on a record alone run ahead (the input guard, the mapping
 to rows), the batch's event ids are looked up in ``events`` in one statement (so a
@@ -1463,6 +1471,7 @@ def ingest(
     progress: bool = False,
     strict: bool = False,
     limits: guard.Limits = guard.DEFAULT_LIMITS,
+    set_based: bool | None = None,
 ) -> IngestReport:
     """Ingest Stripe objects and events into the OLTP database on ``engine``.
 
@@ -1477,6 +1486,9 @@ def ingest(
         strict: a broken invariant of the objects the run touched makes the exit code
             :data:`EXIT_QUARANTINED` (see :attr:`IngestReport.invariants`).
         limits: the bounds on records (:class:`paymodel.oltp.ingest_guard.Limits`).
+        set_based: decide each file of events set-based where it can be
+            (:mod:`paymodel.oltp.ingest_set`; the same outcome, faster), else one
+            record at a time. ``None``: yes, unless ``PAYMODEL_INGEST_SET=0``.
 
     Returns:
         The :class:`IngestReport` of the run.
@@ -1490,7 +1502,9 @@ def ingest(
     now = datetime.now(UTC).replace(microsecond=0)
     for source, records in _batches(paths_or_records, limits):
         try:
-            report.merge(_ingest_batch(engine, source, records, now, progress, limits))
+            report.merge(_ingest_batch(engine, source, records, now, progress, limits,
+                                       set_based=default_set_based() if set_based is None
+                                       else set_based))  # fmt: skip
         except OSError as e:
             raise IngestInterrupted(source, e, report) from e
     if report.touched:
@@ -1505,8 +1519,12 @@ def _ingest_batch(
     now: datetime,
     progress: bool,
     limits: guard.Limits = guard.DEFAULT_LIMITS,
+    set_based: bool = True,
 ) -> IngestReport:
     """One file in one transaction, replayed with refused records quarantined if needed.
+
+    A file of events is first decided set-based if ``set_based``
+    (:func:`_ingest_set_based`); the rest of this function is the record-at-a-time path.
 
     Records are written in batches (one flush every :data:`FLUSH_EVERY` records). A
     flush the database refuses names no record, only its span of records: the file is
@@ -1517,7 +1535,7 @@ def _ingest_batch(
     Attempts are bounded: each either commits, narrows a span, or names one more
     refused record (named once each).
     """
-    if set_based():
+    if set_based:
         report = _ingest_set_based(engine, source, records, now, progress, limits)
         if report is not None:
             return report
@@ -1567,11 +1585,11 @@ class _RecordAtATime(Exception):
     """The set-based path left the file to the record-at-a-time path (the reason)."""
 
 
-def set_based() -> bool:
+def default_set_based() -> bool:
     """Whether files of events are first tried set-based (:mod:`paymodel.oltp.ingest_set`).
 
-    On unless ``PAYMODEL_INGEST_SET=0``, which the benchmark and the tests use to run the
-    record-at-a-time path on the same files.
+    Yes unless ``PAYMODEL_INGEST_SET=0``, which the benchmark and the tests use to run the
+    record-at-a-time path on the same files (``ingest(..., set_based=False)`` in code).
     """
     return os.environ.get("PAYMODEL_INGEST_SET", "1") != "0"
 
