@@ -8,11 +8,9 @@ from a few facts about the whole file, which SQL computes in one statement each:
 * **Duplicates**: an event whose id is stored already, or came earlier in the file.
 * **When each snapshot is applied** (:meth:`_SetRun.apply_times`): on arrival if every
   parent its rows name is in the database, in the snapshot itself or written earlier;
-  else at the first later moment the record-at-a-time path tries it again (the parent
-  it waits for is written, or a newer snapshot of its object is applied) at which that
-  holds, parents of rows whose object is newer by then aside; never if no moment
-  qualifies (it waits in ``ingest_pending``). A fixed point, computed from "never" down
-  by one ``UPDATE`` a round until no time moves (as many rounds as the longest chain of
+  else right after the record that brings the last of them; never if one never comes
+  (it waits in ``ingest_pending``). A fixed point, computed from "never" down by one
+  ``UPDATE`` a round until no time moves (as many rounds as the longest chain of
   releases).
 * **The newest snapshot wins, per object** (and per object nested in a snapshot: an
   invoice's lines, a subscription's items): the applied snapshot with the latest
@@ -30,8 +28,10 @@ caller rolls back whatever was staged): a record that is not an event, that the 
 or the mapping refuses (that path quarantines it, with the rule), a reference to
 reference data that does not exist, a row that could break a cross-row rule or an
 agreement key against some version of its parent, records from earlier runs that are
-not events, and two snapshots of one object and version applied at moments that do
-not settle which came last.
+not events, two snapshots of one object and version applied at moments that do not
+settle which came last, and a record that would wait only for parents of rows whose
+object is newer elsewhere (that path may or may not have applied it, depending on
+the order of arrival).
 
 **One count follows a model** (:meth:`_SetRun.count_superseded`): ``superseded`` (an
 applied event that changed nothing) depends on the order of releases, and records
@@ -331,8 +331,22 @@ class _SetRun:
         ) or f"SELECT ptable, pid, ord FROM {_REF} WHERE 1 = 0"  # fmt: skip
         self.writers = f"({writers})"
         self.apply_times()
+        self.woken_stale()
         self.sql(f"CREATE TEMPORARY TABLE {_ALIVE} AS SELECT ord FROM {_TIME} WHERE t IS NOT NULL")
         self.created.append(_ALIVE)
+        # A record left waiting here must lack a parent of a row still to be written (its
+        # object newer nowhere). If it lacks only parents of rows whose object is newer
+        # elsewhere, the record-at-a-time path may have applied it (it looks at the rows
+        # still to be written when it tries), depending on arrival order: that path decides.
+        doubt = self.sql(
+            f"SELECT c.ord FROM {_REC} AS c WHERE c.dup = 0 AND c.ord NOT IN "
+            f"(SELECT ord FROM {_ALIVE}) AND NOT EXISTS (SELECT 1 FROM {_REF} AS r "
+            f"WHERE r.ord = c.ord AND {self.fresh('r')} AND NOT EXISTS "
+            f"(SELECT 1 FROM {self.writers} AS w JOIN {_ALIVE} AS b ON b.ord = w.ord "
+            "WHERE w.ptable = r.ptable AND w.pid = r.pid)) LIMIT 1"
+        ).first()  # fmt: skip
+        if doubt is not None:
+            raise _NotSetBased(f"record {doubt[0]}: lacks only parents of rows newer elsewhere")
         self.winners()
         self.superseded = self.count_superseded()
 
@@ -416,54 +430,60 @@ class _SetRun:
         )
 
     def apply_times(self) -> None:
-        """When each snapshot is applied, as the record-at-a-time path would; never
-        (NULL: it waits in ``ingest_pending``) if no moment qualifies.
+        """When each snapshot is applied, as the record-at-a-time path would: on arrival
+        if the database, the snapshot itself or an earlier snapshot holds every parent it
+        names, else right after the record that brings the last of them (:data:`_STEP`
+        later per link of a chain of releases, so a chain ends before the next record);
+        never (NULL: it waits in ``ingest_pending``) if one never comes.
 
-        That path tries a waiting snapshot again at the moments that can release it: when
-        the parent it waits for is written (right after the record that writes it, or
-        after the release that does, :data:`_STEP` later per link of a chain, so a chain
-        ends before the next record), and when a newer snapshot of its object is
-        applied. It is applied at the first such moment (or on arrival) at which each
-        parent it names is there, except parents of rows that need not be written any
-        more (their object has a newer version applied by then).
-
-        Computed from "never" down, one statement a round, until no time moves: two
-        snapshots that each bring the other's parent (a customer naming its default
-        payment method, the method naming the customer) never qualify, as they would
-        not one record at a time.
+        Computed from "never" down, one statement a round, until no time moves (as many
+        rounds as the longest chain): a snapshot gets a time once every parent it names
+        has a writer with a time. Parents of rows whose object is newer by then count
+        too, which that path skips: such a snapshot is released here at a newer
+        snapshot of its object if that makes every row of it stale
+        (:meth:`woken_stale`), and a file where it would matter otherwise is left to
+        that path (:meth:`decide`).
         """
         self.sql(f"CREATE TEMPORARY TABLE {_TIME} AS SELECT ord, CASE WHEN ord IN "
                  f"(SELECT ord FROM {_REF}) THEN NULL ELSE CAST(ord AS DOUBLE PRECISION) END "
                  f"AS t FROM {_REC} WHERE dup = 0")  # fmt: skip
         self.created.append(_TIME)
-        first_write = (
-            f"(SELECT w.ptable, w.pid, MIN(tw.t) AS t FROM {self.writers} AS w JOIN {_TIME} "
-            "AS tw ON tw.ord = w.ord WHERE tw.t IS NOT NULL GROUP BY w.ptable, w.pid)"
-        )  # fmt: skip
-        moments = (
-            f"SELECT r.ord, m.t + {_STEP} AS tau FROM {_REF} AS r JOIN {first_write} AS m "
-            "ON m.ptable = r.ptable AND m.pid = r.pid "
-            f"UNION SELECT c.ord, tw.t + {_STEP} AS tau FROM {_REC} AS c JOIN {_GRP} AS h "
-            "ON h.gtype = c.object_type AND h.gid = c.object_id AND h.version >= c.version "
-            f"AND h.ord <> c.ord JOIN {_TIME} AS tw ON tw.ord = h.ord WHERE tw.t IS NOT NULL "
-            f"UNION SELECT ord, CAST(ord AS DOUBLE PRECISION) AS tau FROM {_REC} WHERE dup = 0"
-        )  # fmt: skip
         for _ in range(10_000):
             moved = self.sql(
-                f"UPDATE {_TIME} SET t = x.t FROM (SELECT c.ord, MIN(c.tau) AS t FROM "
-                f"({moments}) AS c JOIN {_REC} AS s ON s.ord = c.ord WHERE c.tau >= s.ord "
-                f"AND NOT EXISTS (SELECT 1 FROM {_REF} AS r LEFT JOIN {first_write} AS m "
-                "ON m.ptable = r.ptable AND m.pid = r.pid WHERE r.ord = c.ord "
-                "AND (m.t IS NULL OR m.t >= c.tau) AND NOT EXISTS (SELECT 1 FROM "
-                f"{_GRP} AS n JOIN {_TIME} AS tn ON tn.ord = n.ord WHERE n.gtype = r.gtype "
-                "AND n.gid = r.gid AND n.version > s.version AND tn.t < c.tau)) "
-                "GROUP BY c.ord) AS x "
+                f"UPDATE {_TIME} SET t = x.t FROM (SELECT r.ord, GREATEST(CAST(r.ord AS DOUBLE "
+                f"PRECISION), MAX(m.t) + {_STEP}) AS t FROM {_REF} AS r LEFT JOIN "
+                f"(SELECT w.ptable, w.pid, MIN(tw.t) AS t FROM {self.writers} AS w JOIN {_TIME} "
+                "AS tw ON tw.ord = w.ord WHERE tw.t IS NOT NULL GROUP BY w.ptable, w.pid) AS m "
+                "ON m.ptable = r.ptable AND m.pid = r.pid GROUP BY r.ord "
+                "HAVING COUNT(m.t) = COUNT(*)) AS x "
                 f"WHERE {_TIME}.ord = x.ord AND ({_TIME}.t IS NULL OR x.t < {_TIME}.t) "
                 f"RETURNING {_TIME}.ord"  # DuckDB's cursor gives no rowcount: count them
             ).first()  # fmt: skip
             if moved is None:
                 return
         raise _NotSetBased("the order of releases does not settle")  # pragma: no cover
+
+    def woken_stale(self) -> None:
+        """A snapshot every object of which has a newer version applied, on its arrival
+        or when a newer snapshot of its object is applied (the record-at-a-time path
+        tries a waiting snapshot again then), is applied as superseded: it writes
+        nothing, so its parents do not matter."""
+        for _ in range(100):
+            woken = self.sql(
+                f"UPDATE {_TIME} SET t = x.t FROM (SELECT c.ord, GREATEST(CAST(c.ord AS DOUBLE "
+                f"PRECISION), MIN(tw.t) + {_STEP}) AS t "
+                f"FROM {_REC} AS c JOIN {_TIME} AS tc ON tc.ord = c.ord JOIN {_GRP} AS h "
+                "ON h.gtype = c.object_type AND h.gid = c.object_id AND h.version >= c.version "
+                f"AND h.ord <> c.ord JOIN {_TIME} AS tw ON tw.ord = h.ord WHERE tc.t IS NULL "
+                "AND tw.t IS NOT NULL GROUP BY c.ord) AS x "
+                f"WHERE {_TIME}.ord = x.ord AND {_TIME}.t IS NULL AND NOT EXISTS "
+                f"(SELECT 1 FROM {_GRP} AS g WHERE g.ord = x.ord AND NOT EXISTS "
+                f"(SELECT 1 FROM {_GRP} AS n JOIN {_TIME} AS tn ON tn.ord = n.ord "
+                "WHERE n.gtype = g.gtype AND n.gid = g.gid AND n.version > g.version "
+                f"AND tn.t IS NOT NULL AND tn.t < x.t)) RETURNING {_TIME}.ord"
+            ).first()  # fmt: skip
+            if woken is None:
+                return
 
     def winners(self) -> None:
         """The snapshot each object ends as: latest version, then latest applied."""
