@@ -1487,8 +1487,8 @@ def ingest(
             :data:`EXIT_QUARANTINED` (see :attr:`IngestReport.invariants`).
         limits: the bounds on records (:class:`paymodel.oltp.ingest_guard.Limits`).
         set_based: decide each file of events set-based where it can be
-            (:mod:`paymodel.oltp.ingest_set`; the same outcome, faster), else one
-            record at a time. ``None``: yes, unless ``PAYMODEL_INGEST_SET=0``.
+            (:mod:`paymodel.oltp.ingest_set`; the same outcome), else one record at a
+            time. ``None``: :func:`default_set_based` (DuckDB yes, PostgreSQL no).
 
     Returns:
         The :class:`IngestReport` of the run.
@@ -1503,7 +1503,7 @@ def ingest(
     for source, records in _batches(paths_or_records, limits):
         try:
             report.merge(_ingest_batch(engine, source, records, now, progress, limits,
-                                       set_based=default_set_based() if set_based is None
+                                       set_based=default_set_based(engine) if set_based is None
                                        else set_based))  # fmt: skip
         except OSError as e:
             raise IngestInterrupted(source, e, report) from e
@@ -1585,13 +1585,18 @@ class _RecordAtATime(Exception):
     """The set-based path left the file to the record-at-a-time path (the reason)."""
 
 
-def default_set_based() -> bool:
+def default_set_based(engine: sa.Engine) -> bool:
     """Whether files of events are first tried set-based (:mod:`paymodel.oltp.ingest_set`).
 
-    Yes unless ``PAYMODEL_INGEST_SET=0``, which the benchmark and the tests use to run the
-    record-at-a-time path on the same files (``ingest(..., set_based=False)`` in code).
+    ``PAYMODEL_INGEST_SET=1`` or ``0`` decides (the benchmark and the tests run both paths
+    on the same files that way; ``ingest(..., set_based=...)`` in code); unset, the
+    engine's default (:attr:`paymodel.oltp.backend.Backend.set_based_ingest`: DuckDB yes,
+    PostgreSQL no).
     """
-    return os.environ.get("PAYMODEL_INGEST_SET", "1") != "0"
+    forced = os.environ.get("PAYMODEL_INGEST_SET")
+    if forced in ("0", "1"):
+        return forced == "1"
+    return backend(engine).set_based_ingest
 
 
 def _ingest_set_based(
