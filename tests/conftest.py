@@ -157,3 +157,19 @@ def ibis_con(request: pytest.FixtureRequest) -> Iterator[Any]:
     backend = ibis.duckdb.connect()
     yield backend
     backend.disconnect()
+
+
+@pytest.fixture
+def second_engine(engine: sa.Engine, request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
+    """Another empty database of the same kind as ``engine``."""
+    if engine.dialect.name == "duckdb":
+        other = duckdb_engine()
+        yield other
+        other.dispose()
+        return
+    server = request.getfixturevalue("pg_server_dsn")
+    dsn = fresh_postgres_database(server)
+    other = postgres_engine(dsn)
+    yield other
+    other.dispose()
+    drop_postgres_database(server, dsn_database(dsn))

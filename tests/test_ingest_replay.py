@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
 from datetime import UTC
 from decimal import Decimal
 from pathlib import Path
@@ -23,13 +22,6 @@ import sqlalchemy as sa
 from paymodel.model.core import JSON, RATE, TIMESTAMP
 from paymodel.model.oltp import OLTP
 from paymodel.model.stripe import from_stripe_object
-from paymodel.oltp.engines import (
-    drop_postgres_database,
-    dsn_database,
-    duckdb_engine,
-    fresh_postgres_database,
-    postgres_engine,
-)
 from paymodel.oltp.ingest import ensure_schema, ingest
 from paymodel.oltp.schema import create_schema
 from paymodel.synthetic import generate
@@ -162,22 +154,6 @@ def strict_rows(engine: sa.Engine, table: str) -> list[dict[str, Any]]:
                 row[c.name] = SQL_NULL
         out.append(row)
     return sorted(out, key=lambda r: _sort_key(table, r))
-
-
-@pytest.fixture
-def second_engine(engine: sa.Engine, request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
-    """Another empty database of the same kind as ``engine``."""
-    if engine.dialect.name == "duckdb":
-        other = duckdb_engine()
-        yield other
-        other.dispose()
-        return
-    server = request.getfixturevalue("pg_server_dsn")
-    dsn = fresh_postgres_database(server)
-    other = postgres_engine(dsn)
-    yield other
-    other.dispose()
-    drop_postgres_database(server, dsn_database(dsn))
 
 
 def test_load_and_replay_give_identical_rows(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +18,6 @@ import pytest
 import sqlalchemy as sa
 
 from paymodel.model.oltp import OLTP
-from paymodel.oltp.engines import (
-    drop_postgres_database,
-    dsn_database,
-    duckdb_engine,
-    fresh_postgres_database,
-    postgres_engine,
-)
 from paymodel.oltp.flows.inspect import database_state
 from paymodel.oltp.ingest import IngestReport, ensure_schema, ingest
 from paymodel.synthetic import generate
@@ -40,22 +32,6 @@ def account(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("account")
     generate(out, scale=0.01, seed=3, months=6, progress=False)
     return out
-
-
-@pytest.fixture
-def twin(engine: sa.Engine, request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
-    """Another empty database of the same kind as ``engine``."""
-    if engine.dialect.name == "duckdb":
-        other = duckdb_engine()
-        yield other
-        other.dispose()
-        return
-    server = request.getfixturevalue("pg_server_dsn")
-    dsn = fresh_postgres_database(server)
-    other = postgres_engine(dsn)
-    yield other
-    other.dispose()
-    drop_postgres_database(server, dsn_database(dsn))
 
 
 def state(engine: sa.Engine) -> dict[str, list[tuple]]:
@@ -83,12 +59,12 @@ def without_superseded(report: IngestReport) -> dict[str, Any]:
 
 
 def both_ways(
-    files: list[Path], engine: sa.Engine, twin: sa.Engine, monkeypatch: pytest.MonkeyPatch,
+    files: list[Path], engine: sa.Engine, second_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch,
     account: Path,
 ) -> tuple[list[IngestReport], list[IngestReport]]:
-    """Ingest ``files`` in turn set-based into ``engine`` and record at a time into ``twin``."""
+    """Ingest ``files`` in turn set-based into ``engine`` and record at a time into ``second_engine``."""
     reports: tuple[list[IngestReport], list[IngestReport]] = ([], [])
-    for db, flag, out in ((engine, "1", reports[0]), (twin, "0", reports[1])):
+    for db, flag, out in ((engine, "1", reports[0]), (second_engine, "0", reports[1])):
         ensure_schema(db)
         load_into_oltp(account, db, tables=("currencies", "fx_rates"))
         monkeypatch.setenv("PAYMODEL_INGEST_SET", flag)
@@ -111,7 +87,7 @@ def delivered(lines: list[str], seed: int = 7) -> list[str]:
 
 @pytest.mark.parametrize("mode", ["in_order", "shuffled_twice", "split_in_three"])
 def test_a_generated_account_ends_the_same_either_way(
-    mode: str, engine: sa.Engine, twin: sa.Engine, account: Path, tmp_path: Path,
+    mode: str, engine: sa.Engine, second_engine: sa.Engine, account: Path, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     lines = [line for line in (account / "events.jsonl").read_text().splitlines() if line]
@@ -122,7 +98,7 @@ def test_a_generated_account_ends_the_same_either_way(
     else:  # the later runs release what the earlier ones left waiting
         messy = delivered(lines)
         files = [write(tmp_path / f"part{i}.jsonl", messy[i::3]) for i in range(3)]
-    set_based, one_by_one = both_ways(files, engine, twin, monkeypatch, account)
+    set_based, one_by_one = both_ways(files, engine, second_engine, monkeypatch, account)
 
     assert [r.set_based for r in set_based] == [[str(f)] for f in files]
     assert [r.set_based for r in one_by_one] == [[] for _ in files]
@@ -132,7 +108,7 @@ def test_a_generated_account_ends_the_same_either_way(
             assert a.superseded == b.superseded
         else:  # see paymodel.oltp.ingest_set: releases chained within one record's turn
             assert abs(a.superseded - b.superseded) <= 2 + b.superseded // 50
-    assert state(engine) == state(twin)
+    assert state(engine) == state(second_engine)
     # every event applied once: on arrival, or released from pending by a later run
     assert sum(r.applied + r.released for r in set_based) == len(lines)
     assert set_based[-1].pending == 0
@@ -167,21 +143,21 @@ def jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
 
 
 def test_every_child_before_its_parent_ends_the_same_either_way(
-    engine: sa.Engine, twin: sa.Engine, account: Path, tmp_path: Path,
+    engine: sa.Engine, second_engine: sa.Engine, account: Path, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     """The account backwards: each record waits for the next ones, in chains of releases."""
     lines = [line for line in (account / "events.jsonl").read_text().splitlines() if line]
     files = [write(tmp_path / "backwards.jsonl", lines[::-1])]
-    set_based, one_by_one = both_ways(files, engine, twin, monkeypatch, account)
+    set_based, one_by_one = both_ways(files, engine, second_engine, monkeypatch, account)
     assert set_based[0].set_based == [str(files[0])]
     assert without_superseded(set_based[0]) == without_superseded(one_by_one[0])
     assert (set_based[0].applied, set_based[0].pending) == (len(lines), 0)
-    assert state(engine) == state(twin)
+    assert state(engine) == state(second_engine)
 
 
 def test_records_whose_parent_never_comes_wait_for_a_later_run(
-    engine: sa.Engine, twin: sa.Engine, account: Path, tmp_path: Path,
+    engine: sa.Engine, second_engine: sa.Engine, account: Path, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     """Without the customers, whatever names one waits (in ingest_pending, each for the
@@ -193,28 +169,28 @@ def test_records_whose_parent_never_comes_wait_for_a_later_run(
     assert customers
     assert others
     files = [write(tmp_path / "others.jsonl", others), write(tmp_path / "customers.jsonl", customers)]
-    set_based, one_by_one = both_ways(files, engine, twin, monkeypatch, account)
+    set_based, one_by_one = both_ways(files, engine, second_engine, monkeypatch, account)
     assert [r.set_based for r in set_based] == [[str(f)] for f in files]
     for a, b in zip(set_based, one_by_one, strict=True):
         assert without_superseded(a) == without_superseded(b)
     assert set_based[0].pending > 0
     assert set_based[1].released == set_based[0].pending
-    assert state(engine) == state(twin)
+    assert state(engine) == state(second_engine)
 
 
 def test_the_newest_snapshot_wins_and_an_older_one_counts_superseded(
-    engine: sa.Engine, twin: sa.Engine, account: Path, tmp_path: Path,
+    engine: sa.Engine, second_engine: sa.Engine, account: Path, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     records = [event("evt_2", 1_735_689_900, customer("cus_B", name="New")),
                event("evt_1", 1_735_689_700, customer("cus_B", name="Old")),
                event("evt_2", 1_735_689_900, customer("cus_B", name="New"))]  # fmt: skip
     files = [jsonl(tmp_path / "late.jsonl", records)]
-    set_based, one_by_one = both_ways(files, engine, twin, monkeypatch, account)
+    set_based, one_by_one = both_ways(files, engine, second_engine, monkeypatch, account)
     assert set_based[0].set_based == [str(files[0])]
     assert (set_based[0].applied, set_based[0].duplicate, set_based[0].superseded) == (2, 1, 1)
     assert counts(set_based[0]) == counts(one_by_one[0])
-    assert state(engine) == state(twin)
+    assert state(engine) == state(second_engine)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT name FROM customers")).scalar() == "New"
 
