@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from paymodel.model.oltp import OLTP
+from paymodel.oltp import ingest_stage as stage
 from paymodel.oltp.flows.inspect import database_state
 from paymodel.oltp.ingest import IngestReport, ensure_schema, ingest
 from paymodel.synthetic import generate
@@ -85,11 +86,24 @@ def delivered(lines: list[str], seed: int = 7) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("mode", ["in_order", "shuffled_twice", "split_in_three"])
+def in_workers(monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
+    """Map files in ``workers`` processes (1: in-process), whatever their size, in small
+    chunks (so that several are in flight and their order matters)."""
+    monkeypatch.setenv("PAYMODEL_INGEST_WORKERS", str(workers))
+    monkeypatch.setattr(stage, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(stage, "CHUNK", 97)
+
+
+@pytest.mark.parametrize(("mode", "workers"), [
+    ("in_order", 1), ("shuffled_twice", 1), ("split_in_three", 1),
+    ("in_order", 2), ("shuffled_twice", 2), ("split_in_three", 2),
+])  # fmt: skip
 def test_a_generated_account_ends_the_same_either_way(
-    mode: str, engine: sa.Engine, second_engine: sa.Engine, account: Path, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    mode: str, workers: int, engine: sa.Engine, second_engine: sa.Engine, account: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
+    """Also with the records mapped in two worker processes (2), chunk by chunk."""
+    in_workers(monkeypatch, workers)
     lines = [line for line in (account / "events.jsonl").read_text().splitlines() if line]
     if mode == "in_order":
         files = [write(tmp_path / "events.jsonl", lines)]
@@ -195,10 +209,12 @@ def test_the_newest_snapshot_wins_and_an_older_one_counts_superseded(
         assert conn.execute(sa.text("SELECT name FROM customers")).scalar() == "New"
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_a_file_with_a_refused_record_is_decided_one_record_at_a_time(
-    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    workers: int, engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     """Quarantine is the record-at-a-time path's: the file falls back, nothing written twice."""
+    in_workers(monkeypatch, workers)
     ensure_schema(engine)
     bad = customer("cus_C")
     bad["balance"] = "a lot"
@@ -210,3 +226,46 @@ def test_a_file_with_a_refused_record_is_decided_one_record_at_a_time(
     assert (report.applied, report.quarantined) == (1, 1)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT COUNT(*) FROM events")).scalar() == 1
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_duplicate_is_never_mapped_so_its_snapshot_cannot_refuse_the_file(
+    workers: int, engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """An event id seen before is a duplicate whatever its snapshot holds (as the
+    record-at-a-time path counts it); the same unmappable snapshot under a new id
+    sends the file to that path, which quarantines it."""
+    in_workers(monkeypatch, workers)
+    ensure_schema(engine)
+    bad = customer("cus_E")
+    bad["balance"] = "a lot"
+    first = event("evt_1", 1_735_689_700, customer("cus_E"))
+    again = {**event("evt_1", 1_735_689_700, bad)}
+    monkeypatch.setenv("PAYMODEL_INGEST_SET", "1")
+    report = ingest(jsonl(tmp_path / "dup.jsonl", [first, again]), engine)
+    assert report.set_based == [str(tmp_path / "dup.jsonl")]
+    assert (report.applied, report.duplicate, report.quarantined) == (1, 1, 0)
+    report = ingest(jsonl(tmp_path / "new.jsonl", [event("evt_2", 1_735_689_800, bad)]), engine)
+    assert report.set_based == []
+    assert (report.applied, report.quarantined) == (0, 1)
+
+
+def test_the_mapping_in_workers_gives_the_chunks_in_file_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Chunks come back in the order of the file's lines, each numbered from where it starts."""
+    from datetime import UTC, datetime
+
+    from paymodel.oltp import ingest_guard as guard
+
+    in_workers(monkeypatch, 2)
+    records = [event(f"evt_{i}", 1_735_689_700 + i, customer(f"cus_{i}")) for i in range(500)]
+    path = jsonl(tmp_path / "many.jsonl", records)
+    now = datetime.now(UTC)
+    chunks = list(stage.mapped_chunks(str(path), lambda: iter(()), now, guard.DEFAULT_LIMITS))
+    assert [c.count for c in chunks] == [97] * 5 + [15]
+    ids = [i for c in chunks for i in c.recs.column("event_id").to_pylist()]
+    assert ids == [f"evt_{i}" for i in range(500)]
+    ords = [n for c in chunks for n in c.recs.column("ord").to_pylist()]
+    assert ords == list(range(500))
+    assert sum(c.rows["customers"].num_rows for c in chunks) == 500

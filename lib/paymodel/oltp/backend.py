@@ -126,7 +126,8 @@ class Backend:
     def stage_rows(
         self, conn: sa.Connection, name: str, types: dict[str, Any], rows: Sequence[dict[str, Any]]
     ) -> None:
-        """Append ``rows`` (dicts holding every column of ``types``) to staged table ``name``."""
+        """Append ``rows`` (dicts holding every column of ``types``, or an Arrow table of
+        them from :func:`arrow_table`) to staged table ``name``."""
         raise NotImplementedError
 
     def update_rows(
@@ -305,15 +306,10 @@ class DuckDBBackend(Backend):
         import pyarrow as pa
 
         types = types or _column_types(table)
-        arrays = {}
-        for c in columns:
-            values = [r[c] for r in rows]
-            if types[c] is JSON:
-                values = [None if v is None else _json_text(v) for v in values]
-            arrays[c] = pa.array(values, type=_arrow_type(types[c]))
+        batch = rows if isinstance(rows, pa.Table) else arrow_table(rows, {c: types[c] for c in columns})
         view = "paymodel_batch"
         raw = conn.connection.driver_connection  # duckdb-engine's wrapper of the connection
-        raw.register(view, pa.table(arrays))
+        raw.register(view, batch)
         sql_text = statement.format(batch=view)  # identifiers quoted by SQLAlchemy
         try:
             raw.execute(sql_text)
@@ -393,6 +389,8 @@ class PostgresBackend(Backend):
 
         types = types or _column_types(table)
         json_columns = {c for c in columns if types[c] is JSON}
+        if not isinstance(rows, Sequence):  # an Arrow table (arrow_table): JSON as text already
+            rows, json_columns = rows.to_pylist(), set()
         stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
             sql.Identifier(target), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
         )
@@ -495,6 +493,20 @@ def _json_text(value: Any) -> str:
         return orjson.dumps(value).decode()
     except TypeError:  # orjson.JSONEncodeError is a TypeError
         return json.dumps(value)
+
+
+def arrow_table(rows: Sequence[dict[str, Any]], types: dict[str, Any]) -> Any:
+    """``rows`` (dicts holding every column of ``types``, model types) as an Arrow table
+    with those columns in order; JSON values become their text."""
+    import pyarrow as pa
+
+    arrays = {}
+    for c, t in types.items():
+        values = [r[c] for r in rows]
+        if t is JSON:
+            values = [None if v is None else _json_text(v) for v in values]
+        arrays[c] = pa.array(values, type=_arrow_type(t))
+    return pa.table(arrays)
 
 
 def _update_clauses(

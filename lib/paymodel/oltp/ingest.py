@@ -1612,14 +1612,12 @@ def _ingest_set_based(
     that path then finds the record to quarantine)."""
     from paymodel.oltp.ingest_set import ingest_events
 
-    def bar(stream: Iterator[_Record]) -> Iterator[_Record]:
-        return iter(tqdm(stream, desc=guard.printable(Path(source).name), unit="record",
-                         disable=not progress, file=sys.stderr))  # fmt: skip
-
+    bar = tqdm(desc=guard.printable(Path(source).name), unit="record", disable=not progress,
+               file=sys.stderr)  # fmt: skip
     try:
-        with engine.begin() as conn:
+        with bar, engine.begin() as conn:
             _lock_ingestion(conn)
-            result = ingest_events(conn, source, records(), now, limits, progress=bar)
+            result = ingest_events(conn, source, records, now, limits, progress=bar.update)
             if result.reason is not None:  # roll back what was staged or written
                 raise _RecordAtATime(result.reason)
     except _RecordAtATime as e:

@@ -45,7 +45,6 @@ count, every table and every pending record are the same (``tests/test_ingest_se
 from __future__ import annotations
 
 import hashlib
-import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -56,29 +55,20 @@ import sqlalchemy as sa
 import sqlglot
 from sqlglot import expressions as exp
 
-from paymodel.model.core import BIGINT, TEXT, TIMESTAMP
+from paymodel.model.core import BIGINT, TEXT
 from paymodel.model.oltp import OLTP
 from paymodel.model.rules import rules_for
-from paymodel.model.stripe import (
-    OWNED_ROWS,
-    TABLE_OBJECTS,
-    StripeObjectError,
-    from_stripe_object,
-    object_key,
-)
+from paymodel.model.stripe import OWNED_ROWS, TABLE_OBJECTS
 from paymodel.oltp import ingest_guard as guard
+from paymodel.oltp import ingest_stage as stage
 from paymodel.oltp.backend import backend
-from paymodel.oltp.ingest import _json_problem, _plain_text, _storable
 
 __all__ = ["SetResult", "ingest_events"]
 
-_PK = {t.name: t.primary_key for t in OLTP.tables}
+_PK = stage.PK
 _ORDER = {name: i for i, name in enumerate(OLTP.table_names)}
-_PARENTS = {
-    t.name: tuple((fk.table, fk.columns[0]) for fk in t.all_foreign_keys if len(fk.columns) == 1)
-    for t in OLTP.tables
-}  # fmt: skip
-_REFERENCE_TABLES = frozenset({"currencies", "fx_rates"})
+_PARENTS = stage.PARENTS
+_REFERENCE_TABLES = stage.REFERENCE_TABLES
 _GUARDED = {t.name for t in OLTP.tables if rules_for(t.name) or t.agreement_keys}
 """Tables with a cross-row rule or an agreement key: a file whose rows of these could
 break one against a version of their parent is left to the record-at-a-time path."""
@@ -91,7 +81,6 @@ _TIME = "paymodel_set_time"
 _WIN = "paymodel_set_winners"
 _STALE = "paymodel_set_stale"
 _PREV = "paymodel_set_previous"
-_STAGE_EVERY = 5000
 _STEP = 0.001
 """How much later than the record that brings its parent a waiting record is applied:
 a chain of releases stays shorter than one record (chains are a few links long)."""
@@ -117,12 +106,16 @@ class _NotSetBased(Exception):
 def ingest_events(
     conn: sa.Connection,
     source: str,
-    records: Iterator[guard.Record],
+    records: Callable[[], Iterator[guard.Record]],
     now: datetime,
     limits: guard.Limits,
-    progress: Callable[[Iterator[guard.Record]], Iterator[guard.Record]] = lambda r: r,
+    progress: Callable[[int], None] = lambda n: None,
 ) -> SetResult:
     """Decide and write one file of events set-based, inside the caller's transaction.
+
+    ``records()`` gives the file's records (a big JSON Lines file is read and mapped by
+    worker processes instead: :func:`paymodel.oltp.ingest_stage.mapped_chunks`);
+    ``progress(n)`` is called as records are staged.
 
     Returns a :class:`SetResult`; when the file needs the record-at-a-time path its
     ``reason`` says why, and the caller must roll the transaction back (events are
@@ -130,7 +123,7 @@ def ingest_events(
     """
     run = _SetRun(conn, source, now, limits)
     try:
-        run.stage(progress(records))
+        run.stage(stage.mapped_chunks(source, records, now, limits, progress))
         run.decide()
         return run.write()
     except _NotSetBased as e:
@@ -186,20 +179,12 @@ class _SetRun:
         return keys
 
     # -- staging ----------------------------------------------------------------------
-    def stage(self, records: Iterator[guard.Record]) -> None:
-        self.stage_table(_REC, None, {"ord": BIGINT, "line": BIGINT, "event_id": TEXT,
-                                      "kind": TEXT, "object_type": TEXT, "object_id": TEXT,
-                                      "version": TIMESTAMP, "raw": TEXT, "dup": BIGINT,
-                                      "pending_id": TEXT})  # fmt: skip
-        self.stage_table(_REF, None, {"ord": BIGINT, "pos": BIGINT, "k": BIGINT,
-                                      "gtype": TEXT, "gid": TEXT, "ptable": TEXT,
-                                      "pid": TEXT})  # fmt: skip
+    def stage(self, chunks: Iterator[stage.MappedChunk]) -> None:
+        self.stage_table(_REC, None, {**stage.REC_TYPES, "dup": BIGINT})
+        self.stage_table(_REF, None, stage.REF_TYPES)
         self.stage_waiting()
-        ordinal = 0
-        stream = iter(records)
-        while chunk := list(itertools.islice(stream, _STAGE_EVERY)):
-            self.stage_chunk(chunk, ordinal)
-            ordinal += len(chunk)
+        for chunk in chunks:
+            self.stage_chunk(chunk)
 
     def stage_waiting(self) -> None:
         """Records left in ``ingest_pending`` by earlier runs take part as snapshots
@@ -218,90 +203,63 @@ class _SetRun:
         for _, _, raw, source, line in waiting:
             value = guard.parse(raw)
             records.append(guard.Record(source, line, raw, value, parsed=True, checked=True))
-        self.stage_chunk(records, -len(records), [w[0] for w in waiting])
+        self.stage_chunk(stage.map_records(records, -len(records), self.now, self.limits,
+                                           [w[0] for w in waiting]))  # fmt: skip
 
-    def stage_chunk(
-        self, chunk: list[guard.Record], first: int, pending: list[str] | None = None
-    ) -> None:
-        events: list[tuple[int, guard.Record, dict[str, Any], dict[str, Any]]] = []
-        for n, record in enumerate(chunk, start=first):
-            if pending is not None:  # from ingest_pending: checked when first read
-                ((_, event),) = from_stripe_object(record.value)
-                events.append((n, record, record.value, event))
-                continue
-            value = record.value
-            if record.error is not None or not isinstance(value, dict):
-                raise _NotSetBased(f"line {record.line}: not a JSON object")
-            if value.get("object") != "event":
-                raise _NotSetBased(f"line {record.line}: not an event")
-            data = value.get("data")
-            if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
-                raise _NotSetBased(f"line {record.line}: an event without data.object")
-            text = record.raw if record.parsed else None  # in memory: the walk decides
-            if not (text is not None and _plain_text(text)) and _json_problem(value) is not None:
-                raise _NotSetBased(f"line {record.line}: not storable JSON")
-            if guard.check_record(value, self.now, self.limits, raw=text) is not None:
-                raise _NotSetBased(f"line {record.line}: refused by the input guard")
-            try:
-                ((_, event),) = from_stripe_object(value)
-            except (StripeObjectError, ValueError) as e:
-                raise _NotSetBased(f"line {record.line}: {e}") from e
-            events.append((n, record, value, event))
-        # Event ids already stored: their snapshots need no mapping (counted duplicate).
-        ids = sorted({e["id"] for *_, e in events})
+    def stage_chunk(self, chunk: stage.MappedChunk) -> None:
+        """Stage one mapped chunk: its duplicates decided (an event id stored, or seen
+        earlier in the file), then the rows of the others."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if chunk.fatal is not None:
+            raise _NotSetBased(chunk.fatal)
+        recs = chunk.recs
+        ids = recs.column("event_id").to_pylist()
+        waiting = recs.column("pending_id").is_valid().to_pylist()
         stored: set[str] = set()
-        with self.backend.key_table(self.conn, ids) as keys:
-            found = self.conn.execute(sa.text(
-                f"SELECT id FROM events WHERE id IN (SELECT id FROM {keys.name})"))  # fmt: skip
-            stored = {r[0] for r in found}
-        recs: list[dict[str, Any]] = []
-        evs: list[dict[str, Any]] = []
-        refs: list[dict[str, Any]] = []
-        rows_by_table: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for i, (n, record, value, event) in enumerate(events):
-            snapshot = value["data"]["object"]
-            kind = guard.printable(str(snapshot.get("object")))[:200]
-            waiting = pending[i] if pending is not None else None
-            dup = waiting is None and (event["id"] in stored or event["id"] in self.seen_events)
-            recs.append({"ord": n, "line": record.line, "event_id": event["id"], "kind": kind,
-                         "object_type": event["object_type"], "object_id": event["object_id"],
-                         "version": event["created"], "raw": _storable(record.raw),
-                         "dup": int(dup), "pending_id": waiting})  # fmt: skip
-            if dup:
-                continue
-            self.seen_events.add(event["id"])
-            if snapshot.get("object") == "event":
-                raise _NotSetBased(f"line {record.line}: data.object is itself an event")
-            try:
-                rows = from_stripe_object(snapshot)
-            except (StripeObjectError, ValueError) as e:
-                raise _NotSetBased(f"line {record.line}: {e}") from e
-            if waiting is None:
-                evs.append(event)
-            present = {(t, r[_PK[t][0]]) for t, r in rows if len(_PK[t]) == 1}
-            for pos, (table, row) in enumerate(rows):
-                gtype, gid = object_key(table, row)
-                rows_by_table[table].append({**row, "ord": n, "pos": pos, "gtype": gtype,
-                                             "gid": gid})  # fmt: skip
-                for k, (parent, column) in enumerate(_PARENTS[table]):
-                    v = row[column]
-                    if v is None or (parent, v) in present:
-                        continue
-                    if parent in _REFERENCE_TABLES:
-                        if str(v) not in self.reference_keys(parent):
-                            raise _NotSetBased(f"line {record.line}: {parent} has no {v}")
-                        continue
-                    refs.append({"ord": n, "pos": pos, "k": k, "gtype": gtype, "gid": gid,
-                                 "ptable": parent, "pid": str(v)})  # fmt: skip
+        if not all(waiting):  # event ids already stored: their snapshots need no mapping
+            with self.backend.key_table(self.conn, sorted(set(ids))) as keys:
+                found = self.conn.execute(sa.text(
+                    f"SELECT id FROM events WHERE id IN (SELECT id FROM {keys.name})"))  # fmt: skip
+                stored = {r[0] for r in found}
+        ords = recs.column("ord").to_pylist()
+        dups: list[int] = []
+        for n, event_id, is_waiting in zip(ords, ids, waiting, strict=True):
+            dup = not is_waiting and (event_id in stored or event_id in self.seen_events)
+            dups.append(int(dup))
+            if not dup:
+                self.seen_events.add(event_id)
+                if n in chunk.problems:
+                    raise _NotSetBased(chunk.problems[n])
+        dup_ords = pa.array([n for n, d in zip(ords, dups, strict=True) if d], pa.int64())
+        lines = dict(zip(ords, recs.column("line").to_pylist(), strict=True))
+        dropped = set(dup_ords.to_pylist())
+        for (parent, key), naming in chunk.reference.items():
+            if key not in self.reference_keys(parent):
+                live = [n for n in naming if n not in dropped]
+                if live:
+                    raise _NotSetBased(f"line {lines[live[0]]}: {parent} has no {key}")
+
+        def kept(table: Any) -> Any:
+            if not len(dup_ords):
+                return table
+            return table.filter(pc.invert(pc.is_in(table.column("ord"), value_set=dup_ords)))
+
+        recs = recs.append_column("dup", pa.array(dups, pa.int64()))
         self.backend.stage_rows(self.conn, _REC, self.types[_REC], recs)
-        if evs:  # recorded whatever becomes of their snapshots (a fallback rolls back)
-            self.backend.insert_rows(self.conn, "events", evs)
-        if refs:
+        if chunk.events.num_rows:  # recorded whatever becomes of them (a fallback rolls back)
+            events = chunk.events.filter(pa.array([not d for d in dups]))
+            self.backend.insert_rows(self.conn, "events", events)
+        refs = kept(chunk.refs)
+        if refs.num_rows:
             self.backend.stage_rows(self.conn, _REF, self.types[_REF], refs)
-        for table, rows in rows_by_table.items():
+        for table, rows in chunk.rows.items():
+            rows = kept(rows)
+            if not rows.num_rows:
+                continue
             name = self.rows_table(table)
-            self.stage_table(name, table, {"ord": BIGINT, "pos": BIGINT, "gtype": TEXT,
-                                           "gid": TEXT})  # fmt: skip
+            self.stage_table(name, table, stage.ROW_EXTRA)
             self.staged.add(table)
             self.backend.stage_rows(self.conn, name, self.types[name], rows)
 
