@@ -10,6 +10,7 @@ the set-based run must really have been set-based (``report.set_based``).
 from __future__ import annotations
 
 import json
+import logging
 import random
 from pathlib import Path
 from typing import Any
@@ -269,3 +270,28 @@ def test_the_mapping_in_workers_gives_the_chunks_in_file_order(
     ords = [n for c in chunks for n in c.recs.column("ord").to_pylist()]
     assert ords == list(range(500))
     assert sum(c.rows["customers"].num_rows for c in chunks) == 500
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_row_that_breaks_a_check_sends_the_file_to_be_quarantined_by_its_name(
+    workers: int, engine: sa.Engine, account: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """The checks are evaluated in SQL over the staged rows: a break is found there, and
+    the record-at-a-time path quarantines the record with the check's name."""
+    in_workers(monkeypatch, workers)
+    ensure_schema(engine)
+    lines = [line for line in (account / "events.jsonl").read_text().splitlines() if line]
+    refund = next(e for e in map(json.loads, lines) if e["data"]["object"]["object"] == "refund")
+    refund["data"]["object"]["amount"] = 0  # ck_refunds_amount_range: at least 1
+    path = jsonl(tmp_path / "check.jsonl", [event("evt_1", 1_735_689_700, customer("cus_G")),
+                                            refund])  # fmt: skip
+    monkeypatch.setenv("PAYMODEL_INGEST_SET", "1")
+    with caplog.at_level(logging.INFO, logger="paymodel.oltp.ingest"):
+        report = ingest(path, engine)
+    assert "line 2: a refunds row breaks ck_refunds_amount_range" in caplog.text
+    assert report.set_based == []
+    assert (report.applied, report.quarantined) == (1, 1)
+    with engine.connect() as conn:
+        reason = conn.execute(sa.text("SELECT error FROM ingest_quarantine")).scalar()
+    assert "ck_refunds_amount_range" in reason
