@@ -70,6 +70,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO, Any
 
+import orjson
+
 __all__ = [
     "CARD_WRITE_ONLY_FIELDS",
     "DEFAULT_LIMITS",
@@ -213,10 +215,15 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def parse(text: str) -> Any:
     """Parse one JSON value; NaN, Infinity and repeated object keys are refused.
 
-    The standard library's parser, not orjson: orjson keeps the last of repeated keys
-    without saying so, and the ``repeated_key`` rule needs every pair. Measured on a
-    generated event log: orjson 19 µs an event, this 40 µs, but finding repeated keys in
-    the text afterwards (a regex over the line's strings) cost 55 µs more.
+    orjson keeps the last of repeated keys without saying so, and the ``repeated_key``
+    rule needs every pair: the standard library's parser sees them all. orjson is used
+    where it provably lost nothing: when its value, written back, is the text itself
+    (byte for byte: compact JSON, as a generated log or ``json.dumps(separators=...)``
+    writes it), the text has no repeated key (a dict cannot write one). Anything else
+    (spaces, escapes, numbers written otherwise, what orjson refuses) is parsed again by
+    the standard library, which decides as before. Measured on 12,000 generated events:
+    0.12 s this way against 0.32 s for the standard library alone (finding repeated keys
+    in the text with a regex had cost more than it saved).
 
     Example:
         >>> parse('{"id": "cus_1", "id": "cus_2"}')
@@ -224,6 +231,12 @@ def parse(text: str) -> Any:
         ...
         paymodel.oltp.ingest_guard._RepeatedKey: id
     """
+    try:
+        value = orjson.loads(text)
+        if orjson.dumps(value) == text.encode():
+            return value
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError, UnicodeEncodeError):
+        pass
     return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_pairs)
 
 
