@@ -1176,16 +1176,8 @@ def _metadata(r: _Reader) -> dict[str, Any]:
 
 def _read(m: ObjectMapping, r: _Reader, parent: Mapping[str, str] | None = None) -> None:
     """Flatten one object by its mapping: one row, then its nested and owned rows."""
-    row: dict[str, Any] = {"id": r.id}
-    specials: dict[str, None] = {}
-    for column, f in m.fields.items():
-        if parent and column in parent:
-            row[column] = parent[column]
-        elif f.kind == "special":
-            specials[f.special] = None  # type: ignore[index]
-            row[column] = None
-        else:
-            row[column] = r.field(f)
+    read_row, specials = _row_reader(m.table, tuple(parent or ()))
+    row = read_row(r, parent)
     for name in specials:
         _READ_SPECIAL[name](r, row, parent or {})
     r.rows.add(m.table, row)
@@ -1204,6 +1196,47 @@ def _read(m: ObjectMapping, r: _Reader, parent: Mapping[str, str] | None = None)
         _read_fee_details(r)
     if m.table == "payouts":
         _read_payout_transactions(r)
+
+
+@cache
+def _row_reader(
+    table: str, from_parent: tuple[str, ...]
+) -> tuple[Callable[[_Reader, Mapping[str, str] | None], dict[str, Any]], tuple[str, ...]]:
+    """One Python function per table (and columns its parent gives) that reads a row's
+    plain fields, generated from the mapping, and the special cases to run after it.
+
+    Its body is the loop the mapping describes, unrolled: each column read the way
+    :meth:`_Reader.field` reads its kind, in the mapping's order (so the first error is
+    the same). Measured: the generic loop's dispatch (per field: its kind, its path, its
+    legacy paths) was a third of the mapping's time.
+    """
+    m = MAPPINGS[table]
+    fields = {"F": m.fields, "_metadata": _metadata}
+    lines = ["def read_row(r, parent):", "    get = r.obj.get", "    row = {'id': r.id}"]
+    specials: dict[str, None] = {}
+    for column, f in m.fields.items():
+        c, p = repr(column), repr(f.path)
+        if column in from_parent:
+            value = f"parent[{c}]"
+        elif f.kind == "special":
+            specials[f.special] = None  # type: ignore[index]
+            value = "None"
+        elif f.legacy or f.kind not in ("value", "time", "rate", "ref", "metadata", "sum"):
+            value = f"r.field(F[{c}])"
+        else:
+            raw = f"get({p})" if len(f.parts) == 1 else f"r.sub(*{f.parts!r})"
+            value = {
+                "value": raw,
+                "time": f"r.time({p}, {raw})",
+                "rate": f"r.rate({p}, {raw})",
+                "ref": f"r.ref({p}, {f.objects!r}, {raw})",
+                "metadata": "_metadata(r)",
+                "sum": f"r.sum_amounts({p})",
+            }[f.kind]
+        lines.append(f"    row[{c}] = {value}")
+    lines.append("    return row")
+    exec(compile("\n".join(lines), f"<paymodel row reader: {table}>", "exec"), fields)
+    return fields["read_row"], tuple(specials)
 
 
 def _read_payout_transactions(r: _Reader) -> None:
