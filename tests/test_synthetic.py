@@ -333,6 +333,9 @@ def test_events_are_ordered_and_last_snapshots_equal_the_tables(data: Path) -> N
             created.add(key)
         elif key in last:
             assert "previous_attributes" in event["data"], event["type"]
+        # every snapshot is a valid object on its own (a canceled subscription that a
+        # later retry "reactivated" broke ck_subscriptions_ended here once)
+        assert from_stripe_object(obj), key
         for parent in ("customer", "invoice", "charge", "payment_intent"):
             pid = obj.get(parent)
             if isinstance(pid, str) and obj["object"] != parent:
@@ -350,6 +353,27 @@ def test_events_are_ordered_and_last_snapshots_equal_the_tables(data: Path) -> N
                 row["metadata"] = json.loads(row["metadata"]) if row["metadata"] else None
             expected[_key(table, row)] = row
         assert got == expected, table
+
+
+def test_a_canceled_subscription_stays_canceled_in_its_events(tmp_path: Path) -> None:
+    """No status change after a subscription ended, even when a retry later pays its
+    last invoice: seed 27 at this scale once emitted a fraudster's subscription, canceled
+    when the dispute came, then "active" again (which broke ck_subscriptions_ended)."""
+    generate(tmp_path, scale=0.05, seed=27, months=24, progress=False, documents=False)
+    ended: dict[str, int] = {}
+    subscriptions = 0
+    for event in iter_events(tmp_path / "events.jsonl"):
+        obj = event["data"]["object"]
+        if obj["object"] != "subscription":
+            continue
+        subscriptions += 1
+        assert from_stripe_object(obj), obj["id"]  # every snapshot is valid
+        if obj["id"] in ended:
+            assert obj["status"] in ("canceled", "incomplete_expired"), (obj["id"], event["type"])
+        if obj["ended_at"] is not None:
+            ended[obj["id"]] = obj["ended_at"]
+    assert subscriptions > 1000
+    assert len(ended) > 50
 
 
 def test_replaying_events_rebuilds_the_tables(tmp_path: Path) -> None:

@@ -211,16 +211,23 @@ def _groups_of(result: ChunkResult, cat: Catalog) -> list[_Group]:
     price_k = prices[np.where(after, sub["price1"][psub], sub["price0"][psub])]
     qty_k = np.where(after, sub["new_qty"][psub], sub["qty"][psub])
     create = per["kind"] == CREATE
-    m = create & paid
+    ended = sub["ended_at"][psub]
+
+    def live(at: np.ndarray) -> np.ndarray:
+        """Periods whose status change at ``at`` comes before their subscription ended (a
+        retry can still pay the invoice of a canceled subscription, which stays canceled)."""
+        return (ended == NA) | (at < ended)
+
+    m = create & paid & live(succ_t + 2)
     G(_Group("subscriptions", psub[m], succ_t[m] + 2, "customer.subscription.updated", {"status": "active"}))
     m = per["kind"] == CYCLE
     G(_Group("subscriptions", psub[m], per["start"][m], "customer.subscription.updated", {
         "status": "active", "item:price_id": price_k[m], "item:quantity": qty_k[m],
         "items:current_period_start": per["start"][m], "items:current_period_end": per["end"][m],
     }))  # fmt: skip
-    m = (per["kind"] == CYCLE) & (per["failures"] > 0) & (per["t0"] < horizon)
+    m = (per["kind"] == CYCLE) & (per["failures"] > 0) & (per["t0"] < horizon) & live(per["t0"] + 2)
     G(_Group("subscriptions", psub[m], per["t0"][m] + 2, "customer.subscription.updated", {"status": "past_due"}))
-    m = (per["kind"] == CYCLE) & (per["failures"] > 0) & paid
+    m = (per["kind"] == CYCLE) & (per["failures"] > 0) & paid & live(succ_t + 2)
     G(_Group("subscriptions", psub[m], succ_t[m] + 2, "customer.subscription.updated", {"status": "active"}))
     # plan and seat changes take effect at once (prorated on an immediate or the next invoice)
     m = np.flatnonzero(sub["change"])
