@@ -448,11 +448,40 @@ def test_a_crash_mid_file_leaves_the_database_as_before_and_a_rerun_finishes(
         original(run, record, culprit)
 
     monkeypatch.setattr(ingest_module, "_process", crash_on_the_seventh)
+    monkeypatch.setenv("PAYMODEL_INGEST_SET", "0")  # the crash is in the record-at-a-time path
     with pytest.raises(RuntimeError, match="power cut"):
         ingest(STORY[1], db)
     assert snapshot_of_database(db) == before
     monkeypatch.setattr(ingest_module, "_process", original)
     ingest(STORY[1], db)
+    clean = duckdb_engine()
+    ensure_schema(clean)
+    ingest(STORY, clean)
+    assert snapshot_of_database(db) == snapshot_of_database(clean)
+    clean.dispose()
+
+
+def test_a_crash_in_a_set_based_write_leaves_the_database_as_before(
+    db: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The set-based path writes in the file's one transaction too: a crash between its
+    writes (after the rows, before the versions) leaves nothing of the file."""
+    from paymodel.oltp import ingest_set
+
+    ingest([STORY[0]], db)
+    before = snapshot_of_database(db)
+    original = ingest_set._SetRun.write_versions
+
+    def crash(run: Any) -> None:
+        raise RuntimeError("power cut")
+
+    monkeypatch.setenv("PAYMODEL_INGEST_SET", "1")
+    monkeypatch.setattr(ingest_set._SetRun, "write_versions", crash)
+    with pytest.raises(RuntimeError, match="power cut"):
+        ingest(STORY[1], db)
+    assert snapshot_of_database(db) == before
+    monkeypatch.setattr(ingest_set._SetRun, "write_versions", original)
+    assert ingest(STORY[1], db).set_based == [str(STORY[1])]
     clean = duckdb_engine()
     ensure_schema(clean)
     ingest(STORY, clean)
@@ -492,6 +521,7 @@ def test_flushes_within_a_file_keep_it_atomic(
 ) -> None:
     monkeypatch.setattr(ingest_module, "FLUSH_EVERY", 2)
     monkeypatch.setattr(ingest_module, "KEEP_RECENT", 1)  # rows are read back after flushes
+    monkeypatch.setenv("PAYMODEL_INGEST_SET", "0")  # flushes are the record-at-a-time path's
     engine = duckdb_engine()
     ensure_schema(engine)
     report = ingest(STORY, engine)

@@ -10,7 +10,6 @@ the set-based run must really have been set-based (``report.set_based``).
 from __future__ import annotations
 
 import json
-import logging
 import random
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from paymodel.oltp.ingest import IngestReport, ensure_schema, ingest
 from paymodel.synthetic import generate
 from paymodel.synthetic.load import load_into_oltp
 
-STAMPED = {"applied_at", "received_at"}
+STAMPED = {"applied_at", "received_at", "first_seen_at", "last_seen_at"}
 """Columns holding when a run wrote the row: they differ between any two runs."""
 
 
@@ -211,31 +210,33 @@ def test_the_newest_snapshot_wins_and_an_older_one_counts_superseded(
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_a_file_with_a_refused_record_is_decided_one_record_at_a_time(
+def test_a_file_with_a_record_the_guard_refuses_is_decided_one_record_at_a_time(
     workers: int, engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    """Quarantine is the record-at-a-time path's: the file falls back, nothing written twice."""
+    """The input guard's refusals (card data here) are the record-at-a-time path's: the
+    file falls back, and nothing is written twice."""
     in_workers(monkeypatch, workers)
     ensure_schema(engine)
-    bad = customer("cus_C")
-    bad["balance"] = "a lot"
+    carded = customer("cus_C")
+    carded["metadata"] = {"card": "4242 4242 4242 4242"}
     path = jsonl(tmp_path / "bad.jsonl", [event("evt_1", 1_735_689_700, customer("cus_D")),
-                                          event("evt_2", 1_735_689_800, bad)])  # fmt: skip
+                                          event("evt_2", 1_735_689_800, carded)])  # fmt: skip
     monkeypatch.setenv("PAYMODEL_INGEST_SET", "1")
     report = ingest(path, engine)
     assert report.set_based == []
     assert (report.applied, report.quarantined) == (1, 1)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT COUNT(*) FROM events")).scalar() == 1
+        assert conn.execute(sa.text("SELECT rule FROM ingest_quarantine")).scalar() == "card_data"
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_a_duplicate_is_never_mapped_so_its_snapshot_cannot_refuse_the_file(
+def test_a_duplicate_is_never_mapped_so_its_snapshot_is_never_quarantined(
     workers: int, engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     """An event id seen before is a duplicate whatever its snapshot holds (as the
-    record-at-a-time path counts it); the same unmappable snapshot under a new id
-    sends the file to that path, which quarantines it."""
+    record-at-a-time path counts it); the same unmappable snapshot under a new id is
+    quarantined."""
     in_workers(monkeypatch, workers)
     ensure_schema(engine)
     bad = customer("cus_E")
@@ -247,7 +248,7 @@ def test_a_duplicate_is_never_mapped_so_its_snapshot_cannot_refuse_the_file(
     assert report.set_based == [str(tmp_path / "dup.jsonl")]
     assert (report.applied, report.duplicate, report.quarantined) == (1, 1, 0)
     report = ingest(jsonl(tmp_path / "new.jsonl", [event("evt_2", 1_735_689_800, bad)]), engine)
-    assert report.set_based == []
+    assert report.set_based == [str(tmp_path / "new.jsonl")]
     assert (report.applied, report.quarantined) == (0, 1)
 
 
@@ -273,25 +274,34 @@ def test_the_mapping_in_workers_gives_the_chunks_in_file_order(
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_a_row_that_breaks_a_check_sends_the_file_to_be_quarantined_by_its_name(
-    workers: int, engine: sa.Engine, account: Path, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+def test_records_that_break_the_model_are_quarantined_set_based_as_one_by_one(
+    workers: int, engine: sa.Engine, second_engine: sa.Engine, account: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    """The checks are evaluated in SQL over the staged rows: a break is found there, and
-    the record-at-a-time path quarantines the record with the check's name."""
+    """A snapshot the mapping refuses (a balance that is not a number) and one whose row
+    breaks a check (a refund of 0: the checks run in SQL over the staged rows) are
+    quarantined by the set-based path with the record-at-a-time path's rule and words;
+    each delivered twice is quarantined twice (``times_seen`` 2), and a corrected
+    redelivery of the first is applied."""
     in_workers(monkeypatch, workers)
-    ensure_schema(engine)
     lines = [line for line in (account / "events.jsonl").read_text().splitlines() if line]
     refund = next(e for e in map(json.loads, lines) if e["data"]["object"]["object"] == "refund")
     refund["data"]["object"]["amount"] = 0  # ck_refunds_amount_range: at least 1
-    path = jsonl(tmp_path / "check.jsonl", [event("evt_1", 1_735_689_700, customer("cus_G")),
-                                            refund])  # fmt: skip
-    monkeypatch.setenv("PAYMODEL_INGEST_SET", "1")
-    with caplog.at_level(logging.INFO, logger="paymodel.oltp.ingest"):
-        report = ingest(path, engine)
-    assert "line 2: a refunds row breaks ck_refunds_amount_range" in caplog.text
-    assert report.set_based == []
-    assert (report.applied, report.quarantined) == (1, 1)
+    unmappable = customer("cus_F")
+    unmappable["balance"] = "a lot"
+    records = [event("evt_1", 1_735_689_700, customer("cus_G")),
+               event("evt_9", 1_735_689_800, unmappable), refund,
+               event("evt_9", 1_735_689_800, unmappable), refund,
+               event("evt_9", 1_735_689_800, customer("cus_F"))]  # fmt: skip
+    files = [jsonl(tmp_path / "bad.jsonl", records)]
+    set_based, one_by_one = both_ways(files, engine, second_engine, monkeypatch, account)
+    assert set_based[0].set_based == [str(files[0])]
+    assert counts(set_based[0]) == counts(one_by_one[0])
+    assert (set_based[0].applied, set_based[0].quarantined) == (2, 4)
+    assert state(engine) == state(second_engine)
     with engine.connect() as conn:
-        reason = conn.execute(sa.text("SELECT error FROM ingest_quarantine")).scalar()
-    assert "ck_refunds_amount_range" in reason
+        quarantined = conn.execute(sa.text(
+            "SELECT rule, error, times_seen FROM ingest_quarantine ORDER BY error")).all()  # fmt: skip
+    assert [(rule, times) for rule, _, times in quarantined] == [("invalid_object", 2)] * 2
+    assert any("ck_refunds_amount_range" in error for _, error, _ in quarantined)
+    assert any("balance must be an integer" in error for _, error, _ in quarantined)

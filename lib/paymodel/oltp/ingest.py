@@ -855,34 +855,17 @@ class _FileRun:
     # -- bookkeeping tables -------------------------------------------------------
     def quarantine(self, record: _Record, rule: str, error: str, object_type: str | None = None,
                    object_id: str | None = None, event_id: str | None = None) -> str:  # fmt: skip
-        raw = _storable(guard.stored_raw(record))
-        digest = hashlib.sha256(f"{rule}\x00{raw}".encode()).hexdigest()[:32]
+        row = quarantine_row(record, rule, error, self.now, object_type, object_id, event_id)
         t = self.t["ingest_quarantine"]
-        found = self.execute(sa.select(t.c.times_seen).where(t.c.id == digest)).scalar()
+        found = self.execute(sa.select(t.c.times_seen).where(t.c.id == row["id"])).scalar()
         if found is not None:
             self.execute(
                 sa.update(t)
-                .where(t.c.id == digest)
+                .where(t.c.id == row["id"])
                 .values(last_seen_at=self.now, times_seen=found + 1)
             )
         else:
-            self.execute(
-                sa.insert(t),
-                {
-                    "id": digest,
-                    "rule": rule,
-                    "error": _storable(error)[:2000],
-                    "object_type": _short(object_type),
-                    "object_id": _short(object_id),
-                    "event_id": _short(event_id),
-                    "raw": raw,
-                    "source": _storable(record.source),
-                    "source_line": record.line,
-                    "first_seen_at": self.now,
-                    "last_seen_at": self.now,
-                    "times_seen": 1,
-                },
-            )
+            self.execute(sa.insert(t), row)
         return "quarantined"
 
     def add_pending(self, record: _Record, snapshot: _Snapshot, parent: tuple[str, str]) -> str:
@@ -1410,6 +1393,30 @@ class _Snapshot:
             except (OverflowError, OSError, ValueError):
                 version = _EPOCH
         return cls(value["object"], value["id"], version, None, rows)
+
+
+def quarantine_row(
+    record: _Record, rule: str, error: str, now: datetime, object_type: str | None = None,
+    object_id: str | None = None, event_id: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The ``ingest_quarantine`` row of a record seen for the first time (its id is the
+    digest of the rule and the stored text: the same record refused again is counted in
+    ``times_seen``)."""
+    raw = _storable(guard.stored_raw(record))
+    return {
+        "id": hashlib.sha256(f"{rule}\x00{raw}".encode()).hexdigest()[:32],
+        "rule": rule,
+        "error": _storable(error)[:2000],
+        "object_type": _short(object_type),
+        "object_id": _short(object_id),
+        "event_id": _short(event_id),
+        "raw": raw,
+        "source": _storable(record.source),
+        "source_line": record.line,
+        "first_seen_at": now,
+        "last_seen_at": now,
+        "times_seen": 1,
+    }
 
 
 def _short(v: Any) -> str | None:

@@ -83,6 +83,8 @@ _WIN = "paymodel_set_winners"
 _STALE = "paymodel_set_stale"
 _PREV = "paymodel_set_previous"
 _STEP = 0.001
+_LIVE, _DUPLICATE, _QUARANTINED = 0, 1, 2
+"""``dup`` of a staged record: decided with the file, a duplicate, quarantined."""
 """How much later than the record that brings its parent a waiting record is applied:
 a chain of releases stays shorter than one record (chains are a few links long)."""
 
@@ -145,6 +147,7 @@ class _SetRun:
         self.created: list[str] = []
         self.types: dict[str, dict[str, Any]] = {}  # staged table -> column -> model type
         self.seen_events: set[str] = set()
+        self.quarantined: dict[int, stage.Problem] = {}  # ord -> why
         self.reference: dict[str, set[str]] = {}
 
     # -- helpers ----------------------------------------------------------------------
@@ -225,14 +228,19 @@ class _SetRun:
                     f"SELECT id FROM events WHERE id IN (SELECT id FROM {keys.name})"))  # fmt: skip
                 stored = {r[0] for r in found}
         ords = recs.column("ord").to_pylist()
-        dups: list[int] = []
+        dups: list[int] = []  # _LIVE, _DUPLICATE or _QUARANTINED
         for n, event_id, is_waiting in zip(ords, ids, waiting, strict=True):
-            dup = not is_waiting and (event_id in stored or event_id in self.seen_events)
-            dups.append(int(dup))
-            if not dup:
+            if not is_waiting and (event_id in stored or event_id in self.seen_events):
+                dups.append(_DUPLICATE)
+            elif n in chunk.problems:
+                if is_waiting:  # it was mapped when first read
+                    raise _NotSetBased(f"record {n}: a waiting record no longer maps")
+                # not recorded as seen: a later copy is decided again (a corrected one applies)
+                dups.append(_QUARANTINED)
+                self.quarantined[n] = chunk.problems[n]
+            else:
+                dups.append(_LIVE)
                 self.seen_events.add(event_id)
-                if n in chunk.problems:
-                    raise _NotSetBased(chunk.problems[n])
         dup_ords = pa.array([n for n, d in zip(ords, dups, strict=True) if d], pa.int64())
         lines = dict(zip(ords, recs.column("line").to_pylist(), strict=True))
         dropped = set(dup_ords.to_pylist())
@@ -250,7 +258,7 @@ class _SetRun:
         recs = recs.append_column("dup", pa.array(dups, pa.int64()))
         self.backend.stage_rows(self.conn, _REC, self.types[_REC], recs)
         if chunk.events.num_rows:  # recorded whatever becomes of them (a fallback rolls back)
-            events = chunk.events.filter(pa.array([not d for d in dups]))
+            events = chunk.events.filter(pa.array([d == _LIVE for d in dups]))
             self.backend.insert_rows(self.conn, "events", events)
         refs = kept(chunk.refs)
         if refs.num_rows:
@@ -470,20 +478,73 @@ class _SetRun:
     def check_constraints(self) -> None:
         """Every check constraint of the model, over every staged row, one statement a
         table (the mapping left them out: :func:`paymodel.model.stripe.row_problems` in
-        Python was a sixth of the mapping). A row that breaks one leaves the file to the
-        record-at-a-time path, which quarantines it with the check's name."""
+        Python was a sixth of the mapping).
+
+        A record with a row that breaks one is quarantined as the record-at-a-time path
+        quarantines it: its snapshot mapped again with the checks, for the same words
+        (the check's description and name). Its rows and its event are taken out of the
+        file, and so are later copies of its event that were counted as duplicates: that
+        path decides them again (the same text is quarantined again; another falls back).
+        """
+        bad: set[int] = set()
         for table in sorted(self.staged):
             checks = OLTP.table(table).all_checks
             if not checks:
                 continue
-            tests = [f"NOT COALESCE(({check_sql(ck.sql, self.backend.name)}), TRUE)"
-                     for ck in checks]  # fmt: skip
-            bad = self.sql(f"SELECT ord, {', '.join(tests)} FROM {self.rows_table(table)} "
-                           f"WHERE {' OR '.join(tests)} ORDER BY ord LIMIT 1").first()  # fmt: skip
-            if bad is not None:
-                broken = next(ck.name for ck, hit in zip(checks, bad[1:], strict=True) if hit)
-                line = self.sql(f"SELECT line FROM {_REC} WHERE ord = :o", {"o": bad[0]}).scalar()
-                raise _NotSetBased(f"line {line}: a {table} row breaks {broken}")
+            tests = " OR ".join(f"NOT COALESCE(({check_sql(ck.sql, self.backend.name)}), TRUE)"
+                                for ck in checks)  # fmt: skip
+            bad |= {r[0] for r in self.sql(f"SELECT DISTINCT ord FROM {self.rows_table(table)} "
+                                           f"WHERE {tests}")}  # fmt: skip
+        for n in sorted(bad):
+            line, event_id, raw, waiting = self.sql(
+                f"SELECT line, event_id, raw, pending_id FROM {_REC} WHERE ord = :o", {"o": n}
+            ).one()  # fmt: skip
+            problem = None if waiting else stage.snapshot_problem(
+                event_id, guard.parse(raw)["data"]["object"], checks=True)  # fmt: skip
+            if problem is None:
+                raise _NotSetBased(f"line {line}: a row breaks a check in SQL only")
+            self.quarantined[n] = problem
+            for table in sorted(self.staged):
+                self.sql(f"DELETE FROM {self.rows_table(table)} WHERE ord = :o", {"o": n})
+            self.sql(f"DELETE FROM {_REF} WHERE ord = :o", {"o": n})
+            self.sql("DELETE FROM events WHERE id = :e", {"e": event_id})
+            self.sql(f"UPDATE {_REC} SET dup = {_QUARANTINED} WHERE ord = :o", {"o": n})
+            copies = self.sql(f"SELECT ord, raw FROM {_REC} WHERE event_id = :e AND ord > :o "
+                              f"AND dup = {_DUPLICATE} ORDER BY ord", {"e": event_id, "o": n}).all()  # fmt: skip
+            for copy, text in copies:
+                if text != raw:
+                    raise _NotSetBased(f"line {line}: quarantined, and its event comes again changed")
+                self.quarantined[copy] = problem
+                self.sql(f"UPDATE {_REC} SET dup = {_QUARANTINED} WHERE ord = :o", {"o": copy})
+
+    def write_quarantine(self) -> None:
+        """The quarantined records, one row per rule and text (``times_seen`` counts the
+        copies, and adds to a row an earlier run wrote)."""
+        if not self.quarantined:
+            return
+        from paymodel.oltp.ingest import quarantine_row
+
+        lines = dict(self.sql(f"SELECT ord, line FROM {_REC} WHERE dup = {_QUARANTINED}").all())
+        raws = dict(self.sql(f"SELECT ord, raw FROM {_REC} WHERE dup = {_QUARANTINED}").all())
+        rows: dict[str, dict[str, Any]] = {}
+        for n in sorted(self.quarantined):
+            p = self.quarantined[n]
+            record = guard.Record(self.source, lines[n], raws[n], checked=True)
+            row = quarantine_row(record, p.rule, p.error, self.now, p.object_type, p.object_id,
+                                 p.event_id)  # fmt: skip
+            if row["id"] in rows:
+                rows[row["id"]]["times_seen"] += 1
+            else:
+                rows[row["id"]] = row
+        with self.backend.key_table(self.conn, sorted(rows)) as keys:
+            stored = dict(self.sql(f"SELECT id, times_seen FROM ingest_quarantine "
+                                   f"WHERE id IN (SELECT id FROM {keys.name})").all())  # fmt: skip
+        for digest, times in stored.items():
+            self.sql("UPDATE ingest_quarantine SET last_seen_at = :now, times_seen = :n "
+                     "WHERE id = :id", {"now": self.now, "n": times + rows.pop(digest)["times_seen"],
+                                        "id": digest})  # fmt: skip
+        if rows:
+            self.backend.insert_rows(self.conn, "ingest_quarantine", list(rows.values()))
 
     def check_rules(self) -> None:
         """Leave the file to the record-at-a-time path if a row of it could break a
@@ -545,6 +606,7 @@ class _SetRun:
                      f"WHERE NOT EXISTS (SELECT 1 FROM {q(table)} AS t WHERE {match})")  # fmt: skip
         self.write_versions()
         self.write_pending()
+        self.write_quarantine()
         return self.report()
 
     def winning(self, table: str) -> str:
@@ -632,7 +694,8 @@ class _SetRun:
         counts = [
             (kind, outcome, n)
             for kind, outcome, n in self.sql(
-                "SELECT kind, CASE WHEN dup = 1 THEN 'duplicate' WHEN ord IN "
+                f"SELECT kind, CASE WHEN dup = {_DUPLICATE} THEN 'duplicate' "
+                f"WHEN dup = {_QUARANTINED} THEN 'quarantined' WHEN ord IN "
                 f"(SELECT ord FROM {_ALIVE}) THEN 'applied' ELSE 'pending' END AS outcome, "
                 f"COUNT(*) FROM {_REC} WHERE pending_id IS NULL GROUP BY 1, 2"
             )

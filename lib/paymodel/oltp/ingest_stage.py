@@ -34,7 +34,12 @@ from typing import Any
 
 from paymodel.model.core import BIGINT, TEXT, TIMESTAMP
 from paymodel.model.oltp import OLTP
-from paymodel.model.stripe import StripeObjectError, from_stripe_object, object_key
+from paymodel.model.stripe import (
+    StripeObjectError,
+    UnknownObjectType,
+    from_stripe_object,
+    object_key,
+)
 from paymodel.oltp import ingest_guard as guard
 from paymodel.oltp.backend import arrow_table
 
@@ -82,6 +87,33 @@ def worker_count() -> int:
     return max(1, min(4, len(os.sched_getaffinity(0))))
 
 
+@dataclass(frozen=True)
+class Problem:
+    """Why a record's snapshot is quarantined, as the record-at-a-time path words it."""
+
+    rule: str
+    error: str
+    object_type: str | None
+    object_id: str | None
+    event_id: str
+
+
+def snapshot_problem(event_id: str, snapshot: dict[str, Any], checks: bool) -> Problem | None:
+    """The quarantine of an event whose snapshot cannot be mapped (``None``: it can),
+    worded as :meth:`paymodel.oltp.ingest._FileRun._event` words it."""
+    try:
+        if snapshot.get("object") == "event":
+            raise StripeObjectError("event", event_id, "data.object is itself an event")
+        from_stripe_object(snapshot, checks=checks)
+    except UnknownObjectType as e:
+        return Problem("unknown_object_type", f"event {event_id}: {e}", e.object_type,
+                       e.object_id, event_id)  # fmt: skip
+    except StripeObjectError as e:
+        return Problem("invalid_object", f"event {event_id}: {e}", e.object_type, e.object_id,
+                       event_id)  # fmt: skip
+    return None
+
+
 @dataclass
 class MappedChunk:
     """What a chunk of records maps to, before anything in it is compared with the file."""
@@ -97,9 +129,9 @@ class MappedChunk:
     """Per OLTP table, an Arrow table of :func:`row_types`."""
     reference: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     """``(reference table, key)`` -> the records naming it."""
-    problems: dict[int, str] = field(default_factory=dict)
-    """Records whose snapshot cannot be mapped: a refusal unless the event is a duplicate
-    (whose snapshot the record-at-a-time path never maps)."""
+    problems: dict[int, Problem] = field(default_factory=dict)
+    """Records whose snapshot cannot be mapped: quarantined unless the event is a
+    duplicate (whose snapshot the record-at-a-time path never maps)."""
     fatal: str | None = None
     """Why the whole file needs the record-at-a-time path (the first record that does)."""
     count: int = 0
@@ -150,14 +182,17 @@ def map_records(
                      "pending_id": None if pending is None else pending[i]})  # fmt: skip
         if pending is None:
             events.append(event)
-        if snapshot.get("object") == "event":
-            problems[n] = f"line {record.line}: data.object is itself an event"
-            continue
         try:  # the checks are evaluated in SQL over the staged rows (ingest_set)
+            if snapshot.get("object") == "event":
+                raise StripeObjectError("event", event["id"], "data.object is itself an event")
             rows = from_stripe_object(snapshot, checks=False)
-        except (StripeObjectError, ValueError) as e:
-            problems[n] = f"line {record.line}: {e}"
+        except StripeObjectError:
+            problem = snapshot_problem(event["id"], snapshot, checks=False)
+            assert problem is not None  # the same call, raising the same error
+            problems[n] = problem
             continue
+        except ValueError as e:  # not a refusal the record-at-a-time path words
+            return MappedChunk(fatal=f"line {record.line}: {e}")
         present = {(t, r[PK[t][0]]) for t, r in rows if len(PK[t]) == 1}
         for pos, (table, row) in enumerate(rows):
             gtype, gid = object_key(table, row)
