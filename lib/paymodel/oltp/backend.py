@@ -123,6 +123,10 @@ class Backend:
                 f"FROM {q(like)} AS t LIMIT 0"
             )
 
+    def analyze(self, conn: sa.Connection, tables: Sequence[str]) -> None:
+        """Gather the planner's statistics of ``tables`` (staged, just filled), if the
+        engine plans by them."""
+
     def stage_rows(
         self, conn: sa.Connection, name: str, types: dict[str, Any], rows: Sequence[dict[str, Any]]
     ) -> None:
@@ -378,6 +382,12 @@ class PostgresBackend(Backend):
         self, conn: sa.Connection, name: str, types: dict[str, Any], rows: Sequence[dict[str, Any]]
     ) -> None:
         self._copy(conn, name, name, list(types), rows, types=types)
+
+    def analyze(self, conn: sa.Connection, tables: Sequence[str]) -> None:
+        # temporary tables are never analysed by autovacuum: without statistics the
+        # planner took a staged table of 100,000 rows for a few and chose nested loops
+        for name in tables:
+            conn.exec_driver_sql(f"ANALYZE {name}")  # names made by the staging, not input
 
     @staticmethod
     def _copy(

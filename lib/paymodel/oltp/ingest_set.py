@@ -275,6 +275,7 @@ class _SetRun:
     # -- deciding ---------------------------------------------------------------------
     def decide(self) -> None:
         q = self.q
+        self.backend.analyze(self.conn, self.created)
         self.check_constraints()
         if self.staged & _GUARDED:
             self.check_rules()
@@ -567,16 +568,13 @@ class _SetRun:
                 checks.append((fk.table, fk.columns[0], f"({nulls}) OR ({pred})"))
             for parent, column, predicate in checks:
                 pk = q(_PK[parent][0])
-                sources = [f"SELECT * FROM {q(parent)}"]
-                if parent in self.staged:
-                    cols = ", ".join(q(c) for c in OLTP.table(parent).column_names)
-                    sources.append(f"SELECT {cols} FROM {self.rows_table(parent)}")
-                versions = " UNION ALL ".join(sources)
-                bad = self.sql(
-                    f"SELECT c.ord FROM {child} AS c JOIN ({versions}) AS parent "
-                    f"ON parent.{pk} = c.{q(column)} WHERE NOT COALESCE(({predicate}), TRUE) "
-                    "LIMIT 1"
-                ).first()  # fmt: skip
+                # one join per source of parent versions, so that the stored parents are
+                # found by their key's index (a join to a union of both scanned the table)
+                sources = [q(parent)] + ([self.rows_table(parent)] if parent in self.staged else [])
+                bad = self.sql(" UNION ALL ".join(
+                    f"SELECT c.ord FROM {child} AS c JOIN {source} AS parent "
+                    f"ON parent.{pk} = c.{q(column)} WHERE NOT COALESCE(({predicate}), TRUE)"
+                    for source in sources) + " LIMIT 1").first()  # fmt: skip
                 if bad is not None:
                     raise _NotSetBased(f"record {bad[0]}: may break a rule against {parent}")
 
