@@ -20,18 +20,26 @@ from a few facts about the whole file, which SQL computes in one statement each:
   no longer has deleted; ``events``, ``ingest_versions`` and ``ingest_pending`` likewise.
 
 Staged: one row per record (its event id, object, version and raw text), the rows each
-snapshot maps to (one temporary table per OLTP table), and the parents those rows name
-that neither the database nor the snapshot holds. Reads follow the staged keys.
+snapshot maps to (one temporary table per OLTP table) and the parents those rows name
+that neither the database nor the snapshot holds. Reads follow the staged keys. The
+mapping of each record (parse, guard, rows) is :func:`paymodel.oltp.ingest_stage.map_records`,
+run by worker processes on a big file; the model's check constraints are evaluated here,
+in SQL over the staged rows (:meth:`_SetRun.check_constraints`).
+
+**Quarantined here, as the record-at-a-time path quarantines them** (same rule, words and
+``times_seen``): an event whose snapshot the mapping refuses, and one with a row that
+breaks a check constraint. Their rows and events leave the file; later copies of their
+event are decided again.
 
 **Left to the record-at-a-time path** (:func:`ingest_events` gives the reason, and the
-caller rolls back whatever was staged): a record that is not an event, that the guard
-or the mapping refuses (that path quarantines it, with the rule), a reference to
-reference data that does not exist, a row that could break a cross-row rule or an
-agreement key against some version of its parent, records from earlier runs that are
-not events, two snapshots of one object and version applied at moments that do not
-settle which came last, and a record that would wait only for parents of rows whose
-object is newer elsewhere (that path may or may not have applied it, depending on
-the order of arrival).
+caller rolls back whatever was staged): a record that is not an event, that the input
+guard refuses (card data, an invalid id, metadata over Stripe's limits, a future
+version), a reference to reference data that does not exist, a row that could break a
+cross-row rule or an agreement key against some version of its parent, records from
+earlier runs that are not events, two snapshots of one object and version applied at
+moments that do not settle which came last, a record that would wait only for parents
+of rows whose object is newer elsewhere (that path may or may not have applied it,
+depending on the order of arrival), and a quarantined event that comes again changed.
 
 **One count follows a model** (:meth:`_SetRun.count_superseded`): ``superseded`` (an
 applied event that changed nothing) depends on the order of releases, and records
