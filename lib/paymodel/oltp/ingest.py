@@ -1495,7 +1495,7 @@ def ingest(
         limits: the bounds on records (:class:`paymodel.oltp.ingest_guard.Limits`).
         set_based: decide each file of events set-based where it can be
             (:mod:`paymodel.oltp.ingest_set`; the same outcome), else one record at a
-            time. ``None``: :func:`default_set_based` (DuckDB yes, PostgreSQL no).
+            time. ``None``: :func:`default_set_based` (yes on both engines).
 
     Returns:
         The :class:`IngestReport` of the run.
@@ -1597,8 +1597,8 @@ def default_set_based(engine: sa.Engine) -> bool:
 
     ``PAYMODEL_INGEST_SET=1`` or ``0`` decides (the benchmark and the tests run both paths
     on the same files that way; ``ingest(..., set_based=...)`` in code); unset, the
-    engine's default (:attr:`paymodel.oltp.backend.Backend.set_based_ingest`: DuckDB yes,
-    PostgreSQL no).
+    engine's default (:attr:`paymodel.oltp.backend.Backend.set_based_ingest`: yes on
+    both).
     """
     forced = os.environ.get("PAYMODEL_INGEST_SET")
     if forced in ("0", "1"):

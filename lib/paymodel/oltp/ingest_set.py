@@ -170,6 +170,13 @@ class _SetRun:
         like_types = {} if like is None else {c.name: c.type for c in OLTP.table(like).columns}
         self.types[name] = {**extra, **like_types}
 
+    def made(self, name: str) -> None:
+        """A temporary table just created from a query: dropped at the end, and its
+        statistics gathered where the engine plans by them (PostgreSQL: a tie check
+        joined to a table it took for empty ran for minutes)."""
+        self.created.append(name)
+        self.backend.analyze(self.conn, [name])
+
     def drop(self) -> None:
         try:
             for name in reversed(self.created):
@@ -295,7 +302,7 @@ class _SetRun:
                  f"v.version AS stored FROM ({groups}) AS g JOIN {_REC} AS r ON r.ord = g.ord "
                  "LEFT JOIN ingest_versions AS v ON v.object_type = g.gtype "
                  "AND v.object_id = g.gid")  # fmt: skip
-        self.created.append(_GRP)
+        self.made(_GRP)
         # Parents the database holds need nothing from the file.
         for parent in sorted({r[0] for r in self.sql(f"SELECT DISTINCT ptable FROM {_REF}")}):
             pk = q(_PK[parent][0])
@@ -310,7 +317,7 @@ class _SetRun:
         self.apply_times()
         self.woken_stale()
         self.sql(f"CREATE TEMPORARY TABLE {_ALIVE} AS SELECT ord FROM {_TIME} WHERE t IS NOT NULL")
-        self.created.append(_ALIVE)
+        self.made(_ALIVE)
         # A record left waiting here must lack a parent of a row still to be written (its
         # object newer nowhere). If it lacks only parents of rows whose object is newer
         # elsewhere, the record-at-a-time path may have applied it (it looks at the rows
@@ -341,7 +348,7 @@ class _SetRun:
             "> g.version THEN 1 ELSE 0 END AS stale FROM "
             f"{_GRP} AS g JOIN {_TIME} AS t ON t.ord = g.ord WHERE t.t IS NOT NULL"
         )  # fmt: skip
-        self.created.append(_STALE)
+        self.made(_STALE)
         whole = {r[0] for r in self.sql(f"SELECT ord FROM {_STALE} GROUP BY ord "
                                         "HAVING MIN(stale) = 1")}  # fmt: skip
         self.superseded_ords = whole
@@ -424,7 +431,7 @@ class _SetRun:
         self.sql(f"CREATE TEMPORARY TABLE {_TIME} AS SELECT ord, CASE WHEN ord IN "
                  f"(SELECT ord FROM {_REF}) THEN NULL ELSE CAST(ord AS DOUBLE PRECISION) END "
                  f"AS t FROM {_REC} WHERE dup = 0")  # fmt: skip
-        self.created.append(_TIME)
+        self.made(_TIME)
         for _ in range(10_000):
             moved = self.sql(
                 f"UPDATE {_TIME} SET t = x.t FROM (SELECT r.ord, GREATEST(CAST(r.ord AS DOUBLE "
@@ -472,7 +479,7 @@ class _SetRun:
             f"FROM {_GRP} AS g JOIN {_TIME} AS t ON t.ord = g.ord JOIN {_REC} AS r "
             "ON r.ord = g.ord WHERE t.t IS NOT NULL) AS x WHERE n = 1 AND (stored IS NULL OR version >= stored)"
         )  # fmt: skip
-        self.created.append(_WIN)
+        self.made(_WIN)
         # Two applied snapshots of one object and version: the later applied wins, which
         # is exact when neither waited (arrival order) and guessed otherwise.
         tie = self.sql(
