@@ -508,9 +508,9 @@ print(replay.summary().splitlines()[0])
 # That log was decided set-based (`paymodel.oltp.ingest_set`): staged in the engine, its
 # duplicates, the moment each snapshot is applied, the newest snapshot per object and the
 # writes were each one statement over the whole log. Decided one record at a time instead
-# (`set_based=False`; the path a file takes when the input guard refuses one of its
-# records, or a row could break a cross-row rule), the same log gives the same tables and
-# the same counts.
+# (`set_based=False`; the path a file takes when it holds plain objects rather than
+# events, when the input guard refuses one of its records, or when a row could break a
+# cross-row rule), the same log gives the same tables and the same counts.
 
 # %%
 one_by_one = duckdb_engine()

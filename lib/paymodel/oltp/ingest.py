@@ -115,6 +115,7 @@ from paymodel.model.stripe import (
 )
 from paymodel.oltp import ingest_guard as guard
 from paymodel.oltp.backend import backend
+from paymodel.oltp.ingest_stage import problem_of
 from paymodel.oltp.invariants import InvariantResult, check_invariants
 from paymodel.oltp.schema import create_schema, create_tables, dialect_name, seed_reference_data
 
@@ -961,12 +962,10 @@ class _FileRun:
             if snapshot_obj.get("object") == "event":
                 raise StripeObjectError("event", event["id"], "data.object is itself an event")
             rows = _mapped(snapshot_obj, prepared.snapshot)
-        except UnknownObjectType as e:
-            return self.quarantine(record, "unknown_object_type", f"event {event['id']}: {e}",
-                                   e.object_type, e.object_id, event["id"])  # fmt: skip
-        except StripeObjectError as e:
-            return self.quarantine(record, "invalid_object", f"event {event['id']}: {e}",
-                                   e.object_type, e.object_id, event["id"])  # fmt: skip
+        except StripeObjectError as e:  # worded as the set-based path words it
+            p = problem_of(event["id"], e)
+            return self.quarantine(record, p.rule, p.error, p.object_type, p.object_id,
+                                   p.event_id)  # fmt: skip
         snapshot = _Snapshot(
             event["object_type"], event["object_id"], event["created"], event["id"], rows
         )

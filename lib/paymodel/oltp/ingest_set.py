@@ -91,10 +91,10 @@ _WIN = "paymodel_set_winners"
 _STALE = "paymodel_set_stale"
 _PREV = "paymodel_set_previous"
 _STEP = 0.001
-_LIVE, _DUPLICATE, _QUARANTINED = 0, 1, 2
-"""``dup`` of a staged record: decided with the file, a duplicate, quarantined."""
 """How much later than the record that brings its parent a waiting record is applied:
 a chain of releases stays shorter than one record (chains are a few links long)."""
+_LIVE, _DUPLICATE, _QUARANTINED = 0, 1, 2
+"""``dup`` of a staged record: decided with the file, a duplicate, quarantined."""
 
 
 @dataclass
@@ -516,7 +516,7 @@ class _SetRun:
                 f"SELECT line, event_id, raw, pending_id FROM {_REC} WHERE ord = :o", {"o": n}
             ).one()  # fmt: skip
             problem = None if waiting else stage.snapshot_problem(
-                event_id, guard.parse(raw)["data"]["object"], checks=True)  # fmt: skip
+                event_id, guard.parse(raw)["data"]["object"])  # fmt: skip
             if problem is None:
                 raise _NotSetBased(f"line {line}: a row breaks a check in SQL only")
             self.quarantined[n] = problem
@@ -540,12 +540,12 @@ class _SetRun:
             return
         from paymodel.oltp.ingest import quarantine_row
 
-        lines = dict(self.sql(f"SELECT ord, line FROM {_REC} WHERE dup = {_QUARANTINED}").all())
-        raws = dict(self.sql(f"SELECT ord, raw FROM {_REC} WHERE dup = {_QUARANTINED}").all())
+        found = {n: (line, raw) for n, line, raw in self.sql(
+            f"SELECT ord, line, raw FROM {_REC} WHERE dup = {_QUARANTINED}")}  # fmt: skip
         rows: dict[str, dict[str, Any]] = {}
         for n in sorted(self.quarantined):
             p = self.quarantined[n]
-            record = guard.Record(self.source, lines[n], raws[n], checked=True)
+            record = guard.Record(self.source, *found[n], checked=True)
             row = quarantine_row(record, p.rule, p.error, self.now, p.object_type, p.object_id,
                                  p.event_id)  # fmt: skip
             if row["id"] in rows:

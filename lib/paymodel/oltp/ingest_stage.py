@@ -98,19 +98,22 @@ class Problem:
     event_id: str
 
 
-def snapshot_problem(event_id: str, snapshot: dict[str, Any], checks: bool) -> Problem | None:
-    """The quarantine of an event whose snapshot cannot be mapped (``None``: it can),
-    worded as :meth:`paymodel.oltp.ingest._FileRun._event` words it."""
+def problem_of(event_id: str, error: StripeObjectError) -> Problem:
+    """The quarantine of event ``event_id`` whose snapshot the mapping refused with
+    ``error``: the rule, words and object the record-at-a-time path records
+    (:meth:`paymodel.oltp.ingest._FileRun._event` builds its quarantine with this too)."""
+    rule = "unknown_object_type" if isinstance(error, UnknownObjectType) else "invalid_object"
+    return Problem(rule, f"event {event_id}: {error}", error.object_type, error.object_id,
+                   event_id)  # fmt: skip
+
+
+def snapshot_problem(event_id: str, snapshot: dict[str, Any]) -> Problem | None:
+    """The quarantine of an event whose snapshot, checks included, cannot be mapped
+    (``None``: it can)."""
     try:
-        if snapshot.get("object") == "event":
-            raise StripeObjectError("event", event_id, "data.object is itself an event")
-        from_stripe_object(snapshot, checks=checks)
-    except UnknownObjectType as e:
-        return Problem("unknown_object_type", f"event {event_id}: {e}", e.object_type,
-                       e.object_id, event_id)  # fmt: skip
+        from_stripe_object(snapshot)
     except StripeObjectError as e:
-        return Problem("invalid_object", f"event {event_id}: {e}", e.object_type, e.object_id,
-                       event_id)  # fmt: skip
+        return problem_of(event_id, e)
     return None
 
 
@@ -186,10 +189,8 @@ def map_records(
             if snapshot.get("object") == "event":
                 raise StripeObjectError("event", event["id"], "data.object is itself an event")
             rows = from_stripe_object(snapshot, checks=False)
-        except StripeObjectError:
-            problem = snapshot_problem(event["id"], snapshot, checks=False)
-            assert problem is not None  # the same call, raising the same error
-            problems[n] = problem
+        except StripeObjectError as e:
+            problems[n] = problem_of(event["id"], e)
             continue
         except ValueError as e:  # not a refusal the record-at-a-time path words
             return MappedChunk(fatal=f"line {record.line}: {e}")
