@@ -305,3 +305,35 @@ def test_records_that_break_the_model_are_quarantined_set_based_as_one_by_one(
     assert [(rule, times) for rule, _, times in quarantined] == [("invalid_object", 2)] * 2
     assert any("ck_refunds_amount_range" in error for _, error, _ in quarantined)
     assert any("balance must be an integer" in error for _, error, _ in quarantined)
+
+
+def test_staged_rows_are_copied_so_an_open_transaction_holds_no_arrow_table(
+    tmp_path: Path,
+) -> None:
+    """A file is staged in one transaction; if the engine kept each chunk's Arrow table
+    until the commit (as a view registered and dropped inside a transaction does on
+    DuckDB), memory would grow with the file instead of the chunk."""
+    import gc
+    import weakref
+
+    import pyarrow as pa
+
+    from paymodel.model.core import BIGINT, TEXT
+    from paymodel.oltp.backend import backend
+    from paymodel.oltp.engines import duckdb_engine
+
+    engine = duckdb_engine(tmp_path / "t.duckdb")
+    types = {"a": TEXT, "n": BIGINT}
+    with engine.begin() as conn:
+        b = backend(conn)
+        b.create_stage(conn, "paymodel_test_stage", None, types)
+        refs = []
+        for i in range(3):
+            table = pa.table({"a": [f"row {i}"] * 100, "n": list(range(100))})
+            refs.append(weakref.ref(table))
+            b.stage_rows(conn, "paymodel_test_stage", types, table)
+            del table
+        gc.collect()
+        assert [r() for r in refs] == [None, None, None]
+        assert conn.exec_driver_sql("SELECT count(*), sum(n) FROM paymodel_test_stage").one() == (
+            300, 3 * sum(range(100)))  # fmt: skip

@@ -290,11 +290,13 @@ class DuckDBBackend(Backend):
         import pyarrow as pa
 
         raw = conn.connection.driver_connection
-        raw.register(_KEYS, pa.table({"id": pa.array(list(keys), type=pa.string())}))
+        # A temporary table, not a registered view: see _from_batch.
+        raw.execute(f"CREATE OR REPLACE TEMPORARY TABLE {_KEYS} (id VARCHAR)")
+        raw.from_arrow(pa.table({"id": pa.array(list(keys), type=pa.string())})).insert_into(_KEYS)
         try:
             yield sa.table(_KEYS, sa.column("id"))
         finally:
-            raw.unregister(_KEYS)
+            raw.execute(f"DROP TABLE IF EXISTS {_KEYS}")
 
     @staticmethod
     def _from_batch(
@@ -305,22 +307,33 @@ class DuckDBBackend(Backend):
         statement: str,
         types: dict[str, Any] | None = None,
     ) -> None:
-        """Run ``statement`` over ``rows`` registered as an Arrow table named ``{batch}``."""
+        """Run ``statement`` over ``rows`` as an Arrow table named ``{batch}``.
+
+        The statement reads the Arrow table through DuckDB's replacement scan (a Python
+        variable of this frame named in the SQL), not through a registered view: a view
+        registered and unregistered inside a transaction keeps its Arrow table alive
+        until the transaction ends (the dropped catalog entry is kept for the
+        transaction), so a file staged in one transaction held every chunk it had sent
+        (measured: 121 MB of a 68 MB file's chunks still referenced at the end of
+        staging). Read this way, DuckDB copies the rows and lets the table go.
+        """
         import duckdb
         import pyarrow as pa
 
         types = types or _column_types(table)
-        batch = rows if isinstance(rows, pa.Table) else arrow_table(rows, {c: types[c] for c in columns})
-        view = "paymodel_batch"
-        raw = conn.connection.driver_connection  # duckdb-engine's wrapper of the connection
-        raw.register(view, batch)
-        sql_text = statement.format(batch=view)  # identifiers quoted by SQLAlchemy
+        paymodel_batch = rows
+        if not isinstance(rows, pa.Table):
+            paymodel_batch = arrow_table(rows, {c: types[c] for c in columns})
+        # duckdb-engine's wrapper hands out the connection's own execute: the replacement
+        # scan then looks in this frame, where paymodel_batch is
+        raw = conn.connection.driver_connection
+        sql_text = statement.format(batch="paymodel_batch")  # identifiers quoted by SQLAlchemy
         try:
             raw.execute(sql_text)
         except duckdb.Error as e:
             raise sa.exc.DBAPIError(sql_text, None, e) from e  # type: ignore[arg-type]
         finally:
-            raw.unregister(view)
+            del paymodel_batch
 
     def constraint_error(self, kind: str) -> type[Exception]:
         import duckdb
@@ -506,16 +519,28 @@ def _json_text(value: Any) -> str:
 
 def arrow_table(rows: Sequence[dict[str, Any]], types: dict[str, Any]) -> Any:
     """``rows`` (dicts holding every column of ``types``, model types) as an Arrow table
-    with those columns in order; JSON values become their text."""
+    with those columns in order; JSON values become their text.
+
+    ``Table.from_pylist`` reads the dicts in C++ (measured: 0.26 s against 0.70 s for a
+    list per column built in Python, on the rows of 10,000 generated events).
+    """
     import pyarrow as pa
 
-    arrays = {}
-    for c, t in types.items():
-        values = [r[c] for r in rows]
-        if t is JSON:
-            values = [None if v is None else _json_text(v) for v in values]
-        arrays[c] = pa.array(values, type=_arrow_type(t))
-    return pa.table(arrays)
+    schema = _arrow_schema(tuple(types.items()))
+    json_columns = [c for c, t in types.items() if t is JSON]
+    if json_columns:
+        rows = [
+            {**r, **{c: None if r[c] is None else _json_text(r[c]) for c in json_columns}}
+            for r in rows
+        ]
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+@cache
+def _arrow_schema(types: tuple[tuple[str, Any], ...]) -> Any:
+    import pyarrow as pa
+
+    return pa.schema([(c, _arrow_type(t)) for c, t in types])
 
 
 def _update_clauses(
