@@ -14,6 +14,10 @@ Targets (issue 11), each printed with its measured ratio:
   that holds the whole account vs into an empty one: within 1.5x per event.
 * **memory vs file size**: peak Python heap (tracemalloc, in a subprocess) ingesting the
   whole file vs its first quarter: flat means a ratio near 1.
+* **steps** (not a target): where a set-based replay in order spends its time, each step
+  timed on its own replay against the bulk load: the staging (waiting for the mapping,
+  done in workers), the ingesting process's share of it (duplicates, writes into the
+  staged tables), the decisions, the writes.
 * **equality**: the replayed database equals the bulk-loaded one, table for table (every
   Stripe-object table), in order, shuffled, duplicated, and split across three runs.
 
@@ -29,7 +33,7 @@ way takes over 20 minutes).
 Usage::
 
     python benchmarks/bench_ingest.py [--scales 0.1 1] [--months 24] [--engines duckdb postgresql]
-        [--measures in-order shuffled split probe memory] [--paths set set-1 record]
+        [--measures in-order shuffled split probe memory steps] [--paths set set-1 record]
 
 Prints a table and writes ``<out>/bench_ingest.json``. Beside each wall-clock ratio of
 a replay, the ratio of CPU seconds (this process and its workers; DuckDB only), steadier
@@ -166,6 +170,41 @@ def way_of(way: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
+STEPS = {"staging": ("stage",), "of which, the ingesting process": ("stage_chunk", "flush"),
+         "deciding": ("decide",), "writing": ("write",)}  # fmt: skip
+"""A step of :class:`paymodel.oltp.ingest_set._SetRun` and the methods that make it."""
+
+
+@contextmanager
+def steps_timed() -> Iterator[dict[str, float]]:
+    """Wall seconds spent in each of :data:`STEPS`, inside the block."""
+    from paymodel.oltp import ingest_set
+
+    spent = dict.fromkeys(STEPS, 0.0)
+    inside = dict.fromkeys(STEPS, 0)  # a flush within stage_chunk is counted once
+    originals = {}
+    for step, methods in STEPS.items():
+        for name in methods:
+            original = originals[name] = getattr(ingest_set._SetRun, name)
+
+            def timed_method(self, *a, _f=original, _step=step, **k):  # type: ignore[no-untyped-def]
+                start = time.perf_counter()
+                inside[_step] += 1
+                try:
+                    return _f(self, *a, **k)
+                finally:
+                    inside[_step] -= 1
+                    if not inside[_step]:
+                        spent[_step] += time.perf_counter() - start
+
+            setattr(ingest_set._SetRun, name, timed_method)
+    try:
+        yield spent
+    finally:
+        for name, original in originals.items():
+            setattr(ingest_set._SetRun, name, original)
+
+
 def timed(work: Callable[[], object]) -> tuple[float, float]:
     """Wall seconds and CPU seconds of ``work``: this process's (every thread) and its
     finished children's (the workers that map a big file set-based).
@@ -202,7 +241,7 @@ PATHS = ("set", "set-1", "record")
 """The ways a file can be decided: set-based (mapped by worker processes, or in one
 process), and one record at a time."""
 
-MEASURES = ("in-order", "shuffled", "split", "probe", "memory")
+MEASURES = ("in-order", "shuffled", "split", "probe", "memory", "steps")
 """What ``--measures`` can pick (all by default): a scale-1 run of every measure takes
 most of an hour on a shared 2-core machine."""
 
@@ -244,6 +283,15 @@ def bench_engine(engine_name: str, server: str | None, scale: float, lines: list
                 if way in seconds_by_path and "record" in seconds_by_path:
                     mine = next(r for r in reversed(results) if r["path"] == way)
                     mine["vs_record"] = round(seconds_by_path["record"] / seconds_by_path[way], 1)
+        if "steps" in measures:
+            db = make()
+            with way_of("set"), steps_timed() as spent:
+                ingest(in_order, db)
+            for step, took in spent.items():
+                results.append({"scale": scale, "engine": engine_name, "measure": f"step: {step}",
+                                "path": "set", "events": len(lines), "seconds": round(took, 2),
+                                "baseline_seconds": round(bulk, 2),
+                                "ratio": round(took / bulk, 1)})  # fmt: skip
         if "split" in measures:
             for way in (w for w in paths if w != "set-1"):
                 split = make()
