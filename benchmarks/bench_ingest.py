@@ -16,7 +16,7 @@ Targets (issue 11), each printed with its measured ratio:
   whole file vs its first quarter: flat means a ratio near 1.
 * **steps** (not a target): where a set-based replay in order spends its time, each step
   timed on its own replay against the bulk load: the staging (waiting for the mapping,
-  done in workers), the ingesting process's share of it (duplicates, writes into the
+  done in workers), the share of it in the ingesting process (duplicates, writes into the
   staged tables), the decisions, the writes.
 * **equality**: the replayed database equals the bulk-loaded one, table for table (every
   Stripe-object table), in order, shuffled, duplicated, and split across three runs.
@@ -170,7 +170,7 @@ def way_of(way: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
-STEPS = {"staging": ("stage",), "of which, the ingesting process": ("stage_chunk", "flush"),
+STEPS = {"staging": ("stage",), "staging, main process": ("stage_chunk", "flush"),
          "deciding": ("decide",), "writing": ("write",)}  # fmt: skip
 """A step of :class:`paymodel.oltp.ingest_set._SetRun` and the methods that make it."""
 
