@@ -323,7 +323,7 @@ class DuckDBBackend(Backend):
         types = types or _column_types(table)
         paymodel_batch = rows
         if not isinstance(rows, pa.Table):
-            paymodel_batch = arrow_table(rows, {c: types[c] for c in columns})
+            paymodel_batch = arrow_table(rows, {c: types[c] for c in columns})  # noqa: F841
         # duckdb-engine's wrapper hands out the connection's own execute: the replacement
         # scan then looks in this frame, where paymodel_batch is
         raw = conn.connection.driver_connection
@@ -332,8 +332,6 @@ class DuckDBBackend(Backend):
             raw.execute(sql_text)
         except duckdb.Error as e:
             raise sa.exc.DBAPIError(sql_text, None, e) from e  # type: ignore[arg-type]
-        finally:
-            del paymodel_batch
 
     def constraint_error(self, kind: str) -> type[Exception]:
         import duckdb

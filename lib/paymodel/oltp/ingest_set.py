@@ -160,6 +160,7 @@ class _SetRun:
         self.quarantined: dict[int, stage.Problem] = {}  # ord -> why
         self.reference: dict[str, set[str]] = {}
         self.held: dict[tuple[bool, str], list[Any]] = {}  # see hold()
+        self.held_bytes: dict[tuple[bool, str], int] = {}
 
     # -- helpers ----------------------------------------------------------------------
     def sql(self, text: str, params: dict[str, Any] | None = None) -> sa.CursorResult:
@@ -219,15 +220,16 @@ class _SetRun:
         staged, and a duplicate within the file is found by ``seen_events``, not in
         ``events``."""
         key = (oltp, name)
-        held = self.held.setdefault(key, [])
-        held.append(rows)
-        if sum(t.nbytes for t in held) >= _FLUSH_BYTES:
+        self.held.setdefault(key, []).append(rows)
+        self.held_bytes[key] = self.held_bytes.get(key, 0) + rows.nbytes
+        if self.held_bytes[key] >= _FLUSH_BYTES:
             self.flush(key)
 
     def flush(self, key: tuple[bool, str]) -> None:
         import pyarrow as pa
 
         held = self.held.pop(key, [])
+        self.held_bytes.pop(key, None)
         if not held:
             return
         oltp, name = key

@@ -64,9 +64,10 @@ ROW_EXTRA: dict[str, Any] = {"ord": BIGINT, "pos": BIGINT, "gtype": TEXT, "gid":
 """Before the table's own columns in a staged table of rows: the snapshot and the object."""
 
 CHUNK = 2500
-"""Records per chunk: a chunk is mapped, sent and staged as one (measured against 5,000:
-as fast, and half the memory in flight; the staging holds small chunks together before
-it writes them, :meth:`paymodel.oltp.ingest_set._SetRun.hold`)."""
+"""Records per chunk: a chunk is mapped, sent and staged as one. Against 5,000 (both
+with ``workers + 1`` in flight), the peak Python heap of a 68 MB file was 62 MB against
+114 MB; the replay's time did not change beyond this machine's noise. The staging holds
+small chunks together before it writes them (:meth:`paymodel.oltp.ingest_set._SetRun.hold`)."""
 PARALLEL_MIN_BYTES = 8 << 20
 """Files smaller than this (about 6,000 events, under a second to map) are mapped
 in-process: the chunk of a small file would keep one worker busy and the other idle."""
@@ -290,9 +291,8 @@ def _in_workers(
 
     What is in flight bounds the ingesting process's memory (a chunk received is held
     twice for a moment: its pickle and the tables it becomes), so it is kept to one
-    chunk per worker and one being received: measured, twice that many in flight put
-    the peak Python heap of a 68 MB file at 114 MB against 62 MB, and made it grow
-    with the file up to a dozen chunks, at no gain in speed.
+    chunk per worker and one being received (two per worker had put the peak Python heap
+    of a 68 MB file at 1.42x that of its first quarter, against 1.12x now).
 
     Forked, not spawned: a spawned worker imports the caller's ``__main__`` again, which
     runs a script without an ``if __name__ == "__main__"`` guard a second time (a library
