@@ -209,6 +209,46 @@ def test_the_newest_snapshot_wins_and_an_older_one_counts_superseded(
         assert conn.execute(sa.text("SELECT name FROM customers")).scalar() == "New"
 
 
+def test_the_collector_is_off_while_records_are_mapped_and_on_again_between_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The cyclic collector is paused while a chunk is read and mapped, on again while
+    the chunk is staged, and a caller that had turned it off finds it off after."""
+    import gc
+    from datetime import UTC, datetime
+
+    from paymodel.oltp import ingest_guard as guard
+
+    in_workers(monkeypatch, 1)
+    seen: list[bool] = []
+    real = stage.from_stripe_object
+
+    def spying(obj: Any, **kw: Any) -> Any:
+        seen.append(gc.isenabled())
+        return real(obj, **kw)
+
+    monkeypatch.setattr(stage, "from_stripe_object", spying)
+    records = [event(f"evt_{i}", 1_735_689_700 + i, customer(f"cus_{i}")) for i in range(30)]
+    path = jsonl(tmp_path / "few.jsonl", records)
+    now = datetime.now(UTC)
+    between = [
+        gc.isenabled()
+        for _ in stage.mapped_chunks(str(path), lambda: guard.read_file(path), now,
+                                     guard.DEFAULT_LIMITS)
+    ]  # fmt: skip
+    assert len(seen) == 60  # the event and its snapshot, per record
+    assert not any(seen)
+    assert between == [True]
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        list(stage.mapped_chunks(str(path), lambda: guard.read_file(path), now,
+                                 guard.DEFAULT_LIMITS))  # fmt: skip
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_file_with_a_record_the_guard_refuses_is_decided_one_record_at_a_time(
     workers: int, engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

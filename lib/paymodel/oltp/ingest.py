@@ -115,7 +115,7 @@ from paymodel.model.stripe import (
 )
 from paymodel.oltp import ingest_guard as guard
 from paymodel.oltp.backend import backend
-from paymodel.oltp.ingest_stage import problem_of
+from paymodel.oltp.ingest_stage import collector_paused, problem_of
 from paymodel.oltp.invariants import InvariantResult, check_invariants
 from paymodel.oltp.schema import create_schema, create_tables, dialect_name, seed_reference_data
 
@@ -1559,19 +1559,23 @@ def _ingest_batch(
                 stream, index = iter(bar), 0
                 if plan.splits_at(0):
                     _flush(run, 0)
-                while chunk := list(itertools.islice(stream, max(FLUSH_EVERY, 1))):
-                    run.culprit = ""
-                    run.prefetch(chunk)
-                    for record in chunk:
-                        run.deferred = not plan.fine(index)
-                        _process(run, record, f"{index}:{record.line}")
-                        run.deferred = True
-                        index += 1
-                        if index % FLUSH_EVERY == 0:
-                            _flush(run, index)
-                            run.forget(KEEP_RECENT)
-                        elif plan.splits_at(index):
-                            _flush(run, index)
+                while True:
+                    with collector_paused():  # on again between chunks
+                        chunk = list(itertools.islice(stream, max(FLUSH_EVERY, 1)))
+                        if not chunk:
+                            break
+                        run.culprit = ""
+                        run.prefetch(chunk)
+                        for record in chunk:
+                            run.deferred = not plan.fine(index)
+                            _process(run, record, f"{index}:{record.line}")
+                            run.deferred = True
+                            index += 1
+                            if index % FLUSH_EVERY == 0:
+                                _flush(run, index)
+                                run.forget(KEEP_RECENT)
+                            elif plan.splits_at(index):
+                                _flush(run, index)
                 _flush(run, index)
                 report = run.finish()
                 report.sources.append(source)
