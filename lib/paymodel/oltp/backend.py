@@ -63,6 +63,11 @@ class Backend:
     """Whether ingestion decides files of events set-based by default
     (:mod:`paymodel.oltp.ingest_set`; ``PAYMODEL_INGEST_SET=1`` or ``0`` forces it)."""
 
+    flattens_json: ClassVar[bool] = False
+    """Whether staged snapshots are flattened by SQL in the engine
+    (:mod:`paymodel.oltp.ingest_engine`: DuckDB's ``json_extract`` of a list of paths
+    reads a document once; ``PAYMODEL_INGEST_ENGINE=0`` maps every snapshot in Python)."""
+
     name: ClassVar[str] = ""
     row_locks: ClassVar[bool] = False
     """Whether ``SELECT ... FOR UPDATE`` takes row locks."""
@@ -201,6 +206,7 @@ class DuckDBBackend(Backend):
 
     name = "duckdb"
     row_locks = False
+    flattens_json = True
 
     def claim(
         self, conn: sa.Connection, table: sa.Table, where: Sequence[Any], touch: str

@@ -53,6 +53,7 @@ count, every table and every pending record are the same (``tests/test_ingest_se
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -136,7 +137,7 @@ def ingest_events(
     """
     run = _SetRun(conn, source, now, limits)
     try:
-        run.stage(stage.mapped_chunks(source, records, now, limits, progress))
+        run.stage(stage.mapped_chunks(source, records, now, limits, progress, run.engine))
         run.decide()
         return run.write()
     except _NotSetBased as e:
@@ -161,6 +162,8 @@ class _SetRun:
         self.reference: dict[str, set[str]] = {}
         self.held: dict[tuple[bool, str], list[Any]] = {}  # see hold()
         self.held_bytes: dict[tuple[bool, str], int] = {}
+        forced = os.environ.get("PAYMODEL_INGEST_ENGINE")
+        self.engine = self.backend.flattens_json if forced not in ("0", "1") else forced == "1"
 
     # -- helpers ----------------------------------------------------------------------
     def sql(self, text: str, params: dict[str, Any] | None = None) -> sa.CursorResult:
@@ -210,6 +213,81 @@ class _SetRun:
             self.stage_chunk(chunk)
         for key in list(self.held):
             self.flush(key)
+        if self.engine:
+            self.flatten_in_engine()
+            for key in list(self.held):
+                self.flush(key)
+
+    def flatten_in_engine(self) -> None:
+        """The snapshots the workers left to the engine (``engine = 1``), flattened by
+        SQL over the whole file (:mod:`paymodel.oltp.ingest_engine`), duplicates left
+        out; their references staged as the mapping in Python stages them. A record the
+        SQL cannot flatten exactly is mapped in Python here; if Python refuses it, the
+        file is left to the record-at-a-time path (its copies were decided as if it
+        were valid)."""
+        from paymodel.oltp.ingest_engine import engine_mapping
+
+        q = self.q
+        kinds = [r[0] for r in self.sql(
+            f"SELECT DISTINCT kind FROM {_REC} WHERE engine = 1 AND dup = {_LIVE} ORDER BY kind")]  # fmt: skip
+        left: list[int] = []
+        for kind in kinds:
+            m = engine_mapping(kind, _REC, self.rows_table)
+            for table in m.tables:
+                self.stage_table(self.rows_table(table), table, stage.ROW_EXTRA)
+                self.staged.add(table)
+            try:
+                for statement in m.statements:
+                    self.sql(statement)
+                left += [r[0] for r in self.sql(f"SELECT ord FROM {m.checked} WHERE ok IS NOT TRUE")]
+                done = f"(SELECT ord FROM {m.checked} WHERE ok)"
+                for table in m.tables:
+                    rows = self.rows_table(table)
+                    for k, (parent, column) in enumerate(_PARENTS[table]):
+                        col = q(column)
+                        if parent in _REFERENCE_TABLES:
+                            pk = q(_PK[parent][0])
+                            bad = self.sql(
+                                f"SELECT r.line, CAST(s.{col} AS TEXT) FROM {rows} AS s JOIN {_REC} AS r "
+                                f"ON r.ord = s.ord WHERE s.ord IN {done} AND s.{col} IS NOT NULL AND "
+                                f"CAST(s.{col} AS TEXT) NOT IN (SELECT CAST({pk} AS TEXT) FROM {q(parent)}) "
+                                "ORDER BY r.ord LIMIT 1").first()  # fmt: skip
+                            if bad is not None:
+                                raise _NotSetBased(f"line {bad[0]}: {parent} has no {bad[1]}")
+                            continue
+                        present = ""
+                        if parent in m.tables:
+                            ppk = q(_PK[parent][0])
+                            present = (f" AND NOT EXISTS (SELECT 1 FROM {self.rows_table(parent)} AS p "
+                                       f"WHERE p.ord = s.ord AND CAST(p.{ppk} AS TEXT) = CAST(s.{col} AS TEXT))")  # fmt: skip
+                        self.sql(
+                            f"INSERT INTO {_REF} (ord, pos, k, gtype, gid, ptable, pid) SELECT s.ord, "
+                            f"s.pos, {k}, s.gtype, s.gid, '{parent}', CAST(s.{col} AS TEXT) FROM {rows} AS s "
+                            f"WHERE s.ord IN {done} AND s.{col} IS NOT NULL{present}")  # fmt: skip
+            finally:
+                for name in m.temporary:
+                    self.sql(f"DROP TABLE IF EXISTS {name}")
+        if left:
+            self.map_left(sorted(left))
+
+    def map_left(self, ords: list[int]) -> None:
+        """Records the engine left to Python, mapped here one by one (rare: a value of a
+        type the column does not take, an expanded object, a float in metadata)."""
+        with self.backend.key_table(self.conn, [str(o) for o in ords]) as keys:
+            found = self.sql(f"SELECT ord, line, raw FROM {_REC} WHERE CAST(ord AS TEXT) IN "
+                             f"(SELECT id FROM {keys.name}) ORDER BY ord").all()  # fmt: skip
+        for n, line, raw in found:
+            value = guard.parse(raw)
+            record = guard.Record(self.source, line, raw, value, parsed=True, checked=True)
+            chunk = stage.map_records([record], n, self.now, self.limits)
+            if chunk.fatal is not None:
+                raise _NotSetBased(chunk.fatal)
+            if chunk.problems:
+                raise _NotSetBased(f"line {line}: refused, and decided in the file as valid")
+            for parent, key in chunk.reference:
+                if key not in self.reference_keys(parent):
+                    raise _NotSetBased(f"line {line}: {parent} has no {key}")
+            self.stage_rows_of(chunk, None)
 
     def hold(self, name: str, rows: Any, *, oltp: bool = False) -> None:
         """Append Arrow table ``rows`` to staged table ``name`` (``oltp``: to OLTP table
@@ -264,7 +342,6 @@ class _SetRun:
         """Stage one mapped chunk: its duplicates decided (an event id stored, or seen
         earlier in the file), then the rows of the others."""
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         if chunk.fatal is not None:
             raise _NotSetBased(chunk.fatal)
@@ -300,16 +377,23 @@ class _SetRun:
                 if live:
                     raise _NotSetBased(f"line {lines[live[0]]}: {parent} has no {key}")
 
-        def kept(table: Any) -> Any:
-            if not len(dup_ords):
-                return table
-            return table.filter(pc.invert(pc.is_in(table.column("ord"), value_set=dup_ords)))
-
         recs = recs.append_column("dup", pa.array(dups, pa.int64()))
         self.hold(_REC, recs)
         if chunk.events.num_rows:  # recorded whatever becomes of them (a fallback rolls back)
             events = chunk.events.filter(pa.array([d == _LIVE for d in dups]))
             self.hold("events", events, oltp=True)
+        self.stage_rows_of(chunk, dup_ords if len(dup_ords) else None)
+
+    def stage_rows_of(self, chunk: stage.MappedChunk, dropped: Any) -> None:
+        """Stage a mapped chunk's rows and references, but those of records ``dropped``
+        (an Arrow array of ordinals, or ``None``)."""
+        import pyarrow.compute as pc
+
+        def kept(table: Any) -> Any:
+            if dropped is None:
+                return table
+            return table.filter(pc.invert(pc.is_in(table.column("ord"), value_set=dropped)))
+
         refs = kept(chunk.refs)
         if refs.num_rows:
             self.hold(_REF, refs)

@@ -43,6 +43,7 @@ from paymodel.model.stripe import (
 )
 from paymodel.oltp import ingest_guard as guard
 from paymodel.oltp.backend import arrow_table
+from paymodel.oltp.ingest_engine import eligible
 
 __all__ = ["MappedChunk", "map_records", "mapped_chunks", "worker_count"]
 
@@ -55,9 +56,11 @@ REFERENCE_TABLES = frozenset({"currencies", "fx_rates"})
 
 REC_TYPES: dict[str, Any] = {
     "ord": BIGINT, "line": BIGINT, "event_id": TEXT, "kind": TEXT, "object_type": TEXT,
-    "object_id": TEXT, "version": TIMESTAMP, "raw": TEXT, "pending_id": TEXT,
+    "object_id": TEXT, "version": TIMESTAMP, "raw": TEXT, "pending_id": TEXT, "engine": BIGINT,
 }  # fmt: skip
-"""One row per record (the staged table adds ``dup``, decided by the staging process)."""
+"""One row per record (the staged table adds ``dup``, decided by the staging process).
+``engine`` is 1 for a record whose snapshot is left to the engine's flattener
+(:mod:`paymodel.oltp.ingest_engine`): it has no rows here."""
 REF_TYPES: dict[str, Any] = {"ord": BIGINT, "pos": BIGINT, "k": BIGINT, "gtype": TEXT,
                              "gid": TEXT, "ptable": TEXT, "pid": TEXT}  # fmt: skip
 """A parent a staged row names that its own snapshot does not hold."""
@@ -168,20 +171,22 @@ def collector_paused() -> Iterator[None]:
 
 def map_records(
     records: Sequence[guard.Record], first: int, now: datetime, limits: guard.Limits,
-    pending: Sequence[str] | None = None,
+    pending: Sequence[str] | None = None, engine: bool = False,
 ) -> MappedChunk:  # fmt: skip
     """Map ``records`` (numbered from ordinal ``first``) as the set-based path stages them.
 
     ``pending``: the ``ingest_pending`` ids of records left waiting by earlier runs (they
-    passed the guard when first read, and their events are stored).
+    passed the guard when first read, and their events are stored). ``engine``: leave
+    the snapshots the engine can flatten (:func:`paymodel.oltp.ingest_engine.eligible`)
+    unmapped, marked ``engine`` in ``recs``.
     """
     with collector_paused():
-        return _map_records(records, first, now, limits, pending)
+        return _map_records(records, first, now, limits, pending, engine)
 
 
 def _map_records(
     records: Sequence[guard.Record], first: int, now: datetime, limits: guard.Limits,
-    pending: Sequence[str] | None,
+    pending: Sequence[str] | None, engine: bool,
 ) -> MappedChunk:  # fmt: skip
     from paymodel.oltp.ingest import _json_problem, _plain_text, _storable
 
@@ -212,13 +217,17 @@ def _map_records(
         except (StripeObjectError, ValueError) as e:
             return MappedChunk(fatal=f"line {record.line}: {e}")
         snapshot = value["data"]["object"]
+        in_engine = engine and pending is None and eligible(snapshot.get("object"), text)
         recs.append({"ord": n, "line": record.line, "event_id": event["id"],
                      "kind": guard.printable(str(snapshot.get("object")))[:200],
                      "object_type": event["object_type"], "object_id": event["object_id"],
                      "version": event["created"], "raw": _storable(record.raw),
-                     "pending_id": None if pending is None else pending[i]})  # fmt: skip
+                     "pending_id": None if pending is None else pending[i],
+                     "engine": int(in_engine)})  # fmt: skip
         if pending is None:
             events.append(event)
+        if in_engine:
+            continue
         try:  # the checks are evaluated in SQL over the staged rows (ingest_set)
             if snapshot.get("object") == "event":
                 raise StripeObjectError("event", event["id"], "data.object is itself an event")
@@ -263,11 +272,13 @@ def mapped_chunks(
     now: datetime,
     limits: guard.Limits,
     progress: Callable[[int], None] = lambda n: None,
+    engine: bool = False,
 ) -> Iterator[MappedChunk]:
     """The file's records mapped, chunk by chunk, in order (``progress(n)`` per chunk).
 
     A JSON Lines file of at least :data:`PARALLEL_MIN_BYTES` is mapped by worker
     processes when :func:`worker_count` is above 1; anything else by ``records()`` here.
+    ``engine``: as :func:`map_records`.
     """
     workers = worker_count()
     lines = _json_lines(source, limits) if workers > 1 else None
@@ -277,13 +288,13 @@ def mapped_chunks(
         while True:
             with collector_paused():  # the records are parsed as they are read
                 chunk = list(itertools.islice(stream, CHUNK))
-                mapped = map_records(chunk, first, now, limits) if chunk else None
+                mapped = map_records(chunk, first, now, limits, engine=engine) if chunk else None
             if mapped is None:
                 return
             yield mapped
             progress(len(chunk))
             first += len(chunk)
-    yield from _in_workers(source, lines, now, limits, workers, progress)
+    yield from _in_workers(source, lines, now, limits, workers, progress, engine)
 
 
 def _json_lines(source: str, limits: guard.Limits) -> Iterator[tuple[int, bytes, int, bool]] | None:
@@ -321,6 +332,7 @@ def _in_workers(
     limits: guard.Limits,
     workers: int,
     progress: Callable[[int], None],
+    engine: bool,
 ) -> Iterator[MappedChunk]:
     """The chunks mapped by ``workers`` forked processes, ``workers + 1`` in flight.
 
@@ -341,7 +353,7 @@ def _in_workers(
     """
     ctx = multiprocessing.get_context("fork")
     with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start,
-                                initargs=(source, now, limits)) as pool:  # fmt: skip
+                                initargs=(source, now, limits, engine)) as pool:  # fmt: skip
         in_flight: deque[cf.Future[MappedChunk]] = deque()
         first = 0
         try:
@@ -369,8 +381,8 @@ def _in_workers(
 _WORKER: dict[str, Any] = {}
 
 
-def _start(source: str, now: datetime, limits: guard.Limits) -> None:
-    _WORKER.update(source=source, now=now, limits=limits)
+def _start(source: str, now: datetime, limits: guard.Limits, engine: bool) -> None:
+    _WORKER.update(source=source, now=now, limits=limits, engine=engine)
 
 
 def _map_lines(first: int, lines: list[tuple[int, bytes, int, bool]], head: bool) -> MappedChunk:
@@ -390,4 +402,4 @@ def _read_and_map(first: int, lines: list[tuple[int, bytes, int, bool]], head: b
         value, error, rule = guard._parse_error(text)
         records.append(guard.Record(source, number, text, value, error, rule or "malformed_json",
                                     parsed=True))  # fmt: skip
-    return map_records(records, first, now, limits)
+    return map_records(records, first, now, limits, engine=_WORKER["engine"])
