@@ -61,7 +61,10 @@ def staged(path: Path, db: sa.Engine, *, engine: bool) -> tuple[dict[str, list[t
         except ingest_set._NotSetBased:  # Python refused a record left to it: see the caller
             out["refused"] = []
         for name in run.created:
-            columns = [c[0] for c in conn.exec_driver_sql(f"SELECT * FROM {name} LIMIT 0").cursor.description]
+            columns = [
+                c[0]
+                for c in conn.exec_driver_sql(f"SELECT * FROM {name} LIMIT 0").cursor.description
+            ]
             picked = ", ".join(c for c in columns if c != "engine")
             out[name] = conn.exec_driver_sql(f"SELECT {picked} FROM {name} ORDER BY ALL").fetchall()
         run.drop()
@@ -129,22 +132,68 @@ HOSTILE: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {
     "a time as a boolean": ("payment_intent", _set("canceled_at", True)),
     "a required value null": ("payment_intent", _set("status", None)),
     "text as a number": ("payment_intent", _set("description", 42)),
-    "an expanded customer": ("payment_intent", _set("customer", {
-        "id": "cus_engine1", "object": "customer", "created": 1_700_000_000, "email": None,
-        "name": "Ada", "currency": "usd", "balance": 0, "delinquent": False, "metadata": {},
-        "address": None, "phone": None, "preferred_locales": [], "livemode": False})),
+    "an expanded customer": (
+        "payment_intent",
+        _set(
+            "customer",
+            {
+                "id": "cus_engine1",
+                "object": "customer",
+                "created": 1_700_000_000,
+                "email": None,
+                "name": "Ada",
+                "currency": "usd",
+                "balance": 0,
+                "delinquent": False,
+                "metadata": {},
+                "address": None,
+                "phone": None,
+                "preferred_locales": [],
+                "livemode": False,
+            },
+        ),
+    ),
     "text where an object is expected": ("payment_intent", _set("last_payment_error", "declined")),
     "a currency as a boolean": ("price", _set("currency", True)),
     "metadata that is not an object": ("payment_intent", _set("metadata", "plan")),
     "a deletion marker": ("payment_intent", _set("deleted", True)),
     "a partial list": ("subscription", _set("items.has_more", True)),
     "an item twice": ("subscription", _items(_twice)),
-    "an item of another type": ("subscription", _items(lambda items: items[0].update(object="price"))),
+    "an item of another type": (
+        "subscription",
+        _items(lambda items: items[0].update(object="price")),
+    ),
     "an item without an id": ("subscription", _items(lambda items: items[0].pop("id"))),
-    "an item quantity as text": ("subscription", _items(lambda items: items[0].update(quantity="9"))),
+    "an item quantity as text": (
+        "subscription",
+        _items(lambda items: items[0].update(quantity="9")),
+    ),
     "a payment that is not a payment intent": ("invoice_payment", _set("payment.type", "charge")),
-    "an expanded payment intent": ("invoice_payment", _set("payment.payment_intent", {"id": "pi_x"})),
+    "an expanded payment intent": (
+        "invoice_payment",
+        _set("payment.payment_intent", {"id": "pi_x"}),
+    ),
     "a boolean as text": ("product", _set("active", "true")),
+    "a tax amount as text": ("invoice", _set("total_taxes", [{"amount": "12"}])),
+    "taxes that are not a list": ("invoice", _set("total_taxes", {"amount": 12})),
+    "a discount amount as a float": ("invoice", _set("total_discount_amounts", [{"amount": 1.5}])),
+    "a line parent that is text": (
+        "invoice",
+        lambda o: o["lines"]["data"][0].update(parent="si_1"),
+    ),
+    "a line proration as text": (
+        "invoice",
+        lambda o: o["lines"]["data"][0].update(proration="no", parent=None),
+    ),
+    "an expanded line price": (
+        "invoice",
+        lambda o: o["lines"]["data"][0].update(
+            pricing={"price_details": {"price": {"id": "price_x", "object": "price"}}}
+        ),
+    ),
+    "locales that are not a list": ("customer", _set("preferred_locales", "en")),
+    "an address that is text": ("customer", _set("address", "1 Main St")),
+    "an address line as a number": ("customer", _set("address", {"line1": 12})),
 }
 
 
@@ -180,5 +229,7 @@ def test_a_snapshot_the_sql_cannot_flatten_exactly_is_left_to_python(
 
 
 def test_types_outside_the_engine_are_refused_by_name() -> None:
-    with pytest.raises(ValueError, match="discount_amount: kind sum"):
-        engine_mapping("invoice", "recs", lambda t: t)
+    for kind in ("charge", "refund", "dispute", "payout", "balance_transaction"):
+        with pytest.raises(ValueError, match="balance transactions"):
+            engine_mapping(kind, "recs", lambda t: t)
+    assert not {"charge", "refund", "dispute", "payout"} & set(ENGINE_OBJECTS)
