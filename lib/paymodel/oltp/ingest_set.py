@@ -23,7 +23,9 @@ Staged: one row per record (its event id, object, version and raw text), the row
 snapshot maps to (one temporary table per OLTP table) and the parents those rows name
 that neither the database nor the snapshot holds. Reads follow the staged keys. The
 mapping of each record (parse, guard, rows) is :func:`paymodel.oltp.ingest_stage.map_records`,
-run by worker processes on a big file; the model's check constraints are evaluated here,
+run by worker processes on a big file; on DuckDB the snapshots of most object types are
+flattened instead by SQL over the staged file (:meth:`_SetRun.flatten_in_engine`,
+:mod:`paymodel.oltp.ingest_engine`); the model's check constraints are evaluated here,
 in SQL over the staged rows (:meth:`_SetRun.check_constraints`).
 
 **Quarantined here, as the record-at-a-time path quarantines them** (same rule, words and
@@ -163,7 +165,7 @@ class _SetRun:
         self.held: dict[tuple[bool, str], list[Any]] = {}  # see hold()
         self.held_bytes: dict[tuple[bool, str], int] = {}
         forced = os.environ.get("PAYMODEL_INGEST_ENGINE")
-        self.engine = self.backend.flattens_json if forced not in ("0", "1") else forced == "1"
+        self.engine = self.backend.flattens_json and forced != "0"
 
     # -- helpers ----------------------------------------------------------------------
     def sql(self, text: str, params: dict[str, Any] | None = None) -> sa.CursorResult:
