@@ -224,9 +224,8 @@ class _SetRun:
         """The snapshots the workers left to the engine (``engine = 1``), flattened by
         SQL over the whole file (:mod:`paymodel.oltp.ingest_engine`), duplicates left
         out; their references staged as the mapping in Python stages them. A record the
-        SQL cannot flatten exactly is mapped in Python here; if Python refuses it, the
-        file is left to the record-at-a-time path (its copies were decided as if it
-        were valid)."""
+        SQL cannot flatten exactly is mapped in Python here; one Python refuses is
+        quarantined, with the copies of its event (:meth:`quarantine`)."""
         from paymodel.oltp.ingest_engine import engine_mapping
 
         q = self.q
@@ -272,20 +271,23 @@ class _SetRun:
         if left:
             self.map_left(sorted(left))
 
-    def map_left(self, ords: list[int]) -> None:
+    def map_left(self, ords: list[int], events: bool = False) -> None:
         """Records the engine left to Python, mapped here one by one (rare: a value of a
-        type the column does not take, an expanded object, a float in metadata)."""
+        type the column does not take, an expanded object where an id is expected)."""
         with self.backend.key_table(self.conn, [str(o) for o in ords]) as keys:
-            found = self.sql(f"SELECT ord, line, raw FROM {_REC} WHERE CAST(ord AS TEXT) IN "
-                             f"(SELECT id FROM {keys.name}) ORDER BY ord").all()  # fmt: skip
-        for n, line, raw in found:
+            found = self.sql(f"SELECT ord, line, event_id, raw FROM {_REC} WHERE CAST(ord AS TEXT) "
+                             f"IN (SELECT id FROM {keys.name}) ORDER BY ord").all()  # fmt: skip
+        for n, line, event_id, raw in found:
             value = guard.parse(raw)
             record = guard.Record(self.source, line, raw, value, parsed=True, checked=True)
             chunk = stage.map_records([record], n, self.now, self.limits)
             if chunk.fatal is not None:
                 raise _NotSetBased(chunk.fatal)
-            if chunk.problems:
-                raise _NotSetBased(f"line {line}: refused, and decided in the file as valid")
+            if n in chunk.problems:  # quarantined as stage_chunk quarantines a refused mapping
+                self.quarantine(n, line, event_id, raw, chunk.problems[n], revive=True)
+                continue
+            if events:  # a copy decided again: its event was counted a duplicate
+                self.hold("events", chunk.events, oltp=True)
             for parent, key in chunk.reference:
                 if key not in self.reference_keys(parent):
                     raise _NotSetBased(f"line {line}: {parent} has no {key}")
@@ -640,19 +642,33 @@ class _SetRun:
                 event_id, guard.parse(raw)["data"]["object"])  # fmt: skip
             if problem is None:
                 raise _NotSetBased(f"line {line}: a row breaks a check in SQL only")
-            self.quarantined[n] = problem
-            for table in sorted(self.staged):
-                self.sql(f"DELETE FROM {self.rows_table(table)} WHERE ord = :o", {"o": n})
-            self.sql(f"DELETE FROM {_REF} WHERE ord = :o", {"o": n})
-            self.sql("DELETE FROM events WHERE id = :e", {"e": event_id})
-            self.sql(f"UPDATE {_REC} SET dup = {_QUARANTINED} WHERE ord = :o", {"o": n})
-            copies = self.sql(f"SELECT ord, raw FROM {_REC} WHERE event_id = :e AND ord > :o "
-                              f"AND dup = {_DUPLICATE} ORDER BY ord", {"e": event_id, "o": n}).all()  # fmt: skip
-            for copy, text in copies:
-                if text != raw:
+            self.quarantine(n, line, event_id, raw, problem)
+
+    def quarantine(self, n: int, line: int, event_id: str, raw: str, problem: stage.Problem,
+                   revive: bool = False) -> None:  # fmt: skip
+        """Take staged record ``n`` out of the file as quarantined, with the later copies
+        of its event counted as duplicates: the record-at-a-time path decides each copy
+        again, and quarantines the same text again. A changed copy is left to that path,
+        unless ``revive`` (the staging is still open: :meth:`map_left`): then it is
+        decided as that path decides it, mapped in Python, and the copies after it stay
+        duplicates (of it)."""
+        self.quarantined[n] = problem
+        for table in sorted(self.staged):
+            self.sql(f"DELETE FROM {self.rows_table(table)} WHERE ord = :o", {"o": n})
+        self.sql(f"DELETE FROM {_REF} WHERE ord = :o", {"o": n})
+        self.sql("DELETE FROM events WHERE id = :e", {"e": event_id})
+        self.sql(f"UPDATE {_REC} SET dup = {_QUARANTINED} WHERE ord = :o", {"o": n})
+        copies = self.sql(f"SELECT ord, raw FROM {_REC} WHERE event_id = :e AND ord > :o "
+                          f"AND dup = {_DUPLICATE} ORDER BY ord", {"e": event_id, "o": n}).all()  # fmt: skip
+        for copy, text in copies:
+            if text != raw:
+                if not revive:
                     raise _NotSetBased(f"line {line}: quarantined, and its event comes again changed")
-                self.quarantined[copy] = problem
-                self.sql(f"UPDATE {_REC} SET dup = {_QUARANTINED} WHERE ord = :o", {"o": copy})
+                self.sql(f"UPDATE {_REC} SET dup = {_LIVE} WHERE ord = :o", {"o": copy})
+                self.map_left([copy], events=True)
+                return
+            self.quarantined[copy] = problem
+            self.sql(f"UPDATE {_REC} SET dup = {_QUARANTINED} WHERE ord = :o", {"o": copy})
 
     def write_quarantine(self) -> None:
         """The quarantined records, one row per rule and text (``times_seen`` counts the
