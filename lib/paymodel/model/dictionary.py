@@ -137,7 +137,8 @@ def _warehouse_lines(table: Table) -> list[str]:
 _STRIPE_NOTE = (
     " For a table that holds a Stripe object, the last table of its section says where "
     "each column lives in Stripe's object: the one declarative mapping the renderer, the "
-    "ingester and the events' previous_attributes are derived from. A cross-row rule "
+    "ingester (its Python flattener, and on DuckDB the SQL that flattens a staged file's "
+    "snapshots) and the events' previous_attributes are derived from. A cross-row rule "
     "refuses, at ingestion, a row that no Stripe account can produce next to its parent."
 )
 
