@@ -58,7 +58,7 @@ def staged(path: Path, db: sa.Engine, *, engine: bool) -> tuple[dict[str, list[t
         try:
             run.stage(stage.mapped_chunks(str(path), lambda: guard.read_file(path, limits), now,
                                           limits, engine=engine))  # fmt: skip
-        except ingest_set._NotSetBased:  # Python refused a record left to it: see the caller
+        except ingest_set._NotSetBased:  # the file needs the record-at-a-time path
             out["refused"] = []
         for name in run.created:
             columns = [
