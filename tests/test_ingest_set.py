@@ -249,6 +249,24 @@ def test_the_collector_is_off_while_records_are_mapped_and_on_again_between_chun
         gc.enable()
 
 
+def test_workers_run_at_a_lower_priority_than_the_ingesting_process() -> None:
+    """The ingesting process stages what the workers send and is the bottleneck: the
+    workers yield the cores to it."""
+    import concurrent.futures as cf
+    import multiprocessing
+    import os
+    from datetime import UTC, datetime
+
+    from paymodel.oltp import ingest_guard as guard
+
+    ctx = multiprocessing.get_context("fork")
+    start = ("x.jsonl", datetime.now(UTC), guard.DEFAULT_LIMITS, False)
+    with cf.ProcessPoolExecutor(1, mp_context=ctx, initializer=stage._start, initargs=start) as pool:
+        worker = pool.submit(os.nice, 0).result()
+    assert worker == min(19, os.nice(0) + stage.WORKER_NICENESS)
+    assert stage.WORKER_NICENESS > 0
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_file_with_a_record_the_guard_refuses_is_decided_one_record_at_a_time(
     workers: int, engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -21,6 +21,7 @@ function.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import gc
 import itertools
 import multiprocessing
@@ -381,8 +382,18 @@ def _in_workers(
 _WORKER: dict[str, Any] = {}
 
 
+WORKER_NICENESS = 10
+"""How much lower the workers' scheduling priority is than the ingesting process's: that
+process, which stages what the workers send, is the replay's bottleneck, and on a machine
+with as many workers as cores it had to share a core with them. Measured on a scale-1
+replay in order, two pairs of runs side by side: 56.7 s and 53.9 s against 71.2 s and
+69.9 s at the same priority."""
+
+
 def _start(source: str, now: datetime, limits: guard.Limits, engine: bool) -> None:
     _WORKER.update(source=source, now=now, limits=limits, engine=engine)
+    with contextlib.suppress(OSError):  # not permitted: the same priority, as before
+        os.nice(WORKER_NICENESS)
 
 
 def _map_lines(first: int, lines: list[tuple[int, bytes, int, bool]], head: bool) -> MappedChunk:
