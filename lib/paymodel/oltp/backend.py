@@ -65,8 +65,9 @@ class Backend:
 
     flattens_json: ClassVar[bool] = False
     """Whether staged snapshots are flattened by SQL in the engine
-    (:mod:`paymodel.oltp.ingest_engine`: DuckDB's ``json_extract`` of a list of paths
-    reads a document once; ``PAYMODEL_INGEST_ENGINE=0`` maps every snapshot in Python)."""
+    (:mod:`paymodel.oltp.ingest_engine`, in DuckDB's SQL: its JSON functions read a list
+    of paths in one pass over a document; ``PAYMODEL_INGEST_ENGINE=0`` maps every
+    snapshot in Python)."""
 
     name: ClassVar[str] = ""
     row_locks: ClassVar[bool] = False

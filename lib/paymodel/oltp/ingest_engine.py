@@ -1,31 +1,33 @@
 """Snapshots flattened into staged rows by the engine: SQL derived from the mapping.
 
 The set-based path (:mod:`paymodel.oltp.ingest_set`) stages a file's records, then
-decides. Mapping each snapshot to rows in Python (:func:`paymodel.model.stripe.from_stripe_object`
-in :func:`paymodel.oltp.ingest_stage.map_records`) was the largest part of a replay:
-leaving the types below to the engine took the mapping of a 48,559-event file from
-7.1-8.8 s to 5.2-5.4 s of CPU, for 1.1 s of SQL. So for the object types in :data:`ENGINE_OBJECTS`, on an engine whose backend
-says so (:attr:`paymodel.oltp.backend.Backend.flattens_json`: DuckDB), the workers leave
-a snapshot unmapped and the staged records are flattened here, one ``INSERT ... SELECT``
+decides. Mapping each snapshot to rows in Python
+(:func:`paymodel.model.stripe.from_stripe_object` in
+:func:`paymodel.oltp.ingest_stage.map_records`) was the largest part of a replay: leaving
+the types in :data:`ENGINE_OBJECTS` to the engine took the mapping of a 48,559-event file
+from 7.1-8.8 s to 5.2-5.4 s of CPU, for 1.1 s of SQL. On an engine whose backend says so
+(:attr:`paymodel.oltp.backend.Backend.flattens_json`: DuckDB), the workers leave those
+snapshots unmapped and the staged records are flattened here, one ``INSERT ... SELECT``
 per table over the whole file, after its duplicates are known (a duplicate is never
 mapped).
 
 Every statement is derived from :data:`paymodel.model.stripe.MAPPINGS`, as the Python
-flattener is, and reads the snapshot's JSON text once per record (one ``json_extract``
-with the list of every path the table needs: DuckDB parses a document per call, and a
-call per column had made SQL flatteners slower than Python).
+flattener is, and reads each record's document twice: ``json_type`` and
+``json_extract_string`` of the list of every path the table needs (:class:`_Ref`).
+DuckDB parses the whole document per call, and a call per column (or per check) had
+made SQL flatteners slower than Python.
 
 **Equal rows or none.** For each record the SQL also decides whether the Python
 flattener would give exactly these rows: every value of the JSON type the column's kind
 reads (a string for text and ids, an integer in the column's range, a boolean, an
 object for metadata, unix seconds within Python's datetime range), every nested object
 on a path an object or null, no expanded object where an id is expected, nested list
-items that are objects of the list's type with distinct ids. A record where any of these fails is mapped in Python after all
-(:meth:`paymodel.oltp.ingest_set._SetRun.flatten_in_engine`), which gives the rows, or
-the refusal and its words. Only text that is ASCII without a backslash is left to the
-engine (:func:`eligible`): there a JSON string is its text between quotes, and the
-compact text of metadata (flat, of strings: the input guard admits no other) is the
-same from DuckDB's writer and from orjson's.
+items that are objects of the list's type with distinct ids. A record where any of
+these fails is mapped in Python after all (:meth:`paymodel.oltp.ingest_set._SetRun.map_left`),
+which gives the rows, or the refusal and its words. Only text that is ASCII without a
+backslash is left to the engine (:func:`eligible`): there a JSON string is its text
+between quotes, and the compact text of metadata (flat, of strings: the input guard
+admits no other) is the same from DuckDB's writer and from orjson's.
 """
 
 from __future__ import annotations

@@ -74,6 +74,7 @@ from paymodel.model.stripe import OWNED_ROWS, TABLE_OBJECTS
 from paymodel.oltp import ingest_guard as guard
 from paymodel.oltp import ingest_stage as stage
 from paymodel.oltp.backend import backend
+from paymodel.oltp.ingest_engine import engine_mapping
 
 __all__ = ["SetResult", "ingest_events"]
 
@@ -226,9 +227,6 @@ class _SetRun:
         out; their references staged as the mapping in Python stages them. A record the
         SQL cannot flatten exactly is mapped in Python here; one Python refuses is
         quarantined, with the copies of its event (:meth:`quarantine`)."""
-        from paymodel.oltp.ingest_engine import engine_mapping
-
-        q = self.q
         kinds = [r[0] for r in self.sql(
             f"SELECT DISTINCT kind FROM {_REC} WHERE engine = 1 AND dup = {_LIVE} ORDER BY kind")]  # fmt: skip
         left: list[int] = []
@@ -241,35 +239,42 @@ class _SetRun:
                 for statement in m.statements:
                     self.sql(statement)
                 left += [r[0] for r in self.sql(f"SELECT ord FROM {m.checked} WHERE ok IS NOT TRUE")]
-                done = f"(SELECT ord FROM {m.checked} WHERE ok)"
-                for table in m.tables:
-                    rows = self.rows_table(table)
-                    for k, (parent, column) in enumerate(_PARENTS[table]):
-                        col = q(column)
-                        if parent in _REFERENCE_TABLES:
-                            pk = q(_PK[parent][0])
-                            bad = self.sql(
-                                f"SELECT r.line, CAST(s.{col} AS TEXT) FROM {rows} AS s JOIN {_REC} AS r "
-                                f"ON r.ord = s.ord WHERE s.ord IN {done} AND s.{col} IS NOT NULL AND "
-                                f"CAST(s.{col} AS TEXT) NOT IN (SELECT CAST({pk} AS TEXT) FROM {q(parent)}) "
-                                "ORDER BY r.ord LIMIT 1").first()  # fmt: skip
-                            if bad is not None:
-                                raise _NotSetBased(f"line {bad[0]}: {parent} has no {bad[1]}")
-                            continue
-                        present = ""
-                        if parent in m.tables:
-                            ppk = q(_PK[parent][0])
-                            present = (f" AND NOT EXISTS (SELECT 1 FROM {self.rows_table(parent)} AS p "
-                                       f"WHERE p.ord = s.ord AND CAST(p.{ppk} AS TEXT) = CAST(s.{col} AS TEXT))")  # fmt: skip
-                        self.sql(
-                            f"INSERT INTO {_REF} (ord, pos, k, gtype, gid, ptable, pid) SELECT s.ord, "
-                            f"s.pos, {k}, s.gtype, s.gid, '{parent}', CAST(s.{col} AS TEXT) FROM {rows} AS s "
-                            f"WHERE s.ord IN {done} AND s.{col} IS NOT NULL{present}")  # fmt: skip
+                self.stage_references(m.tables, f"(SELECT ord FROM {m.checked} WHERE ok)")
             finally:
                 for name in m.temporary:
                     self.sql(f"DROP TABLE IF EXISTS {name}")
         if left:
             self.map_left(sorted(left))
+
+    def stage_references(self, tables: tuple[str, ...], done: str) -> None:
+        """The parents named by the rows the engine flattened (records ``done``, SQL), as
+        :func:`paymodel.oltp.ingest_stage.map_records` stages them: a parent in reference
+        data must exist (else the file needs the record-at-a-time path); any other is
+        staged unless the same snapshot holds it."""
+        q = self.q
+        for table in tables:
+            rows = self.rows_table(table)
+            for k, (parent, column) in enumerate(_PARENTS[table]):
+                col = q(column)
+                if parent in _REFERENCE_TABLES:
+                    pk = q(_PK[parent][0])
+                    bad = self.sql(
+                        f"SELECT r.line, CAST(s.{col} AS TEXT) FROM {rows} AS s JOIN {_REC} AS r "
+                        f"ON r.ord = s.ord WHERE s.ord IN {done} AND s.{col} IS NOT NULL AND "
+                        f"CAST(s.{col} AS TEXT) NOT IN (SELECT CAST({pk} AS TEXT) FROM {q(parent)}) "
+                        "ORDER BY r.ord LIMIT 1").first()  # fmt: skip
+                    if bad is not None:
+                        raise _NotSetBased(f"line {bad[0]}: {parent} has no {bad[1]}")
+                    continue
+                present = ""
+                if parent in tables:
+                    ppk = q(_PK[parent][0])
+                    present = (f" AND NOT EXISTS (SELECT 1 FROM {self.rows_table(parent)} AS p "
+                               f"WHERE p.ord = s.ord AND CAST(p.{ppk} AS TEXT) = CAST(s.{col} AS TEXT))")  # fmt: skip
+                self.sql(
+                    f"INSERT INTO {_REF} (ord, pos, k, gtype, gid, ptable, pid) SELECT s.ord, "
+                    f"s.pos, {k}, s.gtype, s.gid, '{parent}', CAST(s.{col} AS TEXT) FROM {rows} AS s "
+                    f"WHERE s.ord IN {done} AND s.{col} IS NOT NULL{present}")  # fmt: skip
 
     def map_left(self, ords: list[int], events: bool = False) -> None:
         """Records the engine left to Python, mapped here one by one (rare: a value of a
