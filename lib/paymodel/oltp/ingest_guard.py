@@ -758,10 +758,12 @@ def check_record(
             text proves the first three rules hold (:func:`_clean_text`), the walk over
             the value is skipped. The answer is the same with or without it.
     """
-    name = _name(value)
+    # the record's name only when it is refused (measured: naming every record was 0.36 s
+    # of the 7.5 s it took to map a 48,559-event file in one process)
     if raw is not None and _clean_text(raw):
         problem = _version_problem(value, now, limits)
-        return ("future_version", f"{name}: {problem}") if problem else None
+        return ("future_version", f"{_name(value)}: {problem}") if problem else None
+    name = _name(value)
     found = _scan(value)
     paths = found.card_paths
     if paths:
