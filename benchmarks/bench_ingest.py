@@ -18,6 +18,9 @@ Targets (issue 11), each printed with its measured ratio:
   timed on its own replay against the bulk load: the staging (waiting for the mapping,
   done in workers), the share of it in the ingesting process (duplicates, writes into the
   staged tables), the decisions, the writes.
+* **floor** (not a target; DuckDB): the account's events written into ``events`` by
+  one statement of DuckDB's JSON reader, nothing checked or flattened, against the bulk
+  load: the part of the 3x budget that writing the event log alone takes.
 * **equality**: the replayed database equals the bulk-loaded one, table for table (every
   Stripe-object table), in order, shuffled, duplicated, and split across three runs.
 
@@ -33,7 +36,7 @@ way takes over 20 minutes).
 Usage::
 
     python benchmarks/bench_ingest.py [--scales 0.1 1] [--months 24] [--engines duckdb postgresql]
-        [--measures in-order shuffled split probe memory steps] [--paths set set-1 record]
+        [--measures in-order shuffled split probe memory steps floor] [--paths set set-1 record]
 
 Prints a table and writes ``<out>/bench_ingest.json``. Beside each wall-clock ratio of
 a replay, the ratio of CPU seconds (this process and its workers; DuckDB only), steadier
@@ -241,7 +244,7 @@ PATHS = ("set", "set-1", "record")
 """The ways a file can be decided: set-based (mapped by worker processes, or in one
 process), and one record at a time."""
 
-MEASURES = ("in-order", "shuffled", "split", "probe", "memory", "steps")
+MEASURES = ("in-order", "shuffled", "split", "probe", "memory", "steps", "floor")
 """What ``--measures`` can pick (all by default): a scale-1 run of every measure takes
 most of an hour on a shared 2-core machine."""
 
@@ -292,6 +295,14 @@ def bench_engine(engine_name: str, server: str | None, scale: float, lines: list
                                 "path": "set", "events": len(lines), "seconds": round(took, 2),
                                 "baseline_seconds": round(bulk, 2),
                                 "ratio": round(took / bulk, 1)})  # fmt: skip
+        if "floor" in measures and engine_name == "duckdb":
+            db = make()
+            took = seconds(lambda: event_log_alone(db, in_order))
+            results.append({"scale": scale, "engine": engine_name,
+                            "measure": "floor: event log alone", "path": "sql",
+                            "events": len(lines), "seconds": round(took, 2),
+                            "baseline_seconds": round(bulk, 2),
+                            "ratio": round(took / bulk, 1)})  # fmt: skip
         if "split" in measures:
             for way in (w for w in paths if w != "set-1"):
                 split = make()
@@ -314,6 +325,24 @@ def bench_engine(engine_name: str, server: str | None, scale: float, lines: list
             "target": TARGET_PER_EVENT,
         })  # fmt: skip
     return results
+
+
+def event_log_alone(engine: sa.Engine, path: Path) -> None:
+    """The events of ``path`` into ``events`` by one statement of DuckDB's JSON reader,
+    nothing checked, nothing flattened: the least any replay that keeps the event log
+    writes, beside the rows the bulk load writes (a floor, not a way to ingest)."""
+    columns = ("{'id': 'VARCHAR', 'type': 'VARCHAR', 'api_version': 'VARCHAR', "
+               "'created': 'BIGINT', 'livemode': 'BOOLEAN', 'pending_webhooks': 'INTEGER', "
+               "'request': 'STRUCT(id VARCHAR, idempotency_key VARCHAR)', "
+               "'data': 'STRUCT(object JSON, previous_attributes JSON)'}")  # fmt: skip
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO events SELECT id, type, api_version, json_extract_string(data.object, "
+            "'$.object'), json_extract_string(data.object, '$.id'), data.object, "
+            "data.previous_attributes, request.id, request.idempotency_key, livemode, "
+            f"pending_webhooks, to_timestamp(created) FROM read_json('{path}', "
+            f"format = 'newline_delimited', columns = {columns})"
+        )  # fmt: skip
 
 
 def peak_heap(path: Path) -> tuple[int, int]:
