@@ -8,7 +8,8 @@ backslash and PostgreSQL's end-of-data marker each have to come through as they 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import sqlalchemy as sa
 
@@ -57,3 +58,27 @@ def test_staged_arrow_rows_come_back_as_they_were_written(engine: sa.Engine) -> 
         assert (balance, delinquent) == (row["balance"], row["delinquent"])
         assert created == row["created"]
         assert json.loads(metadata) == row["metadata"]
+
+
+def test_rows_written_in_bulk_come_back_as_they_were_written(engine: sa.Engine) -> None:
+    """``insert_rows`` of many dicts (PostgreSQL: through Arrow's CSV), a rate finer than
+    its column's scale among them: rounded half away from zero on both engines, as
+    PostgreSQL rounds a ``NUMERIC(20, 10)`` (DuckDB's Arrow path had refused it)."""
+    ensure_schema(engine)
+    rows = [{k: v for k, v in r.items() if k not in ROW_EXTRA} for r in _rows() * 6]
+    for i, r in enumerate(rows):
+        r["id"] = f"cus_{i}"
+    rates = [{"rate_date": date(2025, 1, 1) + timedelta(days=i), "currency": "eur",
+              "usd_per_unit": Decimal("1.08123456789") if i == 7 else Decimal("1.0812345678")}
+             for i in range(60)]  # fmt: skip
+    with engine.begin() as conn:
+        be = backend(conn)
+        be.insert_rows(conn, "customers", rows)
+        be.insert_rows(conn, "fx_rates", rates)
+        got = conn.execute(sa.text("SELECT id, email, name, phone, created FROM customers")).all()
+        stored = conn.execute(sa.text("SELECT usd_per_unit FROM fx_rates ORDER BY rate_date")).all()
+    assert sorted(got) == sorted(
+        (r["id"], r["email"], r["name"], r["phone"], r["created"]) for r in rows
+    )
+    assert [v for (v,) in stored] == [Decimal("1.0812345679") if i == 7 else Decimal("1.0812345678")
+                                      for i in range(60)]  # fmt: skip

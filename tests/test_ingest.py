@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -771,3 +772,31 @@ def test_a_disagreeing_reference_is_quarantined_naming_the_columns(db: sa.Engine
     (row,) = [r for r in table_rows(db, "ingest_quarantine") if r["object_id"] == "re_disagrees"]
     assert row["rule"] == "invalid_object"
     assert "refund re_disagrees: payment_intent_id pi_someoneelse disagrees with charges" in row["error"]
+
+
+@pytest.mark.parametrize("set_based", [True, False], ids=["set-based", "record-at-a-time"])
+def test_a_rate_finer_than_its_column_is_rounded_as_the_database_rounds_it(
+    db: sa.Engine, tmp_path: Path, set_based: bool
+) -> None:
+    """An exchange rate with 14 decimal places (a float Stripe may well send) into a
+    ``NUMERIC(20, 10)``: rounded half away from zero on both engines and both paths, as
+    PostgreSQL rounds it. Unrounded, Arrow refused it for the column's decimal type and
+    the whole file failed with ``ArrowInvalid``."""
+    bt = {"object": "balance_transaction", "id": "txn_fine", "type": "payout",
+          "reporting_category": "payout", "amount": -1000, "fee": 0, "net": -1000,
+          "currency": "usd", "exchange_rate": 1.08123456789123, "status": "available",
+          "available_on": 1735776000, "description": None, "source": None,
+          "created": 1735689600, "fee_details": []}  # fmt: skip
+    half = {**bt, "id": "txn_half", "exchange_rate": 0.00000000005}
+    events = [{"id": f"evt_{snapshot['id']}", "object": "event",
+               "type": "balance.available", "created": 1735689600,
+               "api_version": "2025-09-30.clover", "livemode": False, "pending_webhooks": 0,
+               "request": {"id": None, "idempotency_key": None},
+               "data": {"object": snapshot}} for snapshot in (bt, half)]  # fmt: skip
+    path = tmp_path / "bts.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    report = ingest(path, db, set_based=set_based)
+    assert report.exit_code == 0
+    assert bool(report.set_based) is set_based
+    assert {r["id"]: r["exchange_rate"] for r in table_rows(db, "balance_transactions")} == {
+        "txn_fine": Decimal("1.0812345679"), "txn_half": Decimal("0.0000000001")}  # fmt: skip

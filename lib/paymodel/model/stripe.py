@@ -67,7 +67,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import cache, cached_property
 from typing import Any
 
@@ -173,6 +173,23 @@ def _unix(v: Any) -> int | None:
             v = v.replace(tzinfo=UTC)
         return int(v.timestamp())
     return operator.index(v)
+
+
+_RATE_STEP = Decimal(1).scaleb(-RATE.scale)
+_RATE_LIMIT = Decimal(10) ** (RATE.precision - RATE.scale)
+
+
+def at_rate_scale(d: Decimal) -> Decimal:
+    """``d`` rounded to the scale of a rate column (10 places), half away from zero, as
+    PostgreSQL rounds a ``NUMERIC(20, 10)``: a rate such as an ``exchange_rate`` of
+    1.08123456789123 is read as 1.0812345679, the value either engine stores. Unrounded,
+    Arrow refused it for the column's decimal type and the ingestion failed, and a row
+    mapped again would never equal the one stored. A value out of the column's range is
+    left as it is, for the model's check to name."""
+    if abs(d) >= _RATE_LIMIT:
+        return d
+    rounded = d.quantize(_RATE_STEP, rounding=ROUND_HALF_UP)
+    return d if rounded == d else rounded
 
 
 def _rate(v: Any, what: str) -> float | None:
@@ -1012,7 +1029,7 @@ class _Reader:
             raise self.fail(f"{key} must be a number, got {_kind(v)}") from None
         if not d.is_finite():
             raise self.fail(f"{key} must be a finite number, got {v}")
-        return d
+        return at_rate_scale(d)
 
     def ref(self, key: str, expected: str | tuple[str, ...], value: Any = ...) -> str | None:
         """An id field that may hold the id or the expanded object (whose rows are kept)."""
