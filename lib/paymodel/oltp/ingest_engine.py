@@ -403,8 +403,8 @@ def engine_mapping(object_type: str, rec: str, rows: Callable[[str], str]) -> En
         >>> m = engine_mapping("payment_intent", "recs", lambda t: f"staged_{t}")
         >>> m.tables
         ('payment_intents',)
-        >>> "json_extract_string(r.raw, ['$.data.object.id'" in m.statements[0]
-        True
+        >>> m.statements[0].count("json_extract(r.raw, ['$.data.object.id'")  # one read
+        1
     """
     table = next(t for t, m in MAPPINGS.items() if m.object == object_type)
     m = MAPPINGS[table]
