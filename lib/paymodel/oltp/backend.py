@@ -52,8 +52,9 @@ from typing import Any, ClassVar
 import orjson
 import sqlalchemy as sa
 
-from paymodel.model.core import JSON, Check
+from paymodel.model.core import JSON, RATE, Check
 from paymodel.model.oltp import OLTP
+from paymodel.model.stripe import at_rate_scale
 
 __all__ = ["Backend", "DuckDBBackend", "PostgresBackend", "backend"]
 
@@ -425,20 +426,16 @@ class PostgresBackend(Backend):
             # subclass these)
             with suppress(OverflowError, TypeError, ValueError):
                 rows = arrow_table(rows, {c: types[c] for c in columns})
-        if not isinstance(rows, Sequence):  # an Arrow table (arrow_table): JSON as text already
-            stmt = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
-                sql.Identifier(target), names
-            )
-            try:
-                with raw.cursor() as cur, cur.copy(stmt) as copy:
-                    for block in _csv_blocks(rows.select(list(columns))):
-                        copy.write(block)
-            except psycopg.Error as e:
-                raise sa.exc.DBAPIError(f"COPY {target}", None, e) from e  # type: ignore[arg-type]
-            return
-        stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(target), names)
+        arrow = not isinstance(rows, Sequence)  # an Arrow table (arrow_table): JSON as text
+        stmt = sql.SQL("COPY {} ({}) FROM STDIN" + (" WITH (FORMAT csv)" if arrow else "")).format(
+            sql.Identifier(target), names
+        )
         try:
             with raw.cursor() as cur, cur.copy(stmt) as copy:
+                if arrow:
+                    for block in _csv_blocks(rows.select(list(columns))):
+                        copy.write(block)
+                    return
                 for r in rows:
                     copy.write_row([
                         _json_text(r[c]) if c in json_columns and r[c] is not None else r[c]
@@ -571,8 +568,6 @@ def arrow_table(rows: Sequence[dict[str, Any]], types: dict[str, Any]) -> Any:
     """
     import pyarrow as pa
 
-    from paymodel.model.core import RATE
-
     schema = _arrow_schema(tuple(types.items()))
     json_columns = [c for c, t in types.items() if t is JSON]
     if json_columns:
@@ -587,8 +582,6 @@ def arrow_table(rows: Sequence[dict[str, Any]], types: dict[str, Any]) -> Any:
 
 
 def _at_scale(value: Any) -> Any:
-    from paymodel.model.stripe import at_rate_scale
-
     return at_rate_scale(value) if isinstance(value, Decimal) and value.is_finite() else value
 
 
