@@ -90,6 +90,7 @@ _REC = "paymodel_set_records"
 _REF = "paymodel_set_refs"
 _GRP = "paymodel_set_groups"
 _ALIVE = "paymodel_set_applied"
+_OUTDATED = "paymodel_set_outdated"
 _TIME = "paymodel_set_time"
 _WIN = "paymodel_set_winners"
 _STALE = "paymodel_set_stale"
@@ -261,7 +262,8 @@ class _SetRun:
                     bad = self.sql(
                         f"SELECT r.line, CAST(s.{col} AS TEXT) FROM {rows} AS s JOIN {_REC} AS r "
                         f"ON r.ord = s.ord WHERE s.ord IN {done} AND s.{col} IS NOT NULL AND "
-                        f"CAST(s.{col} AS TEXT) NOT IN (SELECT CAST({pk} AS TEXT) FROM {q(parent)}) "
+                        f"NOT EXISTS (SELECT 1 FROM {q(parent)} AS p WHERE CAST(p.{pk} AS TEXT) "
+                        f"= CAST(s.{col} AS TEXT)) "
                         "ORDER BY r.ord LIMIT 1").first()  # fmt: skip
                     if bad is not None:
                         raise _NotSetBased(f"line {bad[0]}: {parent} has no {bad[1]}")
@@ -446,13 +448,14 @@ class _SetRun:
         self.woken_stale()
         self.sql(f"CREATE TEMPORARY TABLE {_ALIVE} AS SELECT ord FROM {_TIME} WHERE t IS NOT NULL")
         self.made(_ALIVE)
+        self.make_outdated()
         # A record left waiting here must lack a parent of a row still to be written (its
         # object newer nowhere). If it lacks only parents of rows whose object is newer
         # elsewhere, the record-at-a-time path may have applied it (it looks at the rows
         # still to be written when it tries), depending on arrival order: that path decides.
         doubt = self.sql(
-            f"SELECT c.ord FROM {_REC} AS c WHERE c.dup = 0 AND c.ord NOT IN "
-            f"(SELECT ord FROM {_ALIVE}) AND NOT EXISTS (SELECT 1 FROM {_REF} AS r "
+            f"SELECT c.ord FROM {_REC} AS c WHERE c.dup = 0 AND {_not_alive('c')} "
+            f"AND NOT EXISTS (SELECT 1 FROM {_REF} AS r "
             f"WHERE r.ord = c.ord AND {self.fresh('r')} AND NOT EXISTS "
             f"(SELECT 1 FROM {self.writers} AS w JOIN {_ALIVE} AS b ON b.ord = w.ord "
             "WHERE w.ptable = r.ptable AND w.pid = r.pid)) LIMIT 1"
@@ -507,12 +510,15 @@ class _SetRun:
             same = " AND ".join(f"o.{q(c)} IS NOT DISTINCT FROM r.{q(c)}" for c in cols)
             keyed = " AND ".join(f"o.{q(c)} = r.{q(c)}" for c in pk)
             # a row that is new, or differs from the state before it
+            # (two anti-joins on the key, not a NOT EXISTS under an OR, which PostgreSQL
+            # runs again for every row: see _not_alive)
+            pairs = (f"FROM {rows} AS r JOIN {_PREV} AS p ON p.ord = r.ord AND "
+                     "p.gtype = r.gtype AND p.gid = r.gid")  # fmt: skip
             found = self.sql(
-                f"SELECT DISTINCT r.ord FROM {rows} AS r JOIN {_PREV} AS p ON p.ord = r.ord "
-                "AND p.gtype = r.gtype AND p.gid = r.gid WHERE NOT EXISTS (SELECT 1 FROM "
-                f"{rows} AS o WHERE p.prev IS NOT NULL AND o.ord = p.prev AND {same}) "
-                f"AND NOT (p.prev IS NULL AND EXISTS (SELECT 1 FROM {q(table)} AS o "
-                f"WHERE {same}))"
+                f"SELECT r.ord {pairs} WHERE p.prev IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+                f"{rows} AS o WHERE o.ord = p.prev AND {keyed} AND {same}) "
+                f"UNION SELECT r.ord {pairs} WHERE p.prev IS NULL AND NOT EXISTS "
+                f"(SELECT 1 FROM {q(table)} AS o WHERE {keyed} AND {same})"
             ).all()  # fmt: skip
             changed |= {r[0] for r in found}
             if table in OWNED_ROWS:  # an owned row the snapshot no longer has
@@ -530,15 +536,24 @@ class _SetRun:
         self.superseded_ords = whole | ({o for o, *_ in partly} - changed)
         return len(self.superseded_ords)
 
+    def make_outdated(self) -> None:
+        """The groups (ord, gtype, gid) that would not be written: an applied snapshot
+        or the stored version of their object is newer (once the applied records are
+        known)."""
+        self.sql(
+            f"CREATE TEMPORARY TABLE {_OUTDATED} AS SELECT g.ord, g.gtype, g.gid FROM {_GRP} "
+            f"AS g JOIN {_GRP} AS h ON h.gtype = g.gtype AND h.gid = g.gid JOIN {_ALIVE} AS c "
+            "ON c.ord = h.ord WHERE h.version > g.version UNION "
+            f"SELECT ord, gtype, gid FROM {_GRP} WHERE stored > version"
+        )  # fmt: skip
+        self.made(_OUTDATED)
+
     def fresh(self, alias: str) -> str:
-        """SQL: the group of ``alias`` (ord, gtype, gid) would still be written: no
-        applied snapshot and no stored version of its object is newer."""
+        """SQL: the group of ``alias`` (ord, gtype, gid) would still be written (an
+        anti-join in a ``WHERE``; :meth:`write_pending` joins :data:`_OUTDATED` instead)."""
         return (
-            f"NOT EXISTS (SELECT 1 FROM {_GRP} AS g JOIN {_GRP} AS h ON h.gtype = g.gtype "
-            f"AND h.gid = g.gid JOIN {_ALIVE} AS c ON c.ord = h.ord WHERE g.ord = {alias}.ord "
-            f"AND g.gtype = {alias}.gtype AND g.gid = {alias}.gid AND h.version > g.version) "
-            f"AND NOT EXISTS (SELECT 1 FROM {_GRP} AS s WHERE s.ord = {alias}.ord "
-            f"AND s.gtype = {alias}.gtype AND s.gid = {alias}.gid AND s.stored > s.version)"
+            f"NOT EXISTS (SELECT 1 FROM {_OUTDATED} AS o WHERE o.ord = {alias}.ord "
+            f"AND o.gtype = {alias}.gtype AND o.gid = {alias}.gid)"
         )
 
     def apply_times(self) -> None:
@@ -556,9 +571,10 @@ class _SetRun:
         (:meth:`woken_stale`), and a file where it would matter otherwise is left to
         that path (:meth:`decide`).
         """
-        self.sql(f"CREATE TEMPORARY TABLE {_TIME} AS SELECT ord, CASE WHEN ord IN "
-                 f"(SELECT ord FROM {_REF}) THEN NULL ELSE CAST(ord AS DOUBLE PRECISION) END "
-                 f"AS t FROM {_REC} WHERE dup = 0")  # fmt: skip
+        self.sql(f"CREATE TEMPORARY TABLE {_TIME} AS SELECT c.ord, CASE WHEN f.ord IS NULL "
+                 f"THEN CAST(c.ord AS DOUBLE PRECISION) END AS t FROM {_REC} AS c LEFT JOIN "
+                 f"(SELECT DISTINCT ord FROM {_REF}) AS f ON f.ord = c.ord "
+                 "WHERE c.dup = 0")  # fmt: skip
         self.made(_TIME)
         for _ in range(10_000):
             moved = self.sql(
@@ -580,19 +596,26 @@ class _SetRun:
         or when a newer snapshot of its object is applied (the record-at-a-time path
         tries a waiting snapshot again then), is applied as superseded: it writes
         nothing, so its parents do not matter."""
+        # "every object of the snapshot has a newer version applied before x.t" as joins
+        # and a count, not as a NOT EXISTS within a NOT EXISTS, which PostgreSQL runs
+        # again for every candidate (see _not_alive)
         for _ in range(100):
             woken = self.sql(
-                f"UPDATE {_TIME} SET t = x.t FROM (SELECT c.ord, GREATEST(CAST(c.ord AS DOUBLE "
+                f"UPDATE {_TIME} SET t = z.t FROM (SELECT ord, t FROM (SELECT x.ord, x.t, "
+                "CASE WHEN g.ord IS NULL OR MAX(n.t) IS NOT NULL THEN 1 ELSE 0 END AS covered "
+                "FROM (SELECT c.ord, GREATEST(CAST(c.ord AS DOUBLE "
                 f"PRECISION), MIN(tw.t) + {_STEP}) AS t "
                 f"FROM {_REC} AS c JOIN {_TIME} AS tc ON tc.ord = c.ord JOIN {_GRP} AS h "
                 "ON h.gtype = c.object_type AND h.gid = c.object_id AND h.version >= c.version "
                 f"AND h.ord <> c.ord JOIN {_TIME} AS tw ON tw.ord = h.ord WHERE tc.t IS NULL "
                 "AND tw.t IS NOT NULL GROUP BY c.ord) AS x "
-                f"WHERE {_TIME}.ord = x.ord AND {_TIME}.t IS NULL AND NOT EXISTS "
-                f"(SELECT 1 FROM {_GRP} AS g WHERE g.ord = x.ord AND NOT EXISTS "
-                f"(SELECT 1 FROM {_GRP} AS n JOIN {_TIME} AS tn ON tn.ord = n.ord "
-                "WHERE n.gtype = g.gtype AND n.gid = g.gid AND n.version > g.version "
-                f"AND tn.t IS NOT NULL AND tn.t < x.t)) RETURNING {_TIME}.ord"
+                f"LEFT JOIN {_GRP} AS g ON g.ord = x.ord LEFT JOIN (SELECT n.gtype, n.gid, "
+                f"n.version, tn.t FROM {_GRP} AS n JOIN {_TIME} AS tn ON tn.ord = n.ord "
+                "WHERE tn.t IS NOT NULL) AS n ON n.gtype = g.gtype AND n.gid = g.gid "
+                "AND n.version > g.version AND n.t < x.t "
+                "GROUP BY x.ord, x.t, g.ord, g.gtype, g.gid) AS y "
+                "GROUP BY ord, t HAVING MIN(covered) = 1) AS z "
+                f"WHERE {_TIME}.ord = z.ord AND {_TIME}.t IS NULL RETURNING {_TIME}.ord"
             ).first()  # fmt: skip
             if woken is None:
                 return
@@ -808,9 +831,11 @@ class _SetRun:
         """The records held back wait for the first parent (in row order) still missing."""
         waiting = self.sql(
             "SELECT ord, ptable, pid FROM (SELECT r.ord, r.ptable, r.pid, ROW_NUMBER() OVER "
-            f"(PARTITION BY r.ord ORDER BY CASE WHEN {self.fresh('r')} THEN 0 ELSE 1 END, "
-            f"r.pos, r.k) AS n FROM {_REF} AS r WHERE r.ord IN (SELECT ord FROM {_REC} "
-            f"WHERE dup = 0 AND ord NOT IN (SELECT ord FROM {_ALIVE})) AND NOT EXISTS "
+            "(PARTITION BY r.ord ORDER BY CASE WHEN o.ord IS NULL THEN 0 ELSE 1 END, "
+            f"r.pos, r.k) AS n FROM {_REF} AS r LEFT JOIN {_OUTDATED} AS o ON o.ord = r.ord "
+            "AND o.gtype = r.gtype AND o.gid = r.gid WHERE r.ord IN (SELECT c.ord FROM "
+            f"{_REC} "
+            f"AS c WHERE c.dup = 0 AND {_not_alive('c')}) AND NOT EXISTS "
             f"(SELECT 1 FROM {self.writers} AS w JOIN {_ALIVE} AS b ON b.ord = w.ord "
             "WHERE w.ptable = r.ptable AND w.pid = r.pid)) AS x WHERE n = 1"
         ).all()  # fmt: skip
@@ -821,8 +846,8 @@ class _SetRun:
                  f"WHERE ord IN (SELECT ord FROM {_ALIVE}))")  # fmt: skip
         rows = []
         for ord_, pending_id in self.sql(
-            f"SELECT ord, pending_id FROM {_REC} WHERE pending_id IS NOT NULL AND ord NOT IN "
-            f"(SELECT ord FROM {_ALIVE})"
+            f"SELECT c.ord, c.pending_id FROM {_REC} AS c WHERE c.pending_id IS NOT NULL "
+            f"AND {_not_alive('c')}"
         ).all():  # fmt: skip
             ptable, pid = held.pop(ord_)
             self.sql("UPDATE ingest_pending SET waiting_for_table = :t, waiting_for_id = :i "
@@ -849,10 +874,11 @@ class _SetRun:
         counts = [
             (kind, outcome, n)
             for kind, outcome, n in self.sql(
-                f"SELECT kind, CASE WHEN dup = {_DUPLICATE} THEN 'duplicate' "
-                f"WHEN dup = {_QUARANTINED} THEN 'quarantined' WHEN ord IN "
-                f"(SELECT ord FROM {_ALIVE}) THEN 'applied' ELSE 'pending' END AS outcome, "
-                f"COUNT(*) FROM {_REC} WHERE pending_id IS NULL GROUP BY 1, 2"
+                f"SELECT r.kind, CASE WHEN r.dup = {_DUPLICATE} THEN 'duplicate' "
+                f"WHEN r.dup = {_QUARANTINED} THEN 'quarantined' WHEN a.ord IS NOT NULL "
+                "THEN 'applied' ELSE 'pending' END AS outcome, "
+                f"COUNT(*) FROM {_REC} AS r LEFT JOIN {_ALIVE} AS a ON a.ord = r.ord "
+                "WHERE r.pending_id IS NULL GROUP BY 1, 2"
             )
         ]
         released = self.sql(f"SELECT COUNT(*) FROM {_REC} WHERE pending_id IS NOT NULL "
@@ -860,6 +886,18 @@ class _SetRun:
         # the objects whose rows were written (as the record-at-a-time path counts them)
         touched = {r[0] for r in self.sql(f"SELECT DISTINCT gid FROM {_STALE} WHERE stale = 0")}
         return SetResult(counts, self.superseded, touched, released=int(released or 0))
+
+
+def _not_alive(alias: str) -> str:
+    """Record ``alias`` is not applied by this run (not in the table of applied records).
+
+    ``NOT EXISTS``, never ``NOT IN (SELECT ...)``, and never ``IN (SELECT ...)`` inside a
+    ``CASE``: PostgreSQL plans both as a subplan, hashed only while the subquery's rows fit
+    in ``work_mem`` (4 MB by default) and otherwise run again for every row, quadratic in
+    the file. A scale-1 replay (458,469 events) spent over 15 minutes in one such
+    statement; at scale 0.1 the hash fits and nothing showed. ``NOT EXISTS`` is an anti-join
+    on both engines."""
+    return f"NOT EXISTS (SELECT 1 FROM {_ALIVE} AS a WHERE a.ord = {alias}.ord)"
 
 
 def _qualify(predicate: str, dialect: str) -> str:
