@@ -485,6 +485,26 @@ def _planted(engine: sa.Engine, plant: Plant, name: str) -> tuple[str, int, list
             tx.rollback()
 
 
+@pytest.mark.parametrize("name", sorted(PLANTS))
+def test_a_run_that_touched_the_row_sees_its_violation_and_no_other_run_does(
+    unconstrained: sa.Engine, name: str
+) -> None:
+    """Scoped to the objects a run wrote (:meth:`Invariant.scoped`, read by key), an
+    invariant reports the planted violation when the run touched the object its example
+    names, and nothing when the run touched only an object that breaks nothing."""
+    with unconstrained.connect() as conn:
+        tx = conn.begin()
+        try:
+            example = PLANTS[name](conn)
+            by_name = {r.name: r for r in check_invariants(conn, only=set(example.split()))}
+            elsewhere = {r.name: r for r in check_invariants(conn, only={"cus_not_touched"})}
+        finally:
+            tx.rollback()
+    assert by_name[name].violations >= 1, by_name[name]
+    assert example in by_name[name].examples
+    assert elsewhere[name].violations == 0
+
+
 def test_the_unconstrained_dataset_breaks_no_invariant(unconstrained: sa.Engine) -> None:
     assert [r.name for r in check_invariants(unconstrained) if not r.ok] == []
 

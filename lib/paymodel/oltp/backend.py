@@ -299,14 +299,16 @@ class DuckDBBackend(Backend):
     def key_table(self, conn: sa.Connection, keys: Sequence[str]) -> Iterator[sa.TableClause]:
         import pyarrow as pa
 
+        # A temporary table, not a registered view: see _from_batch. Made and dropped
+        # through the connection, so that both are in its transaction (begun here if
+        # none is): made on the raw connection outside one, it had outlived a rollback.
+        conn.exec_driver_sql(f"CREATE OR REPLACE TEMPORARY TABLE {_KEYS} (id VARCHAR)")
         raw = conn.connection.driver_connection
-        # A temporary table, not a registered view: see _from_batch.
-        raw.execute(f"CREATE OR REPLACE TEMPORARY TABLE {_KEYS} (id VARCHAR)")
         raw.from_arrow(pa.table({"id": pa.array(list(keys), type=pa.string())})).insert_into(_KEYS)
         try:
             yield sa.table(_KEYS, sa.column("id"))
         finally:
-            raw.execute(f"DROP TABLE IF EXISTS {_KEYS}")
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_KEYS}")
 
     @staticmethod
     def _from_batch(
