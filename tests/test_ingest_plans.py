@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from paymodel.oltp.backend import backend
 from paymodel.oltp.engines import postgres_engine
 from paymodel.oltp.ingest import ensure_schema, ingest
 from paymodel.synthetic import generate
@@ -124,3 +125,20 @@ def test_the_check_sees_a_subplan(
             "(SELECT 1 FROM paymodel_set_probe AS b WHERE b.ord + 1 = a.ord)"))  # fmt: skip
     assert _subplans(nots)
     assert not _subplans(joined)
+
+
+def test_key_lookups_cost_a_page_as_fast_storage_and_then_put_the_setting_back(
+    pg_dsn: str,
+) -> None:
+    """The scoped invariants plan with ``random_page_cost`` 1.1 (see
+    ``PostgresBackend.key_lookups``); the caller's own setting is back after them."""
+    engine = postgres_engine(pg_dsn)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SET random_page_cost = 2.5")
+            with backend(conn).key_lookups(conn):
+                inside = conn.exec_driver_sql("SHOW random_page_cost").scalar_one()
+            after = conn.exec_driver_sql("SHOW random_page_cost").scalar_one()
+    finally:
+        engine.dispose()
+    assert (inside, after) == ("1.1", "2.5")

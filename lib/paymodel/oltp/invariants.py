@@ -376,7 +376,7 @@ def _named(conn: sa.Connection, only: Collection[str], dialect: str) -> list[Inv
 
     engine = backend(conn)
     results = []
-    with engine.key_table(conn, sorted(only)) as keys:
+    with engine.key_table(conn, sorted(only)) as keys, engine.key_lookups(conn):
         engine.analyze(conn, [keys.name])
         for inv in invariants(dialect):
             every = conn.execute(sa.text(f"SELECT example FROM ({inv.scoped(keys.name)}) v"))
