@@ -505,6 +505,20 @@ def test_a_run_that_touched_the_row_sees_its_violation_and_no_other_run_does(
     assert elsewhere[name].violations == 0
 
 
+def test_an_agreement_broken_under_a_touched_parent_is_reported(unconstrained: sa.Engine) -> None:
+    """Scoped to the parent alone (a run that rewrote the payment intent, not the
+    charge), an agreement key's violation is still found: its parent's own branch."""
+    with unconstrained.connect() as conn:
+        tx = conn.begin()
+        try:
+            example = PLANTS["references_agree"](conn)
+            parent = example.split(" -> ")[1].split(",")[0]
+            found = {r.name: r for r in check_invariants(conn, only={parent})}
+        finally:
+            tx.rollback()
+    assert example in found["references_agree"].examples
+
+
 def test_the_unconstrained_dataset_breaks_no_invariant(unconstrained: sa.Engine) -> None:
     assert [r.name for r in check_invariants(unconstrained) if not r.ok] == []
 
