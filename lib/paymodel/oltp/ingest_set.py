@@ -455,7 +455,6 @@ class _SetRun:
                  f"({writers}) AS w JOIN (SELECT DISTINCT ptable, pid FROM {_REF}) AS k "
                  "ON k.ptable = w.ptable AND k.pid = w.pid")  # fmt: skip
         self.made(_WRT)
-        self.writers = _WRT
         self.apply_times()
         self.woken_stale()
         self.sql(f"CREATE TEMPORARY TABLE {_ALIVE} AS SELECT ord FROM {_TIME} WHERE t IS NOT NULL")
@@ -469,7 +468,7 @@ class _SetRun:
             f"SELECT c.ord FROM {_REC} AS c WHERE c.dup = 0 AND {_not_alive('c')} "
             f"AND NOT EXISTS (SELECT 1 FROM {_REF} AS r "
             f"WHERE r.ord = c.ord AND {self.fresh('r')} AND NOT EXISTS "
-            f"(SELECT 1 FROM {self.writers} AS w JOIN {_ALIVE} AS b ON b.ord = w.ord "
+            f"(SELECT 1 FROM {_WRT} AS w JOIN {_ALIVE} AS b ON b.ord = w.ord "
             "WHERE w.ptable = r.ptable AND w.pid = r.pid)) LIMIT 1"
         ).first()  # fmt: skip
         if doubt is not None:
@@ -848,7 +847,7 @@ class _SetRun:
             "AND o.gtype = r.gtype AND o.gid = r.gid WHERE r.ord IN (SELECT c.ord FROM "
             f"{_REC} "
             f"AS c WHERE c.dup = 0 AND {_not_alive('c')}) AND NOT EXISTS "
-            f"(SELECT 1 FROM {self.writers} AS w JOIN {_ALIVE} AS b ON b.ord = w.ord "
+            f"(SELECT 1 FROM {_WRT} AS w JOIN {_ALIVE} AS b ON b.ord = w.ord "
             "WHERE w.ptable = r.ptable AND w.pid = r.pid)) AS x WHERE n = 1"
         ).all()  # fmt: skip
         held = {r[0]: (r[1], r[2]) for r in waiting}
